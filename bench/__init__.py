@@ -1,0 +1,1 @@
+"""The collbench harness: case specs, timing, correctness checks, result files and the CLI."""
