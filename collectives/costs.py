@@ -217,9 +217,7 @@ for _c in COLLECTIVES:
 del _c
 
 #: Algorithms whose L and W depend on n through the segment count.
-PIPELINED: frozenset[tuple[str, str]] = frozenset(
-    {("broadcast", "ring"), ("reduce", "ring"), ("all_reduce", "tree")}
-)
+PIPELINED: frozenset[tuple[str, str]] = frozenset({("broadcast", "ring"), ("reduce", "ring"), ("all_reduce", "tree")})
 
 
 def cost_algorithms(collective: str) -> list[str]:

@@ -17,8 +17,16 @@ def test_costs_import_no_torch():
 
 @pytest.mark.parametrize(
     "collective,p,expected",
-    [("all_reduce", 8, 1.75), ("all_gather", 8, 0.875), ("reduce_scatter", 8, 0.875), ("all_reduce", 2, 1.0),
-     ("all_gather", 2, 0.5), ("broadcast", 8, 1.0), ("reduce", 3, 1.0), ("all_reduce", 1, 0.0)],
+    [
+        ("all_reduce", 8, 1.75),
+        ("all_gather", 8, 0.875),
+        ("reduce_scatter", 8, 0.875),
+        ("all_reduce", 2, 1.0),
+        ("all_gather", 2, 0.5),
+        ("broadcast", 8, 1.0),
+        ("reduce", 3, 1.0),
+        ("all_reduce", 1, 0.0),
+    ],
 )
 def test_busbw_factor_check_values(collective, p, expected):
     assert busbw_factor(collective, p) == pytest.approx(expected)
