@@ -1,0 +1,131 @@
+"""Reduce-scatter algorithms on point-to-point ops (``reduce_scatter_tensor`` semantics).
+
+- ``ring``: p - 1 steps (Patarasuk & Yuan 2009; NCCL ring): the partial sum of block b starts at
+  rank b + 1 and travels round the ring, each rank adding its own block; the last hop lands in
+  ``output``.  Two block-sized scratch buffers alternate (send one, receive into the other).
+- ``pairwise``: pairwise exchange (MPICH ``MPIR_Reduce_scatter_intra_pairwise``): step i sends
+  input block r + i to rank r + i and receives block r from rank r - i, combining into ``output``.
+- ``tree``: recursive halving (MPICH ``MPIR_Reduce_scatter_intra_recursive_halving``;
+  Thakur et al. 2005): lg p' steps exchanging half of the remaining range with rank XOR 2^i,
+  with the standard fold for non-power-of-two p (even ranks < 2(p - p') give their whole input
+  to the odd neighbour first; the odd rank returns the even rank's block at the end).
+
+``input`` is never written (the first combine reads it and writes scratch or ``output``).
+AVG = SUM, then each rank divides its output by p.  Costs: ``collectives.costs`` (reduce_scatter/*).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch.distributed import ReduceOp
+
+from collectives import validate
+from collectives.layout import fold_map, fold_newrank, fold_oldrank
+from collectives.p2p import exchange
+from collectives.reduce_ops import combine, finish
+
+
+def _blk(t: torch.Tensor, m: int, b: int, count: int = 1) -> torch.Tensor:
+    return t.narrow(0, b * m, count * m)
+
+
+def ring(
+    output: torch.Tensor, input: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: dist.ProcessGroup | None = None
+) -> None:
+    """Ring reduce-scatter."""
+    ctx = validate.reduce_scatter_args(output, input, op, group)
+    if ctx is None:
+        return
+    p, r, m = ctx.size, ctx.rank, output.numel()
+    out, inp = output.view(-1), input.view(-1)
+    if p == 1 or m == 0:
+        out.copy_(inp)
+        finish(out, op, p)
+        return
+    nxt, prv = (r + 1) % p, (r - 1) % p
+    bufs = torch.empty(2 * m, dtype=inp.dtype, device=inp.device)
+    sending = _blk(inp, m, (r - 1) % p)  # step 0: forward my own block r - 1 as the first partial
+    for s in range(p - 1):
+        last = s == p - 2
+        target = out if last else _blk(bufs, m, s % 2)
+        exchange(ctx, sends=[(sending, nxt)], recvs=[(target, prv)])
+        b = (r - 2 - s) % p  # block whose partial just arrived (r on the last step)
+        combine(target, target, _blk(inp, m, b), op)
+        sending = target
+    finish(out, op, p)
+
+
+def pairwise(
+    output: torch.Tensor, input: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: dist.ProcessGroup | None = None
+) -> None:
+    """Pairwise-exchange reduce-scatter."""
+    ctx = validate.reduce_scatter_args(output, input, op, group)
+    if ctx is None:
+        return
+    p, r, m = ctx.size, ctx.rank, output.numel()
+    out, inp = output.view(-1), input.view(-1)
+    out.copy_(_blk(inp, m, r))
+    if p > 1 and m > 0:
+        buf = torch.empty(m, dtype=inp.dtype, device=inp.device)
+        for i in range(1, p):
+            to, frm = (r + i) % p, (r - i) % p
+            exchange(ctx, sends=[(_blk(inp, m, to), to)], recvs=[(buf, frm)])
+            combine(out, out, buf, op)
+    finish(out, op, p)
+
+
+def tree(
+    output: torch.Tensor, input: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: dist.ProcessGroup | None = None
+) -> None:
+    """Recursive-halving reduce-scatter with the fold for non-power-of-two p."""
+    ctx = validate.reduce_scatter_args(output, input, op, group)
+    if ctx is None:
+        return
+    p, r, m = ctx.size, ctx.rank, output.numel()
+    out, inp = output.view(-1), input.view(-1)
+    if p == 1 or m == 0:
+        out.copy_(inp)
+        finish(out, op, p)
+        return
+    q, rem = fold_map(p)
+
+    def first_block(newrank: int) -> int:  # newrank i owns real blocks [first(i), first(i+1))
+        return 2 * newrank if newrank < rem else newrank + rem
+
+    folded = r < 2 * rem
+    if folded and r % 2 == 0:  # give everything to the odd neighbour, get my block back at the end
+        exchange(ctx, sends=[(inp, r + 1)])
+        exchange(ctx, recvs=[(out, r + 1)])
+        finish(out, op, p)
+        return
+    work = torch.empty(p * m, dtype=inp.dtype, device=inp.device)
+    src = inp  # current partial results; the input is read, never written
+    if folded:
+        exchange(ctx, recvs=[(work, r - 1)])
+        combine(work, work, inp, op)
+        src = work
+    nr = fold_newrank(r, rem)
+    lo, hi = 0, q
+    mask = q >> 1
+    recv = torch.empty(first_block(q >> 1) * m, dtype=inp.dtype, device=inp.device)  # largest kept range
+    while mask > 0:
+        partner = fold_oldrank(nr ^ mask, rem)
+        mid = lo + mask
+        keep, give = ((mid, hi), (lo, mid)) if nr & mask else ((lo, mid), (mid, hi))
+        kb, kc = first_block(keep[0]), first_block(keep[1]) - first_block(keep[0])
+        gb, gc = first_block(give[0]), first_block(give[1]) - first_block(give[0])
+        buf = recv.narrow(0, 0, kc * m)
+        exchange(ctx, sends=[(_blk(src, m, gb, gc), partner)], recvs=[(buf, partner)])
+        combine(_blk(work, m, kb, kc), _blk(src, m, kb, kc), buf, op)
+        src = work
+        lo, hi = keep
+        mask >>= 1
+    # this rank (newrank nr) now holds the reduced blocks [first(nr), first(nr + 1))
+    fb = first_block(nr)
+    if folded:
+        exchange(ctx, sends=[(_blk(src, m, fb), r - 1)])  # the even neighbour's block r - 1
+        out.copy_(_blk(src, m, fb + 1))
+    else:
+        out.copy_(_blk(src, m, fb))
+    finish(out, op, p)

@@ -1,0 +1,180 @@
+"""Argument checks shared by every algorithm, builtin included.
+
+Every check runs before the first message, so bad input raises a clear ``TypeError`` /
+``ValueError`` on the calling rank and the other ranks are never left waiting on a half-sent
+step.  Ranks outside ``group`` get ``None`` back (after the tensor checks, as torch does) and
+the algorithm returns without communicating or touching its tensors: torch.distributed does the
+same (it warns and returns).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch.distributed import ReduceOp
+
+from collectives.p2p import Ctx, make_ctx
+from collectives.reduce_ops import SUPPORTED_OPS
+
+#: dtypes the reducing collectives accept (what Gloo and NCCL both reduce).
+REDUCIBLE_DTYPES: tuple[torch.dtype, ...] = (
+    torch.float32,
+    torch.float64,
+    torch.float16,
+    torch.bfloat16,
+    torch.int8,
+    torch.int32,
+    torch.int64,
+    torch.uint8,
+)
+
+_OP_NAMES = {ReduceOp.SUM: "SUM", ReduceOp.PRODUCT: "PRODUCT", ReduceOp.MIN: "MIN", ReduceOp.MAX: "MAX"}
+_OP_NAMES[ReduceOp.AVG] = "AVG"
+
+
+def op_name(op: object) -> str:
+    """Short name of a ReduceOp for messages."""
+    for known, name in _OP_NAMES.items():
+        if _same_op(op, known):
+            return name
+    return str(op)
+
+
+def _same_op(a: object, b: ReduceOp) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, RuntimeError):
+        return False
+
+
+def _initialized() -> None:
+    if not dist.is_available() or not dist.is_initialized():
+        raise RuntimeError("torch.distributed is not initialized: call dist.init_process_group first")
+
+
+def check_tensor(t: object, name: str) -> torch.Tensor:
+    """A dense, contiguous tensor, else TypeError/ValueError naming ``name``."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.layout != torch.strided:
+        raise TypeError(f"{name} must be a dense (strided) tensor, got layout {t.layout}")
+    if not t.is_contiguous():
+        raise ValueError(f"{name} must be contiguous (call .contiguous() first); got strides {tuple(t.stride())}")
+    return t
+
+
+def check_op(op: object, dtype: torch.dtype) -> ReduceOp:
+    """A supported ReduceOp that can reduce ``dtype``."""
+    if not any(_same_op(op, k) for k in SUPPORTED_OPS):
+        known = ", ".join(_OP_NAMES.values())
+        raise ValueError(f"unsupported reduce op {op!r}; supported: {known}")
+    if dtype not in REDUCIBLE_DTYPES:
+        names = ", ".join(str(d).removeprefix("torch.") for d in REDUCIBLE_DTYPES)
+        raise TypeError(f"cannot reduce dtype {dtype}; supported: {names}")
+    if _same_op(op, ReduceOp.AVG) and not dtype.is_floating_point:
+        raise ValueError(f"ReduceOp.AVG needs a floating dtype, got {dtype}")
+    return op  # type: ignore[return-value]
+
+
+def check_root(root: object, ctx: Ctx, name: str) -> int:
+    """Group rank of the GLOBAL rank ``root``; ValueError if it is not in the group."""
+    if isinstance(root, bool) or not isinstance(root, int):
+        raise TypeError(f"{name} must be an int (a global rank), got {type(root).__name__}")
+    if root not in ctx.global_ranks:
+        raise ValueError(f"{name}={root} is not a rank of the group (global ranks {list(ctx.global_ranks)})")
+    return ctx.global_ranks.index(root)
+
+
+def check_pair(output: torch.Tensor, input: torch.Tensor, p: int, collective: str) -> None:
+    """all_gather / reduce_scatter buffers: same dtype and device, output = p x input (or input = p x output)."""
+    if output.dtype != input.dtype:
+        raise TypeError(f"{collective}: output dtype {output.dtype} differs from input dtype {input.dtype}")
+    if output.device != input.device:
+        raise ValueError(f"{collective}: output on {output.device} but input on {input.device}")
+    if collective == "all_gather":
+        if output.numel() != p * input.numel():
+            raise ValueError(
+                f"all_gather: output has {output.numel()} elements, expected world size {p} x input "
+                f"{input.numel()} = {p * input.numel()}"
+            )
+    elif input.numel() != p * output.numel():
+        raise ValueError(
+            f"reduce_scatter: input has {input.numel()} elements, expected world size {p} x output "
+            f"{output.numel()} = {p * output.numel()}"
+        )
+    if output.numel() > 0 and input.numel() > 0 and _overlap(output, input):
+        raise ValueError(f"{collective}: output and input must not overlap in memory")
+
+
+def _overlap(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.untyped_storage().data_ptr() != b.untyped_storage().data_ptr():
+        return False
+    a0, b0 = a.data_ptr(), b.data_ptr()
+    return a0 < b0 + b.numel() * b.element_size() and b0 < a0 + a.numel() * a.element_size()
+
+
+def check_segment_bytes(segment_bytes: object) -> int:
+    """A positive int segment size."""
+    if isinstance(segment_bytes, bool) or not isinstance(segment_bytes, int):
+        raise TypeError(f"segment_bytes must be an int, got {type(segment_bytes).__name__}")
+    if segment_bytes <= 0:
+        raise ValueError(f"segment_bytes must be positive, got {segment_bytes}")
+    return segment_bytes
+
+
+def _member(group: dist.ProcessGroup | None) -> Ctx | None:
+    _initialized()
+    if group is not None and not isinstance(group, dist.ProcessGroup):
+        raise TypeError(f"group must be a ProcessGroup or None, got {type(group).__name__}")
+    if group is not None and dist.get_rank(group) < 0:
+        return None
+    return make_ctx(group)
+
+
+def rooted(tensor: object, root: object, group: dist.ProcessGroup | None, name: str) -> tuple[Ctx, int] | None:
+    """broadcast / reduce without op: (ctx, root group rank), or None on a non-member rank."""
+    check_tensor(tensor, "tensor")
+    ctx = _member(group)
+    if ctx is None:
+        return None
+    return ctx, check_root(root, ctx, name)
+
+
+def broadcast_args(tensor: object, src: object, group: dist.ProcessGroup | None) -> tuple[Ctx, int] | None:
+    """Checks for broadcast; (ctx, src group rank) or None off-group."""
+    return rooted(tensor, src, group, "src")
+
+
+def reduce_args(tensor: object, dst: object, op: object, group: dist.ProcessGroup | None) -> tuple[Ctx, int] | None:
+    """Checks for reduce; (ctx, dst group rank) or None off-group."""
+    t = check_tensor(tensor, "tensor")
+    check_op(op, t.dtype)
+    return rooted(t, dst, group, "dst")
+
+
+def all_reduce_args(tensor: object, op: object, group: dist.ProcessGroup | None) -> Ctx | None:
+    """Checks for all_reduce; ctx or None off-group."""
+    t = check_tensor(tensor, "tensor")
+    check_op(op, t.dtype)
+    return _member(group)
+
+
+def all_gather_args(output: object, input: object, group: dist.ProcessGroup | None) -> Ctx | None:
+    """Checks for all_gather (all_gather_into_tensor semantics); ctx or None off-group."""
+    o = check_tensor(output, "output")
+    i = check_tensor(input, "input")
+    ctx = _member(group)
+    if ctx is not None:
+        check_pair(o, i, ctx.size, "all_gather")
+    return ctx
+
+
+def reduce_scatter_args(output: object, input: object, op: object, group: dist.ProcessGroup | None) -> Ctx | None:
+    """Checks for reduce_scatter (reduce_scatter_tensor semantics); ctx or None off-group."""
+    o = check_tensor(output, "output")
+    i = check_tensor(input, "input")
+    check_op(op, i.dtype)
+    ctx = _member(group)
+    if ctx is not None:
+        check_pair(o, i, ctx.size, "reduce_scatter")
+    return ctx
