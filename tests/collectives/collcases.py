@@ -1,0 +1,224 @@
+"""Case runners executed inside the pool workers: build exact inputs, run an algorithm, check it.
+
+Data are seeded integer-valued numbers chosen so every reduction is exact in every dtype
+(THEORY.md section 7): small ranges for SUM/MIN/MAX/AVG, {-1, 1, 2} for PRODUCT ({1, 2, 3} for
+uint8), int8/uint8 references computed modulo 2^8.  The reference is NumPy over all ranks'
+inputs (each rank regenerates them locally).  Outputs of all_gather/reduce_scatter are pre-filled
+with a sentinel that differs from the expected value at every element.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.distributed import ReduceOp
+
+import collectives
+
+DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "int8": torch.int8,
+    "int32": torch.int32,
+    "int64": torch.int64,
+    "uint8": torch.uint8,
+}
+OPS = {"SUM": ReduceOp.SUM, "PRODUCT": ReduceOp.PRODUCT, "MIN": ReduceOp.MIN, "MAX": ReduceOp.MAX, "AVG": ReduceOp.AVG}
+# values in [-M/2, M/2): p * M/2 stays exact for p <= 8 (bf16: 8 * 16 = 128 <= 256, fp16: 8 * 128 <= 2048)
+_RANGE = {"bfloat16": 32, "float16": 256, "int8": 256, "uint8": 256}
+_NP = {"int8": np.int8, "uint8": np.uint8}
+
+
+def gen(rank: int, numel: int, dtype: str, op: str, seed: int) -> np.ndarray:
+    """int64 values of rank ``rank``'s input (exact in ``dtype``)."""
+    i = np.arange(numel, dtype=np.int64)
+    h = i * 7919 + rank * 104729 + seed * 31
+    if op == "PRODUCT":
+        v = np.array([1, 2, 3] if dtype == "uint8" else [-1, 1, 2], dtype=np.int64)
+        return v[(h + i // 3) % 3]
+    m = _RANGE.get(dtype, 2001)
+    return h % m if dtype == "uint8" else h % m - m // 2
+
+
+def to_torch(values: np.ndarray, dtype: str, device: str) -> torch.Tensor:
+    """Exact conversion (int8/uint8 wrap modulo 2^8)."""
+    if dtype in _NP:
+        values = values.astype(_NP[dtype])  # C cast: modulo 2^8
+    t = torch.from_numpy(np.ascontiguousarray(values))
+    return t.to(dtype=DTYPES[dtype], device=device, copy=True)  # never share memory with values
+
+
+def reference(inputs: list[np.ndarray], op: str) -> np.ndarray:
+    """NumPy reduction over ranks, in int64 (float64 for AVG)."""
+    stack = np.stack(inputs) if inputs[0].size else np.zeros((len(inputs), 0), dtype=np.int64)
+    if op in ("SUM", "AVG"):
+        s = stack.sum(axis=0)
+        return s / len(inputs) if op == "AVG" else s
+    if op == "PRODUCT":
+        return stack.prod(axis=0)
+    return stack.min(axis=0) if op == "MIN" else stack.max(axis=0)
+
+
+def sentinel_like(expected: torch.Tensor) -> torch.Tensor:
+    """Differs from ``expected`` at every element (outside the data range where the dtype allows)."""
+    if expected.dtype in (torch.int8, torch.uint8):
+        return expected.clone().add_(1)
+    return torch.full_like(expected, -3000 if expected.is_floating_point() else -99999)
+
+
+def same(got: torch.Tensor, want: torch.Tensor, op: str) -> str:
+    """'' if equal (AVG: within a few ulp), else a short description of the first difference."""
+    if got.shape != want.shape:
+        return f"shape {tuple(got.shape)} != {tuple(want.shape)}"
+    if op == "AVG":
+        eps = torch.finfo(want.dtype).eps
+        ok = torch.isclose(got.double(), want.double(), rtol=4 * eps, atol=0.0)
+    else:
+        ok = got == want
+    if bool(ok.all()):
+        return ""
+    bad = (~ok).nonzero()[0].item()
+    return f"{int((~ok).sum())} wrong elements, first at {bad}: got {got[bad].item()} want {want[bad].item()}"
+
+
+def resolve(collective: str, algorithm: str) -> Any:
+    """An algorithm by registry name, or 'module:function' for injected (broken) test algorithms."""
+    if ":" in algorithm:
+        mod, name = algorithm.split(":")
+        return getattr(importlib.import_module(mod), name)
+    return collectives.get(collective, algorithm)
+
+
+def group_of(state: dict[str, Any], members: list[int] | None) -> Any:
+    """None (default group) or a cached dist.new_group(members); every rank must call this alike."""
+    if members is None:
+        return None
+    key = ("group", tuple(members))
+    if key not in state:
+        state[key] = dist.new_group(members)
+    return state[key]
+
+
+def run_one(state: dict[str, Any], case: dict[str, Any]) -> str:
+    """Run one case on this rank; '' on success, else what went wrong."""
+    coll, alg, dtype, op = case["collective"], case["algorithm"], case["dtype"], case.get("op", "SUM")
+    numel, seed, device = case["numel"], case.get("seed", 0), case.get("device", "cpu")
+    members = case.get("group")
+    group = group_of(state, members)
+    ranks = members if members is not None else list(range(dist.get_world_size()))
+    me = dist.get_rank()
+    fn = resolve(coll, alg)
+    kwargs = case.get("kwargs", {})
+    builtin_ok = case.get("compare_builtin", True) and not (op == "AVG" and state["backend"] == "gloo")
+    builtin = collectives.get(coll, "builtin")
+    p = len(ranks)
+    if me not in ranks:  # non-member: must return without touching anything
+        t = to_torch(gen(me, max(numel, 1), dtype, op, seed), dtype, device)
+        before = t.clone()
+        root = ranks[case.get("root", 0) % p]
+        if coll == "broadcast":
+            fn(t, root, group=group, **kwargs)
+        elif coll == "reduce":
+            fn(t, root, op=OPS[op], group=group, **kwargs)
+        elif coll == "all_reduce":
+            fn(t, op=OPS[op], group=group, **kwargs)
+        elif coll == "all_gather":
+            fn(torch.empty(0, dtype=t.dtype), t.narrow(0, 0, 0), group=group, **kwargs)
+        else:
+            fn(t.narrow(0, 0, 0), torch.empty(0, dtype=t.dtype), op=OPS[op], group=group, **kwargs)
+        return "" if torch.equal(t, before) else "non-member rank's tensor was modified"
+    gr = ranks.index(me)
+    root_g = case.get("root", 0) % p
+    root = ranks[root_g]
+    errors = []
+
+    if coll in ("broadcast", "reduce", "all_reduce"):
+        vals = [gen(r, numel, dtype, op, seed) for r in range(p)]
+        if coll == "broadcast":
+            want = to_torch(vals[root_g], dtype, device)
+        else:
+            want = to_torch(reference(vals, op), dtype, device) if op != "AVG" else _avg(vals, dtype, device)
+        outs = {}
+        for name, f in (("alg", fn), ("builtin", builtin)) if builtin_ok else (("alg", fn),):
+            t = to_torch(vals[gr], dtype, device)
+            if coll == "broadcast":
+                f(t, root, group=group, **(kwargs if name == "alg" else {}))
+            elif coll == "reduce":
+                f(t, root, op=OPS[op], group=group, **(kwargs if name == "alg" else {}))
+            else:
+                f(t, op=OPS[op], group=group, **(kwargs if name == "alg" else {}))
+            outs[name] = t
+        check = coll != "reduce" or gr == root_g
+        if check:
+            if err := same(outs["alg"], want, op):
+                errors.append(f"vs reference: {err}")
+            if "builtin" in outs and (err := same(outs["alg"], outs["builtin"], op)):
+                errors.append(f"vs builtin: {err}")
+    else:
+        m = numel  # block elements per rank
+        if coll == "all_gather":
+            vals = [gen(r, m, dtype, op, seed) for r in range(p)]
+            want = to_torch(np.concatenate(vals), dtype, device)
+            inp_np = vals[gr]
+        else:
+            vals = [gen(r, p * m, dtype, op, seed) for r in range(p)]
+            full = to_torch(reference(vals, op), dtype, device) if op != "AVG" else _avg(vals, dtype, device)
+            want = full.narrow(0, gr * m, m)
+            inp_np = vals[gr]
+        outs = {}
+        for name, f in (("alg", fn), ("builtin", builtin)) if builtin_ok else (("alg", fn),):
+            inp = to_torch(inp_np, dtype, device)
+            before = inp.clone()
+            out = sentinel_like(want)
+            if coll == "all_gather":
+                f(out, inp, group=group, **(kwargs if name == "alg" else {}))
+            else:
+                f(out, inp, op=OPS[op], group=group, **(kwargs if name == "alg" else {}))
+            if not torch.equal(inp, before):
+                errors.append(f"{name} modified its input")
+            outs[name] = out
+        if err := same(outs["alg"], want, op):
+            errors.append(f"vs reference: {err}")
+        if "builtin" in outs and (err := same(outs["alg"], outs["builtin"], op)):
+            errors.append(f"vs builtin: {err}")
+    return "; ".join(errors)
+
+
+def _avg(vals: list[np.ndarray], dtype: str, device: str) -> torch.Tensor:
+    return torch.from_numpy(reference(vals, "AVG").astype(np.float64)).to(dtype=DTYPES[dtype], device=device)
+
+
+def run_cases(state: dict[str, Any], cases: list[dict[str, Any]]) -> list[str]:
+    """Run every case in order on this rank; one error string ('' = pass) per case."""
+    return [run_one(state, c) for c in cases]
+
+
+# ---- deliberately broken algorithms (the checker must catch them) ----
+
+
+def broken_all_reduce(tensor: torch.Tensor, op: Any = ReduceOp.SUM, group: Any = None) -> None:
+    """Ring all-reduce, then corrupts the last element on group rank 1."""
+    collectives.get("all_reduce", "ring")(tensor, op=op, group=group)
+    if dist.get_rank(group) == 1 and tensor.numel() > 0:
+        tensor.view(-1)[-1] += 1
+
+
+def broken_all_gather(output: torch.Tensor, input: torch.Tensor, group: Any = None) -> None:
+    """Fills every block except the last one (left as the caller pre-filled it)."""
+    p = dist.get_world_size(group)
+    full = torch.empty_like(output)
+    collectives.get("all_gather", "ring")(full, input, group=group)
+    m = input.numel()
+    output.view(-1).narrow(0, 0, (p - 1) * m).copy_(full.view(-1).narrow(0, 0, (p - 1) * m))
+
+
+def broken_reduce_scatter(output: torch.Tensor, input: torch.Tensor, op: Any = ReduceOp.SUM, group: Any = None) -> None:
+    """Correct result, but scribbles on its input."""
+    collectives.get("reduce_scatter", "ring")(output, input, op=op, group=group)
+    input.view(-1).zero_()
