@@ -124,6 +124,8 @@ def check_segment_bytes(segment_bytes: object) -> int:
 
 def _member(group: dist.ProcessGroup | None) -> Ctx | None:
     _initialized()
+    if group is dist.GroupMember.NON_GROUP_MEMBER:  # what dist.new_group returns on non-members
+        return None
     if group is not None and not isinstance(group, dist.ProcessGroup):
         raise TypeError(f"group must be a ProcessGroup or None, got {type(group).__name__}")
     if group is not None and dist.get_rank(group) < 0:

@@ -222,3 +222,119 @@ def broken_reduce_scatter(output: torch.Tensor, input: torch.Tensor, op: Any = R
     """Correct result, but scribbles on its input."""
     collectives.get("reduce_scatter", "ring")(output, input, op=op, group=group)
     input.view(-1).zero_()
+
+
+# ---- bad input: must raise before any communication ----
+
+_COMM_FUNCS = (
+    "batch_isend_irecv",
+    "isend",
+    "irecv",
+    "send",
+    "recv",
+    "broadcast",
+    "reduce",
+    "all_reduce",
+    "all_gather_into_tensor",
+    "reduce_scatter_tensor",
+    "barrier",
+)
+
+
+class CommunicationAttempted(Exception):
+    """Raised by the patched torch.distributed functions during a bad-input call."""
+
+
+def bad_inputs(collective: str, algorithm: str) -> list[tuple[str, type[Exception], dict[str, Any]]]:
+    """(label, expected exception, call arguments) for every kind of bad input of one collective."""
+    f32 = torch.zeros(8)
+    i32 = torch.zeros(8, dtype=torch.int32)
+    noncontig = torch.zeros(4, 4).t()
+    rooted = collective in ("broadcast", "reduce")
+    reducing = collective in ("reduce", "all_reduce", "reduce_scatter")
+    cases: list[tuple[str, type[Exception], dict[str, Any]]] = []
+    if collective in ("broadcast", "reduce", "all_reduce"):
+        base: dict[str, Any] = {"tensor": f32.clone()}
+        if rooted:
+            base["src" if collective == "broadcast" else "dst"] = 0
+        cases.append(("non-contiguous", ValueError, {**base, "tensor": noncontig}))
+        cases.append(("not a tensor", TypeError, {**base, "tensor": [1.0, 2.0]}))
+        if rooted:
+            key = "src" if collective == "broadcast" else "dst"
+            cases.append(("root outside group", ValueError, {**base, key: 7}))
+            cases.append(("root negative", ValueError, {**base, key: -1}))
+            cases.append(("root not int", TypeError, {**base, key: "0"}))
+    else:
+        out, inp = torch.zeros(16), torch.zeros(8)
+        if collective == "reduce_scatter":
+            out, inp = torch.zeros(4), torch.zeros(8)
+        base = {"output": out, "input": inp}
+        cases.append(("output wrong size", ValueError, {**base, "output": torch.zeros(out.numel() + 1)}))
+        cases.append(("dtype mismatch", TypeError, {**base, "output": out.to(torch.float64)}))
+        cases.append(("device mismatch", ValueError, {**base, "output": torch.zeros(out.numel(), device="meta")}))
+        cases.append(("non-contiguous input", ValueError, {**base, "input": torch.zeros(inp.numel(), 2)[:, 0]}))
+        if collective == "all_gather":
+            overlap = {**base, "input": out.narrow(0, 0, inp.numel())}
+        else:
+            overlap = {**base, "output": inp.narrow(0, 0, out.numel())}
+        cases.append(("overlapping buffers", ValueError, overlap))
+    if reducing:
+        t_key = "input" if collective == "reduce_scatter" else "tensor"
+        cases.append(("AVG on int32", ValueError, {**base, t_key: i32.clone(), "op": ReduceOp.AVG}))
+        cases.append(("bitwise op", ValueError, {**base, "op": ReduceOp.BAND}))
+        cases.append(("op not a ReduceOp", ValueError, {**base, "op": "sum"}))
+        bad_dtype = {**base, t_key: torch.zeros(8, dtype=torch.complex64)}
+        if collective == "reduce_scatter":
+            bad_dtype["output"] = torch.zeros(4, dtype=torch.complex64)
+        cases.append(("dtype cannot be reduced", TypeError, bad_dtype))
+        if algorithm == "builtin":
+            cases.append(("gloo has no AVG", ValueError, {**base, "op": ReduceOp.AVG}))
+    if (collective, algorithm) in (("broadcast", "ring"), ("reduce", "ring"), ("all_reduce", "tree")):
+        cases.append(("segment_bytes 0", ValueError, {**base, "segment_bytes": 0}))
+    return cases
+
+
+def run_bad_inputs(state: dict[str, Any], actor: int) -> list[str]:
+    """On rank ``actor`` only: every bad call of every algorithm must raise the expected error
+    without touching torch.distributed's communication functions (patched to raise)."""
+    if dist.get_rank() != actor:
+        return []
+    problems = []
+    saved = {name: getattr(dist, name) for name in _COMM_FUNCS}
+
+    def forbidden(*args: Any, **kwargs: Any) -> None:
+        raise CommunicationAttempted
+
+    for name in _COMM_FUNCS:
+        setattr(dist, name, forbidden)
+    try:
+        for coll in collectives.COLLECTIVES:
+            for alg in collectives.algorithms(coll):
+                fn = collectives.get(coll, alg)
+                for label, exc, kwargs in bad_inputs(coll, alg):
+                    try:
+                        fn(**kwargs)
+                    except CommunicationAttempted:
+                        problems.append(f"{coll}/{alg} {label}: communicated before failing")
+                    except exc as e:
+                        if not str(e):
+                            problems.append(f"{coll}/{alg} {label}: empty message")
+                    except Exception as e:  # noqa: BLE001 - report the wrong type
+                        problems.append(f"{coll}/{alg} {label}: {type(e).__name__} instead of {exc.__name__}: {e}")
+                    else:
+                        problems.append(f"{coll}/{alg} {label}: no error raised")
+    finally:
+        for name, fn_ in saved.items():
+            setattr(dist, name, fn_)
+    return problems
+
+
+def bad_input_message(state: dict[str, Any], collective: str, algorithm: str, label: str) -> str:
+    """The error message one bad call raises (for tests that read the wording)."""
+    for lab, _, kwargs in bad_inputs(collective, algorithm):
+        if lab == label:
+            try:
+                collectives.get(collective, algorithm)(**kwargs)
+            except Exception as e:  # noqa: BLE001
+                return f"{type(e).__name__}: {e}"
+    return "no error"
