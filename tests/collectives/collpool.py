@@ -89,7 +89,9 @@ class Pool:
                 rank, ok, value = self._outq.get(timeout=max(0.1, deadline - time.monotonic()))
             except queue.Empty:
                 self.kill()
-                raise WorkerError(f"world {self.world}: no answer within {timeout_s:.0f} s (hung or dead worker)") from None
+                raise WorkerError(
+                    f"world {self.world}: no answer within {timeout_s:.0f} s (hung or dead worker)"
+                ) from None
             if not ok:
                 self.kill()
                 raise WorkerError(f"world {self.world}, rank {rank} raised:\n{value}")

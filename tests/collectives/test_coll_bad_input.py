@@ -34,7 +34,9 @@ def test_bad_input_raises_before_communication(pools: Pools) -> None:
         ("broadcast", "ring", "non-contiguous", ["contiguous"]),
     ],
 )
-def test_error_messages_name_the_problem(pools: Pools, collective: str, algorithm: str, label: str, words: list[str]) -> None:
+def test_error_messages_name_the_problem(
+    pools: Pools, collective: str, algorithm: str, label: str, words: list[str]
+) -> None:
     msg = pools.get(2).run(
         "collcases:bad_input_message", timeout_s=60, collective=collective, algorithm=algorithm, label=label
     )[0]
