@@ -338,3 +338,12 @@ def bad_input_message(state: dict[str, Any], collective: str, algorithm: str, la
             except Exception as e:  # noqa: BLE001
                 return f"{type(e).__name__}: {e}"
     return "no error"
+
+
+def hang(state: dict[str, Any], rank: int, seconds: float) -> str:
+    """Rank ``rank`` blocks (as a deadlocked algorithm would); the others return at once."""
+    if dist.get_rank() == rank:
+        import time
+
+        time.sleep(seconds)
+    return ""

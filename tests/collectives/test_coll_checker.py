@@ -51,3 +51,20 @@ def test_validation_needs_initialized_process_group() -> None:
         pytest.skip("a process group is initialized in this process")
     with pytest.raises(RuntimeError, match="not initialized"):
         collectives.get("all_reduce", "ring")(torch.zeros(4))
+
+
+@pytest.mark.timeout(120)
+def test_hung_worker_fails_fast_and_pool_restarts(pools: Pools) -> None:
+    """A rank that never answers ends in WorkerError within the deadline, not a hung suite."""
+    import time
+
+    from collpool import WorkerError
+
+    pool = pools.get(2)
+    t0 = time.monotonic()
+    with pytest.raises(WorkerError, match="no answer within"):
+        pool.run("collcases:hang", timeout_s=3, rank=1, seconds=600)
+    assert time.monotonic() - t0 < 30
+    assert not pool.alive
+    case = {"collective": "all_reduce", "algorithm": "ring", "dtype": "int32", "op": "SUM", "numel": 5}
+    assert pools.get(2).run("collcases:run_cases", timeout_s=60, cases=[case]) == [[""], [""]]
