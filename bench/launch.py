@@ -76,6 +76,7 @@ def run_spawned(config: RunConfig, plan: list[CaseSpec], nprocs: int, sink: Sink
     port = free_port()
     procs, conns = [], []
     old_term = signal.signal(signal.SIGTERM, _raise_terminated)
+    old_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the shell ignored it
     try:
         for rank in range(nprocs):
             reader, writer_end = ctx.Pipe(duplex=False)
@@ -96,6 +97,7 @@ def run_spawned(config: RunConfig, plan: list[CaseSpec], nprocs: int, sink: Sink
     finally:
         _kill_all(procs)
         signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
@@ -222,7 +224,7 @@ def run_torchrun(config: RunConfig, plan: list[CaseSpec], sink: Sink | None, env
         worker.run_rank(config, plan, emit)
         dist.destroy_process_group()
     except Exception as exc:  # noqa: BLE001 - a peer died or the algorithm failed: keep the points
-        msg = f"rank {env['rank']}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        msg = f"rank {env['rank']}: {worker.short_error(exc)}"
         return Outcome("incomplete", msg, sink.skipped if sink else [])
     finally:
         stop.set()

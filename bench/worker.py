@@ -7,6 +7,7 @@ in-process). Only rank 0 emits points; every rank emits ``tick`` after each case
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import warnings
@@ -83,6 +84,13 @@ def run_rank(config: RunConfig, plan: list[CaseSpec], emit: Emit) -> None:
     ctx.barrier()
 
 
+def short_error(exc: BaseException) -> str:
+    """``Type: first line`` without gloo's ``[/path/file.cc:123]`` prefix, at most 300 characters."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = re.sub(r"^\[[^\]]*\]\s*", "", text)
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
 def _set_parent_death_signal() -> None:
     """Linux: die with SIGKILL when the supervising parent dies, so no rank outlives a killed run."""
     try:
@@ -121,7 +129,7 @@ def spawn_entry(rank: int, world_size: int, port: int, config: RunConfig, plan: 
         conn.send(("done", rank, None))
     except BaseException as exc:  # noqa: BLE001 - report anything to the supervisor, then exit non-zero
         try:
-            conn.send(("error", rank, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
+            conn.send(("error", rank, short_error(exc)))
         except OSError:
             pass
         conn.close()
