@@ -146,11 +146,11 @@ class Measurement:
 
 
 def csv_field(value: Any) -> str:
-    """results.csv spelling: true/false for booleans, empty for None/NaN, repr-exact floats."""
+    """results.csv spelling: true/false for booleans, empty for None/NaN, floats to 7 significant digits."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float):
-        return f"{value:.6g}" if abs(value) < 1e-3 and value != 0 else f"{value:.4f}"
+        return f"{value:.7g}"  # 7 significant digits in every unit (times in us, bandwidths in GB/s)
     return str(value)
