@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -96,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_command(build_run_parser().parse_args(args[1:]), args)
     except UsageError as exc:
-        print(f"collbench: error: {exc}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank validates; rank 0 speaks
+            print(f"collbench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
 

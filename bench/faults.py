@@ -1,8 +1,9 @@
-"""Test-only fault algorithms (only when env COLLBENCH_TESTING=1): hang, crash, wrong result, slow.
+"""Test-only fault algorithms (only when env COLLBENCH_TESTING=1): hang, crash, wrong result, slow, reject.
 
 They wrap ``builtin`` and misbehave on rank COLLBENCH_TEST_FAULT_RANK (default 1) once the nccl-tests size S
 reaches COLLBENCH_TEST_FAULT_BYTES (default 0), so a test can keep a few good points before the fault.
-``test_slow`` adds COLLBENCH_TEST_SLOW_US microseconds of sleep to every call on every rank.
+``test_slow`` adds COLLBENCH_TEST_SLOW_US microseconds of sleep to every call on every rank; ``test_reject``
+raises ValueError on every rank from the fault size on, before communicating (an unsupported case).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import time
 from collections.abc import Callable
 
-FAULTS: tuple[str, ...] = ("test_hang", "test_crash", "test_wrong", "test_slow")
+FAULTS: tuple[str, ...] = ("test_hang", "test_crash", "test_wrong", "test_slow", "test_reject")
 
 
 def enabled() -> bool:
@@ -48,6 +49,8 @@ def get(collective: str, name: str) -> Callable[..., None]:
                 time.sleep(3600)
         if name == "test_crash" and faulty:
             os._exit(3)
+        if name == "test_reject" and _nbytes(collective, args) >= fault_bytes:
+            raise ValueError(f"test_reject: {collective} does not support this case")
         if name == "test_slow" and slow_s > 0:
             time.sleep(slow_s)
         inner(*args, **kwargs)

@@ -186,3 +186,20 @@ def test_torchrun_fault_keeps_points(tmp_path: Path, fault: str, timeout_s: int)
     meta = _assert_kept_three_points(run_dir, "")
     assert meta["launcher"] == "torchrun" and meta["status_reason"]
     _assert_no_orphans(marker)
+
+
+@pytest.mark.timeout(90)
+def test_rejected_case_is_skipped_and_reported(tmp_path: Path) -> None:
+    marker = uuid.uuid4().hex
+    proc = run_cli([*SWEEP, "--algorithms", "builtin,test_reject", "--out", str(tmp_path)], **_fault_env(marker))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("skipped, algorithm rejected the case (ValueError: test_reject") == 2
+    rows, meta = read_run(run_dir_from(proc.stdout))
+    assert meta["status"] == "complete"
+    assert [(r["algorithm"], int(r["bytes"])) for r in rows if r["algorithm"] == "test_reject"] == [
+        ("test_reject", 1024),
+        ("test_reject", 2048),
+        ("test_reject", 4096),
+    ]
+    assert sum(r["algorithm"] == "builtin" for r in rows) == 5
+    assert sum("skipped" in w for w in meta["warnings"]) == 2
