@@ -54,7 +54,7 @@ def build_run_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("gloo", "nccl"), help="default: nccl if GPUs are visible, else gloo")
     p.add_argument("--nprocs", type=int, help="local ranks to spawn (default: GPUs for nccl, 2-4 for gloo)")
     p.add_argument("-b", "--min-bytes", default="1K", help="smallest size S (default 1K)")
-    p.add_argument("-e", "--max-bytes", default="1M", help="largest size S (default 1M)")
+    p.add_argument("-e", "--max-bytes", help="largest size S (default 1M on gloo, 64M on nccl)")
     p.add_argument("-f", "--step-factor", type=float, default=4.0, help="size multiplier (default 4)")
     p.add_argument("-n", "--iters", type=int, help="timed iterations per point (default 20, fewer above 256K)")
     p.add_argument("-w", "--warmup", type=int, help="warm-up calls per point (default 5, fewer above 1M)")

@@ -17,6 +17,7 @@ from collectives.costs import COLLECTIVES
 
 MAX_PROCS_PER_CPU = 4  # gloo ranks per CPU core beyond which a local run is refused
 MEMORY_FRACTION = 0.8  # share of available memory a local CPU run may plan to use
+DEFAULT_MAX_BYTES = {"gloo": 1 << 20, "nccl": 64 << 20}  # default sweeps end here (budget: < 3 min locally)
 
 
 def _split(text: str) -> list[str]:
@@ -69,10 +70,11 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
         if c not in COLLECTIVES:
             raise UsageError(f"unknown collective {c!r}; choose from {', '.join(COLLECTIVES)}")
     try:
-        min_bytes, max_bytes = parse_size(ns.min_bytes), parse_size(ns.max_bytes)
+        min_bytes = parse_size(ns.min_bytes)
+        max_bytes = parse_size(ns.max_bytes) if ns.max_bytes is not None else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if min_bytes > max_bytes:
+    if max_bytes is not None and min_bytes > max_bytes:
         raise UsageError(f"--min-bytes {ns.min_bytes} is larger than --max-bytes {ns.max_bytes}")
     if not ns.step_factor > 1:
         raise UsageError(f"--step-factor must be > 1, got {ns.step_factor:g}")
@@ -92,6 +94,8 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
     if backend == "nccl" and gpus == 0:
         raise UsageError("--backend nccl needs a visible GPU; none found (use --backend gloo)")
     device = "cuda" if backend == "nccl" else "cpu"
+    if max_bytes is None:
+        max_bytes = max(min_bytes, DEFAULT_MAX_BYTES[backend])
     problem = check_combination(backend, ns.dtype, ns.op, collectives)
     if problem:
         raise UsageError(problem)
