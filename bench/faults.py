@@ -1,6 +1,7 @@
 """Test-only fault algorithms (only when env COLLBENCH_TESTING=1): hang, crash, wrong result, slow, reject.
 
-They wrap ``builtin`` and misbehave on rank COLLBENCH_TEST_FAULT_RANK (default 1) once the nccl-tests size S
+They wrap ``builtin`` and misbehave on rank COLLBENCH_TEST_FAULT_RANK (default 1; ``all``: every rank, so no
+peer is left waiting inside the backend and only collbench's watchdog can end a hang) once the nccl-tests size S
 reaches COLLBENCH_TEST_FAULT_BYTES (default 0), so a test can keep a few good points before the fault.
 ``test_slow`` adds COLLBENCH_TEST_SLOW_US microseconds of sleep to every call on every rank; ``test_reject``
 raises ValueError on every rank from the fault size on, before communicating (an unsupported case).
@@ -38,12 +39,14 @@ def get(collective: str, name: str) -> Callable[..., None]:
     import collectives
 
     inner = collectives.get(collective, "builtin")
-    fault_rank = int(os.environ.get("COLLBENCH_TEST_FAULT_RANK", "1"))
+    rank_env = os.environ.get("COLLBENCH_TEST_FAULT_RANK", "1")
+    fault_rank = None if rank_env == "all" else int(rank_env)
     fault_bytes = int(os.environ.get("COLLBENCH_TEST_FAULT_BYTES", "0"))
     slow_s = float(os.environ.get("COLLBENCH_TEST_SLOW_US", "0")) / 1e6
 
     def fn(*args, **kwargs) -> None:
-        faulty = dist.get_rank() == fault_rank and _nbytes(collective, args) >= fault_bytes
+        on_rank = fault_rank is None or dist.get_rank() == fault_rank
+        faulty = on_rank and _nbytes(collective, args) >= fault_bytes
         if name == "test_hang" and faulty:
             while True:
                 time.sleep(3600)

@@ -203,3 +203,25 @@ def test_rejected_case_is_skipped_and_reported(tmp_path: Path) -> None:
     ]
     assert sum(r["algorithm"] == "builtin" for r in rows) == 5
     assert sum("skipped" in w for w in meta["warnings"]) == 2
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("launcher", ["spawn", "torchrun"])
+def test_watchdog_ends_a_hang_outside_the_backend(tmp_path: Path, launcher: str) -> None:
+    """Every rank hangs in Python (no gloo timeout can fire): collbench's own watchdog must end the run."""
+    marker = uuid.uuid4().hex
+    env = {**_fault_env(marker), "COLLBENCH_TEST_FAULT_RANK": "all"}
+    args = [*SWEEP, "--algorithms", "test_hang", "--timeout", "4", "--out", str(tmp_path)]
+    if launcher == "torchrun":
+        args = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "bench", *args]
+    else:
+        args = ["-m", "bench", *args]
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=cli_env(**env), capture_output=True, text=True, timeout=80
+    )
+    assert time.monotonic() - start < 4 + 20
+    assert proc.returncode != 0
+    (run_dir,) = list(tmp_path.iterdir())
+    _assert_kept_three_points(run_dir, "timeout")
+    _assert_no_orphans(marker)
