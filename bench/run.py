@@ -301,14 +301,14 @@ def _finish(ns: argparse.Namespace, writer, outcome, stats: dict[str, Any], worl
             "skipped": outcome.skipped,
             "exit_code": code,
         }
+        if world == 1:
+            summary["note"] = "world size 1: busbw is 0 for all_reduce/all_gather/reduce_scatter; read algbw"
         print(json.dumps(summary))
         return code
     if not ns.quiet:
         avg = stats["busbw_sum"] / points if points else 0.0
         print(f"# Out of bounds values : {wrong} {'OK' if wrong == 0 else 'WRONG POINTS'}")
         print(f"# Avg bus bandwidth    : {avg:.4f} GB/s over {points} points")
-        if world == 1:
-            print("# note: world size 1: busbw is 0 for all_reduce/all_gather/reduce_scatter (nccl-tests); read algbw")
     if stats["noisy"]:
         print(
             f"collbench: warning: {stats['noisy']} of {points} points are noisy (see run.json warnings)",
