@@ -185,3 +185,44 @@ def test_cli_imports_no_torch() -> None:
     code = "import sys, bench.cli; sys.exit(1 if 'torch' in sys.modules else 0)"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=cli_env(), timeout=60)
     assert proc.returncode == 0, "bench.cli imports torch at module level"
+
+
+@pytest.mark.timeout(120)
+def test_progress_bar_on_tty_stderr_leaves_table_clean(tmp_path: Path) -> None:
+    """With stderr on a terminal tqdm draws a bar there; stdout (the table) must stay free of bar output."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # a 160-column terminal
+    args = [sys.executable, "-m", "bench", "run", "--nprocs", "2", "--collectives", "all_reduce,all_gather"]
+    proc = subprocess.Popen(
+        [*args, "-b", "1K", "-e", "64K", "-f", "2", "-n", "3", "-w", "1", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+    )
+    os.close(follower)
+    out, _ = proc.communicate(timeout=100)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    err = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert "pt/s]" in err or "?pt/s" in err, err[-500:]  # the bar was drawn on stderr
+    assert "\r" not in out and "\x1b" not in out
+    rows = [line for line in out.splitlines() if line and not line.startswith("#")]
+    assert len(rows) == 2 * 7 + 1  # 7 sizes x (all_reduce, all_gather) rows + the run directory
+    assert all(len(line.split()) >= 14 for line in rows[:-1])
