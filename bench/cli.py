@@ -1,12 +1,116 @@
-"""The ``collbench`` command line (placeholder until the harness lands)."""
+"""The ``collbench`` command line.
+
+Top-level imports stay light (no torch): ``collbench --help`` and the analysis subcommands start fast.
+``run`` validates every option before any process starts (exit 2, one line, no traceback), then
+launches ranks locally (``--nprocs``) or joins a torchrun launch, and writes one new run directory.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+ANALYSIS_COMMANDS: dict[str, str] = {
+    "fit": "alpha-beta(-gamma) fits per curve and across world sizes (fits.csv)",
+    "report": "Markdown/HTML report with plots",
+    "compare": "per-point change between two runs; exit 1 on a regression",
+    "import": "nccl-tests output (text log or -J JSON) -> run directories",
+    "predict": "time and busbw at an unmeasured size / world size, from a fit",
+}
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="collbench", description="Benchmark collective communication.")
-    parser.parse_args(argv)
-    parser.print_help()
-    return 0
+class UsageError(Exception):
+    """A bad option or input: one line on stderr, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors as one ``collbench: error: ...`` line (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _top_help() -> str:
+    lines = ["commands:", "  run       a sweep: time, check and record collectives (see collbench run --help)"]
+    lines += [f"  {name:<9} {text}" for name, text in ANALYSIS_COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def build_run_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="collbench run",
+        description="Time collectives (nccl-tests style) with every registered algorithm, check results exactly, "
+        "and write results.csv + run.json into a new directory under --out. Under torchrun the launcher's "
+        "ranks are used and rank 0 writes.",
+        epilog="Sizes take K/M/G suffixes (powers of 1024, like nccl-tests); bandwidths are GB/s (1e9 B/s). "
+        "Default iters/warmup shrink above 256 KiB to keep sweeps short; -n/-w fix them for every size.",
+    )
+    p.add_argument("--collectives", default="all", help="comma list or 'all' (default: all five)")
+    p.add_argument("--algorithms", default="all", help="comma list or 'all' (default: every registered one)")
+    p.add_argument("--backend", choices=("gloo", "nccl"), help="default: nccl if GPUs are visible, else gloo")
+    p.add_argument("--nprocs", type=int, help="local ranks to spawn (default: GPUs for nccl, 2-4 for gloo)")
+    p.add_argument("-b", "--min-bytes", default="1K", help="smallest size S (default 1K)")
+    p.add_argument("-e", "--max-bytes", help="largest size S (default 1M on gloo, 64M on nccl)")
+    p.add_argument("-f", "--step-factor", type=float, default=4.0, help="size multiplier (default 4)")
+    p.add_argument("-n", "--iters", type=int, help="timed iterations per point (default 20, fewer above 256K)")
+    p.add_argument("-w", "--warmup", type=int, help="warm-up calls per point (default 5, fewer above 1M)")
+    p.add_argument("--dtype", default="float32", help="float32 (default), float64, float16, bfloat16, int8, ...")
+    p.add_argument("--op", default="sum", help="sum (default), prod, min, max, avg")
+    p.add_argument("--root", type=int, default=0, help="root rank of broadcast and reduce (default 0)")
+    p.add_argument(
+        "--in-place",
+        choices=("both", "yes", "no"),
+        default="both",
+        help="variants of all_gather/reduce_scatter (broadcast/reduce/all_reduce are in-place by nature)",
+    )
+    p.add_argument("--cuda-graph", action="store_true", help="GPU: time CUDA-graph replays of the calls")
+    p.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds without progress before the run is ended")
+    p.add_argument("--out", default="results", help="parent directory of the new run directory (default results/)")
+    p.add_argument("--quiet", action="store_true", help="no table or progress bar; print only the run directory")
+    p.add_argument("--json", action="store_true", help="print one JSON summary object instead of the table")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``collbench`` console script and ``python -m bench``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if not args or args[0] in ("-h", "--help"):
+            print("usage: collbench {run,fit,report,compare,import,predict} ...\n")
+            print("Microbenchmarks, correctness checks and cost models of collective communication.\n")
+            print(_top_help())
+            return EXIT_OK if args else EXIT_USAGE
+        if args[0] == "--version":
+            print("collbench 0.1.0")
+            return EXIT_OK
+        command = args[0]
+        if command in ANALYSIS_COMMANDS:
+            return _dispatch_analysis(args)
+        if command != "run":
+            raise UsageError(f"unknown command {command!r}; choose from run, {', '.join(ANALYSIS_COMMANDS)}")
+        from bench.run import run_command
+
+        return run_command(build_run_parser().parse_args(args[1:]), args)
+    except UsageError as exc:
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank validates; rank 0 speaks
+            print(f"collbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _dispatch_analysis(args: list[str]) -> int:
+    try:
+        module = importlib.import_module("analysis.cli")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("analysis.cli", "analysis"):
+            raise UsageError(f"'{args[0]}' is not available: analysis.cli is not installed in this checkout") from None
+        raise
+    return int(module.main(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""Test-only fault algorithms (only when env COLLBENCH_TESTING=1): hang, crash, wrong result, slow, reject.
+
+They wrap ``builtin`` and misbehave on rank COLLBENCH_TEST_FAULT_RANK (default 1; ``all``: every rank, so no
+peer is left waiting inside the backend and only collbench's watchdog can end a hang) once the nccl-tests size S
+reaches COLLBENCH_TEST_FAULT_BYTES (default 0), so a test can keep a few good points before the fault.
+``test_slow`` adds COLLBENCH_TEST_SLOW_US microseconds of sleep to every call on every rank; ``test_reject``
+raises ValueError on every rank from the fault size on, before communicating (an unsupported case).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+FAULTS: tuple[str, ...] = ("test_hang", "test_crash", "test_wrong", "test_slow", "test_reject")
+
+
+def enabled() -> bool:
+    """Fault algorithms exist only in test runs."""
+    return os.environ.get("COLLBENCH_TESTING") == "1"
+
+
+def _nbytes(collective: str, args: tuple) -> int:
+    t = args[1] if collective == "reduce_scatter" else args[0]  # S: output of AG, input of RS, else the buffer
+    return t.numel() * t.element_size()
+
+
+def _result(collective: str, args: tuple):
+    return args[0]  # the tensor for bcast/reduce/all_reduce, the output for AG/RS
+
+
+def get(collective: str, name: str) -> Callable[..., None]:
+    """The fault algorithm ``name`` for ``collective``; KeyError when unknown or testing is off."""
+    if not enabled() or name not in FAULTS:
+        raise KeyError(name)
+    import torch.distributed as dist
+
+    import collectives
+
+    inner = collectives.get(collective, "builtin")
+    rank_env = os.environ.get("COLLBENCH_TEST_FAULT_RANK", "1")
+    fault_rank = None if rank_env == "all" else int(rank_env)
+    fault_bytes = int(os.environ.get("COLLBENCH_TEST_FAULT_BYTES", "0"))
+    slow_s = float(os.environ.get("COLLBENCH_TEST_SLOW_US", "0")) / 1e6
+
+    def fn(*args, **kwargs) -> None:
+        on_rank = fault_rank is None or dist.get_rank() == fault_rank
+        faulty = on_rank and _nbytes(collective, args) >= fault_bytes
+        if name == "test_hang" and faulty:
+            while True:
+                time.sleep(3600)
+        if name == "test_crash" and faulty:
+            os._exit(3)
+        if name == "test_reject" and _nbytes(collective, args) >= fault_bytes:
+            raise ValueError(f"test_reject: {collective} does not support this case")
+        if name == "test_slow" and slow_s > 0:
+            time.sleep(slow_s)
+        inner(*args, **kwargs)
+        if name == "test_wrong" and _nbytes(collective, args) >= fault_bytes:
+            out = _result(collective, args)
+            if out.numel():
+                out.view(-1)[0] += 1
+
+    fn.__name__ = name
+    return fn

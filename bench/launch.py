@@ -1,0 +1,231 @@
+"""Launching ranks: local spawn supervised by a writer parent, or torchrun with rank 0 writing.
+
+Spawn: the parent never joins the process group; ranks stream points over one pipe each; the parent
+watches for progress (``--timeout`` seconds without any rank finishing a case ends the run), for rank
+exits and for Ctrl-C/SIGTERM, and kills every rank on failure. Torchrun: every rank runs a watchdog
+thread that owns SIGINT/SIGTERM (blocked in the main thread, so a rank stuck inside a C call still
+reacts) and the progress timeout; rank 0 finishes the run files before exiting.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.plan import RunConfig
+from bench.records import CaseSpec, Measurement
+from bench.results import RunWriter
+
+
+@dataclass
+class Outcome:
+    """How the run ended: status per the schema, a reason when not complete."""
+
+    status: str
+    reason: str | None = None
+    skipped: list[str] = field(default_factory=list)
+
+
+class Sink:
+    """Receives what rank 0 emits: points (to writer, table, progress bar), skips, rank metadata."""
+
+    def __init__(self, writer: RunWriter, on_point: Callable[[Measurement], None], warn: Callable[[str], None]):
+        self.writer = writer
+        self.on_point = on_point
+        self.warn = warn
+        self.skipped: list[str] = []
+
+    def handle(self, kind: str, payload: Any) -> None:
+        if kind == "point":
+            m = Measurement.from_message(payload)
+            self.writer.add(m)
+            self.on_point(m)
+        elif kind == "skip":
+            msg = f"{payload['label']}: skipped, algorithm rejected the case ({payload['reason']})"
+            self.skipped.append(msg)
+            self.writer.warn(msg)
+            self.warn(msg)
+        elif kind == "meta":
+            self.writer.set_rank_meta(payload)
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1 (bind port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Terminated(Exception):
+    pass
+
+
+def run_spawned(config: RunConfig, plan: list[CaseSpec], nprocs: int, sink: Sink) -> Outcome:
+    """Spawn ``nprocs`` local ranks, supervise them, feed ``sink``; always leaves no rank running."""
+    import multiprocessing as mp
+
+    from bench import worker
+
+    ctx = mp.get_context("spawn")
+    port = free_port()
+    procs, conns = [], []
+    old_term = signal.signal(signal.SIGTERM, _raise_terminated)
+    old_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the shell ignored it
+    try:
+        for rank in range(nprocs):
+            reader, writer_end = ctx.Pipe(duplex=False)
+            proc = ctx.Process(
+                target=worker.spawn_entry,
+                args=(rank, nprocs, port, config, plan, writer_end),
+                name=f"collbench-rank{rank}",
+                daemon=True,
+            )
+            proc.start()
+            writer_end.close()
+            procs.append(proc)
+            conns.append(reader)
+        return _supervise(config, procs, conns, sink)
+    except (KeyboardInterrupt, _Terminated) as exc:
+        what = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else "terminated (SIGTERM)"
+        return Outcome("incomplete", what, sink.skipped)
+    finally:
+        _kill_all(procs)
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
+def _kill_all(procs: list) -> None:
+    for proc in procs:
+        if proc.is_alive():
+            proc.kill()
+    for proc in procs:
+        proc.join(timeout=10)
+
+
+def _supervise(config: RunConfig, procs: list, conns: list, sink: Sink) -> Outcome:
+    from multiprocessing.connection import wait
+
+    rank_of = {id(c): r for r, c in enumerate(conns)}
+    open_conns = list(conns)
+    done: set[int] = set()
+    errors: dict[int, str] = {}
+    last_progress = time.monotonic()
+    failed_at: float | None = None
+    while True:
+        ready = wait(open_conns, timeout=0.2) if open_conns else []
+        for conn in ready:
+            rank = rank_of[id(conn)]
+            try:
+                kind, _, payload = conn.recv()
+            except (EOFError, OSError):
+                open_conns.remove(conn)
+                continue
+            last_progress = time.monotonic()
+            if kind == "done":
+                done.add(rank)
+            elif kind == "error":
+                errors[rank] = payload
+                failed_at = failed_at or time.monotonic()
+            elif kind != "tick" and rank == 0:
+                sink.handle(kind, payload)
+        if len(done) == len(procs):
+            for proc in procs:
+                proc.join(timeout=10)
+            bad = [f"rank {r} exited with code {p.exitcode}" for r, p in enumerate(procs) if p.exitcode]
+            return (
+                Outcome("incomplete", "; ".join(bad), sink.skipped) if bad else Outcome("complete", None, sink.skipped)
+            )
+        exits = {r: p.exitcode for r, p in enumerate(procs) if p.exitcode not in (None, 0)}
+        exits.update({r: p.exitcode for r, p in enumerate(procs) if p.exitcode == 0 and r not in done})
+        if exits and failed_at is None:
+            failed_at = time.monotonic()
+        now = time.monotonic()
+        if failed_at is not None and (now - failed_at > 1.0 or not open_conns):
+            return Outcome("incomplete", _failure_reason(exits, errors), sink.skipped)
+        if now - last_progress > config.timeout_s:
+            alive = [r for r, p in enumerate(procs) if p.is_alive()]
+            reason = f"timeout: no rank finished a case for {config.timeout_s:g} s (ranks still running: {alive})"
+            return Outcome("incomplete", reason, sink.skipped)
+
+
+def _failure_reason(exits: dict[int, int | None], errors: dict[int, str]) -> str:
+    """Exit codes first (the root cause of a crash), then the errors other ranks saw."""
+    parts = [f"rank {r} exited with code {code}" for r, code in sorted(exits.items()) if r not in errors]
+    parts += [f"rank {r}: {msg}" for r, msg in sorted(errors.items())]
+    return "; ".join(parts) or "a rank failed"
+
+
+def torchrun_env() -> dict[str, int] | None:
+    """Ranks given by a launcher (torchrun/torch.distributed.run): RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR."""
+    env = os.environ
+    if not all(k in env for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR")):
+        return None
+    rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
+    local_rank = int(env.get("LOCAL_RANK", "0"))
+    local_world = int(env.get("LOCAL_WORLD_SIZE", str(world)))
+    return {"rank": rank, "world_size": world, "local_rank": local_rank, "local_world_size": local_world}
+
+
+def run_torchrun(config: RunConfig, plan: list[CaseSpec], sink: Sink | None, env: dict[str, int]) -> Outcome:
+    """This process is one launcher rank; rank 0 (``sink`` not None) writes. Returns this rank's outcome."""
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    from bench import worker
+
+    state = {"last": time.monotonic()}
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def finish_and_exit(status: str, reason: str, code: int) -> None:
+        with lock:
+            if sink is not None:
+                sink.writer.finish(status, reason)
+            os._exit(code)
+
+    def watchdog() -> None:
+        while not stop.is_set():
+            sig = signal.sigtimedwait([signal.SIGINT, signal.SIGTERM], 0.5)
+            if stop.is_set():
+                return
+            if sig is not None:
+                name = "interrupted (Ctrl-C)" if sig.si_signo == signal.SIGINT else "terminated (SIGTERM)"
+                finish_and_exit("incomplete", f"rank {env['rank']} {name}", 128 + sig.si_signo)
+            if time.monotonic() - state["last"] > config.timeout_s:
+                finish_and_exit("incomplete", f"timeout: no progress for {config.timeout_s:g} s", 1)
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT, signal.SIGTERM])
+    thread = threading.Thread(target=watchdog, name="collbench-watchdog", daemon=True)
+    thread.start()
+
+    def emit(kind: str, payload: Any) -> None:
+        state["last"] = time.monotonic()
+        if sink is not None and kind != "tick":
+            with lock:
+                sink.handle(kind, payload)
+
+    try:
+        if config.device == "cuda":
+            import torch
+
+            torch.cuda.set_device(env["local_rank"])
+        dist.init_process_group(config.backend, timeout=timedelta(seconds=config.timeout_s))
+        worker.run_rank(config, plan, emit)
+        dist.destroy_process_group()
+    except Exception as exc:  # noqa: BLE001 - a peer died or the algorithm failed: keep the points
+        msg = f"rank {env['rank']}: {worker.short_error(exc)}"
+        return Outcome("incomplete", msg, sink.skipped if sink else [])
+    finally:
+        stop.set()
+    return Outcome("complete", None, sink.skipped if sink else [])

@@ -1,0 +1,244 @@
+"""Measure one case on every rank (DESIGN.md timing protocol); rank 0 gets the Measurement.
+
+Protocol per point: fill seeded exact data, warm up, device sync + barrier, one back-to-back loop of
+``iters`` calls marked by the device clock (block = first to last mark / iters; samples = each call's
+own interval), per-iteration max over ranks of the durations (all-reduce MAX, never timestamp
+differences across ranks), then one more call on fresh data checked against the exact reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from bench import data
+from bench.clock import Clock, CpuClock, CudaClock
+from bench.records import CaseSpec, Measurement
+
+
+class Unsupported(Exception):
+    """The algorithm rejected the case (ValueError/TypeError before communicating) on some rank."""
+
+
+@dataclass
+class Buffers:
+    """Buffers of one (collective, size), allocated once and shared by every algorithm and variant."""
+
+    collective: str
+    count: int
+    chunk: int
+    main: torch.Tensor  # the buffer (bcast/reduce/AR), AG output, RS input
+    other: torch.Tensor | None  # AG input / RS output for out-of-place
+
+    @staticmethod
+    def allocate(collective: str, count: int, p: int, dtype: torch.dtype, device: str) -> Buffers:
+        chunk = count // p if collective in ("all_gather", "reduce_scatter") else count
+        main = torch.empty(count, dtype=dtype, device=device)
+        other = (
+            torch.empty(chunk, dtype=dtype, device=device) if collective in ("all_gather", "reduce_scatter") else None
+        )
+        return Buffers(collective, count, chunk, main, other)
+
+    def views(self, rank: int, in_place: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(main, other) with other aliased into main's rank slice for the in-place variant."""
+        if self.other is None:
+            return self.main, None
+        if in_place:
+            return self.main, self.main[rank * self.chunk : (rank + 1) * self.chunk]
+        return self.main, self.other
+
+
+@dataclass
+class RankContext:
+    """What a rank needs to measure: its rank, world, control group (gloo, CPU), device, clock, stream."""
+
+    rank: int
+    world_size: int
+    control: dist.ProcessGroup | None
+    device: str
+    clock: Clock
+    stream: object | None = None  # torch.cuda.Stream on GPU
+    seed: int = 0
+
+    @staticmethod
+    def create(rank: int, world_size: int, device: str, seed: int) -> RankContext:
+        control = dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else None
+        if device == "cuda":
+            stream = torch.cuda.Stream()
+            return RankContext(rank, world_size, control, device, CudaClock(stream), stream, seed)
+        return RankContext(rank, world_size, control, device, CpuClock(), None, seed)
+
+    def sync(self) -> None:
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+
+    def barrier(self) -> None:
+        self.sync()
+        dist.barrier(group=self.control)
+
+    def allreduce_cpu(self, t: torch.Tensor, op: dist.ReduceOp) -> torch.Tensor:
+        """Control-plane reduction of a small CPU tensor (gloo; on NCCL through the control group)."""
+        dist.all_reduce(t, op=op, group=self.control)
+        return t
+
+
+def make_call(spec: CaseSpec, fn: Callable[..., None], bufs: Buffers, rank: int) -> Callable[[], None]:
+    """A no-argument closure issuing one call of ``fn`` with the collective's signature."""
+    main, other = bufs.views(rank, spec.in_place)
+    op = data.torch_op(spec.op)
+    c = spec.collective
+    if c == "broadcast":
+        return lambda: fn(main, spec.root)
+    if c == "reduce":
+        return lambda: fn(main, spec.root, op=op)
+    if c == "all_reduce":
+        return lambda: fn(main, op=op)
+    if c == "all_gather":
+        return lambda: fn(main, other)
+    if c == "reduce_scatter":
+        return lambda: fn(other, main, op=op)
+    raise ValueError(f"unknown collective {c!r}")
+
+
+def prepare(spec: CaseSpec, bufs: Buffers, ctx: RankContext) -> None:
+    """Fresh seeded data in the inputs, the sentinel in everything a rank must receive."""
+    main, other = bufs.views(ctx.rank, spec.in_place)
+    p, r, op, seed = ctx.world_size, ctx.rank, spec.op, ctx.seed
+    c = spec.collective
+    if c == "broadcast":
+        if r == spec.root:
+            data.fill(main, op, p, spec.root, 0, seed)
+        else:
+            main.fill_(data.sentinel(main.dtype))
+    elif c in ("reduce", "all_reduce"):
+        data.fill(main, op, p, r, 0, seed)
+    elif c == "all_gather":
+        main.fill_(data.sentinel(main.dtype))
+        data.fill(other, op, p, r, 0, seed)
+    elif c == "reduce_scatter":
+        if not spec.in_place:
+            other.fill_(data.sentinel(main.dtype))
+        data.fill(main, op, p, r, 0, seed)
+
+
+def count_wrong(spec: CaseSpec, bufs: Buffers, ctx: RankContext) -> int:
+    """Wrong elements on this rank after one call on ``prepare``d data."""
+    main, other = bufs.views(ctx.rank, spec.in_place)
+    p, r, op, seed, dev = ctx.world_size, ctx.rank, spec.op, ctx.seed, ctx.device
+    c, dt = spec.collective, main.dtype
+    if c == "broadcast":
+        expected = data.rank_values(dt, op, p, spec.root, 0, bufs.count, seed, dev).to(dt)
+        return data.count_wrong(main, expected, op, p)
+    if c == "reduce" and r != spec.root:
+        return 0  # non-root buffers are scratch
+    if c in ("reduce", "all_reduce"):
+        return data.count_wrong(main, data.reduced(dt, op, p, 0, bufs.count, seed, dev), op, p)
+    if c == "all_gather":
+        parts = [data.rank_values(dt, op, p, k, 0, bufs.chunk, seed, dev) for k in range(p)]
+        expected = torch.cat(parts).to(dt) if parts else main[:0]
+        return data.count_wrong(main, expected, op, p)
+    if c == "reduce_scatter":
+        expected = data.reduced(dt, op, p, r * bufs.chunk, bufs.chunk, seed, dev)
+        return data.count_wrong(other, expected, op, p)
+    raise ValueError(f"unknown collective {c!r}")
+
+
+def _timed_loop(call: Callable[[], None], iters: int, ctx: RankContext) -> tuple[list[float], float]:
+    clock = ctx.clock
+    clock.reset(iters + 1)
+    clock.mark(0)
+    for i in range(iters):
+        call()
+        clock.mark(i + 1)
+    ctx.sync()
+    return clock.durations_us()
+
+
+def _timed_graph(call: Callable[[], None], iters: int, ctx: RankContext) -> tuple[list[float], float]:
+    """CUDA-graph mode: samples from replays of a one-call graph, block from one replay of an iters-call graph."""
+    stream = ctx.stream
+    one, block = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
+    with torch.cuda.graph(one, stream=stream):
+        call()
+    with torch.cuda.graph(block, stream=stream):
+        for _ in range(iters):
+            call()
+    ctx.barrier()
+    clock = ctx.clock
+    clock.reset(iters + 1)
+    with torch.cuda.stream(stream):
+        clock.mark(0)
+        for i in range(iters):
+            one.replay()
+            clock.mark(i + 1)
+    samples, _ = clock.durations_us()
+    ctx.barrier()
+    clock.reset(2)
+    with torch.cuda.stream(stream):
+        clock.mark(0)
+        block.replay()
+        clock.mark(1)
+    _, span = clock.durations_us()
+    return samples, span
+
+
+def measure(
+    spec: CaseSpec, fn: Callable[..., None], bufs: Buffers, ctx: RankContext, busbw_factor: float
+) -> Measurement | None:
+    """Run the protocol for ``spec`` on this rank; rank 0 returns the Measurement, others None.
+
+    Raises Unsupported (on every rank) when the algorithm rejected the case on some rank.
+    """
+    call = make_call(spec, fn, bufs, ctx.rank)
+    prepare(spec, bufs, ctx)
+    rejected = None
+    try:
+        if ctx.stream is not None:
+            with torch.cuda.stream(ctx.stream):
+                call()
+        else:
+            call()
+    except (ValueError, TypeError) as exc:
+        rejected = f"{type(exc).__name__}: {exc}"
+    flag = ctx.allreduce_cpu(torch.tensor([1 if rejected else 0]), dist.ReduceOp.MAX)
+    if int(flag.item()):
+        raise Unsupported(rejected or "rejected on another rank")
+
+    def run_block() -> tuple[list[float], float]:
+        for _ in range(max(spec.warmup - 1, 0)):
+            call()
+        ctx.barrier()
+        if spec.graph:
+            return _timed_graph(call, spec.iters, ctx)
+        return _timed_loop(call, spec.iters, ctx)
+
+    if ctx.stream is not None:
+        with torch.cuda.stream(ctx.stream):
+            samples, span = run_block()
+    else:
+        samples, span = run_block()
+    block = span / spec.iters if spec.iters else 0.0
+    times = ctx.allreduce_cpu(torch.tensor([*samples, block], dtype=torch.float64), dist.ReduceOp.MAX)
+
+    prepare(spec, bufs, ctx)
+    ctx.barrier()
+    if ctx.stream is not None:
+        with torch.cuda.stream(ctx.stream):
+            call()
+    else:
+        call()
+    ctx.sync()
+    wrong = ctx.allreduce_cpu(torch.tensor([count_wrong(spec, bufs, ctx)], dtype=torch.int64), dist.ReduceOp.SUM)
+    if ctx.rank != 0:
+        return None
+    values = times.tolist()
+    return Measurement(
+        spec=spec,
+        samples_us=tuple(values[:-1]),
+        block_time_us=values[-1],
+        busbw_factor=busbw_factor,
+        n_wrong=int(wrong.item()),
+    )

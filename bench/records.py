@@ -1,0 +1,156 @@
+"""Records: a case spec (what is measured) and its immutable measurement, and their results.csv row.
+
+Like ``torch.utils.benchmark`` (TaskSpec vs Measurement): the spec is hashable and knows nothing of
+timing; the measurement holds samples and derived statistics and never changes after creation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bench.stats import SampleStats, algbw_gbps, summarize
+
+CSV_COLUMNS: tuple[str, ...] = (
+    "collective",
+    "algorithm",
+    "backend",
+    "device",
+    "world_size",
+    "dtype",
+    "op",
+    "bytes",
+    "count",
+    "root",
+    "in_place",
+    "iters",
+    "warmup",
+    "time_us",
+    "time_us_p10",
+    "time_us_p25",
+    "time_us_p75",
+    "time_us_p90",
+    "time_us_min",
+    "time_us_max",
+    "block_time_us",
+    "algbw_gbps",
+    "busbw_gbps",
+    "correct",
+    "n_wrong",
+    "noisy",
+    "segment_bytes",
+    "graph",
+)
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """One point to measure: (collective, algorithm, backend, device, world size, dtype, op, bytes, root, in_place)."""
+
+    collective: str
+    algorithm: str
+    backend: str
+    device: str
+    world_size: int
+    dtype: str
+    op: str
+    bytes: int
+    count: int
+    root: int
+    in_place: bool
+    iters: int
+    warmup: int
+    segment_bytes: int | None = None
+    graph: bool = False
+
+    @property
+    def label(self) -> str:
+        """Short human name used in warnings."""
+        variant = "in-place" if self.in_place else "out-of-place"
+        return f"{self.collective}/{self.algorithm} {self.bytes} B {variant}"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What was measured for one case: samples (max over ranks, us), block time, statistics, correctness."""
+
+    spec: CaseSpec
+    samples_us: tuple[float, ...]
+    block_time_us: float
+    busbw_factor: float
+    n_wrong: int
+    stats: SampleStats = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stats", summarize(self.samples_us, self.block_time_us))
+
+    @property
+    def correct(self) -> bool:
+        return self.n_wrong == 0
+
+    @property
+    def algbw_gbps(self) -> float:
+        return algbw_gbps(self.spec.bytes, self.stats.median_us)
+
+    @property
+    def busbw_gbps(self) -> float:
+        return self.algbw_gbps * self.busbw_factor
+
+    def row(self) -> dict[str, Any]:
+        """The results.csv row as Python values (column order = CSV_COLUMNS)."""
+        s, st = self.spec, self.stats
+        values = {
+            **{k: v for k, v in asdict(s).items() if k in CSV_COLUMNS},
+            "time_us": st.median_us,
+            "time_us_p10": st.p10_us,
+            "time_us_p25": st.p25_us,
+            "time_us_p75": st.p75_us,
+            "time_us_p90": st.p90_us,
+            "time_us_min": st.min_us,
+            "time_us_max": st.max_us,
+            "block_time_us": self.block_time_us,
+            "algbw_gbps": self.algbw_gbps,
+            "busbw_gbps": self.busbw_gbps,
+            "correct": self.correct,
+            "n_wrong": self.n_wrong,
+            "noisy": st.noisy,
+        }
+        return {k: values[k] for k in CSV_COLUMNS}
+
+    def json_point(self) -> dict[str, Any]:
+        """The run.json point: every CSV column (JSON values, NaN as null) plus ``samples_us``."""
+        point = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in self.row().items()}
+        point["samples_us"] = [round(x, 4) for x in self.samples_us]
+        return point
+
+    def to_message(self) -> dict[str, Any]:
+        """Plain-data form sent from rank 0 to the writer process."""
+        return {
+            "spec": asdict(self.spec),
+            "samples_us": list(self.samples_us),
+            "block_time_us": self.block_time_us,
+            "busbw_factor": self.busbw_factor,
+            "n_wrong": self.n_wrong,
+        }
+
+    @staticmethod
+    def from_message(msg: dict[str, Any]) -> Measurement:
+        return Measurement(
+            spec=CaseSpec(**msg["spec"]),
+            samples_us=tuple(msg["samples_us"]),
+            block_time_us=msg["block_time_us"],
+            busbw_factor=msg["busbw_factor"],
+            n_wrong=msg["n_wrong"],
+        )
+
+
+def csv_field(value: Any) -> str:
+    """results.csv spelling: true/false for booleans, empty for None/NaN, floats to 7 significant digits."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.7g}"  # 7 significant digits in every unit (times in us, bandwidths in GB/s)
+    return str(value)

@@ -1,0 +1,322 @@
+"""``collbench run``: validate options (before any process starts), launch, print, write, choose the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.cli import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from bench.plan import DEFAULT_ITERS, DEFAULT_WARMUP, RunConfig, build_plan
+from bench.rules import DTYPE_SIZES, check_combination
+from bench.sizes import parse_size, size_sweep
+from collectives.costs import COLLECTIVES
+
+MAX_PROCS_PER_CPU = 4  # gloo ranks per CPU core beyond which a local run is refused
+MEMORY_FRACTION = 0.8  # share of available memory a local CPU run may plan to use
+DEFAULT_MAX_BYTES = {"gloo": 1 << 20, "nccl": 64 << 20}  # default sweeps end here (budget: < 3 min locally)
+
+
+def _split(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _visible_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _available_memory_bytes() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _resolve_algorithms(collectives: list[str], requested: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(collective, algorithm names) pairs; a name registered for none of the collectives is a usage error."""
+    import collectives as registry
+    from bench import faults
+
+    known = {c: list(registry.algorithms(c)) for c in collectives}
+    if faults.enabled():
+        for c in collectives:
+            known[c] += list(faults.FAULTS)
+    if requested.strip() == "all":
+        return tuple((c, tuple(n for n in known[c] if n not in faults.FAULTS)) for c in collectives)
+    names = _split(requested)
+    if not names:
+        raise UsageError("--algorithms is empty")
+    for name in names:
+        if not any(name in known[c] for c in collectives):
+            choices = sorted({n for c in collectives for n in known[c] if n not in faults.FAULTS})
+            raise UsageError(f"unknown algorithm {name!r} for {', '.join(collectives)}; known: {', '.join(choices)}")
+    return tuple((c, tuple(n for n in names if n in known[c])) for c in collectives)
+
+
+def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tuple[RunConfig, int]:
+    """RunConfig and world size from the options; UsageError naming the first problem."""
+    collectives = list(COLLECTIVES) if ns.collectives.strip() == "all" else _split(ns.collectives)
+    if not collectives:
+        raise UsageError("--collectives is empty")
+    for c in collectives:
+        if c not in COLLECTIVES:
+            raise UsageError(f"unknown collective {c!r}; choose from {', '.join(COLLECTIVES)}")
+    try:
+        min_bytes = parse_size(ns.min_bytes)
+        max_bytes = parse_size(ns.max_bytes) if ns.max_bytes is not None else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if max_bytes is not None and min_bytes > max_bytes:
+        raise UsageError(f"--min-bytes {ns.min_bytes} is larger than --max-bytes {ns.max_bytes}")
+    if not ns.step_factor > 1:
+        raise UsageError(f"--step-factor must be > 1, got {ns.step_factor:g}")
+    if ns.iters is not None and ns.iters < 1:
+        raise UsageError(f"--iters must be >= 1, got {ns.iters}")
+    if ns.warmup is not None and ns.warmup < 0:
+        raise UsageError(f"--warmup must be >= 0, got {ns.warmup}")
+    if not ns.timeout > 0:
+        raise UsageError(f"--timeout must be > 0 seconds, got {ns.timeout:g}")
+    if ns.nprocs is not None and ns.nprocs < 1:
+        raise UsageError(f"--nprocs must be >= 1, got {ns.nprocs}")
+    if ns.dtype not in DTYPE_SIZES:
+        raise UsageError(f"unknown dtype {ns.dtype!r}; choose from {', '.join(DTYPE_SIZES)}")
+
+    gpus = _visible_gpus()
+    backend = ns.backend or ("nccl" if gpus else "gloo")
+    if backend == "nccl" and gpus == 0:
+        raise UsageError("--backend nccl needs a visible GPU; none found (use --backend gloo)")
+    device = "cuda" if backend == "nccl" else "cpu"
+    if max_bytes is None:
+        max_bytes = max(min_bytes, DEFAULT_MAX_BYTES[backend])
+    problem = check_combination(backend, ns.dtype, ns.op, collectives)
+    if problem:
+        raise UsageError(problem)
+    if ns.cuda_graph and device != "cuda":
+        raise UsageError("--cuda-graph needs the nccl backend on GPUs")
+
+    if launcher_env is not None:
+        world = launcher_env["world_size"]
+    else:
+        world = (
+            ns.nprocs if ns.nprocs is not None else (gpus if device == "cuda" else min(4, max(2, os.cpu_count() or 2)))
+        )
+        cpus = os.cpu_count() or 1
+        if device == "cuda" and world > gpus:
+            raise UsageError(f"--nprocs {world} is more than the {gpus} visible GPU(s)")
+        if device == "cpu" and world > MAX_PROCS_PER_CPU * cpus:
+            raise UsageError(
+                f"--nprocs {world} is too many for {cpus} CPU core(s) (at most {MAX_PROCS_PER_CPU * cpus})"
+            )
+        if device == "cpu":
+            _check_memory(world, max_bytes, ns.dtype)
+    if not 0 <= ns.root < world:
+        raise UsageError(f"--root {ns.root} is not a rank of world size {world}")
+
+    config = RunConfig(
+        collectives=tuple(collectives),
+        algorithms=_resolve_algorithms(collectives, ns.algorithms),
+        backend=backend,
+        device=device,
+        dtype=ns.dtype,
+        op=ns.op,
+        sizes=tuple(size_sweep(min_bytes, max_bytes, ns.step_factor)),
+        min_bytes=min_bytes,
+        max_bytes=max_bytes,
+        step_factor=ns.step_factor,
+        iters=ns.iters,
+        warmup=ns.warmup,
+        root=ns.root,
+        in_place=ns.in_place,
+        graph=ns.cuda_graph,
+        seed=ns.seed,
+        timeout_s=ns.timeout,
+    )
+    return config, world
+
+
+def _check_memory(world: int, max_bytes: int, dtype: str) -> None:
+    """Refuse a local run whose buffers and exact references would not fit in available memory."""
+    available = _available_memory_bytes()
+    if available is None:
+        return
+    # two buffers plus two float64/int64 reference arrays (and one int64 index array) per rank
+    per_rank = max_bytes * (2 + 3 * 8 / DTYPE_SIZES[dtype]) + (400 << 20)  # + torch itself
+    if world * per_rank > MEMORY_FRACTION * available:
+        need, have = world * per_rank / 2**30, available / 2**30
+        raise UsageError(
+            f"{world} ranks at --max-bytes {max_bytes} need about {need:.1f} GiB, {have:.1f} GiB available"
+        )
+
+
+def _out_parent(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create --out {path}: {exc.strerror or exc}") from None
+    if not out.is_dir() or not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {path} is not a writable directory")
+    return out
+
+
+def config_json(config: RunConfig, nprocs: int) -> dict[str, Any]:
+    names: list[str] = []
+    for _, algs in config.algorithms:
+        names += [a for a in algs if a not in names]
+    return {
+        "collectives": list(config.collectives),
+        "algorithms": names,
+        "algorithms_per_collective": {c: list(a) for c, a in config.algorithms},
+        "min_bytes": config.min_bytes,
+        "max_bytes": config.max_bytes,
+        "step_factor": config.step_factor,
+        "iters": config.iters if config.iters is not None else DEFAULT_ITERS,
+        "warmup": config.warmup if config.warmup is not None else DEFAULT_WARMUP,
+        "iters_policy": "fixed" if config.iters is not None else "auto: 20 up to 256 KiB, then 20*256K/S (>= 5)",
+        "dtype": config.dtype,
+        "op": config.op,
+        "timeout_s": config.timeout_s,
+        "root": config.root,
+        "in_place": config.in_place,
+        "cuda_graph": config.graph,
+        "seed": config.seed,
+        "sizes": list(config.sizes),
+        "nprocs": nprocs,
+    }
+
+
+def run_command(ns: argparse.Namespace, argv: list[str]) -> int:
+    """Validate, create the run directory, run, print; the exit code says whether the run is trustworthy."""
+    from bench.launch import Outcome, Sink, run_spawned, run_torchrun, torchrun_env
+
+    env = torchrun_env()
+    if env is not None and ns.nprocs is not None and env["rank"] == 0:
+        print("collbench: note: --nprocs is ignored under torchrun", file=sys.stderr)
+    config, world = validate(ns, env)
+    plan = build_plan(config, world)
+    if not plan:
+        raise UsageError("nothing to measure: every size rounds to zero elements")
+    is_writer = env is None or env["rank"] == 0
+    if not is_writer:
+        outcome = run_torchrun(config, plan, None, env)
+        return EXIT_OK if outcome.status == "complete" else EXIT_FAIL
+
+    from bench.results import RunWriter, base_metadata, create_run_dir
+    from bench.table import TablePrinter
+
+    parent = _out_parent(ns.out)
+    try:
+        run_dir = create_run_dir(parent)
+    except OSError as exc:
+        raise UsageError(f"cannot create a run directory under {ns.out}: {exc}") from None
+    meta_config = {"backend": config.backend, "device": config.device, "world_size": world}
+    if env is not None:
+        meta_config["nnodes"] = max(1, world // max(1, env["local_world_size"]))
+    meta_config.update(config_json(config, world))
+    command = ["collbench", *argv]
+    writer = RunWriter(run_dir, base_metadata(run_dir, command, "torchrun" if env else "spawn", meta_config))
+
+    show_table = not (ns.quiet or ns.json)
+    bar = _progress_bar(len(plan), enabled=show_table and sys.stderr.isatty())
+    write_line = (lambda line: bar.write(line, file=sys.stdout)) if bar else (lambda line: print(line, flush=True))
+    table = TablePrinter(config.in_place, write=write_line)
+    stats = {"points": 0, "wrong": 0, "noisy": 0, "busbw_sum": 0.0}
+
+    def on_point(m) -> None:
+        stats["points"] += 1
+        stats["wrong"] += 0 if m.correct else 1
+        stats["noisy"] += int(m.stats.noisy)
+        stats["busbw_sum"] += m.busbw_gbps
+        if bar:
+            bar.update(1)
+        if show_table:
+            table.add(m)
+
+    def warn(msg: str) -> None:
+        if bar:
+            bar.update(1)
+        if not ns.json:
+            print(f"collbench: warning: {msg}", file=sys.stderr)
+
+    sink = Sink(writer, on_point, warn)
+    if show_table:
+        _print_preamble(config, world, run_dir, env is not None)
+    try:
+        if env is None:
+            outcome = run_spawned(config, plan, world, sink)
+        else:
+            outcome = run_torchrun(config, plan, sink, env)
+    except Exception as exc:  # noqa: BLE001 - never lose the file status to a harness bug
+        outcome = Outcome("failed", f"{type(exc).__name__}: {exc}")
+    finally:
+        if bar:
+            bar.close()
+    writer.finish(outcome.status, outcome.reason)
+    return _finish(ns, writer, outcome, stats, world)
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, file=sys.stderr, unit="pt", leave=False, dynamic_ncols=True)
+
+
+def _print_preamble(config: RunConfig, world: int, run_dir: Path, torchrun: bool) -> None:
+    launcher = "torchrun" if torchrun else f"{world} spawned local processes"
+    print(f"# collbench run: {config.backend} on {config.device}, world size {world} ({launcher})")
+    print(
+        f"# dtype {config.dtype}  op {config.op}  sizes {config.min_bytes}..{config.max_bytes} x{config.step_factor:g}"
+    )
+    print(f"# writing {run_dir}", flush=True)
+
+
+def _finish(ns: argparse.Namespace, writer, outcome, stats: dict[str, Any], world: int) -> int:
+    points, wrong = stats["points"], stats["wrong"]
+    if outcome.status == "complete" and wrong == 0:
+        code = EXIT_OK
+    elif outcome.reason and outcome.reason.startswith("interrupted"):
+        code = EXIT_INTERRUPTED
+    else:
+        code = EXIT_FAIL
+    if ns.json:
+        summary = {
+            "run_dir": str(writer.run_dir),
+            "status": outcome.status,
+            "status_reason": outcome.reason,
+            "points": points,
+            "wrong_points": wrong,
+            "noisy_points": stats["noisy"],
+            "skipped": outcome.skipped,
+            "exit_code": code,
+        }
+        if world == 1:
+            summary["note"] = "world size 1: busbw is 0 for all_reduce/all_gather/reduce_scatter; read algbw"
+        print(json.dumps(summary))
+        return code
+    if not ns.quiet:
+        avg = stats["busbw_sum"] / points if points else 0.0
+        print(f"# Out of bounds values : {wrong} {'OK' if wrong == 0 else 'WRONG POINTS'}")
+        print(f"# Avg bus bandwidth    : {avg:.4f} GB/s over {points} points")
+    if stats["noisy"]:
+        print(
+            f"collbench: warning: {stats['noisy']} of {points} points are noisy (see run.json warnings)",
+            file=sys.stderr,
+        )
+    if wrong:
+        print(f"collbench: error: {wrong} point(s) gave WRONG results (correct=false in results.csv)", file=sys.stderr)
+    if outcome.status != "complete":
+        print(f"collbench: error: run {outcome.status}: {outcome.reason}", file=sys.stderr)
+    print(writer.run_dir, flush=True)
+    return code

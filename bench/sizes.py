@@ -1,0 +1,51 @@
+"""Size strings (``1K``, ``64M``, ``1G``; K/M/G = powers of 1024 like nccl-tests) and size sweeps."""
+
+from __future__ import annotations
+
+import re
+
+_SUFFIX = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20}
+_SUFFIX.update({"G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40})
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*([A-Za-z]*)\s*$")
+
+
+def parse_size(text: str) -> int:
+    """Bytes in ``text``: a plain integer or an integer with K/M/G/T (binary) suffix; ValueError otherwise."""
+    m = _SIZE_RE.match(str(text))
+    if m is None or m.group(2).upper() not in _SUFFIX:
+        raise ValueError(f"bad size {text!r}: use an integer with an optional K, M, G or T suffix (e.g. 1K, 64M, 1G)")
+    return int(m.group(1)) * _SUFFIX[m.group(2).upper()]
+
+
+def format_size(nbytes: int) -> str:
+    """Shortest exact binary-suffix spelling of ``nbytes`` (``65536`` -> ``64K``)."""
+    for suffix, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if nbytes >= scale and nbytes % scale == 0:
+            return f"{nbytes // scale}{suffix}"
+    return str(nbytes)
+
+
+def size_sweep(min_bytes: int, max_bytes: int, step_factor: float) -> list[int]:
+    """nccl-tests' geometric sweep: min, min*f, min*f^2, ... up to and including max (when reached)."""
+    if min_bytes < 0 or max_bytes < min_bytes:
+        raise ValueError(f"bad size range {min_bytes}..{max_bytes}")
+    if step_factor <= 1:
+        raise ValueError(f"step factor must be > 1, got {step_factor}")
+    if min_bytes == 0:
+        sizes, size = [0], 1
+    else:
+        sizes, size = [], min_bytes
+    while size <= max_bytes:
+        if not sizes or size != sizes[-1]:
+            sizes.append(size)
+        nxt = int(size * step_factor)
+        size = nxt if nxt > size else size + 1
+    return sizes
+
+
+def element_count(collective: str, nbytes: int, element_size: int, world_size: int) -> int:
+    """Elements of the nccl-tests buffer S; all_gather/reduce_scatter round down to a multiple of p (as nccl-tests)."""
+    count = nbytes // element_size
+    if collective in ("all_gather", "reduce_scatter"):
+        count -= count % world_size
+    return count

@@ -1,0 +1,60 @@
+"""Helpers for the bench tests: run the CLI in a subprocess with a time limit and inspect run directories."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.update(extra)
+    return env
+
+
+def run_cli(args: list[str], timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+    """``python -m bench ARGS`` with a hard time limit."""
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=ROOT,
+        env=cli_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_dir_from(stdout: str) -> Path:
+    """The run directory is the last line of stdout."""
+    return Path(stdout.strip().splitlines()[-1])
+
+
+def read_run(run_dir: Path) -> tuple[list[dict[str, str]], dict]:
+    with open(run_dir / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return rows, json.loads((run_dir / "run.json").read_text())
+
+
+def processes_with_marker(marker: str) -> list[int]:
+    """Live (non-zombie) processes whose environment holds COLLBENCH_TEST_MARK=marker: ranks inherit it."""
+    needle = f"COLLBENCH_TEST_MARK={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found

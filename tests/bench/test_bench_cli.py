@@ -1,0 +1,228 @@
+"""End-to-end: ``collbench run`` on gloo with small sizes writes the schema, checks results, rejects bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bench_helpers import ROOT, cli_env, read_run, run_cli, run_dir_from
+
+from bench.records import CSV_COLUMNS
+from collectives.costs import COLLECTIVES, busbw_factor
+
+RUN_JSON_KEYS = {
+    "schema_version",
+    "tool",
+    "collbench_version",
+    "run_id",
+    "status",
+    "status_reason",
+    "start_time",
+    "end_time",
+    "command",
+    "host",
+    "launcher",
+    "backend",
+    "device",
+    "world_size",
+    "nnodes",
+    "versions",
+    "hardware",
+    "environment",
+    "git_commit",
+    "config",
+    "warnings",
+    "source",
+    "points",
+}
+SMALL = ["-b", "1K", "-e", "4K", "-f", "4", "-n", "3", "-w", "1", "--timeout", "60"]
+
+
+@pytest.mark.timeout(120)
+def test_run_writes_schema(tmp_path: Path) -> None:
+    proc = run_cli(["run", "--nprocs", "2", *SMALL, "--out", str(tmp_path)], SECRET_TOKEN="hunter2")
+    assert proc.returncode == 0, proc.stderr
+    run_dir = run_dir_from(proc.stdout)
+    assert run_dir.parent == tmp_path
+    with open(run_dir / "results.csv") as f:
+        assert tuple(f.readline().strip().split(",")) == CSV_COLUMNS
+    rows, meta = read_run(run_dir)
+    assert set(meta) == RUN_JSON_KEYS
+    assert meta["schema_version"] == 1 and meta["status"] == "complete" and meta["status_reason"] is None
+    assert meta["launcher"] == "spawn" and meta["world_size"] == 2 and meta["backend"] == "gloo"
+    assert meta["end_time"] and meta["run_id"] == run_dir.name
+    assert "SECRET_TOKEN" not in meta["environment"] and "hunter2" not in (run_dir / "run.json").read_text()
+    for key in ("collectives", "algorithms", "min_bytes", "max_bytes", "step_factor", "iters", "warmup", "dtype"):
+        assert key in meta["config"]
+    # 1K and 4K: AR, bcast, reduce in-place only; AG, RS both variants -> (3 + 2*2) * 2 sizes
+    assert len(rows) == 14 and len(meta["points"]) == 14
+    assert {r["collective"] for r in rows} == set(COLLECTIVES)
+    for row, point in zip(rows, meta["points"], strict=True):
+        assert row["correct"] == "true" and row["n_wrong"] == "0"
+        assert row["in_place"] in ("true", "false") and row["noisy"] in ("true", "false")
+        assert row["graph"] == "false" and row["device"] == "cpu" and row["iters"] == "3"
+        t = [float(row[k]) for k in ("time_us_min", "time_us_p10", "time_us_p25", "time_us", "time_us_p75")]
+        assert t == sorted(t) and t[0] > 0 and float(row["time_us_p90"]) <= float(row["time_us_max"])
+        assert len(point["samples_us"]) == 3 and min(point["samples_us"]) == pytest.approx(t[0], rel=1e-3)
+        assert int(row["count"]) * 4 == int(row["bytes"])
+        assert row["op"] == ("none" if row["collective"] in ("broadcast", "all_gather") else "sum")
+        assert row["root"] == ("0" if row["collective"] in ("broadcast", "reduce") else "-1")
+        expected_bus = float(row["algbw_gbps"]) * busbw_factor(row["collective"], 2)
+        assert float(row["busbw_gbps"]) == pytest.approx(expected_bus, rel=2e-3, abs=1e-4)
+    # table on stdout: one header per collective, then the run directory printed last
+    assert proc.stdout.count("# all_reduce  backend gloo") == 1 and "out-of-place" in proc.stdout
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("p", [3, 4])
+def test_busbw_factor_end_to_end(tmp_path: Path, p: int) -> None:
+    args = ["run", "--nprocs", str(p), "-b", "4K", "-e", "4K", "-n", "2", "-w", "1", "--in-place", "no"]
+    proc = run_cli([*args, "--out", str(tmp_path), "--quiet"])
+    assert proc.returncode == 0, proc.stderr
+    rows, meta = read_run(run_dir_from(proc.stdout))
+    assert meta["world_size"] == p and len(rows) == 5
+    for row in rows:
+        algbw = int(row["bytes"]) / (float(row["time_us"]) * 1e3)
+        assert float(row["algbw_gbps"]) == pytest.approx(algbw, rel=2e-3)
+        factor = {"all_reduce": 2 * (p - 1) / p, "all_gather": (p - 1) / p, "reduce_scatter": (p - 1) / p}.get(
+            row["collective"], 1.0
+        )
+        assert float(row["busbw_gbps"]) == pytest.approx(algbw * factor, rel=2e-3)
+        assert row["correct"] == "true"
+        if row["collective"] in ("all_gather", "reduce_scatter"):
+            assert int(row["count"]) % p == 0  # rounded like nccl-tests
+
+
+@pytest.mark.timeout(120)
+def test_world_size_one_and_concurrent_runs_get_distinct_dirs(tmp_path: Path) -> None:
+    args = [sys.executable, "-m", "bench", "run", "--nprocs", "1", "--collectives", "all_reduce", *SMALL]
+    procs = [
+        subprocess.Popen([*args, "--out", str(tmp_path)], cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=100)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    dirs = {run_dir_from(o) for o in outs}
+    assert len(dirs) == 2 and set(tmp_path.iterdir()) == dirs
+    assert "busbw is 0" in outs[0]
+    rows, _ = read_run(dirs.pop())
+    assert all(float(r["busbw_gbps"]) == 0.0 and float(r["algbw_gbps"]) > 0 for r in rows)
+
+
+@pytest.mark.timeout(60)
+def test_json_output(tmp_path: Path) -> None:
+    args = ["run", "--nprocs", "2", "--collectives", "broadcast", *SMALL, "--root", "1", "--json"]
+    proc = run_cli([*args, "--out", str(tmp_path)])
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["status"] == "complete" and summary["points"] == 2 and summary["wrong_points"] == 0
+    rows, _ = read_run(Path(summary["run_dir"]))
+    assert {r["root"] for r in rows} == {"1"}
+
+
+BAD = [
+    (["--collectives", "all_reduce,alltoall"], "unknown collective 'alltoall'"),
+    (["--algorithms", "nosuch"], "unknown algorithm 'nosuch'"),
+    (["--algorithms", "test_hang"], "unknown algorithm 'test_hang'"),
+    (["-b", "1X"], "bad size '1X'"),
+    (["-b", "1M", "-e", "1K"], "larger than --max-bytes"),
+    (["--nprocs", "0"], "--nprocs must be >= 1"),
+    (["--nprocs", "64"], "too many for"),
+    (["--nprocs", "4", "-e", "8G"], "GiB available"),
+    (["--dtype", "int32", "--op", "avg"], "avg needs a floating dtype"),
+    (["--dtype", "int16"], "unknown dtype 'int16'"),
+    (["--dtype", "complex"], "unknown dtype"),
+    (["--op", "xor"], "unknown op"),
+    (["--backend", "mpi"], "invalid choice"),
+    (["--root", "5", "--nprocs", "2"], "--root 5 is not a rank"),
+    (["--cuda-graph"], "--cuda-graph needs"),
+    (["-f", "1"], "--step-factor must be > 1"),
+    (["--iters", "zero"], "invalid int value"),
+    (["--timeout", "0"], "--timeout must be > 0"),
+    (["--bogus"], "unrecognized arguments"),
+]
+
+
+@pytest.mark.timeout(120)
+def test_bad_options_exit_2_with_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cases = [*BAD, (["--out", str(blocker / "sub")], "cannot create --out")]
+    for args, message in cases:
+        proc = run_cli(["run", *args], timeout=60, COLLBENCH_TESTING="0")
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert len(lines) == 1 and lines[0].startswith("collbench: error: "), (args, proc.stderr)
+        assert message in lines[0], (args, lines[0])
+        assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert not (ROOT / "results").exists() or all(
+        p.stat().st_mtime < blocker.stat().st_mtime for p in (ROOT / "results").iterdir()
+    ), "a rejected run created a run directory"
+
+
+def test_unknown_command_and_analysis_dispatch() -> None:
+    proc = run_cli(["frobnicate"])
+    assert proc.returncode == 2 and proc.stderr.startswith("collbench: error: unknown command")
+    help_proc = run_cli(["--help"])
+    assert help_proc.returncode == 0
+    for name in ("run", "fit", "report", "compare", "import", "predict"):
+        assert f"  {name}" in help_proc.stdout
+    analysis_cli = ROOT / "analysis" / "cli.py"
+    proc = run_cli(["fit", "nothing"])
+    if not analysis_cli.exists():
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert proc.stderr.strip().splitlines() == [
+            "collbench: error: 'fit' is not available: analysis.cli is not installed in this checkout"
+        ]
+    else:  # dispatched to analysis: whatever it says, no traceback from the dispatcher
+        assert "Traceback" not in proc.stderr
+
+
+def test_cli_imports_no_torch() -> None:
+    code = "import sys, bench.cli; sys.exit(1 if 'torch' in sys.modules else 0)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=cli_env(), timeout=60)
+    assert proc.returncode == 0, "bench.cli imports torch at module level"
+
+
+@pytest.mark.timeout(120)
+def test_progress_bar_on_tty_stderr_leaves_table_clean(tmp_path: Path) -> None:
+    """With stderr on a terminal tqdm draws a bar there; stdout (the table) must stay free of bar output."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # a 160-column terminal
+    args = [sys.executable, "-m", "bench", "run", "--nprocs", "2", "--collectives", "all_reduce,all_gather"]
+    proc = subprocess.Popen(
+        [*args, "-b", "1K", "-e", "64K", "-f", "2", "-n", "3", "-w", "1", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+    )
+    os.close(follower)
+    out, _ = proc.communicate(timeout=100)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    err = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert "pt/s]" in err or "?pt/s" in err, err[-500:]  # the bar was drawn on stderr
+    assert "\r" not in out and "\x1b" not in out
+    rows = [line for line in out.splitlines() if line and not line.startswith("#")]
+    assert len(rows) == 2 * 7 + 1  # 7 sizes x (all_reduce, all_gather) rows + the run directory
+    assert all(len(line.split()) >= 14 for line in rows[:-1])
