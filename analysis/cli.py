@@ -33,11 +33,20 @@ class _Parser(argparse.ArgumentParser):
         raise AnalysisError(message)
 
 
+def _module(command: str):  # noqa: ANN202 - a module object
+    name = COMMANDS[command][0]
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            raise AnalysisError(f"'{command}' is not available in this checkout ({name} is missing)") from None
+        raise
+
+
 def build_parser(command: str) -> argparse.ArgumentParser:
     """The parser of one subcommand, filled by its module's ``add_arguments``."""
-    module_name, description = COMMANDS[command]
-    parser = _Parser(prog=f"collbench {command}", description=description)
-    importlib.import_module(module_name).add_arguments(parser)
+    parser = _Parser(prog=f"collbench {command}", description=COMMANDS[command][1])
+    _module(command).add_arguments(parser)
     return parser
 
 
@@ -50,7 +59,7 @@ def main(argv: Sequence[str]) -> int:
     command = args[0]
     try:
         parsed = build_parser(command).parse_args(args[1:])
-        return int(importlib.import_module(COMMANDS[command][0]).run(parsed))
+        return int(_module(command).run(parsed))
     except AnalysisError as exc:
         print(f"collbench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -10,7 +10,8 @@
   with the standard fold for non-power-of-two p (even ranks < 2(p - p') give their whole input
   to the odd neighbour first; the odd rank returns the even rank's block at the end).
 
-``input`` is never written (the first combine reads it and writes scratch or ``output``).
+``input`` is never written (the first combine reads it and writes scratch or ``output``), except in the
+in-place layout (``output`` is input block ``rank``, as in NCCL), which every algorithm here supports.
 AVG = SUM, then each rank divides its output by p.  Costs: ``collectives.costs`` (reduce_scatter/*).
 """
 
@@ -47,11 +48,11 @@ def ring(
     bufs = torch.empty(2 * m, dtype=inp.dtype, device=inp.device)
     sending = _blk(inp, m, (r - 1) % p)  # step 0: forward my own block r - 1 as the first partial
     for s in range(p - 1):
-        last = s == p - 2
-        target = out if last else _blk(bufs, m, s % 2)
-        exchange(ctx, sends=[(sending, nxt)], recvs=[(target, prv)])
+        scratch = _blk(bufs, m, s % 2)
+        exchange(ctx, sends=[(sending, nxt)], recvs=[(scratch, prv)])
         b = (r - 2 - s) % p  # block whose partial just arrived (r on the last step)
-        combine(target, target, _blk(inp, m, b), op)
+        target = out if s == p - 2 else scratch  # the last combine lands in output (in place: input block r)
+        combine(target, scratch, _blk(inp, m, b), op)
         sending = target
     finish(out, op, p)
 

@@ -85,8 +85,12 @@ def check_root(root: object, ctx: Ctx, name: str) -> int:
     return ctx.global_ranks.index(root)
 
 
-def check_pair(output: torch.Tensor, input: torch.Tensor, p: int, collective: str) -> None:
-    """all_gather / reduce_scatter buffers: same dtype and device, output = p x input (or input = p x output)."""
+def check_pair(output: torch.Tensor, input: torch.Tensor, p: int, collective: str, rank: int) -> None:
+    """all_gather / reduce_scatter buffers: same dtype and device, output = p x input (or input = p x output).
+
+    The buffers may overlap only in the in-place layout of NCCL and nccl-tests: the small buffer is exactly
+    this rank's block of the large one (all_gather: input = output block ``rank``; reduce_scatter: output =
+    input block ``rank``)."""
     if output.dtype != input.dtype:
         raise TypeError(f"{collective}: output dtype {output.dtype} differs from input dtype {input.dtype}")
     if output.device != input.device:
@@ -102,8 +106,19 @@ def check_pair(output: torch.Tensor, input: torch.Tensor, p: int, collective: st
             f"reduce_scatter: input has {input.numel()} elements, expected world size {p} x output "
             f"{output.numel()} = {p * output.numel()}"
         )
-    if output.numel() > 0 and input.numel() > 0 and _overlap(output, input):
-        raise ValueError(f"{collective}: output and input must not overlap in memory")
+    if output.numel() > 0 and input.numel() > 0 and _overlap(output, input) and not is_in_place(output, input, rank):
+        raise ValueError(
+            f"{collective}: output and input overlap in memory; only the in-place layout is allowed "
+            f"(the smaller buffer is exactly block {rank} of the larger)"
+        )
+
+
+def is_in_place(output: torch.Tensor, input: torch.Tensor, rank: int) -> bool:
+    """True when the smaller of the two buffers is exactly block ``rank`` of the larger (nccl-tests' in-place)."""
+    small, big = (input, output) if input.numel() <= output.numel() else (output, input)
+    if small.untyped_storage().data_ptr() != big.untyped_storage().data_ptr():
+        return False
+    return small.data_ptr() == big.data_ptr() + rank * small.numel() * small.element_size()
 
 
 def _overlap(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -167,7 +182,7 @@ def all_gather_args(output: object, input: object, group: dist.ProcessGroup | No
     i = check_tensor(input, "input")
     ctx = _member(group)
     if ctx is not None:
-        check_pair(o, i, ctx.size, "all_gather")
+        check_pair(o, i, ctx.size, "all_gather", ctx.rank)
     return ctx
 
 
@@ -178,5 +193,5 @@ def reduce_scatter_args(output: object, input: object, op: object, group: dist.P
     check_op(op, i.dtype)
     ctx = _member(group)
     if ctx is not None:
-        check_pair(o, i, ctx.size, "reduce_scatter")
+        check_pair(o, i, ctx.size, "reduce_scatter", ctx.rank)
     return ctx

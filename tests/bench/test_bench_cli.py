@@ -57,8 +57,12 @@ def test_run_writes_schema(tmp_path: Path) -> None:
     assert "SECRET_TOKEN" not in meta["environment"] and "hunter2" not in (run_dir / "run.json").read_text()
     for key in ("collectives", "algorithms", "min_bytes", "max_bytes", "step_factor", "iters", "warmup", "dtype"):
         assert key in meta["config"]
-    # 1K and 4K: AR, bcast, reduce in-place only; AG, RS both variants -> (3 + 2*2) * 2 sizes
-    assert len(rows) == 14 and len(meta["points"]) == 14
+    # 1K and 4K, every registered algorithm: AR, bcast, reduce in-place only; AG, RS both variants
+    import collectives
+
+    variants = {"all_gather": 2, "reduce_scatter": 2}
+    expected = 2 * sum(len(collectives.algorithms(c)) * variants.get(c, 1) for c in collectives.COLLECTIVES)
+    assert len(rows) == expected and len(meta["points"]) == expected
     assert {r["collective"] for r in rows} == set(COLLECTIVES)
     for row, point in zip(rows, meta["points"], strict=True):
         assert row["correct"] == "true" and row["n_wrong"] == "0"
@@ -80,6 +84,7 @@ def test_run_writes_schema(tmp_path: Path) -> None:
 @pytest.mark.parametrize("p", [3, 4])
 def test_busbw_factor_end_to_end(tmp_path: Path, p: int) -> None:
     args = ["run", "--nprocs", str(p), "-b", "4K", "-e", "4K", "-n", "2", "-w", "1", "--in-place", "no"]
+    args += ["--algorithms", "builtin"]
     proc = run_cli([*args, "--out", str(tmp_path), "--quiet"])
     assert proc.returncode == 0, proc.stderr
     rows, meta = read_run(run_dir_from(proc.stdout))
@@ -115,6 +120,7 @@ def test_world_size_one_and_concurrent_runs_get_distinct_dirs(tmp_path: Path) ->
 @pytest.mark.timeout(60)
 def test_json_output(tmp_path: Path) -> None:
     args = ["run", "--nprocs", "2", "--collectives", "broadcast", *SMALL, "--root", "1", "--json"]
+    args += ["--algorithms", "builtin"]
     proc = run_cli([*args, "--out", str(tmp_path)])
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
@@ -198,7 +204,18 @@ def test_progress_bar_on_tty_stderr_leaves_table_clean(tmp_path: Path) -> None:
 
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # a 160-column terminal
-    args = [sys.executable, "-m", "bench", "run", "--nprocs", "2", "--collectives", "all_reduce,all_gather"]
+    args = [
+        sys.executable,
+        "-m",
+        "bench",
+        "run",
+        "--nprocs",
+        "2",
+        "--collectives",
+        "all_reduce,all_gather",
+        "--algorithms",
+        "builtin",
+    ]
     proc = subprocess.Popen(
         [*args, "-b", "1K", "-e", "64K", "-f", "2", "-n", "3", "-w", "1", "--out", str(tmp_path)],
         cwd=ROOT,

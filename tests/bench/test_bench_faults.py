@@ -147,6 +147,7 @@ def test_torchrun_launch(tmp_path: Path) -> None:
     marker = uuid.uuid4().hex
     args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "bench"]
     args += ["run", "--collectives", "all_reduce,reduce_scatter", "-b", "1K", "-e", "4K", "-n", "3", "--quiet"]
+    args += ["--algorithms", "builtin"]
     proc = subprocess.run(
         [*args, "--out", str(tmp_path)],
         cwd=ROOT,

@@ -172,17 +172,23 @@ def run_one(state: dict[str, Any], case: dict[str, Any]) -> str:
             want = full.narrow(0, gr * m, m)
             inp_np = vals[gr]
         outs = {}
+        in_place = case.get("in_place", False)
         for name, f in (("alg", fn), ("builtin", builtin)) if builtin_ok else (("alg", fn),):
             inp = to_torch(inp_np, dtype, device)
             before = inp.clone()
             out = sentinel_like(want)
+            if in_place and coll == "all_gather":  # nccl-tests layout: input is block gr of output
+                out.narrow(0, gr * m, m).copy_(inp)
+                inp = out.narrow(0, gr * m, m)
+            elif in_place:  # reduce_scatter: output is block gr of input
+                out = inp.narrow(0, gr * m, m)
             if coll == "all_gather":
                 f(out, inp, group=group, **(kwargs if name == "alg" else {}))
             else:
                 f(out, inp, op=OPS[op], group=group, **(kwargs if name == "alg" else {}))
-            if not torch.equal(inp, before):
+            if not in_place and not torch.equal(inp, before):
                 errors.append(f"{name} modified its input")
-            outs[name] = out
+            outs[name] = out.clone()
         if err := same(outs["alg"], want, op):
             errors.append(f"vs reference: {err}")
         if "builtin" in outs and (err := same(outs["alg"], outs["builtin"], op)):
@@ -273,10 +279,10 @@ def bad_inputs(collective: str, algorithm: str) -> list[tuple[str, type[Exceptio
         cases.append(("dtype mismatch", TypeError, {**base, "output": out.to(torch.float64)}))
         cases.append(("device mismatch", ValueError, {**base, "output": torch.zeros(out.numel(), device="meta")}))
         cases.append(("non-contiguous input", ValueError, {**base, "input": torch.zeros(inp.numel(), 2)[:, 0]}))
-        if collective == "all_gather":
-            overlap = {**base, "input": out.narrow(0, 0, inp.numel())}
+        if collective == "all_gather":  # overlapping, but not the in-place layout (off by one element)
+            overlap = {**base, "input": out.narrow(0, 1, inp.numel())}
         else:
-            overlap = {**base, "output": inp.narrow(0, 0, out.numel())}
+            overlap = {**base, "output": inp.narrow(0, 1, out.numel())}
         cases.append(("overlapping buffers", ValueError, overlap))
     if reducing:
         t_key = "input" if collective == "reduce_scatter" else "tensor"

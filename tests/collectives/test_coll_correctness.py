@@ -88,6 +88,26 @@ def test_matrix_covers_every_dtype_op_pair() -> None:
             assert roots == {(p, r) for p in WORLD_SIZES for r in range(p)}
 
 
+IN_PLACE = [
+    pytest.param(p, c, id=f"p{p}-{c}") for p in (1, 2, 3, 4, 5, 8) for c in ("all_gather", "reduce_scatter")
+]
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(("p", "collective"), IN_PLACE)
+def test_in_place_layout(pools: Pools, p: int, collective: str) -> None:
+    """nccl-tests' in-place variant (the small buffer is this rank's block of the large one), every algorithm."""
+    ops = ["SUM", "MAX", "PRODUCT"] if collective == "reduce_scatter" else ["SUM"]
+    cases = [
+        {"collective": collective, "algorithm": a, "dtype": DTYPES[(i + p) % 4 + 4 * (i % 2)], "op": op,
+         "numel": n, "root": 0, "seed": i, "in_place": True}
+        for a in collectives.algorithms(collective)
+        for i, (n, op) in enumerate((n, op) for n in (0, 1, 5, 333) for op in ops)
+    ]  # fmt: skip
+    failures = run_and_report(pools, p, cases)
+    assert not failures, "\n".join(failures[:20])
+
+
 LARGE_NUMEL = (64 << 20) // 4  # 64 MiB of float32
 
 
