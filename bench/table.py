@@ -10,6 +10,7 @@ from bench.plan import variants
 from bench.records import Measurement
 
 _HALF = "{:>10} {:>8} {:>8} {:>7}"
+_ALG_W = 18  # longest registered name: recursive_doubling
 
 
 class TablePrinter:
@@ -27,14 +28,14 @@ class TablePrinter:
         s = m.spec
         self._write(f"#\n# {s.collective}  backend {s.backend}  device {s.device}  world size {s.world_size}")
         oop, ip = "out-of-place", "in-place"
-        self._write(f"# {'':>10} {'':>12} {'':>9} {'':>6} {'':>5} {'':<12}  {oop:^36}  {ip:^36}")
+        self._write(f"# {'':>10} {'':>12} {'':>9} {'':>6} {'':>5} {'':<{_ALG_W}}  {oop:^36}  {ip:^36}")
         names = ("time", "algbw", "busbw", "#wrong")
         cols = _HALF.format(*names)
         self._write(
-            f"# {'size':>10} {'count':>12} {'type':>9} {'redop':>6} {'root':>5} {'algorithm':<12}  {cols}  {cols}"
+            f"# {'size':>10} {'count':>12} {'type':>9} {'redop':>6} {'root':>5} {'algorithm':<{_ALG_W}}  {cols}  {cols}"
         )
         units = _HALF.format("(us)", "(GB/s)", "(GB/s)", "")
-        self._write(f"# {'(B)':>10} {'(elements)':>12} {'':>9} {'':>6} {'':>5} {'':<12}  {units}  {units}")
+        self._write(f"# {'(B)':>10} {'(elements)':>12} {'':>9} {'':>6} {'':>5} {'':<{_ALG_W}}  {units}  {units}")
         if s.world_size == 1 and not self._p1_noted:
             self._p1_noted = True
             self._write(
@@ -61,6 +62,6 @@ class TablePrinter:
             self._header(m)
         noisy = " noisy" if any(v.stats.noisy for v in got.values()) else ""
         self._write(
-            f"  {s.bytes:>10} {s.count:>12} {s.dtype:>9} {s.op:>6} {s.root:>5} {s.algorithm:<12}  "
+            f"  {s.bytes:>10} {s.count:>12} {s.dtype:>9} {s.op:>6} {s.root:>5} {s.algorithm:<{_ALG_W}}  "
             f"{self._half(got.get(False))}  {self._half(got.get(True))}{noisy}"
         )

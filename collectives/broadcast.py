@@ -19,7 +19,7 @@ import torch.distributed as dist
 
 from collectives import validate
 from collectives.costs import DEFAULT_SEGMENT_BYTES
-from collectives.layout import block_starts, segment_elems, span
+from collectives.layout import block_starts, chain_segment_elems, span
 from collectives.p2p import Ctx, exchange
 
 
@@ -44,7 +44,7 @@ def chain_bcast(ctx: Ctx, t: torch.Tensor, root: int, segment_bytes: int) -> Non
     """Pipelined chain broadcast in segments of ``segment_bytes``."""
     p, n = ctx.size, t.numel()
     vr = (ctx.rank - root) % p
-    seg = segment_elems(segment_bytes, t.element_size())
+    seg = chain_segment_elems(segment_bytes, t.element_size(), p, n)
     k = max(1, -(-n // seg))
     nxt, prv = (ctx.rank + 1) % p, (ctx.rank - 1) % p
 

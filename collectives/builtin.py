@@ -63,17 +63,18 @@ def all_reduce(tensor: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: dist.Pr
 
 
 def all_gather(output: torch.Tensor, input: torch.Tensor, group: dist.ProcessGroup | None = None) -> None:
-    """torch.distributed.all_gather_into_tensor."""
+    """torch.distributed.all_gather_into_tensor (all_gather_single in newer torch)."""
     if validate.all_gather_args(output, input, group) is None:
         return
-    dist.all_gather_into_tensor(output, input, group=group)
+    # torch >= 2.13 renames all_gather_into_tensor (now deprecated) to all_gather_single; same operation
+    getattr(dist, "all_gather_single", dist.all_gather_into_tensor)(output, input, group=group)
 
 
 def reduce_scatter(
     output: torch.Tensor, input: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: dist.ProcessGroup | None = None
 ) -> None:
-    """torch.distributed.reduce_scatter_tensor."""
+    """torch.distributed.reduce_scatter_tensor (reduce_scatter_single in newer torch)."""
     if validate.reduce_scatter_args(output, input, op, group) is None:
         return
     _check_backend_op(op, group)
-    dist.reduce_scatter_tensor(output, input, op=op, group=group)
+    getattr(dist, "reduce_scatter_single", dist.reduce_scatter_tensor)(output, input, op=op, group=group)

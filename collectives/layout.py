@@ -39,3 +39,13 @@ def fold_newrank(rank: int, rem: int) -> int:
 def fold_oldrank(newrank: int, rem: int) -> int:
     """Inverse of fold_newrank."""
     return 2 * newrank + 1 if newrank < rem else newrank + rem
+
+
+def chain_segment_elems(segment_bytes: int, element_size: int, p: int, numel: int) -> int:
+    """Segment length of a pipelined chain: ``segment_bytes`` worth, or the whole buffer when p <= 2.
+
+    T = (p - 2 + k)(alpha + n beta / k) is minimised by k = 1 when p = 2 (a chain of one hop has nothing
+    to overlap), so segmenting there only adds per-message latency (THEORY.md, pipelined chain).
+    """
+    seg = segment_elems(segment_bytes, element_size)
+    return max(seg, numel, 1) if p <= 2 else seg

@@ -20,7 +20,7 @@ from torch.distributed import ReduceOp
 
 from collectives import validate
 from collectives.costs import DEFAULT_SEGMENT_BYTES
-from collectives.layout import segment_elems
+from collectives.layout import chain_segment_elems
 from collectives.p2p import Ctx, exchange
 from collectives.reduce_ops import combine, finish
 
@@ -47,7 +47,7 @@ def chain_reduce(ctx: Ctx, t: torch.Tensor, root: int, op: ReduceOp, segment_byt
     """Pipelined chain reduce towards ``root`` in segments (no AVG division)."""
     p, n = ctx.size, t.numel()
     vr = (ctx.rank - root) % p  # chain runs p-1 -> p-2 -> ... -> 0 in relative ranks
-    seg = segment_elems(segment_bytes, t.element_size())
+    seg = chain_segment_elems(segment_bytes, t.element_size(), p, n)
     k = max(1, -(-n // seg))
     nxt, prv = (ctx.rank + 1) % p, (ctx.rank - 1) % p
     scratch = torch.empty(min(seg, n), dtype=t.dtype, device=t.device) if vr < p - 1 else None

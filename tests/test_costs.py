@@ -86,6 +86,13 @@ def test_pipelined_chain_matches_closed_form():
         cost("broadcast", "ring", p)
 
 
+def test_chain_of_two_is_one_segment():
+    """p = 2: k = 1 minimises (p-2+k)(alpha + n beta / k) for any alpha, beta; the chain sends one message."""
+    c = cost("broadcast", "ring", 2, nbytes=64 << 20, segment_bytes=1 << 20)
+    assert (c.L, c.W, c.G) == (1.0, 1.0, 0.0)
+    assert cost("reduce", "ring", 2, nbytes=64 << 20, segment_bytes=1 << 20).G == 1.0
+
+
 def test_double_binary_tree_tends_to_w2_g1():
     big = cost("all_reduce", "tree", 8, nbytes=1e12, segment_bytes=1 << 20)
     assert big.W == pytest.approx(2.0, rel=1e-3) and big.G == pytest.approx(1.0, rel=1e-3)

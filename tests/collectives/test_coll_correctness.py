@@ -88,9 +88,7 @@ def test_matrix_covers_every_dtype_op_pair() -> None:
             assert roots == {(p, r) for p in WORLD_SIZES for r in range(p)}
 
 
-IN_PLACE = [
-    pytest.param(p, c, id=f"p{p}-{c}") for p in (1, 2, 3, 4, 5, 8) for c in ("all_gather", "reduce_scatter")
-]
+IN_PLACE = [pytest.param(p, c, id=f"p{p}-{c}") for p in (1, 2, 3, 4, 5, 8) for c in ("all_gather", "reduce_scatter")]
 
 
 @pytest.mark.timeout(180)
