@@ -23,7 +23,7 @@ from torch.distributed import ReduceOp
 
 from collectives import validate
 from collectives.layout import fold_map, fold_newrank, fold_oldrank
-from collectives.p2p import exchange
+from collectives.p2p import Ctx, exchange
 from collectives.reduce_ops import combine, finish
 
 
@@ -31,19 +31,29 @@ def _blk(t: torch.Tensor, m: int, b: int, count: int = 1) -> torch.Tensor:
     return t.narrow(0, b * m, count * m)
 
 
+def _start(
+    output: torch.Tensor, input: torch.Tensor, op: ReduceOp, group: dist.ProcessGroup | None
+) -> tuple[Ctx, torch.Tensor, torch.Tensor] | None:
+    """Validate; finish the trivial cases (non-member, p = 1, empty blocks); else (ctx, flat output, flat input)."""
+    ctx = validate.reduce_scatter_args(output, input, op, group)
+    if ctx is None:
+        return None
+    out, inp = output.view(-1), input.view(-1)
+    if ctx.size == 1 or out.numel() == 0:
+        out.copy_(inp)
+        finish(out, op, ctx.size)
+        return None
+    return ctx, out, inp
+
+
 def ring(
     output: torch.Tensor, input: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: dist.ProcessGroup | None = None
 ) -> None:
     """Ring reduce-scatter."""
-    ctx = validate.reduce_scatter_args(output, input, op, group)
-    if ctx is None:
+    if (st := _start(output, input, op, group)) is None:
         return
-    p, r, m = ctx.size, ctx.rank, output.numel()
-    out, inp = output.view(-1), input.view(-1)
-    if p == 1 or m == 0:
-        out.copy_(inp)
-        finish(out, op, p)
-        return
+    ctx, out, inp = st
+    p, r, m = ctx.size, ctx.rank, out.numel()
     nxt, prv = (r + 1) % p, (r - 1) % p
     bufs = torch.empty(2 * m, dtype=inp.dtype, device=inp.device)
     sending = _blk(inp, m, (r - 1) % p)  # step 0: forward my own block r - 1 as the first partial
@@ -80,15 +90,10 @@ def tree(
     output: torch.Tensor, input: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: dist.ProcessGroup | None = None
 ) -> None:
     """Recursive-halving reduce-scatter with the fold for non-power-of-two p."""
-    ctx = validate.reduce_scatter_args(output, input, op, group)
-    if ctx is None:
+    if (st := _start(output, input, op, group)) is None:
         return
-    p, r, m = ctx.size, ctx.rank, output.numel()
-    out, inp = output.view(-1), input.view(-1)
-    if p == 1 or m == 0:
-        out.copy_(inp)
-        finish(out, op, p)
-        return
+    ctx, out, inp = st
+    p, r, m = ctx.size, ctx.rank, out.numel()
     q, rem = fold_map(p)
 
     def first_block(newrank: int) -> int:  # newrank i owns real blocks [first(i), first(i+1))
