@@ -34,7 +34,7 @@ def _worker(rank: int, world: int, port: int, backend: str, inq: Any, outq: Any)
     torch.set_num_threads(1)
     try:
         if backend == "nccl":
-            torch.cuda.set_device(rank)
+            torch.cuda.set_device(rank % torch.cuda.device_count())  # >1 rank per GPU only if NCCL allows
         dist.init_process_group(
             backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world, timeout=timedelta(seconds=60)
         )
