@@ -6,6 +6,7 @@ in-process). Only rank 0 emits points; every rank emits ``tick`` after each case
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -30,6 +31,13 @@ def resolve(collective: str, algorithm: str) -> Callable[..., None]:
     import collectives
 
     return collectives.get(collective, algorithm)
+
+
+def with_segment(fn: Callable[..., None], segment_bytes: int | None) -> Callable[..., None]:
+    """``fn`` with ``segment_bytes=`` bound when the plan gives one (pipelined algorithms only)."""
+    if segment_bytes is None:
+        return fn
+    return functools.partial(fn, segment_bytes=segment_bytes)
 
 
 def rank_meta(device: str) -> dict[str, Any]:
@@ -62,15 +70,15 @@ def run_rank(config: RunConfig, plan: list[CaseSpec], emit: Emit) -> None:
         emit("meta", rank_meta(config.device))
     ctx = RankContext.create(rank, world, config.device, config.seed)
     dtype = torch_dtype(config.dtype)
-    fns: dict[tuple[str, str], Callable[..., None]] = {}
+    fns: dict[tuple[str, str, int | None], Callable[..., None]] = {}
     bufs = None
     for spec in plan:
         if bufs is None or (bufs.collective, bufs.count) != (spec.collective, spec.count):
             bufs = None  # free the previous size first
             bufs = Buffers.allocate(spec.collective, spec.count, world, dtype, config.device)
-        key = (spec.collective, spec.algorithm)
+        key = (spec.collective, spec.algorithm, spec.segment_bytes)
         if key not in fns:
-            fns[key] = resolve(*key)
+            fns[key] = with_segment(resolve(spec.collective, spec.algorithm), spec.segment_bytes)
         try:
             m = measure(spec, fns[key], bufs, ctx, busbw_factor(spec.collective, world))
         except Unsupported as exc:
