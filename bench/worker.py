@@ -110,17 +110,22 @@ def _set_parent_death_signal() -> None:
         pass
 
 
-def spawn_entry(rank: int, world_size: int, port: int, config: RunConfig, plan: list[CaseSpec], conn) -> None:
+def spawn_entry(
+    rank: int, world_size: int, port: int, config: RunConfig, plan: list[CaseSpec], conn, parent_pid: int
+) -> None:
     """Target of a locally spawned rank: the parent supervises, writes and handles Ctrl-C."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _set_parent_death_signal()
-    if os.getppid() == 1:  # parent already gone
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
         os._exit(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
     os.environ.update(LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world_size))
 
     def emit(kind: str, payload: Any) -> None:
         conn.send((kind, rank, payload))
+
+    from bench import faults
+    from bench.launch import INIT_ERROR_PREFIX
 
     try:
         import torch.distributed as dist
@@ -129,9 +134,15 @@ def spawn_entry(rank: int, world_size: int, port: int, config: RunConfig, plan: 
             import torch
 
             torch.cuda.set_device(rank)
-        dist.init_process_group(
-            config.backend, rank=rank, world_size=world_size, timeout=timedelta(seconds=config.timeout_s)
-        )
+        try:
+            faults.maybe_fail_init(rank)
+            dist.init_process_group(
+                config.backend, rank=rank, world_size=world_size, timeout=timedelta(seconds=config.timeout_s)
+            )
+        except Exception as exc:  # noqa: BLE001 - the group never came up: tell the supervisor what kind
+            conn.send(("error", rank, INIT_ERROR_PREFIX + short_error(exc)))
+            conn.close()
+            os._exit(1)
         run_rank(config, plan, emit)
         dist.destroy_process_group()
         conn.send(("done", rank, None))
