@@ -15,7 +15,7 @@ from bench.rules import DTYPE_SIZES, check_combination
 from bench.sizes import parse_size, size_sweep
 from collectives.costs import COLLECTIVES
 
-MAX_PROCS_PER_CPU = 4  # gloo ranks per CPU core beyond which a local run is refused
+MAX_PROCS_PER_CPU = 8  # gloo ranks per CPU core beyond which a local run is refused (p=16 on 2 cores is fine)
 MEMORY_FRACTION = 0.8  # share of available memory a local CPU run may plan to use
 DEFAULT_MAX_BYTES = {"gloo": 1 << 20, "nccl": 64 << 20}  # default sweeps end here (budget: < 3 min locally)
 
