@@ -69,6 +69,10 @@ def build_run_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--cuda-graph", action="store_true", help="GPU: time CUDA-graph replays of the calls")
     p.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
+    p.add_argument(
+        "--segment-bytes",
+        help="segment size of the pipelined algorithms (K/M suffixes; default: the algorithm's, 1M)",
+    )
     p.add_argument("--timeout", type=float, default=300.0, help="seconds without progress before the run is ended")
     p.add_argument("--out", default="results", help="parent directory of the new run directory (default results/)")
     p.add_argument("--quiet", action="store_true", help="no table or progress bar; print only the run directory")

@@ -3,6 +3,8 @@
 They wrap ``builtin`` and misbehave on rank COLLBENCH_TEST_FAULT_RANK (default 1; ``all``: every rank, so no
 peer is left waiting inside the backend and only collbench's watchdog can end a hang) once the nccl-tests size S
 reaches COLLBENCH_TEST_FAULT_BYTES (default 0), so a test can keep a few good points before the fault.
+``COLLBENCH_TEST_PORT`` forces the first rendezvous port of a spawned run (a test makes it busy);
+``COLLBENCH_TEST_INIT_FAIL`` (a rank or ``all``) makes init_process_group fail on that rank.
 ``test_slow`` adds COLLBENCH_TEST_SLOW_US microseconds of sleep to every call on every rank; ``test_reject``
 raises ValueError on every rank from the fault size on, before communicating (an unsupported case).
 """
@@ -19,6 +21,19 @@ FAULTS: tuple[str, ...] = ("test_hang", "test_crash", "test_wrong", "test_slow",
 def enabled() -> bool:
     """Fault algorithms exist only in test runs."""
     return os.environ.get("COLLBENCH_TESTING") == "1"
+
+
+def forced_port() -> int | None:
+    """The port a test wants the first spawn attempt to use (COLLBENCH_TEST_PORT), else None."""
+    value = os.environ.get("COLLBENCH_TEST_PORT")
+    return int(value) if enabled() and value else None
+
+
+def maybe_fail_init(rank: int) -> None:
+    """Simulate a backend that fails to initialise on the rank(s) named by COLLBENCH_TEST_INIT_FAIL."""
+    which = os.environ.get("COLLBENCH_TEST_INIT_FAIL")
+    if enabled() and which is not None and which in ("all", str(rank)):
+        raise RuntimeError(f"test fault: gloo could not initialise on rank {rank}")
 
 
 def _nbytes(collective: str, args: tuple) -> int:

@@ -30,6 +30,7 @@ class Outcome:
     status: str
     reason: str | None = None
     skipped: list[str] = field(default_factory=list)
+    port_busy: bool = False  # the rendezvous port was taken: a spawn run may retry on another port
 
 
 class Sink:
@@ -62,18 +63,46 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+PORT_ATTEMPTS = 3  # a free port can be taken by another process before rank 0 listens on it
+INIT_ERROR_PREFIX = "init: "  # a rank's error message from init_process_group (backend or rendezvous)
+
+
+def port_in_use(message: str) -> bool:
+    """Whether an init error says the rendezvous port is taken (torch's TCPStore: EADDRINUSE)."""
+    text = message.lower()
+    return "eaddrinuse" in text or "address already in use" in text
+
+
 class _Terminated(Exception):
     pass
 
 
+def _spawn_port(attempt: int) -> int:
+    """The rendezvous port: a free one; tests may force a busy one for the first attempt."""
+    from bench import faults
+
+    forced = faults.forced_port() if attempt == 0 else None
+    return forced if forced is not None else free_port()
+
+
 def run_spawned(config: RunConfig, plan: list[CaseSpec], nprocs: int, sink: Sink) -> Outcome:
+    """Spawn ``nprocs`` local ranks and supervise them; retry on a new port when the port was taken."""
+    for attempt in range(PORT_ATTEMPTS):
+        port = _spawn_port(attempt)
+        outcome = _run_spawned_once(config, plan, nprocs, sink, port)
+        if not outcome.port_busy or attempt + 1 == PORT_ATTEMPTS or sink.writer.n_points:
+            return outcome
+        sink.warn(f"port {port} was taken before rank 0 could listen on it; retrying on another port")
+    raise AssertionError("unreachable")
+
+
+def _run_spawned_once(config: RunConfig, plan: list[CaseSpec], nprocs: int, sink: Sink, port: int) -> Outcome:
     """Spawn ``nprocs`` local ranks, supervise them, feed ``sink``; always leaves no rank running."""
     import multiprocessing as mp
 
     from bench import worker
 
     ctx = mp.get_context("spawn")
-    port = free_port()
     procs, conns = [], []
     old_term = signal.signal(signal.SIGTERM, _raise_terminated)
     old_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the shell ignored it
@@ -82,7 +111,7 @@ def run_spawned(config: RunConfig, plan: list[CaseSpec], nprocs: int, sink: Sink
             reader, writer_end = ctx.Pipe(duplex=False)
             proc = ctx.Process(
                 target=worker.spawn_entry,
-                args=(rank, nprocs, port, config, plan, writer_end),
+                args=(rank, nprocs, port, config, plan, writer_end, os.getpid()),
                 name=f"collbench-rank{rank}",
                 daemon=True,
             )
@@ -151,11 +180,22 @@ def _supervise(config: RunConfig, procs: list, conns: list, sink: Sink) -> Outco
             failed_at = time.monotonic()
         now = time.monotonic()
         if failed_at is not None and (now - failed_at > 1.0 or not open_conns):
-            return Outcome("incomplete", _failure_reason(exits, errors), sink.skipped)
+            return _failure_outcome(config, exits, errors, sink.skipped)
         if now - last_progress > config.timeout_s:
             alive = [r for r, p in enumerate(procs) if p.is_alive()]
             reason = f"timeout: no rank finished a case for {config.timeout_s:g} s (ranks still running: {alive})"
             return Outcome("incomplete", reason, sink.skipped)
+
+
+def _failure_outcome(config: RunConfig, exits: dict[int, int | None], errors: dict[int, str], skipped) -> Outcome:
+    """``failed`` when the process group never came up (backend init, busy port), else ``incomplete``."""
+    init = {r: m[len(INIT_ERROR_PREFIX) :] for r, m in errors.items() if m.startswith(INIT_ERROR_PREFIX)}
+    if not init:
+        return Outcome("incomplete", _failure_reason(exits, errors), skipped)
+    busy = any(port_in_use(m) for m in init.values())
+    what = "the rendezvous port is already in use" if busy else f"backend {config.backend} failed to initialise"
+    detail = "; ".join(f"rank {r}: {m}" for r, m in sorted(init.items()))
+    return Outcome("failed", f"{what} ({detail})", skipped, port_busy=busy)
 
 
 def _failure_reason(exits: dict[int, int | None], errors: dict[int, str]) -> str:
@@ -220,7 +260,15 @@ def run_torchrun(config: RunConfig, plan: list[CaseSpec], sink: Sink | None, env
             import torch
 
             torch.cuda.set_device(env["local_rank"])
-        dist.init_process_group(config.backend, timeout=timedelta(seconds=config.timeout_s))
+        try:
+            dist.init_process_group(config.backend, timeout=timedelta(seconds=config.timeout_s))
+        except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback
+            msg = worker.short_error(exc)
+            if port_in_use(msg):
+                what = f"MASTER_PORT {os.environ.get('MASTER_PORT')} is already in use; choose a free port"
+            else:
+                what = f"backend {config.backend} failed to initialise"
+            return Outcome("failed", f"rank {env['rank']}: {what} ({msg})", sink.skipped if sink else [])
         worker.run_rank(config, plan, emit)
         dist.destroy_process_group()
     except Exception as exc:  # noqa: BLE001 - a peer died or the algorithm failed: keep the points

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bench.records import CaseSpec
 from bench.rules import DTYPE_SIZES, op_for
 from bench.sizes import element_count
+from collectives.costs import DEFAULT_SEGMENT_BYTES, PIPELINED
 
 IN_PLACE_ONLY = frozenset({"broadcast", "reduce", "all_reduce"})  # the hand-written API is in-place by nature
 BUDGET_BYTES = 256 << 10  # above this, default iters/warmup shrink in proportion to the size
@@ -33,6 +34,7 @@ class RunConfig:
     graph: bool
     seed: int
     timeout_s: float
+    segment_bytes: int | None = None  # None: the pipelined algorithms' default (recorded as such)
 
     def algorithms_for(self, collective: str) -> tuple[str, ...]:
         return dict(self.algorithms)[collective]
@@ -69,6 +71,13 @@ def variants(collective: str, in_place: str) -> tuple[bool, ...]:
     return {"both": (False, True), "yes": (True,), "no": (False,)}[in_place]
 
 
+def segment_bytes_for(collective: str, algorithm: str, segment_bytes: int | None) -> int | None:
+    """The segment size a pipelined algorithm runs with (the user's or its default); None for the others."""
+    if (collective, algorithm) not in PIPELINED:
+        return None
+    return segment_bytes if segment_bytes is not None else DEFAULT_SEGMENT_BYTES
+
+
 def build_plan(config: RunConfig, world_size: int) -> list[CaseSpec]:
     """Cases in run order: collective, size, algorithm, then out-of-place before in-place (nccl-tests)."""
     esize = DTYPE_SIZES[config.dtype]
@@ -98,6 +107,7 @@ def build_plan(config: RunConfig, world_size: int) -> list[CaseSpec]:
                             in_place=in_place,
                             iters=iters_for(count * esize, config.iters),
                             warmup=warmup_for(count * esize, config.warmup),
+                            segment_bytes=segment_bytes_for(collective, algorithm, config.segment_bytes),
                             graph=config.graph,
                         )
                     )

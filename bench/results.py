@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import platform
@@ -22,7 +23,7 @@ ENV_NAMES = frozenset(
     {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "LOCAL_WORLD_SIZE"}
     | {"RANK", "LOCAL_RANK", "GROUP_RANK", "TORCHELASTIC_RUN_ID", "COLLBENCH_TESTING"}
 )
-ENV_DENY = ("TOKEN", "SECRET", "PASSWORD", "KEY", "CREDENTIAL", "AUTH")
+ENV_DENY = ("TOKEN", "SECRET", "PASS", "KEY", "CREDENTIAL", "AUTH", "PRIVATE", "COOKIE", "SESSION")
 SLURM_NAMES = frozenset({"SLURM_JOB_ID", "SLURM_NNODES", "SLURM_JOB_NUM_NODES", "SLURM_JOB_PARTITION", "SLURM_NTASKS"})
 
 
@@ -69,6 +70,57 @@ def git_commit() -> str | None:
         return None
 
 
+def process_start_ticks(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot (/proc/PID/stat field 22); None if gone, a zombie, or
+    not Linux. With the pid it names one process for good: a recycled pid has a different start time.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return None if fields[0] in ("Z", "X") else int(fields[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def writer_identity() -> dict[str, Any]:
+    """Who writes this run: host, pid and the pid's start time (run.json ``writer``)."""
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "pid_start_ticks": process_start_ticks(pid)}
+
+
+def _writer_gone(writer: Any) -> bool | None:
+    """True/False when the writer ran on this host (is it gone?), None when this host cannot tell."""
+    if not isinstance(writer, dict) or writer.get("host") != socket.gethostname():
+        return None
+    pid, start = writer.get("pid"), writer.get("pid_start_ticks")
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    now = process_start_ticks(pid)
+    if now is None:
+        return True if Path("/proc/self").exists() else None  # no /proc (not Linux): cannot tell
+    return start is not None and now != start
+
+
+def effective_status(meta: dict[str, Any]) -> str:
+    """The status to believe: ``running`` becomes ``incomplete`` when its writer process is gone.
+
+    A writer killed with SIGKILL (or a lost machine) cannot finish run.json, which then says ``running``
+    for ever. On the writer's own host the recorded pid and start time tell whether it still runs; on
+    another host (or without ``writer``) ``running`` is returned unchanged.
+    """
+    status = str(meta.get("status"))
+    if status == "running" and _writer_gone(meta.get("writer")):
+        return "incomplete"
+    return status
+
+
+def effective_status_reason(meta: dict[str, Any]) -> str | None:
+    """``status_reason``, or why a ``running`` run is really incomplete (its writer is gone)."""
+    if meta.get("status") == "running" and effective_status(meta) == "incomplete":
+        w = meta["writer"]
+        return f"writer process {w['pid']} on {w['host']} is gone without finishing the run (killed?)"
+    return meta.get("status_reason")
+
+
 def create_run_dir(parent: str | os.PathLike) -> Path:
     """A new, never-reused directory under ``parent`` (os.mkdir is exclusive; a random suffix avoids races)."""
     parent = Path(parent)
@@ -105,6 +157,7 @@ def base_metadata(run_dir: Path, command: list[str], launcher: str, config: dict
         "end_time": None,
         "command": command,
         "host": socket.gethostname(),
+        "writer": writer_identity(),
         "launcher": launcher,
         "backend": config.get("backend"),
         "device": config.get("device"),
@@ -130,6 +183,25 @@ def _collbench_version() -> str:
         return "0.1.0"
 
 
+def csv_line(values: list[str] | tuple[str, ...]) -> bytes:
+    """One complete results.csv record (csv quoting, CRLF like csv.writer), as bytes for a single write."""
+    buf = io.StringIO()
+    csv.writer(buf).writerow(values)
+    return buf.getvalue().encode()
+
+
+def append_line(fd: int, line: bytes) -> None:
+    """Append ``line`` to an O_APPEND file with one write(2) (a loop only if the kernel writes it short).
+
+    One write of a whole record means a process killed between points leaves no torn line, and a
+    record is never interleaved with another writer's.
+    """
+    view = memoryview(line)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
 class RunWriter:
     """Writes one run directory; thread-safe (the torchrun watchdog may finish it)."""
 
@@ -138,10 +210,9 @@ class RunWriter:
         self.meta = meta
         self._lock = threading.Lock()
         self._finished = False
-        self._csv_file = open(run_dir / "results.csv", "w", newline="")  # noqa: SIM115 - open for the run
-        self._csv = csv.writer(self._csv_file)
-        self._csv.writerow(CSV_COLUMNS)
-        self._csv_file.flush()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        self._csv_fd: int | None = os.open(run_dir / "results.csv", flags, 0o644)
+        append_line(self._csv_fd, csv_line(CSV_COLUMNS))
         self._write_json()
 
     @property
@@ -149,7 +220,7 @@ class RunWriter:
         return len(self.meta["points"])
 
     def _write_json(self) -> None:
-        tmp = self.run_dir / f".run.json.{os.getpid()}.tmp"
+        tmp = self.run_dir / f".run.json.{os.getpid()}.{threading.get_ident()}.tmp"
         with open(tmp, "w") as f:
             json.dump(self.meta, f, indent=1, allow_nan=False)
             f.write("\n")
@@ -170,8 +241,8 @@ class RunWriter:
             if self._finished:
                 return
             row = m.row()
-            self._csv.writerow([csv_field(row[c]) for c in CSV_COLUMNS])
-            self._csv_file.flush()
+            if self._csv_fd is not None:
+                append_line(self._csv_fd, csv_line([csv_field(row[c]) for c in CSV_COLUMNS]))
             self.meta["points"].append(m.json_point())
             if m.stats.noisy:
                 self.meta["warnings"].append(f"{m.spec.label}: noisy ({m.stats.noise_reason})")
@@ -194,9 +265,10 @@ class RunWriter:
             self.meta["status_reason"] = reason
             self.meta["end_time"] = utc_now()
             self._write_json()
-            try:
-                self._csv_file.flush()
-                os.fsync(self._csv_file.fileno())
-                self._csv_file.close()
-            except OSError:
-                pass
+            if self._csv_fd is not None:
+                try:
+                    os.fsync(self._csv_fd)
+                except OSError:
+                    pass
+                os.close(self._csv_fd)
+                self._csv_fd = None

@@ -15,7 +15,7 @@ from bench.rules import DTYPE_SIZES, check_combination
 from bench.sizes import parse_size, size_sweep
 from collectives.costs import COLLECTIVES
 
-MAX_PROCS_PER_CPU = 4  # gloo ranks per CPU core beyond which a local run is refused
+MAX_PROCS_PER_CPU = 8  # gloo ranks per CPU core beyond which a local run is refused (p=16 on 2 cores is fine)
 MEMORY_FRACTION = 0.8  # share of available memory a local CPU run may plan to use
 DEFAULT_MAX_BYTES = {"gloo": 1 << 20, "nccl": 64 << 20}  # default sweeps end here (budget: < 3 min locally)
 
@@ -74,6 +74,14 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
         max_bytes = parse_size(ns.max_bytes) if ns.max_bytes is not None else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    segment_bytes = None
+    if ns.segment_bytes is not None:
+        try:
+            segment_bytes = parse_size(ns.segment_bytes)
+        except ValueError as exc:
+            raise UsageError(f"--segment-bytes: {exc}") from None
+        if segment_bytes < 1:
+            raise UsageError(f"--segment-bytes must be at least 1 byte, got {ns.segment_bytes}")
     if max_bytes is not None and min_bytes > max_bytes:
         raise UsageError(f"--min-bytes {ns.min_bytes} is larger than --max-bytes {ns.max_bytes}")
     if not ns.step_factor > 1:
@@ -138,6 +146,7 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
         graph=ns.cuda_graph,
         seed=ns.seed,
         timeout_s=ns.timeout,
+        segment_bytes=segment_bytes,
     )
     return config, world
 
@@ -188,6 +197,7 @@ def config_json(config: RunConfig, nprocs: int) -> dict[str, Any]:
         "in_place": config.in_place,
         "cuda_graph": config.graph,
         "seed": config.seed,
+        "segment_bytes": config.segment_bytes,
         "sizes": list(config.sizes),
         "nprocs": nprocs,
     }

@@ -6,6 +6,7 @@ in-process). Only rank 0 emits points; every rank emits ``tick`` after each case
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -30,6 +31,13 @@ def resolve(collective: str, algorithm: str) -> Callable[..., None]:
     import collectives
 
     return collectives.get(collective, algorithm)
+
+
+def with_segment(fn: Callable[..., None], segment_bytes: int | None) -> Callable[..., None]:
+    """``fn`` with ``segment_bytes=`` bound when the plan gives one (pipelined algorithms only)."""
+    if segment_bytes is None:
+        return fn
+    return functools.partial(fn, segment_bytes=segment_bytes)
 
 
 def rank_meta(device: str) -> dict[str, Any]:
@@ -62,15 +70,15 @@ def run_rank(config: RunConfig, plan: list[CaseSpec], emit: Emit) -> None:
         emit("meta", rank_meta(config.device))
     ctx = RankContext.create(rank, world, config.device, config.seed)
     dtype = torch_dtype(config.dtype)
-    fns: dict[tuple[str, str], Callable[..., None]] = {}
+    fns: dict[tuple[str, str, int | None], Callable[..., None]] = {}
     bufs = None
     for spec in plan:
         if bufs is None or (bufs.collective, bufs.count) != (spec.collective, spec.count):
             bufs = None  # free the previous size first
             bufs = Buffers.allocate(spec.collective, spec.count, world, dtype, config.device)
-        key = (spec.collective, spec.algorithm)
+        key = (spec.collective, spec.algorithm, spec.segment_bytes)
         if key not in fns:
-            fns[key] = resolve(*key)
+            fns[key] = with_segment(resolve(spec.collective, spec.algorithm), spec.segment_bytes)
         try:
             m = measure(spec, fns[key], bufs, ctx, busbw_factor(spec.collective, world))
         except Unsupported as exc:
@@ -102,17 +110,22 @@ def _set_parent_death_signal() -> None:
         pass
 
 
-def spawn_entry(rank: int, world_size: int, port: int, config: RunConfig, plan: list[CaseSpec], conn) -> None:
+def spawn_entry(
+    rank: int, world_size: int, port: int, config: RunConfig, plan: list[CaseSpec], conn, parent_pid: int
+) -> None:
     """Target of a locally spawned rank: the parent supervises, writes and handles Ctrl-C."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _set_parent_death_signal()
-    if os.getppid() == 1:  # parent already gone
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
         os._exit(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
     os.environ.update(LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world_size))
 
     def emit(kind: str, payload: Any) -> None:
         conn.send((kind, rank, payload))
+
+    from bench import faults
+    from bench.launch import INIT_ERROR_PREFIX
 
     try:
         import torch.distributed as dist
@@ -121,9 +134,15 @@ def spawn_entry(rank: int, world_size: int, port: int, config: RunConfig, plan: 
             import torch
 
             torch.cuda.set_device(rank)
-        dist.init_process_group(
-            config.backend, rank=rank, world_size=world_size, timeout=timedelta(seconds=config.timeout_s)
-        )
+        try:
+            faults.maybe_fail_init(rank)
+            dist.init_process_group(
+                config.backend, rank=rank, world_size=world_size, timeout=timedelta(seconds=config.timeout_s)
+            )
+        except Exception as exc:  # noqa: BLE001 - the group never came up: tell the supervisor what kind
+            conn.send(("error", rank, INIT_ERROR_PREFIX + short_error(exc)))
+            conn.close()
+            os._exit(1)
         run_rank(config, plan, emit)
         dist.destroy_process_group()
         conn.send(("done", rank, None))

@@ -24,6 +24,7 @@ RUN_JSON_KEYS = {
     "end_time",
     "command",
     "host",
+    "writer",
     "launcher",
     "backend",
     "device",
