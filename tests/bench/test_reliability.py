@@ -259,3 +259,24 @@ def test_writer_identity_names_this_process() -> None:
     me = writer_identity()
     assert me["pid"] == os.getpid() and me["host"] == socket.gethostname()
     assert isinstance(me["pid_start_ticks"], int) and me["pid_start_ticks"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_sigkilled_torchrun_agent_leaves_no_rank(tmp_path: Path) -> None:
+    """The torchrun agent is SIGKILLed mid-run: its ranks get SIGTERM (PDEATHSIG), rank 0 finishes run.json."""
+    marker = uuid.uuid4().hex
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "bench"]
+    args += ["run", "--collectives", "all_reduce", "--algorithms", "test_hang", "-b", "1K", "-e", "16K", "-f", "2"]
+    args += ["-n", "3", "-w", "1", "--quiet", "--timeout", "60", "--out", str(tmp_path)]
+    env = cli_env(**_testing(marker, COLLBENCH_TEST_FAULT_BYTES="8192"))
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        run_dir = _wait_for_rows(tmp_path, 3, 60)
+        time.sleep(0.5)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    _assert_no_orphans(marker)
+    rows, meta = read_run(run_dir)
+    assert [int(r["bytes"]) for r in rows] == [1024, 2048, 4096]
+    assert meta["status"] == "incomplete" and "terminated" in meta["status_reason"], meta["status_reason"]
