@@ -245,9 +245,15 @@ def run_torchrun(config: RunConfig, plan: list[CaseSpec], sink: Sink | None, env
             if time.monotonic() - state["last"] > config.timeout_s:
                 finish_and_exit("incomplete", f"timeout: no progress for {config.timeout_s:g} s", 1)
 
+    parent = os.getppid()
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT, signal.SIGTERM])
     thread = threading.Thread(target=watchdog, name="collbench-watchdog", daemon=True)
     thread.start()
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        # a SIGKILLed torchrun agent cannot stop its ranks: SIGTERM them, so the watchdog ends the run cleanly
+        worker.set_parent_death_signal(signal.SIGTERM)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGTERM)
 
     def emit(kind: str, payload: Any) -> None:
         state["last"] = time.monotonic()

@@ -99,13 +99,13 @@ def short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
-def _set_parent_death_signal() -> None:
-    """Linux: die with SIGKILL when the supervising parent dies, so no rank outlives a killed run."""
+def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
+    """Linux: receive ``sig`` when the parent (supervisor or torchrun agent) dies, so no rank outlives it."""
     try:
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        libc.prctl(1, int(sig))  # PR_SET_PDEATHSIG
     except OSError:
         pass
 
@@ -115,7 +115,7 @@ def spawn_entry(
 ) -> None:
     """Target of a locally spawned rank: the parent supervises, writes and handles Ctrl-C."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _set_parent_death_signal()
+    set_parent_death_signal()
     if os.getppid() != parent_pid:  # the parent died before the death signal was armed
         os._exit(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))

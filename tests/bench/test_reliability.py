@@ -189,7 +189,7 @@ def test_killed_writer_leaves_only_complete_rows(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(120)
 def test_two_runs_at_once_into_one_out(tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "bench", *QUICK, "--collectives", "all_reduce,all_gather", "--out", str(tmp_path)]
+    args = [sys.executable, "-m", "bench", *QUICK, "--out", str(tmp_path)]
     procs = [
         subprocess.Popen(args, cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
@@ -201,7 +201,7 @@ def test_two_runs_at_once_into_one_out(tmp_path: Path) -> None:
     for run_dir in dirs:
         rows, meta = read_run(run_dir)
         assert meta["status"] == "complete" and meta["run_id"] == run_dir.name
-        assert len(rows) == len(meta["points"]) == 2 + 4  # AR 1K, 4K; AG 1K, 4K in two variants
+        assert len(rows) == len(meta["points"]) == 2  # all_reduce 1K and 4K
         assert {r["world_size"] for r in rows} == {"2"} and all(r["correct"] == "true" for r in rows)
         assert [f.name for f in run_dir.iterdir() if f.name.startswith(".")] == []  # no temp file left
 
@@ -210,7 +210,7 @@ def test_two_runs_at_once_into_one_out(tmp_path: Path) -> None:
 def test_sixteen_ranks_on_two_cores(tmp_path: Path) -> None:
     marker = uuid.uuid4().hex
     args = ["run", "--nprocs", "16", "--collectives", "all_reduce,all_gather", "--algorithms", "builtin,ring"]
-    args += ["-b", "1K", "-e", "4K", "-n", "2", "-w", "1", "--in-place", "yes", "--timeout", "120", "--json"]
+    args += ["-b", "1K", "-e", "4K", "-n", "2", "-w", "0", "--in-place", "yes", "--timeout", "120", "--json"]
     proc = run_cli([*args, "--out", str(tmp_path)], timeout=230, COLLBENCH_TEST_MARK=marker)
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout)
@@ -259,3 +259,24 @@ def test_writer_identity_names_this_process() -> None:
     me = writer_identity()
     assert me["pid"] == os.getpid() and me["host"] == socket.gethostname()
     assert isinstance(me["pid_start_ticks"], int) and me["pid_start_ticks"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_sigkilled_torchrun_agent_leaves_no_rank(tmp_path: Path) -> None:
+    """The torchrun agent is SIGKILLed mid-run: its ranks get SIGTERM (PDEATHSIG), rank 0 finishes run.json."""
+    marker = uuid.uuid4().hex
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "bench"]
+    args += ["run", "--collectives", "all_reduce", "--algorithms", "test_hang", "-b", "1K", "-e", "16K", "-f", "2"]
+    args += ["-n", "3", "-w", "1", "--quiet", "--timeout", "60", "--out", str(tmp_path)]
+    env = cli_env(**_testing(marker, COLLBENCH_TEST_FAULT_BYTES="8192"))
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        run_dir = _wait_for_rows(tmp_path, 3, 60)
+        time.sleep(0.5)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    _assert_no_orphans(marker)
+    rows, meta = read_run(run_dir)
+    assert [int(r["bytes"]) for r in rows] == [1024, 2048, 4096]
+    assert meta["status"] == "incomplete" and "terminated" in meta["status_reason"], meta["status_reason"]
