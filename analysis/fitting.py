@@ -1,0 +1,408 @@
+"""Alpha-beta(-gamma) fits of measured times (THEORY.md section 5).
+
+- ``curve`` fits: t(n) = a + b n per curve (one collective, algorithm, backend, world size, ...), by
+  relative-error WLS with a, b >= 0 (NNLS on rows scaled by 1/t), optionally Huber or Theil-Sen;
+  piecewise when the backend switches protocol (binary segmentation, BIC); bootstrap CIs over
+  per-iteration samples where the run has them, over sizes otherwise.
+- ``model`` fits: t = L(p) alpha + W(p) n beta [+ G(p) n gamma] per collective and algorithm across world
+  sizes with the algorithm's own coefficients from ``collectives.costs``; gamma only when the scaled design
+  is well conditioned; leave-one-world-size-out prediction error.
+
+Times are in µs and sizes in bytes throughout: b is µs per byte, bw_gbps = 1e-3 / b.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from analysis.errors import AnalysisError
+from analysis.schema import CURVE_KEY
+from collectives import costs
+
+#: fits.csv columns: DESIGN.md's, in its order, then the extras
+FIT_COLUMNS: tuple[str, ...] = (
+    "scope", "collective", "algorithm", "backend", "world_size", "alpha_us", "alpha_us_lo", "alpha_us_hi",
+    "bw_gbps", "bw_gbps_lo", "bw_gbps_hi", "gamma_gbps", "r2", "mape", "n_points",
+    "device", "dtype", "op", "in_place", "piece", "bytes_min", "bytes_max", "method", "loo_mape", "breaks_bytes",
+)  # fmt: skip
+MODEL_KEY = ("collective", "algorithm", "backend", "device", "dtype", "op", "in_place")
+ROBUST = (None, "huber", "theil-sen")
+MIN_SIZES = 3  # a line needs at least this many sizes (per piece)
+MAX_PIECES = 3
+SPLIT_GAIN = 0.25  # a split must cut the weighted SSE at least 4x (on top of BIC) to count as a breakpoint
+COND_LIMIT = 1e6  # THEORY 5.2: a worse-conditioned design leaves gamma unidentified
+
+
+@dataclass(frozen=True)
+class Line:
+    """t = a + b n on [n_min, n_max]: a in µs, b in µs per byte."""
+
+    a_us: float
+    b_us_per_byte: float
+    n_min: float
+    n_max: float
+
+    def time_us(self, n: np.ndarray | float) -> np.ndarray:
+        return self.a_us + self.b_us_per_byte * np.asarray(n, dtype=float)
+
+
+def bw_gbps(b_us_per_byte: float) -> float:
+    """1/slope in GB/s (inf for a flat line)."""
+    return 1e-3 / b_us_per_byte if b_us_per_byte > 0 else math.inf
+
+
+# --- one line -------------------------------------------------------------------------------------------
+
+
+def _nnls_line(n: np.ndarray, t: np.ndarray) -> tuple[float, float]:
+    """Relative-error WLS with a, b >= 0: minimise sum(((a + b n) - t) / t)^2 (THEORY 5.1)."""
+    scale = 1.0 / t
+    n_ref = max(float(n.max()), 1.0)  # column scaling keeps NNLS well conditioned over many decades
+    design = np.column_stack([scale, n / n_ref * scale])
+    (a, b), _ = optimize.nnls(design, np.ones_like(t))
+    return float(a), float(b / n_ref)
+
+
+def _huber_line(n: np.ndarray, t: np.ndarray, delta: float = 0.05) -> tuple[float, float]:
+    """Huber loss on relative residuals, started from the WLS solution, a, b >= 0."""
+    a0, b0 = _nnls_line(n, t)
+    n_ref = max(float(n.max()), 1.0)
+    t_ref = float(np.median(t))
+
+    def resid(x: np.ndarray) -> np.ndarray:
+        return (x[0] * t_ref + x[1] * t_ref * n / n_ref - t) / t
+
+    x0 = np.array([max(a0 / t_ref, 0.0), max(b0 * n_ref / t_ref, 0.0)])
+    res = optimize.least_squares(resid, x0, loss="huber", f_scale=delta, bounds=([0, 0], [np.inf, np.inf]))
+    return float(res.x[0] * t_ref), float(res.x[1] * t_ref / n_ref)
+
+
+def _theil_sen_line(n: np.ndarray, t: np.ndarray) -> tuple[float, float]:
+    slope, intercept, _, _ = stats.theilslopes(t, n)
+    return max(float(intercept), 0.0), max(float(slope), 0.0)
+
+
+def fit_line(n: Sequence[float], t: Sequence[float], robust: str | None = None) -> tuple[float, float]:
+    """(a_us, b_us_per_byte) of t = a + b n by the chosen method."""
+    n_arr, t_arr = np.asarray(n, dtype=float), np.asarray(t, dtype=float)
+    if robust is None:
+        return _nnls_line(n_arr, t_arr)
+    if robust == "huber":
+        return _huber_line(n_arr, t_arr)
+    if robust == "theil-sen":
+        return _theil_sen_line(n_arr, t_arr)
+    raise AnalysisError(f"unknown robust method {robust!r}; choose huber or theil-sen")
+
+
+def _sse_rel(n: np.ndarray, t: np.ndarray, a: float, b: float) -> float:
+    return float(np.sum(((a + b * n) - t) ** 2 / t**2))
+
+
+# --- breakpoints (THEORY 5.3) ------------------------------------------------------------------------------
+
+
+def _bic(sse: float, n_points: int, n_pieces: int) -> float:
+    k = 2 * n_pieces + (n_pieces - 1)
+    return n_points * math.log(max(sse, 1e-300) / n_points) + k * math.log(n_points)
+
+
+def find_breaks(n: np.ndarray, t: np.ndarray, max_pieces: int = MAX_PIECES, min_sizes: int = MIN_SIZES) -> list[int]:
+    """Indices (into ascending-sorted sizes) where a new piece starts, chosen by binary segmentation + BIC."""
+    pieces = [(0, len(n))]
+    while len(pieces) < max_pieces:
+        total = sum(_sse_rel(n[i:j], t[i:j], *_nnls_line(n[i:j], t[i:j])) for i, j in pieces)
+        best: tuple[float, int, int] | None = None  # (total SSE after split, piece index, split)
+        for k, (i, j) in enumerate(pieces):
+            whole = _sse_rel(n[i:j], t[i:j], *_nnls_line(n[i:j], t[i:j]))
+            for s in range(i + min_sizes, j - min_sizes + 1):
+                left = _sse_rel(n[i:s], t[i:s], *_nnls_line(n[i:s], t[i:s]))
+                right = _sse_rel(n[s:j], t[s:j], *_nnls_line(n[s:j], t[s:j]))
+                cand = total - whole + left + right
+                if best is None or cand < best[0]:
+                    best = (cand, k, s)
+        if best is None or _bic(best[0], len(n), len(pieces) + 1) >= _bic(total, len(n), len(pieces)):
+            break
+        if best[0] > SPLIT_GAIN * total:  # noise alone also lowers SSE a little; a real switch lowers it a lot
+            break
+        _, k, s = best
+        i, j = pieces[k]
+        pieces[k : k + 1] = [(i, s), (s, j)]
+    return [i for i, _ in pieces[1:]]
+
+
+# --- bootstrap (THEORY 5.4) ---------------------------------------------------------------------------------
+
+
+def _bootstrap(
+    n: np.ndarray,
+    t: np.ndarray,
+    samples: list[np.ndarray] | None,
+    robust: str | None,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """(n_boot, 2) replicates of (a, b): resample each size's iterations, or whole sizes without samples."""
+    out = np.empty((n_boot, 2))
+    for k in range(n_boot):
+        if samples is not None:
+            tb = np.array([np.median(rng.choice(s, size=s.size)) for s in samples])
+            out[k] = fit_line(n, tb, robust)
+        else:
+            idx = rng.integers(0, n.size, n.size)
+            while np.unique(n[idx]).size < 2:
+                idx = rng.integers(0, n.size, n.size)
+            out[k] = fit_line(n[idx], t[idx], robust)
+    return out
+
+
+def _quality(n: np.ndarray, t: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
+    """(R² of ln t, MAPE %), THEORY 5.5."""
+    mape = float(100.0 * np.mean(np.abs(pred - t) / t))
+    y, yhat = np.log(t), np.log(np.maximum(pred, 1e-12))
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1.0 - float(np.sum((y - yhat) ** 2)) / ss_tot if ss_tot > 0 else math.nan
+    return r2, mape
+
+
+# --- curve fits -------------------------------------------------------------------------------------------
+
+
+def _curve_points(group: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[np.ndarray] | None]:
+    """Sizes ascending, median times, per-size samples (None unless every size has them)."""
+    g = group.sort_values("bytes")
+    g = g[g["time_us"] > 0]
+    n = g["bytes"].to_numpy(dtype=float)
+    t = g["time_us"].to_numpy(dtype=float)
+    raw = list(g["samples_us"]) if "samples_us" in g else [None] * len(g)
+    samples = [np.asarray(s, dtype=float) for s in raw if s] if all(raw) else None
+    return n, t, samples
+
+
+def fit_curve(
+    group: pd.DataFrame, *, robust: str | None = None, n_boot: int = 200, seed: int = 0, breaks: bool = True
+) -> list[dict]:
+    """fits.csv rows (one per piece) of one curve; [] when it has fewer than MIN_SIZES sizes."""
+    n, t, samples = _curve_points(group)
+    if np.unique(n).size < MIN_SIZES:
+        return []
+    cuts = find_breaks(n, t) if breaks and robust is None else []
+    bounds = [0, *cuts, len(n)]
+    first = group.iloc[0]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for piece, (i, j) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        pn, pt = n[i:j], t[i:j]
+        ps = samples[i:j] if samples is not None else None
+        a, b = fit_line(pn, pt, robust)
+        boot = _bootstrap(pn, pt, ps, robust, n_boot, rng) if n_boot > 0 else np.array([[a, b]])
+        a_lo, a_hi = np.percentile(boot[:, 0], [2.5, 97.5])
+        b_lo, b_hi = np.percentile(boot[:, 1], [2.5, 97.5])
+        r2, mape = _quality(pn, pt, a + b * pn)
+        rows.append(
+            {
+                "scope": "curve",
+                **{k: first[k] for k in ("collective", "algorithm", "backend", "device", "dtype", "op", "in_place")},
+                "world_size": int(first["world_size"]),
+                "alpha_us": a,
+                "alpha_us_lo": float(a_lo),
+                "alpha_us_hi": float(a_hi),
+                "bw_gbps": bw_gbps(b),
+                "bw_gbps_lo": bw_gbps(float(b_hi)),  # CI of 1/b from the slope's percentiles (THEORY 5.4)
+                "bw_gbps_hi": bw_gbps(float(b_lo)),
+                "gamma_gbps": math.nan,
+                "r2": r2,
+                "mape": mape,
+                "n_points": int(j - i),
+                "piece": piece,
+                "bytes_min": int(pn.min()),
+                "bytes_max": int(pn.max()),
+                "method": f"{robust or 'wls-rel'}; ci: {'samples' if ps is not None else 'sizes'} bootstrap",
+                "loo_mape": math.nan,
+                "breaks_bytes": ";".join(str(int(n[c])) for c in cuts),
+            }
+        )
+    return rows
+
+
+# --- model fits across world sizes (THEORY 5.2) --------------------------------------------------------------
+
+
+def _design(group: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Rows [L, W n, G n] per point, target t (µs), and whether the schedule is only assumed (builtin)."""
+    rows, assumed = [], False
+    for rec in group.itertuples(index=False):
+        p, n = int(rec.world_size), float(rec.bytes)
+        seg = getattr(rec, "segment_bytes", None)
+        seg = int(seg) if seg is not None and not pd.isna(seg) else None
+        c = costs.cost(rec.collective, rec.algorithm, p, nbytes=n, segment_bytes=seg)
+        assumed |= c.assumed
+        rows.append([c.L, c.W * n, c.G * n])
+    return np.array(rows, dtype=float), group["time_us"].to_numpy(dtype=float), assumed
+
+
+def _solve_model(design: np.ndarray, t: np.ndarray, with_gamma: bool) -> np.ndarray:
+    """(alpha_us, beta_us_per_byte, gamma_us_per_byte) >= 0 by NNLS on rows scaled by 1/t, columns unit-norm."""
+    cols = design if with_gamma else design[:, :2]
+    scaled = cols / t[:, None]
+    norms = np.linalg.norm(scaled, axis=0)
+    norms[norms == 0] = 1.0
+    x, _ = optimize.nnls(scaled / norms, np.ones_like(t))
+    x = x / norms
+    return np.array([x[0], x[1], x[2] if with_gamma else 0.0])
+
+
+def gamma_identified(design: np.ndarray, t: np.ndarray) -> bool:
+    """True when the scaled design with a gamma column is well conditioned (THEORY 5.2)."""
+    if not np.any(design[:, 2] > 0):
+        return False
+    scaled = design / t[:, None]
+    norms = np.linalg.norm(scaled, axis=0)
+    if np.any(norms == 0):
+        return False
+    return bool(np.linalg.cond(scaled / norms) < COND_LIMIT)
+
+
+def model_time_us(
+    collective: str,
+    algorithm: str,
+    world_size: int,
+    nbytes: float | np.ndarray,
+    alpha_us: float,
+    bw_gbps_: float,
+    gamma_gbps: float | None = None,
+    segment_bytes: int | None = None,
+) -> float | np.ndarray:
+    """Model time in µs: L(p) alpha + W(p) n / bw + G(p) n / gamma_bw, coefficients from collectives.costs."""
+    beta = 1e-3 / bw_gbps_ if bw_gbps_ and math.isfinite(bw_gbps_) else 0.0
+    gamma = 1e-3 / gamma_gbps if gamma_gbps and math.isfinite(gamma_gbps) and gamma_gbps > 0 else 0.0
+
+    def one(n: float) -> float:
+        c = costs.cost(collective, algorithm, world_size, nbytes=n, segment_bytes=segment_bytes)
+        return c.L * alpha_us + (c.W * beta + c.G * gamma) * n
+
+    if np.ndim(nbytes) == 0:
+        return one(float(nbytes))
+    return np.array([one(float(n)) for n in np.asarray(nbytes, dtype=float)])
+
+
+def fit_model(group: pd.DataFrame, *, n_boot: int = 200, seed: int = 0, need_gamma: bool = False) -> dict | None:
+    """One ``model`` row for a collective + algorithm across world sizes (needs >= 2 world sizes > 1);
+    with ``need_gamma`` None unless gamma is identified."""
+    group = group[(group["world_size"] > 1) & (group["time_us"] > 0)]
+    sizes = sorted(group["world_size"].unique())
+    if len(sizes) < 2 or len(group) < 4:
+        return None
+    design, t, assumed = _design(group)
+    with_gamma = gamma_identified(design, t)
+    if need_gamma and not with_gamma:
+        return None
+    x = _solve_model(design, t, with_gamma)
+    pred = design @ x
+    r2, mape = _quality(group["bytes"].to_numpy(dtype=float), t, pred)
+    rng = np.random.default_rng(seed)
+    boot = np.empty((n_boot, 3))
+    for k in range(n_boot):  # case bootstrap over points
+        idx = rng.integers(0, len(t), len(t))
+        boot[k] = _solve_model(design[idx], t[idx], with_gamma)
+    a_lo, a_hi = np.percentile(boot[:, 0], [2.5, 97.5]) if n_boot else (x[0], x[0])
+    b_lo, b_hi = np.percentile(boot[:, 1], [2.5, 97.5]) if n_boot else (x[1], x[1])
+    loo = []
+    ws = group["world_size"].to_numpy()
+    for p in sizes:  # leave one world size out: refit without it, predict its whole curve
+        keep = ws != p
+        if np.unique(ws[keep]).size < 1 or keep.sum() < 2:
+            continue
+        xp = _solve_model(design[keep], t[keep], with_gamma and gamma_identified(design[keep], t[keep]))
+        loo.append(float(np.mean(np.abs(design[~keep] @ xp - t[~keep]) / t[~keep])))
+    first = group.iloc[0]
+    method = "nnls-rel; alpha, beta" + (", gamma" if with_gamma else " (gamma not identified: folded into beta)")
+    if assumed:
+        method += "; builtin: lower-bound coefficients assumed"
+    return {
+        "scope": "model",
+        **{k: first[k] for k in MODEL_KEY},
+        "world_size": None,
+        "alpha_us": float(x[0]),
+        "alpha_us_lo": float(a_lo),
+        "alpha_us_hi": float(a_hi),
+        "bw_gbps": bw_gbps(float(x[1])),
+        "bw_gbps_lo": bw_gbps(float(b_hi)),
+        "bw_gbps_hi": bw_gbps(float(b_lo)),
+        "gamma_gbps": bw_gbps(float(x[2])) if with_gamma else math.nan,
+        "r2": r2,
+        "mape": mape,
+        "n_points": len(t),
+        "piece": 0,
+        "bytes_min": int(group["bytes"].min()),
+        "bytes_max": int(group["bytes"].max()),
+        "method": method + f"; world sizes {','.join(str(int(p)) for p in sizes)}",
+        "loo_mape": 100.0 * float(np.mean(loo)) if loo else math.nan,
+        "breaks_bytes": "",
+    }
+
+
+def fit_joint(df: pd.DataFrame, *, n_boot: int = 200, seed: int = 0) -> list[dict]:
+    """Shared alpha, beta, gamma over every hand-written algorithm of one backend/device/dtype (THEORY 5.2):
+    reducing and non-reducing collectives together make gamma identifiable. Rows only where it is."""
+    rows = []
+    hand = df[(df["algorithm"] != "builtin") & (df["world_size"] > 1)]
+    for _, group in hand.groupby(["backend", "device", "dtype"], sort=True):
+        if group["collective"].nunique() < 2:
+            continue
+        row = fit_model(group.assign(op="*", in_place=False), n_boot=n_boot, seed=seed, need_gamma=True)
+        if row is not None:
+            row.update(collective="*", algorithm="*", op="*", in_place=None)
+            row["method"] = "joint over hand-written algorithms; " + row["method"]
+            rows.append(row)
+    return rows
+
+
+# --- everything ------------------------------------------------------------------------------------------
+
+
+def usable_points(df: pd.DataFrame) -> pd.DataFrame:
+    """Points a fit may use: correct, timed (time_us > 0)."""
+    ok = df["time_us"].notna() & (df["time_us"] > 0)
+    if "correct" in df:
+        ok &= df["correct"].astype(bool)
+    return df[ok]
+
+
+def fit_all(
+    df: pd.DataFrame, *, robust: str | None = None, n_boot: int = 200, seed: int = 0, breaks: bool = True
+) -> pd.DataFrame:
+    """The fits table (FIT_COLUMNS): every curve with >= MIN_SIZES sizes, a model per collective +
+    algorithm measured at >= 2 world sizes, and a joint model (collective ``*``) where gamma is identified."""
+    if robust not in ROBUST:
+        raise AnalysisError(f"unknown robust method {robust!r}; choose huber or theil-sen")
+    pts = usable_points(df)
+    rows: list[dict] = []
+    for _, group in pts.groupby(list(CURVE_KEY), sort=True, dropna=False):
+        rows += fit_curve(group, robust=robust, n_boot=n_boot, seed=seed, breaks=breaks)
+    for _, group in pts.groupby(list(MODEL_KEY), sort=True, dropna=False):
+        if (row := fit_model(group, n_boot=n_boot, seed=seed)) is not None:
+            rows.append(row)
+    rows += fit_joint(pts, n_boot=n_boot, seed=seed)
+    return pd.DataFrame(rows, columns=list(FIT_COLUMNS))
+
+
+def curve_time_us(fits: pd.DataFrame, row_key: dict, nbytes: np.ndarray | float) -> np.ndarray:
+    """Predicted time of a fitted curve at ``nbytes``, each size through the piece whose range covers it."""
+    sel = fits[fits["scope"] == "curve"]
+    for k, v in row_key.items():
+        sel = sel[sel[k] == v]
+    if sel.empty:
+        raise AnalysisError(f"no curve fit for {row_key}")
+    sel = sel.sort_values("bytes_min")
+    n = np.atleast_1d(np.asarray(nbytes, dtype=float))
+    starts = sel["bytes_min"].to_numpy(dtype=float)
+    idx = np.clip(np.searchsorted(starts, n, side="right") - 1, 0, len(sel) - 1)
+    a = sel["alpha_us"].to_numpy(dtype=float)[idx]
+    bw = sel["bw_gbps"].to_numpy(dtype=float)[idx]
+    return a + np.where(np.isfinite(bw), n * 1e-3 / np.where(np.isfinite(bw), bw, 1.0), 0.0)

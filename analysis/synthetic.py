@@ -1,0 +1,101 @@
+"""Synthetic run directories with known alpha, beta, gamma (for tests, demos and checking the fits).
+
+Times follow THEORY.md's model t = L(p) alpha + W(p) n beta + G(p) n gamma with each algorithm's coefficients
+from ``collectives.costs``, times multiplicative log-normal noise per iteration. Files follow schema v1.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from analysis.schema import CSV_COLUMNS, SCHEMA_VERSION
+from collectives import costs
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """Ground truth: per-message latency, link bandwidth, reduction bandwidth (GB/s; 0 = free)."""
+
+    alpha_us: float = 20.0
+    bw_gbps: float = 2.0
+    gamma_gbps: float = 0.0
+
+    def time_us(self, collective: str, algorithm: str, p: int, nbytes: float, segment_bytes: int | None) -> float:
+        c = costs.cost(collective, algorithm, p, nbytes=nbytes, segment_bytes=segment_bytes)
+        gamma = 1e-3 / self.gamma_gbps if self.gamma_gbps > 0 else 0.0
+        return c.L * self.alpha_us + (c.W * 1e-3 / self.bw_gbps + c.G * gamma) * nbytes
+
+
+def write_run(
+    out: str | Path,
+    hw: Hardware,
+    *,
+    cases: Sequence[tuple[str, str]] = (("all_reduce", "ring"),),
+    world_size: int = 4,
+    sizes: Sequence[int] = tuple(1 << k for k in range(10, 25, 2)),
+    noise: float = 0.03,
+    iters: int = 20,
+    seed: int = 0,
+    time_fn=None,
+) -> Path:
+    """One run directory under ``out`` with every (collective, algorithm) at every size; returns its path.
+
+    ``time_fn(collective, algorithm, p, nbytes) -> µs`` overrides the model (e.g. a planted breakpoint).
+    """
+    rng = np.random.default_rng(seed)
+    run_id = f"synthetic-p{world_size}-{secrets.token_hex(3)}"
+    run_dir = Path(out) / run_id
+    run_dir.mkdir(parents=True)
+    points = []
+    for collective, algorithm in cases:
+        seg = costs.DEFAULT_SEGMENT_BYTES if (collective, algorithm) in costs.PIPELINED else None
+        for nbytes in sizes:
+            if time_fn is not None:
+                base = time_fn(collective, algorithm, world_size, nbytes)
+            else:
+                base = hw.time_us(collective, algorithm, world_size, nbytes, seg)
+            samples = base * np.exp(rng.normal(0.0, noise, iters))
+            q = np.percentile(samples, [10, 25, 50, 75, 90])
+            med = float(q[2])
+            algbw = nbytes / med / 1e3
+            points.append(
+                {
+                    "collective": collective, "algorithm": algorithm, "backend": "gloo", "device": "cpu",
+                    "world_size": world_size, "dtype": "float32",
+                    "op": "sum" if collective in costs.REDUCING else "none", "bytes": int(nbytes),
+                    "count": int(nbytes) // 4, "root": 0 if collective in ("broadcast", "reduce") else -1,
+                    "in_place": collective not in ("all_gather", "reduce_scatter"), "iters": iters, "warmup": 5,
+                    "time_us": med, "time_us_p10": float(q[0]), "time_us_p25": float(q[1]),
+                    "time_us_p75": float(q[3]), "time_us_p90": float(q[4]),
+                    "time_us_min": float(samples.min()), "time_us_max": float(samples.max()),
+                    "block_time_us": float(samples.mean()), "algbw_gbps": algbw,
+                    "busbw_gbps": algbw * costs.busbw_factor(collective, world_size), "correct": True, "n_wrong": 0,
+                    "noisy": False, "segment_bytes": seg, "graph": False,
+                    "samples_us": [float(s) for s in samples],
+                }
+            )  # fmt: skip
+    with open(run_dir / "results.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_COLUMNS)
+        for pt in points:
+            w.writerow(
+                ["" if pt[c] is None else str(pt[c]).lower() if isinstance(pt[c], bool) else pt[c] for c in CSV_COLUMNS]
+            )
+    meta = {
+        "schema_version": SCHEMA_VERSION, "tool": "collbench", "collbench_version": "synthetic", "run_id": run_id,
+        "status": "complete", "status_reason": None, "start_time": None, "end_time": None,
+        "command": ["synthetic"], "host": "synthetic", "launcher": "spawn", "backend": "gloo", "device": "cpu",
+        "world_size": world_size, "nnodes": 1, "versions": {}, "hardware": {}, "environment": {},
+        "git_commit": None, "config": {"truth": {"alpha_us": hw.alpha_us, "bw_gbps": hw.bw_gbps,
+                                                "gamma_gbps": hw.gamma_gbps, "noise": noise}},
+        "warnings": [], "source": None, "points": points,
+    }  # fmt: skip
+    (run_dir / "run.json").write_text(json.dumps(meta, indent=1))
+    return run_dir
