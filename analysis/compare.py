@@ -1,0 +1,198 @@
+"""``collbench compare BASE NEW``: per-point change between two runs, with significance (pyperf-style).
+
+Points are matched on ``analysis.schema.POINT_KEY``. Per point: ratio of medians NEW/BASE with a bootstrap
+95% CI (resampling each run's per-iteration samples), and a two-sided Mann-Whitney U test on log times with
+Holm's correction across points. A point regressed when the CI's lower bound exceeds 1 + threshold AND the
+corrected p-value is below --alpha; improved symmetrically; otherwise "same". Imported nccl-tests runs have
+one number per point: there the threshold on the ratio alone decides (verdict marked "threshold only").
+
+Per-iteration samples of one point are taken within milliseconds, so they miss run-to-run shifts (a rank
+scheduled onto a busy core for the whole point doubles its median on a small shared machine). A change is
+therefore only confirmed when a neighbouring size of the same curve changed the same way; a lone significant
+point is reported as ``isolated`` and does not fail the comparison (a real slowdown of an algorithm or a
+backend shows at several sizes).
+Exit 0 when nothing regressed, 1 on a regression, 2 on a usage or input error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis.errors import AnalysisError
+from analysis.loader import load_runs
+from analysis.schema import POINT_KEY
+
+N_BOOT = 2000
+
+
+@dataclass(frozen=True)
+class PointChange:
+    """One matched point: medians, ratio NEW/BASE with its CI, corrected p-value and the verdict."""
+
+    collective: str
+    algorithm: str
+    world_size: int
+    bytes: int
+    in_place: bool
+    base_time_us: float
+    new_time_us: float
+    ratio: float
+    ratio_lo: float
+    ratio_hi: float
+    p_value: float  # Holm-corrected; nan without samples
+    verdict: str  # regression | improvement | same | isolated (significant, but no neighbouring size agrees)
+    basis: str  # "samples" or "threshold only"
+
+
+def _ratio_ci(base: np.ndarray, new: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    b = np.median(rng.choice(base, (N_BOOT, base.size)), axis=1)
+    n = np.median(rng.choice(new, (N_BOOT, new.size)), axis=1)
+    lo, hi = np.percentile(n / b, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (nan stays nan)."""
+    idx = [i for i, p in enumerate(p_values) if not math.isnan(p)]
+    order = sorted(idx, key=lambda i: p_values[i])
+    out = list(p_values)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p_values[i]))
+        out[i] = running
+    return out
+
+
+def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float, alpha: float, seed: int = 0):
+    """(list of PointChange, unmatched labels). Pure function of two loaded runs."""
+    key = list(POINT_KEY)
+    b = base.drop_duplicates(key, keep="last").set_index(key)
+    n = new.drop_duplicates(key, keep="last").set_index(key)
+    common = b.index.intersection(n.index)
+    unmatched = [f"base only: {k}" for k in b.index.difference(n.index)]
+    unmatched += [f"new only: {k}" for k in n.index.difference(b.index)]
+    rng = np.random.default_rng(seed)
+    rows, p_raw = [], []
+    for k in common:
+        rb, rn = b.loc[k], n.loc[k]
+        tb, tn = float(rb["time_us"]), float(rn["time_us"])
+        ratio = tn / tb
+        sb, sn = rb["samples_us"], rn["samples_us"]
+        if sb and sn and len(sb) >= 3 and len(sn) >= 3:
+            sb_a, sn_a = np.asarray(sb, dtype=float), np.asarray(sn, dtype=float)
+            lo, hi = _ratio_ci(sb_a, sn_a, rng)
+            p = float(stats.mannwhitneyu(np.log(sn_a), np.log(sb_a), alternative="two-sided").pvalue)
+            basis = "samples"
+        else:
+            lo = hi = ratio
+            p = math.nan
+            basis = "threshold only"
+        rows.append((k, tb, tn, ratio, lo, hi, basis))
+        p_raw.append(p)
+    p_adj = holm(p_raw)
+    changes = []
+    for (k, tb, tn, ratio, lo, hi, basis), p in zip(rows, p_adj, strict=True):
+        kd = dict(zip(key, k, strict=True))
+        significant = basis == "threshold only" or p < alpha
+        if lo > 1 + threshold and significant:
+            verdict = "regression"
+        elif hi < 1 / (1 + threshold) and significant:
+            verdict = "improvement"
+        else:
+            verdict = "same"
+        changes.append(
+            PointChange(
+                kd["collective"],
+                kd["algorithm"],
+                int(kd["world_size"]),
+                int(kd["bytes"]),
+                bool(kd["in_place"]),
+                tb,
+                tn,
+                ratio,
+                lo,
+                hi,
+                p,
+                verdict,
+                basis,
+            )  # fmt: skip
+        )
+    return _confirm(changes), unmatched
+
+
+def _confirm(changes: list[PointChange]) -> list[PointChange]:
+    """Demote a regression/improvement to ``isolated`` unless an adjacent size of its curve agrees."""
+    curves: dict[tuple, list[int]] = {}
+    for i, c in enumerate(changes):
+        curves.setdefault((c.collective, c.algorithm, c.world_size, c.in_place), []).append(i)
+    out = list(changes)
+    for idx in curves.values():
+        idx.sort(key=lambda i: changes[i].bytes)
+        for pos, i in enumerate(idx):
+            v = changes[i].verdict
+            if v == "same" or len(idx) == 1:
+                continue
+            neighbours = [changes[idx[q]].verdict for q in (pos - 1, pos + 1) if 0 <= q < len(idx)]
+            if v not in neighbours:
+                out[i] = replace(changes[i], verdict="isolated")
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("base", help="baseline run directory")
+    parser.add_argument("new", help="new run directory")
+    parser.add_argument("--threshold", type=float, default=0.10, help="relative slowdown that counts (default 0.10)")
+    parser.add_argument("--alpha", type=float, default=0.01, help="significance level after Holm (default 0.01)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size and n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n} B"
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 <= args.threshold < 10:
+        raise AnalysisError("--threshold must be a fraction like 0.05 (5 %)")
+    if not 0 < args.alpha < 1:
+        raise AnalysisError("--alpha must be in (0, 1)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        base, new = load_runs([args.base]), load_runs([args.new])
+    changes, unmatched = compare_frames(base, new, args.threshold, args.alpha, args.seed)
+    if not changes:
+        raise AnalysisError("no point of NEW matches a point of BASE (different collectives, sizes or world sizes?)")
+    counts = {v: sum(c.verdict == v for c in changes) for v in ("regression", "improvement", "isolated", "same")}
+    if args.json:
+        print(json.dumps({"counts": counts, "points": [asdict(c) for c in changes], "unmatched": unmatched}))
+    else:
+        print(f"# compare  base {args.base}  new {args.new}  threshold {args.threshold:.0%}  alpha {args.alpha}")
+        print(
+            f"{'collective':<15} {'algorithm':<18} {'p':>3} {'size':>9} {'ip':>2} {'base_us':>10} {'new_us':>10} "
+            f"{'ratio':>6} {'95% CI':>15} {'p_holm':>8}  verdict"
+        )
+        for c in changes:
+            p = "-" if math.isnan(c.p_value) else f"{c.p_value:.2g}"
+            ci = f"[{c.ratio_lo:.2f}, {c.ratio_hi:.2f}]" if c.basis == "samples" else "threshold only"
+            print(
+                f"{c.collective:<15} {c.algorithm:<18} {c.world_size:>3} {_fmt_bytes(c.bytes):>9} "
+                f"{'y' if c.in_place else 'n':>2} {c.base_time_us:>10.2f} {c.new_time_us:>10.2f} {c.ratio:>6.3f} "
+                f"{ci:>15} {p:>8}  {c.verdict}"
+            )
+        print(
+            f"# {len(changes)} points: {counts['regression']} regressed, {counts['improvement']} improved, "
+            f"{counts['isolated']} isolated (one size only, not counted), {counts['same']} same"
+            + (f"; {len(unmatched)} unmatched" if unmatched else "")
+        )
+    return 1 if counts["regression"] else 0

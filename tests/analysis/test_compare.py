@@ -1,0 +1,99 @@
+"""collbench compare: exit codes on a planted slowdown, a planted speedup, noise-only pairs (synthetic and real)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis import cli, synthetic
+from analysis.compare import holm
+
+HW = synthetic.Hardware(alpha_us=50.0, bw_gbps=1.0)
+CASES = (("all_reduce", "ring"), ("all_gather", "ring"))
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(tmp: Path, name: str, seed: int, factor: float = 1.0, algorithm: str = "ring", samples: bool = True) -> Path:
+    def scaled(c: str, a: str, p: int, n: float) -> float:
+        t = HW.time_us(c, a, p, n, None)
+        return t * factor if a == algorithm else t
+
+    run = synthetic.write_run(tmp / name, HW, cases=CASES, world_size=4, noise=0.08, seed=seed, time_fn=scaled)
+    if not samples:  # like an imported nccl-tests run: one number per point
+        meta = json.loads((run / "run.json").read_text())
+        for pt in meta["points"]:
+            pt["samples_us"] = []
+        (run / "run.json").write_text(json.dumps(meta))
+    return run
+
+
+def _compare(base: Path, new: Path, capsys, *extra: str) -> tuple[int, dict]:
+    rc = cli.main(["compare", str(base), str(new), "--json", *extra])
+    return rc, json.loads(capsys.readouterr().out)
+
+
+def test_planted_slowdown_fails(tmp_path: Path, capsys) -> None:
+    rc, out = _compare(_run(tmp_path, "a", 1), _run(tmp_path, "b", 2, factor=1.3), capsys)
+    assert rc == 1
+    assert out["counts"]["regression"] == 16  # 8 sizes x (all_reduce + all_gather) ring, every one
+    assert all(0.15 < p["ratio"] - 1 < 0.45 for p in out["points"])
+
+
+def test_planted_speedup_passes_and_is_reported(tmp_path: Path, capsys) -> None:
+    rc, out = _compare(_run(tmp_path, "a", 1), _run(tmp_path, "b", 2, factor=0.7), capsys)
+    assert rc == 0 and out["counts"]["improvement"] == 16 and out["counts"]["regression"] == 0
+
+
+@pytest.mark.parametrize("seed", [2, 3, 4])
+def test_noise_only_pair_passes(tmp_path: Path, capsys, seed: int) -> None:
+    rc, out = _compare(_run(tmp_path, "a", 1), _run(tmp_path, "b", seed), capsys)
+    assert rc == 0 and out["counts"]["regression"] == 0
+
+
+def test_threshold_only_without_samples(tmp_path: Path, capsys) -> None:
+    base = _run(tmp_path, "a", 1, samples=False)
+    rc, out = _compare(base, _run(tmp_path, "b", 2, factor=1.5, samples=False), capsys)
+    assert rc == 1 and {p["basis"] for p in out["points"]} == {"threshold only"}
+    rc, out = _compare(base, _run(tmp_path, "c", 3, factor=1.02, samples=False), capsys, "--threshold", "0.2")
+    assert rc == 0
+
+
+def test_table_and_bad_input(tmp_path: Path, capsys) -> None:
+    a = _run(tmp_path, "a", 1)
+    assert cli.main(["compare", str(a), str(_run(tmp_path, "b", 2, factor=1.3))]) == 1
+    table = capsys.readouterr().out
+    assert "regression" in table and "95% CI" in table and "16 regressed" in table
+    assert cli.main(["compare", str(a), str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("collbench: error:")
+    assert cli.main(["compare", str(a)]) == 2
+
+
+def test_holm() -> None:
+    assert holm([0.01, 0.04, float("nan"), 0.03]) == pytest.approx([0.03, 0.06, float("nan"), 0.06], nan_ok=True)
+
+
+def _bench(out: Path, slow_us: int) -> Path:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLLBENCH_TESTING": "1", "COLLBENCH_TEST_SLOW_US": str(slow_us)}
+    args = ["run", "--nprocs", "2", "--collectives", "all_reduce", "--algorithms", "builtin,test_slow"]
+    args += ["-b", "1K", "-e", "16K", "-f", "2", "-n", "10", "-w", "2", "--out", str(out), "--quiet"]
+    proc = subprocess.run([sys.executable, "-m", "bench", *args], env=env, capture_output=True, text=True, timeout=100)
+    assert proc.returncode == 0, proc.stderr
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.timeout(240)
+def test_real_runs_noise_pair_passes_and_planted_sleep_fails(tmp_path: Path, capsys) -> None:
+    """Through the harness: two identical runs are not a regression; a 5 ms sleep per call is."""
+    a, b = _bench(tmp_path / "a", 0), _bench(tmp_path / "b", 0)
+    rc, out = _compare(a, b, capsys)
+    assert rc == 0, [p for p in out["points"] if p["verdict"] == "regression"]
+    rc, out = _compare(a, _bench(tmp_path / "c", 5000), capsys)
+    assert rc == 1
+    slowed = {p["algorithm"] for p in out["points"] if p["verdict"] == "regression"}
+    assert slowed == {"test_slow"}
