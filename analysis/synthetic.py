@@ -6,16 +6,13 @@ from ``collectives.costs``, times multiplicative log-normal noise per iteration.
 
 from __future__ import annotations
 
-import csv
-import json
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from analysis.schema import CSV_COLUMNS, SCHEMA_VERSION
+from analysis.rundir import base_meta, new_run_dir, write_run_dir
 from collectives import costs
 
 
@@ -50,9 +47,7 @@ def write_run(
     ``time_fn(collective, algorithm, p, nbytes) -> µs`` overrides the model (e.g. a planted breakpoint).
     """
     rng = np.random.default_rng(seed)
-    run_id = f"synthetic-p{world_size}-{secrets.token_hex(3)}"
-    run_dir = Path(out) / run_id
-    run_dir.mkdir(parents=True)
+    run_dir = new_run_dir(out, f"synthetic-p{world_size}")
     points = []
     for collective, algorithm in cases:
         seg = costs.DEFAULT_SEGMENT_BYTES if (collective, algorithm) in costs.PIPELINED else None
@@ -81,21 +76,9 @@ def write_run(
                     "samples_us": [float(s) for s in samples],
                 }
             )  # fmt: skip
-    with open(run_dir / "results.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(CSV_COLUMNS)
-        for pt in points:
-            w.writerow(
-                ["" if pt[c] is None else str(pt[c]).lower() if isinstance(pt[c], bool) else pt[c] for c in CSV_COLUMNS]
-            )
-    meta = {
-        "schema_version": SCHEMA_VERSION, "tool": "collbench", "collbench_version": "synthetic", "run_id": run_id,
-        "status": "complete", "status_reason": None, "start_time": None, "end_time": None,
-        "command": ["synthetic"], "host": "synthetic", "launcher": "spawn", "backend": "gloo", "device": "cpu",
-        "world_size": world_size, "nnodes": 1, "versions": {}, "hardware": {}, "environment": {},
-        "git_commit": None, "config": {"truth": {"alpha_us": hw.alpha_us, "bw_gbps": hw.bw_gbps,
-                                                "gamma_gbps": hw.gamma_gbps, "noise": noise}},
-        "warnings": [], "source": None, "points": points,
-    }  # fmt: skip
-    (run_dir / "run.json").write_text(json.dumps(meta, indent=1))
-    return run_dir
+    truth = {"alpha_us": hw.alpha_us, "bw_gbps": hw.bw_gbps, "gamma_gbps": hw.gamma_gbps, "noise": noise}
+    meta = base_meta(
+        run_dir, collbench_version="synthetic", command=["synthetic"], host="synthetic", launcher="spawn",
+        backend="gloo", device="cpu", world_size=world_size, nnodes=1, config={"truth": truth},
+    )  # fmt: skip
+    return write_run_dir(run_dir, meta, points)
