@@ -1,0 +1,232 @@
+"""``collbench report RUN...``: a Markdown report and a self-contained HTML report (figures embedded) with
+run metadata, the fit table, a "which algorithm when" table with crossover sizes, warnings, and the plots.
+
+Both documents are rendered from one list of blocks; every string taken from a result file is escaped
+(HTML: ``html.escape``; Markdown tables: ``|`` and newlines), so a hostile run.json cannot inject markup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import plots
+from analysis.errors import AnalysisError
+from analysis.fitting import FIT_COLUMNS, fit_all
+from analysis.loader import Run, find_runs
+from analysis.predict import parse_bytes, scaling_table
+
+
+@dataclass(frozen=True)
+class Block:
+    """One piece of the report: a heading, a paragraph, a table, a list or a figure."""
+
+    kind: str  # h1 | h2 | p | table | list | img
+    text: str = ""
+    header: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+    path: Path | None = None
+
+
+def md_cell(text: object) -> str:
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def to_markdown(blocks: list[Block], base: Path) -> str:
+    out = []
+    for b in blocks:
+        if b.kind in ("h1", "h2"):
+            out.append(f"{'#' if b.kind == 'h1' else '##'} {md_cell(b.text)}\n")
+        elif b.kind == "p":
+            out.append(md_cell(b.text) + "\n")
+        elif b.kind == "list":
+            out.append("\n".join(f"- {md_cell(r[0])}" for r in b.rows) + "\n")
+        elif b.kind == "table":
+            out.append("| " + " | ".join(md_cell(h) for h in b.header) + " |")
+            out.append("|" + "---|" * len(b.header))
+            out.extend("| " + " | ".join(md_cell(c) for c in r) + " |" for r in b.rows)
+            out.append("")
+        elif b.kind == "img" and b.path is not None:
+            out.append(f"![{md_cell(b.text)}]({b.path.relative_to(base).as_posix()})\n")
+    return "\n".join(out)
+
+
+def to_html(blocks: list[Block], title: str) -> str:
+    e = html.escape
+    body = []
+    for b in blocks:
+        if b.kind in ("h1", "h2"):
+            body.append(f"<{b.kind}>{e(b.text)}</{b.kind}>")
+        elif b.kind == "p":
+            body.append(f"<p>{e(b.text)}</p>")
+        elif b.kind == "list":
+            body.append("<ul>" + "".join(f"<li>{e(r[0])}</li>" for r in b.rows) + "</ul>")
+        elif b.kind == "table":
+            head = "".join(f"<th>{e(h)}</th>" for h in b.header)
+            rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in b.rows)
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif b.kind == "img" and b.path is not None:
+            data = base64.b64encode(b.path.read_bytes()).decode("ascii")
+            body.append(f'<figure><img alt="{e(b.text)}" src="data:image/png;base64,{data}">'
+                        f"<figcaption>{e(b.text)}</figcaption></figure>")  # fmt: skip
+    style = ("body{font-family:sans-serif;max-width:1400px;margin:auto;padding:1em}table{border-collapse:collapse;"
+             "font-size:12px;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+             "img{max-width:100%}figcaption{color:#555}")  # fmt: skip
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{e(title)}</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")  # fmt: skip
+
+
+def _num(x: object, fmt: str = "{:.3g}") -> str:
+    if x is None or (isinstance(x, float) and (math.isnan(x))):
+        return "-"
+    return fmt.format(x) if isinstance(x, (int, float)) else str(x)
+
+
+def which_algorithm_when(df: pd.DataFrame) -> list[tuple[str, ...]]:
+    """Rows (collective, p, size range, fastest algorithm, crossover) from the measured medians."""
+    best = plots.best_algorithm(df)
+    rows = []
+    for (coll, p), g in best.groupby(["collective", "world_size"]):
+        g = g.sort_values("bytes")
+        runs: list[list] = []
+        for r in g.itertuples(index=False):
+            if runs and runs[-1][0] == r.algorithm:
+                runs[-1][2] = r.bytes
+            else:
+                runs.append([r.algorithm, r.bytes, r.bytes])
+        for i, (alg, lo, hi) in enumerate(runs):
+            cross = f"-> {runs[i + 1][0]} at {plots.size_label(runs[i + 1][1])}" if i + 1 < len(runs) else ""
+            rows.append((coll, str(p), f"{plots.size_label(lo)} - {plots.size_label(hi)}", alg, cross))
+    return rows
+
+
+def _metadata(runs: list[Run]) -> Block:
+    header = ("run", "status", "host", "backend/device", "p", "torch", "cpu / gpu", "start (UTC)", "command")
+    rows = []
+    for r in runs:
+        m = r.meta
+        hw = m.get("hardware") or {}
+        cpu_gpu = " / ".join(str(x) for x in (hw.get("cpu_model"), hw.get("gpu_model")) if x)
+        status = f"{m.get('status')}" + (f" ({m.get('status_reason')})" if m.get("status_reason") else "")
+        rows.append((r.run_id, status,
+                     str(m.get("host")), f"{m.get('backend')}/{m.get('device')}", str(m.get("world_size")),
+                     str((m.get("versions") or {}).get("torch")), cpu_gpu, str(m.get("start_time")),
+                     " ".join(str(c) for c in m.get("command") or [])))  # fmt: skip
+    return Block("table", header=header, rows=tuple(rows))
+
+
+def _fit_rows(fits: pd.DataFrame) -> tuple[tuple[str, ...], ...]:
+    rows = []
+    for r in fits.itertuples(index=False):
+        p = "-" if r.world_size is None or pd.isna(r.world_size) else str(int(r.world_size))
+        rows.append((r.scope, r.collective, r.algorithm, p, "y" if r.in_place is True else "n",
+                     f"{plots.size_label(r.bytes_min)} - {plots.size_label(r.bytes_max)}",
+                     f"{_num(r.alpha_us)} [{_num(r.alpha_us_lo)}, {_num(r.alpha_us_hi)}]",
+                     f"{_num(r.bw_gbps)} [{_num(r.bw_gbps_lo)}, {_num(r.bw_gbps_hi)}]", _num(r.gamma_gbps),
+                     _num(r.r2, "{:.3f}"), _num(r.mape, "{:.1f}"), _num(r.loo_mape, "{:.1f}")))  # fmt: skip
+    return tuple(rows)
+
+
+def build(runs: list[Run], out: Path, *, peak_gbps: float | None = None, gamma_gbps: float | None = None,
+          grad_bytes: int | None = None, compute_ms: float | None = None, overlap: float = 0.0,
+          title: str | None = None, n_boot: int = 100) -> list[Block]:  # fmt: skip
+    """Write figures and fits.csv under ``out``; return the report's blocks."""
+    df = pd.concat([r.points for r in runs], ignore_index=True)
+    if df.empty:
+        raise AnalysisError("the runs hold no measured points")
+    figs = out / "figures"
+    title = title or f"collbench report: {', '.join(r.run_id for r in runs)}"
+    blocks = [Block("h1", title), Block("h2", "Runs"), _metadata(runs)]
+    fits: pd.DataFrame | None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fits = fit_all(df, n_boot=n_boot)
+        fits.to_csv(out / "fits.csv", index=False, columns=list(FIT_COLUMNS), float_format="%.7g")
+    except Exception as exc:  # noqa: BLE001 - a report without fits is still a report
+        fits = None
+        blocks.append(Block("p", f"Fit unavailable: {exc}"))
+    notes = [f"{r.run_id}: status {r.meta.get('status')} ({r.meta.get('status_reason')})" for r in runs
+             if r.meta.get("status") != "complete"]  # fmt: skip
+    wrong = df[~df["correct"].astype(bool)]
+    notes += [f"WRONG result: {w.collective}/{w.algorithm} {w.bytes} B p={w.world_size}" for w in wrong.itertuples()]
+    noisy = int(df["noisy"].sum())
+    if noisy:
+        notes.append(f"{noisy} of {len(df)} points are noisy (p90/p10 > 1.5 or block vs median > 20%): "
+                     "read their medians with care")  # fmt: skip
+    for r in runs:
+        notes += [f"{r.run_id}: {w}" for w in (r.meta.get("warnings") or []) if "noisy" not in str(w)][:20]
+    blocks += [Block("h2", "Warnings"), Block("list", rows=tuple((n,) for n in notes) or (("none",),))]
+    blocks += [Block("h2", "Which algorithm when (fastest measured median; crossovers)"),
+               Block("table", header=("collective", "p", "sizes", "fastest", "crossover"),
+                     rows=tuple(which_algorithm_when(df)))]  # fmt: skip
+    if fits is not None and fits.empty:
+        blocks.append(Block("p", "No fit: every curve has fewer than 3 sizes and no model has 2 world sizes."))
+    if fits is not None and not fits.empty:
+        blocks += [Block("p", "Fits: t = alpha + S / bw per curve (relative-error WLS, bootstrap 95% CI); model rows "
+                              "fit alpha, beta (and gamma) across world sizes with each algorithm's L(p), W(p), G(p); "
+                              "loo = leave-one-world-size-out prediction error."),
+                   Block("table", header=("scope", "collective", "algorithm", "p", "in-place", "sizes",
+                                          "alpha_us [CI]", "bw_gbps [CI]", "gamma_gbps", "R2 (ln t)", "MAPE %",
+                                          "loo %"), rows=_fit_rows(fits))]  # fmt: skip
+    sections = [("Bus bandwidth vs size", plots.busbw_vs_size(df, figs)),
+                ("Communication roofline", plots.roofline(df, fits, figs, peak_gbps, gamma_gbps)),
+                ("Time vs size with fitted models", plots.time_vs_size(df, fits, figs)),
+                ("Fastest algorithm per size and world size", plots.best_algorithm_map(df, figs)),
+                ("Fit residuals", plots.residuals(df, fits, figs))]  # fmt: skip
+    if grad_bytes and compute_ms and fits is not None:
+        try:
+            table = scaling_table(fits, grad_bytes=grad_bytes, compute_ms=compute_ms, overlap=overlap,
+                                  world_sizes=[2**k for k in range(11)])  # fmt: skip
+            caption = f"Will more GPUs help? ring all-reduce of {plots.size_label(grad_bytes)}, compute {compute_ms} ms"
+            sections.append((caption, plots.scaling(table, figs, caption)))
+            blocks += [
+                Block("h2", caption),
+                Block(
+                    "table",
+                    header=tuple(table.columns),
+                    rows=tuple(tuple(_num(v, "{:.4g}") for v in row) for row in table.itertuples(index=False)),
+                ),
+            ]
+        except AnalysisError as exc:
+            blocks.append(Block("p", f"Scaling prediction unavailable: {exc}"))
+    for name, paths in sections:
+        blocks.append(Block("h2", name))
+        blocks += [Block("img", p.stem.replace("_", " "), path=p) for p in paths]
+    return blocks
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", help="run directories (or parents of run directories)")
+    parser.add_argument("--out", help="report directory (default: <first run>/report)")
+    parser.add_argument("--title", help="report title")
+    parser.add_argument("--peak-gbps", type=float, help="spec link bandwidth for the roofline (GB/s)")
+    parser.add_argument("--gamma-gbps", type=float, help="reduction rate 1/gamma for the reduction roof (GB/s)")
+    parser.add_argument("--grad-bytes", help="gradient size for the 'will more GPUs help?' plot, e.g. 1G")
+    parser.add_argument("--compute-ms", type=float, help="compute time per step for that plot (ms)")
+    parser.add_argument("--overlap", type=float, default=0.0, help="share of the all-reduce hidden by compute")
+    parser.add_argument("--boot", type=int, default=100, help="bootstrap replicates of the fits (default 100)")
+
+
+def run(args: argparse.Namespace) -> int:
+    runs = [r for p in args.runs for r in find_runs(p)]
+    out = Path(args.out) if args.out else runs[0].path / "report"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AnalysisError(f"cannot create {out}: {exc.strerror}") from None
+    grad = parse_bytes(args.grad_bytes) if args.grad_bytes else None
+    blocks = build(runs, out, peak_gbps=args.peak_gbps, gamma_gbps=args.gamma_gbps, grad_bytes=grad,
+                   compute_ms=args.compute_ms, overlap=args.overlap, title=args.title, n_boot=args.boot)  # fmt: skip
+    (out / "report.md").write_text(to_markdown(blocks, out))
+    (out / "report.html").write_text(to_html(blocks, blocks[0].text))
+    n_figs = sum(b.kind == "img" for b in blocks)
+    print(f"wrote {out / 'report.md'}, {out / 'report.html'} ({n_figs} figures) and {out / 'fits.csv'}")
+    return 0

@@ -1,0 +1,104 @@
+"""collbench report: every figure is produced (valid, >= 1200x800, not blank), Markdown + HTML, escaping,
+single-size / incomplete / imported runs, bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+from analysis import cli, synthetic
+
+HW = synthetic.Hardware(alpha_us=30.0, bw_gbps=1.5, gamma_gbps=2.0)
+CASES = (("all_reduce", "ring"), ("all_reduce", "builtin"), ("all_gather", "ring"), ("all_gather", "bruck"))
+DATA = Path(__file__).resolve().parents[1] / "data" / "nccl-tests"
+SIZES = tuple(1 << k for k in range(10, 22, 2))
+
+
+def _report(capsys, *args: str) -> Path:
+    assert cli.main(["report", *args, "--boot", "10"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    return Path(re.search(r"wrote (\S+)/report\.md", out).group(1))
+
+
+def _figures(report: Path) -> list[Path]:
+    md = (report / "report.md").read_text()
+    return [report / m for m in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)]
+
+
+def _check_png(path: Path) -> None:
+    img = mpimg.imread(path)
+    h, w = img.shape[:2]
+    assert w >= 1200 and h >= 800, f"{path.name}: {w}x{h}"
+    rgb = img[..., :3].reshape(-1, 3)
+    assert rgb.std() > 0.05 and len(np.unique((rgb * 255).astype(np.uint8), axis=0)) > 20, f"{path.name} is blank"
+
+
+@pytest.mark.timeout(180)
+def test_full_report(tmp_path: Path, capsys) -> None:
+    for p in (2, 4, 8):
+        synthetic.write_run(tmp_path / "runs", HW, cases=CASES, world_size=p, sizes=SIZES, seed=p)
+    report = _report(capsys, str(tmp_path / "runs"), "--out", str(tmp_path / "rep"), "--peak-gbps", "5",
+                     "--gamma-gbps", "2", "--grad-bytes", "1G", "--compute-ms", "300")  # fmt: skip
+    figs = _figures(report)
+    kinds = {f.name.split("_")[0] for f in figs}
+    assert kinds == {"busbw", "roofline", "time", "best", "residuals", "scaling.png"}
+    assert len(figs) == 3 + 2 * 3 + 2 * 3 + 2 + 3 + 1
+    for f in figs:
+        _check_png(f)
+    md, page = (report / "report.md").read_text(), (report / "report.html").read_text()
+    for text in (
+        "Which algorithm when",
+        "crossover",
+        "alpha_us [CI]",
+        "Will more GPUs help?",
+        "Communication roofline",
+    ):
+        assert text in md and text in page
+    assert page.count("data:image/png;base64,") == len(figs) and 'src="figures/' not in page  # self-contained
+    assert (report / "fits.csv").read_text().startswith("scope,collective,algorithm,backend,world_size,alpha_us")
+
+
+def test_html_and_markdown_escape_result_strings(tmp_path: Path, capsys) -> None:
+    run = synthetic.write_run(tmp_path, HW, cases=CASES[:1], world_size=2, sizes=SIZES)
+    meta = json.loads((run / "run.json").read_text())
+    meta["host"] = "<script>alert(1)</script>|evil"
+    meta["status"], meta["status_reason"] = "incomplete", "rank 1 exited with code -9 <b>boom</b>"
+    meta["warnings"] = ["<img src=x onerror=alert(2)> | pipe\nnewline"]
+    (run / "run.json").write_text(json.dumps(meta))
+    report = _report(capsys, str(run))
+    page = (report / "report.html").read_text()
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<img src=x" not in page and "<b>boom" not in page
+    md = (report / "report.md").read_text()
+    assert "\\|evil" in md and "incomplete" in md
+    assert all(line.count("|") == line.count("\\|") or line.startswith("|") for line in md.splitlines())
+
+
+def test_single_size_and_imported_runs(tmp_path: Path, capsys) -> None:
+    one = synthetic.write_run(tmp_path / "one", HW, cases=CASES[:2], world_size=2, sizes=(4096,))
+    report = _report(capsys, str(one), "--out", str(tmp_path / "r1"))
+    assert "No fit" in (report / "report.md").read_text()
+    for f in _figures(report):
+        _check_png(f)
+    assert cli.main(["import", str(DATA / "gb10-2node-all_reduce.log"), "--out", str(tmp_path / "imp")]) == 0
+    capsys.readouterr()
+    report = _report(capsys, str(tmp_path / "imp"), "--out", str(tmp_path / "r2"), "--peak-gbps", "25")
+    figs = _figures(report)
+    assert any(f.name.startswith("roofline_all_reduce_p2") for f in figs)
+    for f in figs:
+        _check_png(f)
+
+
+def test_bad_input(tmp_path: Path, capsys) -> None:
+    assert cli.main(["report", str(tmp_path / "missing")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    run = synthetic.write_run(tmp_path, HW, cases=CASES[:1], world_size=2, sizes=SIZES)
+    (run / "results.csv").write_text("garbage\n")
+    assert cli.main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("collbench: error:") and "not a collbench" in err
