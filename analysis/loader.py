@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import socket
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -126,6 +127,23 @@ def _read_csv_rows(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     return rows, notes
 
 
+def _writer_alive(writer: object) -> bool | None:
+    """Is the process that writes a ``running`` run still there? None when this host cannot tell.
+
+    The rule of docs/results-schema.md (``writer``): same host, and /proc/PID/stat start time unchanged.
+    """
+    if not isinstance(writer, dict) or writer.get("host") != socket.gethostname():
+        return None
+    pid = writer.get("pid")
+    if not isinstance(pid, int) or pid <= 0 or not Path("/proc/self").exists():
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return fields[0] not in ("Z", "X") and writer.get("pid_start_ticks") == int(fields[19])
+
+
 def load_run(path: str | Path) -> Run:
     """One run directory (or its results.csv / run.json) as a :class:`Run`."""
     path = Path(path)
@@ -156,6 +174,9 @@ def load_run(path: str | Path) -> Run:
         frame[name] = frame[name].astype("float64")
     for name in BOOL_COLUMNS:
         frame[name] = frame[name].astype(bool)
+    if meta.get("status") == "running" and _writer_alive(meta.get("writer")) is False:
+        meta["status"] = "incomplete"  # SIGKILLed writer: what collbench itself would now report
+        meta["status_reason"] = f"writer process {meta['writer']['pid']} is gone without finishing the run"
     if meta.get("status") in ("running", "incomplete", "failed"):
         notes.append(f"{path}: run status is {meta.get('status')} ({meta.get('status_reason') or 'no reason given'})")
     head = {k: v for k, v in meta.items() if k != "points"}

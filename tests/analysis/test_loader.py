@@ -1,0 +1,63 @@
+"""The run loader: schema kept in step with bench, truncated last lines, corrupt files, killed writers."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from analysis import synthetic
+from analysis.errors import AnalysisError
+from analysis.loader import load_run, load_runs
+from analysis.schema import CSV_COLUMNS
+
+
+def _run(tmp: Path) -> Path:
+    return synthetic.write_run(tmp, synthetic.Hardware(), sizes=(1024, 4096, 16384))
+
+
+def test_reader_and_writer_share_the_schema() -> None:
+    from bench.records import CSV_COLUMNS as WRITTEN
+
+    assert CSV_COLUMNS == WRITTEN
+
+
+def test_truncated_last_line_is_dropped_with_a_warning(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    text = (run / "results.csv").read_text()
+    (run / "results.csv").write_text(text[: len(text) - 25])  # killed mid-row
+    with pytest.warns(UserWarning, match="truncated last line"):
+        df = load_runs([run])
+    assert len(df) == 2 and list(df.bytes) == [1024, 4096]
+
+
+@pytest.mark.parametrize(
+    ("file", "content", "message"),
+    [
+        ("results.csv", "a,b\n1,2\n", "not a collbench"),
+        ("run.json", "{not json", "corrupt run.json"),
+        ("run.json", json.dumps({"schema_version": 99}), "schema_version 99"),
+        ("results.csv", ",".join(CSV_COLUMNS) + "\n" + "x," * 27 + "x\n", "is not"),
+    ],
+)
+def test_corrupt_files_are_rejected_clearly(tmp_path: Path, file: str, content: str, message: str) -> None:
+    run = _run(tmp_path)
+    (run / file).write_text(content)
+    with pytest.raises(AnalysisError, match=message):
+        load_run(run)
+
+
+def test_killed_writer_reads_as_incomplete(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    meta = json.loads((run / "run.json").read_text())
+    meta["status"] = "running"
+    meta["writer"] = {"host": socket.gethostname(), "pid": 2**22 + 12345, "pid_start_ticks": 1}
+    (run / "run.json").write_text(json.dumps(meta))
+    assert load_run(run).meta["status"] == "incomplete"
+    ticks = int(Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    meta["writer"] = {"host": socket.gethostname(), "pid": os.getpid(), "pid_start_ticks": ticks}
+    (run / "run.json").write_text(json.dumps(meta))
+    assert load_run(run).meta["status"] == "running"  # this process is alive: still running
