@@ -38,7 +38,7 @@ def format_table(fits: pd.DataFrame) -> str:
         alpha = f"{num(r.alpha_us)} [{num(r.alpha_us_lo)}, {num(r.alpha_us_hi)}]"
         bw = f"{num(r.bw_gbps, '{:.3f}')} [{num(r.bw_gbps_lo, '{:.3f}')}, {num(r.bw_gbps_hi, '{:.3f}')}]"
         sizes = f"{int(r.bytes_min)}..{int(r.bytes_max)}"
-        ip = "y" if r.in_place is True else "n" if r.in_place is False else "-"
+        ip = "-" if r.in_place is None or pd.isna(r.in_place) else "y" if bool(r.in_place) else "n"
         lines.append(
             f"{r.scope:<6} {r.collective:<15} {r.algorithm:<18} {p:>3} {ip:>2} {sizes:>19}  {alpha:<28} {bw:<26} "
             f"{num(r.gamma_gbps, '{:.3f}'):>7} {num(r.r2, '{:.3f}'):>6} {num(r.mape, '{:.1f}'):>6} "

@@ -126,7 +126,8 @@ def _fit_rows(fits: pd.DataFrame) -> tuple[tuple[str, ...], ...]:
     rows = []
     for r in fits.itertuples(index=False):
         p = "-" if r.world_size is None or pd.isna(r.world_size) else str(int(r.world_size))
-        rows.append((r.scope, r.collective, r.algorithm, p, "y" if r.in_place is True else "n",
+        ip = "-" if r.in_place is None or pd.isna(r.in_place) else "y" if bool(r.in_place) else "n"
+        rows.append((r.scope, r.collective, r.algorithm, p, ip,
                      f"{plots.size_label(r.bytes_min)} - {plots.size_label(r.bytes_max)}",
                      f"{_num(r.alpha_us)} [{_num(r.alpha_us_lo)}, {_num(r.alpha_us_hi)}]",
                      f"{_num(r.bw_gbps)} [{_num(r.bw_gbps_lo)}, {_num(r.bw_gbps_hi)}]", _num(r.gamma_gbps),
