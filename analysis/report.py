@@ -15,9 +15,10 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from analysis import plots
+from analysis import fitting, plots
 from analysis.errors import AnalysisError
 from analysis.fitting import FIT_COLUMNS, fit_all
 from analysis.loader import Run, find_runs
@@ -89,21 +90,45 @@ def _num(x: object, fmt: str = "{:.3g}") -> str:
     return fmt.format(x) if isinstance(x, (int, float)) else str(x)
 
 
-def which_algorithm_when(df: pd.DataFrame) -> list[tuple[str, ...]]:
-    """Rows (collective, p, size range, fastest algorithm, crossover) from the measured medians."""
-    best = plots.best_algorithm(df)
+def _ranges(best: list[tuple[str, float]]) -> list[list]:
+    """[(algorithm, size)...] ascending -> [[algorithm, first size, last size], ...] runs."""
+    runs: list[list] = []
+    for alg, n in best:
+        if runs and runs[-1][0] == alg:
+            runs[-1][2] = n
+        else:
+            runs.append([alg, n, n])
+    return runs
+
+
+def which_algorithm_when(df: pd.DataFrame, fits: pd.DataFrame | None = None) -> list[tuple[str, ...]]:
+    """Rows (collective, p, size range, fastest algorithm, crossover, basis).
+
+    With curve fits the winner comes from the fitted lines on a fine size grid (smooth, so noise does not
+    flip the answer at every size); curves without a fit fall back to the measured medians.
+    """
+    data = plots._variant(df)
     rows = []
-    for (coll, p), g in best.groupby(["collective", "world_size"]):
-        g = g.sort_values("bytes")
-        runs: list[list] = []
-        for r in g.itertuples(index=False):
-            if runs and runs[-1][0] == r.algorithm:
-                runs[-1][2] = r.bytes
-            else:
-                runs.append([r.algorithm, r.bytes, r.bytes])
+    for (coll, p), g in data.groupby(["collective", "world_size"]):
+        grid = np.geomspace(g["bytes"].min(), g["bytes"].max(), 256)
+        preds = {}
+        if fits is not None and not fits.empty:
+            for alg, sub in g.groupby("algorithm"):
+                key = {"collective": coll, "algorithm": alg, "world_size": p, "in_place": bool(sub["in_place"].iloc[0])}
+                try:
+                    preds[alg] = fitting.curve_time_us(fits, key, grid)
+                except AnalysisError:
+                    continue
+        if len(preds) >= 2:
+            names = list(preds)
+            winner = np.argmin(np.vstack([preds[a] for a in names]), axis=0)
+            runs, basis = _ranges([(names[i], n) for i, n in zip(winner, grid, strict=True)]), "fitted lines"
+        else:
+            best = g.loc[g.groupby("bytes")["time_us"].idxmin()].sort_values("bytes")
+            runs, basis = _ranges(list(zip(best["algorithm"], best["bytes"], strict=True))), "measured medians"
         for i, (alg, lo, hi) in enumerate(runs):
             cross = f"-> {runs[i + 1][0]} at {plots.size_label(runs[i + 1][1])}" if i + 1 < len(runs) else ""
-            rows.append((coll, str(p), f"{plots.size_label(lo)} - {plots.size_label(hi)}", alg, cross))
+            rows.append((coll, str(p), f"{plots.size_label(lo)} - {plots.size_label(hi)}", alg, cross, basis))
     return rows
 
 
@@ -165,9 +190,9 @@ def build(runs: list[Run], out: Path, *, peak_gbps: float | None = None, gamma_g
     for r in runs:
         notes += [f"{r.run_id}: {w}" for w in (r.meta.get("warnings") or []) if "noisy" not in str(w)][:20]
     blocks += [Block("h2", "Warnings"), Block("list", rows=tuple((n,) for n in notes) or (("none",),))]
-    blocks += [Block("h2", "Which algorithm when (fastest measured median; crossovers)"),
-               Block("table", header=("collective", "p", "sizes", "fastest", "crossover"),
-                     rows=tuple(which_algorithm_when(df)))]  # fmt: skip
+    blocks += [Block("h2", "Which algorithm when (fastest by the fitted lines; crossover sizes)"),
+               Block("table", header=("collective", "p", "sizes", "fastest", "crossover", "from"),
+                     rows=tuple(which_algorithm_when(df, fits)))]  # fmt: skip
     if fits is not None and fits.empty:
         blocks.append(Block("p", "No fit: every curve has fewer than 3 sizes and no model has 2 world sizes."))
     if fits is not None and not fits.empty:
