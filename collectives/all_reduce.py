@@ -33,6 +33,15 @@ from collectives.reduce import binomial_reduce
 from collectives.reduce_ops import combine, finish
 
 
+def _start(tensor: torch.Tensor, op: ReduceOp, group: dist.ProcessGroup | None) -> tuple[Ctx, torch.Tensor] | None:
+    """Validate; None when there is nothing to do (non-member, p = 1: AVG over one rank is the identity, or
+    an empty tensor), else (ctx, flat view of ``tensor``)."""
+    ctx = validate.all_reduce_args(tensor, op, group)
+    if ctx is None or ctx.size == 1 or tensor.numel() == 0:
+        return None
+    return ctx, tensor.view(-1)
+
+
 def ring_reduce_scatter_inplace(ctx: Ctx, t: torch.Tensor, starts: list[int], op: ReduceOp) -> int:
     """Ring reduce-scatter in place on the p blocks of ``t``; returns the block this rank owns."""
     p, r = ctx.size, ctx.rank
@@ -113,12 +122,9 @@ def recursive_doubling(
     tensor: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: dist.ProcessGroup | None = None
 ) -> None:
     """Recursive-doubling (butterfly) all-reduce with the MPICH fold for non-power-of-two p."""
-    ctx = validate.all_reduce_args(tensor, op, group)
-    if ctx is None:
+    if (st := _start(tensor, op, group)) is None:
         return
-    t = tensor.view(-1)
-    if ctx.size == 1 or t.numel() == 0:
-        return
+    ctx, t = st
     q, rem = fold_map(ctx.size)
     scratch = torch.empty_like(t)
     _fold_in(ctx, t, rem, op, scratch)
@@ -136,12 +142,9 @@ def recursive_doubling(
 
 def rabenseifner(tensor: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: dist.ProcessGroup | None = None) -> None:
     """Rabenseifner: recursive-halving reduce-scatter + recursive-doubling all-gather, folded."""
-    ctx = validate.all_reduce_args(tensor, op, group)
-    if ctx is None:
+    if (st := _start(tensor, op, group)) is None:
         return
-    t = tensor.view(-1)
-    if ctx.size == 1 or t.numel() == 0:
-        return
+    ctx, t = st
     q, rem = fold_map(ctx.size)
     nr = fold_newrank(ctx.rank, rem)
     starts = block_starts(t.numel(), q)
@@ -224,14 +227,10 @@ def tree(
 ) -> None:
     """Double-binary-tree all-reduce (pipelined reduce up, then broadcast down, per half)."""
     validate.check_segment_bytes(segment_bytes)
-    ctx = validate.all_reduce_args(tensor, op, group)
-    if ctx is None:
+    if (st := _start(tensor, op, group)) is None:
         return
-    t = tensor.view(-1)
+    ctx, t = st
     p, r, n = ctx.size, ctx.rank, t.numel()
-    if p == 1 or n == 0:
-        finish(t, op, p)
-        return
     seg = segment_elems(segment_bytes, t.element_size())
     halves = [t.narrow(0, 0, n // 2), t.narrow(0, n // 2, n - n // 2)]
     trees = []
