@@ -10,6 +10,8 @@ with a sentinel that differs from the expected value at every element.
 from __future__ import annotations
 
 import importlib
+from functools import partial
+from itertools import product
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,7 @@ import torch.distributed as dist
 from torch.distributed import ReduceOp
 
 import collectives
+from collectives.builtin import bind
 
 DTYPES = {
     "float32": torch.float32,
@@ -316,19 +319,22 @@ def run_bad_inputs(state: dict[str, Any], actor: int) -> list[str]:
     try:
         for coll in collectives.COLLECTIVES:
             for alg in collectives.algorithms(coll):
-                fn = collectives.get(coll, alg)
-                for label, exc, kwargs in bad_inputs(coll, alg):
+                plain = collectives.get(coll, alg)
+                # the builtin is also checked through bind (the harness's once-per-case check)
+                variants = [(alg, plain)] + ([(f"{alg} via bind", partial(bind, plain))] if alg == "builtin" else [])
+                for (name, fn), (label, exc, kwargs) in product(variants, bad_inputs(coll, alg)):
+                    alg_ = name
                     try:
                         fn(**kwargs)
                     except CommunicationAttempted:
-                        problems.append(f"{coll}/{alg} {label}: communicated before failing")
+                        problems.append(f"{coll}/{alg_} {label}: communicated before failing")
                     except exc as e:
                         if not str(e):
-                            problems.append(f"{coll}/{alg} {label}: empty message")
+                            problems.append(f"{coll}/{alg_} {label}: empty message")
                     except Exception as e:  # noqa: BLE001 - report the wrong type
-                        problems.append(f"{coll}/{alg} {label}: {type(e).__name__} instead of {exc.__name__}: {e}")
+                        problems.append(f"{coll}/{alg_} {label}: {type(e).__name__} instead of {exc.__name__}: {e}")
                     else:
-                        problems.append(f"{coll}/{alg} {label}: no error raised")
+                        problems.append(f"{coll}/{alg_} {label}: no error raised")
     finally:
         for name, fn_ in saved.items():
             setattr(dist, name, fn_)
