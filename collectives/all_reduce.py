@@ -27,7 +27,7 @@ from torch.distributed import ReduceOp
 from collectives import validate
 from collectives.broadcast import binomial_bcast
 from collectives.costs import DEFAULT_SEGMENT_BYTES
-from collectives.layout import block_starts, fold_map, fold_newrank, fold_oldrank, segment_elems, span
+from collectives.layout import block_starts, chain_segment_elems, fold_map, fold_newrank, fold_oldrank, span
 from collectives.p2p import Ctx, exchange
 from collectives.reduce import binomial_reduce
 from collectives.reduce_ops import combine, finish
@@ -231,7 +231,7 @@ def tree(
         return
     ctx, t = st
     p, r, n = ctx.size, ctx.rank, t.numel()
-    seg = segment_elems(segment_bytes, t.element_size())
+    seg = chain_segment_elems(segment_bytes, t.element_size(), p, n)  # p = 2: trees of depth 1, one segment
     halves = [t.narrow(0, 0, n // 2), t.narrow(0, n // 2, n - n // 2)]
     trees = []
     for parent in dtree_parents(p):

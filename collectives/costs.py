@@ -130,7 +130,7 @@ def _double_binary_tree_all_reduce(p: int, n: float | None, s: int | None) -> Co
     # Two binary trees each carry half of n in k segments of s bytes; pipelined reduce up
     # then broadcast down, each d + 2k - 2 steps (an inner node handles every segment twice).
     half = None if n is None else n / 2.0
-    k = segments(half, s)
+    k = segments(half, s) if p > 2 else 1  # depth-1 trees at p = 2: pipelining only adds steps
     d = lg_floor(p)
     steps = d + 2 * k - 2
     per = steps / (2.0 * k)  # bytes per step = n/(2k); one phase moves steps * n/(2k)

@@ -91,6 +91,8 @@ def test_chain_of_two_is_one_segment():
     c = cost("broadcast", "ring", 2, nbytes=64 << 20, segment_bytes=1 << 20)
     assert (c.L, c.W, c.G) == (1.0, 1.0, 0.0)
     assert cost("reduce", "ring", 2, nbytes=64 << 20, segment_bytes=1 << 20).G == 1.0
+    tree = cost("all_reduce", "tree", 2, nbytes=64 << 20, segment_bytes=1 << 20)  # = ring at p = 2
+    assert (tree.L, tree.W, tree.G) == (2.0, 1.0, 0.5) == tuple(vars(cost("all_reduce", "ring", 2))[k] for k in "LWG")
 
 
 def test_double_binary_tree_tends_to_w2_g1():
