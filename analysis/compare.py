@@ -29,6 +29,7 @@ from scipy import stats
 from analysis.errors import AnalysisError
 from analysis.loader import load_runs
 from analysis.schema import POINT_KEY
+from analysis.units import size_label
 
 N_BOOT = 2000
 
@@ -155,13 +156,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
 
-def _fmt_bytes(n: int) -> str:
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size and n % size == 0:
-            return f"{n // size} {unit}"
-    return f"{n} B"
-
-
 def run(args: argparse.Namespace) -> int:
     if not 0 <= args.threshold < 10:
         raise AnalysisError("--threshold must be a fraction like 0.05 (5 %)")
@@ -186,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
             p = "-" if math.isnan(c.p_value) else f"{c.p_value:.2g}"
             ci = f"[{c.ratio_lo:.2f}, {c.ratio_hi:.2f}]" if c.basis == "samples" else "threshold only"
             print(
-                f"{c.collective:<15} {c.algorithm:<18} {c.world_size:>3} {_fmt_bytes(c.bytes):>9} "
+                f"{c.collective:<15} {c.algorithm:<18} {c.world_size:>3} {size_label(c.bytes):>9} "
                 f"{'y' if c.in_place else 'n':>2} {c.base_time_us:>10.2f} {c.new_time_us:>10.2f} {c.ratio:>6.3f} "
                 f"{ci:>15} {p:>8}  {c.verdict}"
             )

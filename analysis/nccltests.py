@@ -28,8 +28,6 @@ DTYPES = {
     "int": "int32", "uint32": "uint32", "int64": "int64", "uint64": "uint64", "f8e4m3": "float8_e4m3fn",
     "f8e5m2": "float8_e5m2",
 }  # fmt: skip
-ELEMENT_BYTES = {"float32": 4, "float16": 2, "float64": 8, "bfloat16": 2, "int8": 1, "uint8": 1, "int32": 4,
-                 "uint32": 4, "int64": 8, "uint64": 8, "float8_e4m3fn": 1, "float8_e5m2": 1}  # fmt: skip
 OPS = {"sum": "sum", "prod": "prod", "max": "max", "min": "min", "avg": "avg", "none": "none", "mulsum": "mulsum"}
 _PREFIX = re.compile(r"^\[\d+,\d+\]<std(?:out|err)>:")
 _COLLECTIVE = re.compile(r"\b(all_reduce|all_gather|reduce_scatter|broadcast|reduce)_perf\b")

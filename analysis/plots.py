@@ -20,19 +20,11 @@ import seaborn as sns  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
 from analysis.fitting import curve_time_us, model_time_us  # noqa: E402
+from analysis.units import size_label  # noqa: E402, F401 - re-exported for report tables
 from collectives import costs  # noqa: E402
 
 FIGSIZE = (12, 8)
 DPI = 110  # 1320 x 880 px
-
-
-def size_label(n: float) -> str:
-    """1024 -> '1 KiB', 1048576 -> '1 MiB' (binary units, as nccl-tests sizes)."""
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            v = n / size
-            return f"{v:.0f} {unit}" if v == int(v) else f"{v:.1f} {unit}"
-    return f"{n:.0f} B"
 
 
 def _size_axis(ax: plt.Axes) -> None:

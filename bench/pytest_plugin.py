@@ -23,11 +23,8 @@ import pytest
 
 from bench.pool import WorkerPool
 from bench.records import CaseSpec, Measurement
+from bench.rules import DTYPE_SIZES, op_for
 from bench.sizes import element_count
-
-REDUCING = ("reduce", "all_reduce", "reduce_scatter")
-ELEMENT_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int8": 1, "uint8": 1, "int32": 4,
-                 "int64": 8}  # fmt: skip
 
 
 class ReplayClock:
@@ -76,11 +73,11 @@ def make_spec(pool: WorkerPool, collective: str, algorithm: str, nbytes: int, *,
               op: str | None = None, root: int = 0, in_place: bool = False, iters: int = 50, warmup: int = 5,
               segment_bytes: int | None = None) -> CaseSpec:  # fmt: skip
     """The CaseSpec ``collbench run`` would build for these options."""
-    esize = ELEMENT_BYTES[dtype]
+    esize = DTYPE_SIZES[dtype]
     count = element_count(collective, nbytes, esize, pool.world_size)
     return CaseSpec(
         collective=collective, algorithm=algorithm, backend=pool.backend, device=pool.device,
-        world_size=pool.world_size, dtype=dtype, op=op or ("sum" if collective in REDUCING else "none"),
+        world_size=pool.world_size, dtype=dtype, op=op_for(collective, op or "sum"),
         bytes=count * esize, count=count, root=root if collective in ("broadcast", "reduce") else -1,
         in_place=in_place if collective in ("all_gather", "reduce_scatter") else True, iters=iters,
         warmup=warmup, segment_bytes=segment_bytes,
