@@ -233,6 +233,7 @@ class RunWriter:
                     self.meta["versions"][key] = info[key]
             self.meta["hardware"]["gpu_model"] = info.get("gpu_model")
             self.meta["hardware"]["gpu_count"] = info.get("gpu_count", 0)
+            self.meta["hardware"]["torch_threads_per_rank"] = info.get("torch_threads")
             self._write_json()
 
     def add(self, m: Measurement) -> None:

@@ -46,6 +46,7 @@ def rank_meta(device: str) -> dict[str, Any]:
 
     meta: dict[str, Any] = {"torch": torch.__version__, "cuda": torch.version.cuda, "nccl": None}
     meta["gpu_model"], meta["gpu_count"] = None, 0
+    meta["torch_threads"] = torch.get_num_threads()
     if torch.cuda.is_available():
         meta["gpu_count"] = torch.cuda.device_count()
         meta["gpu_model"] = torch.cuda.get_device_name(torch.cuda.current_device())
@@ -58,6 +59,7 @@ def rank_meta(device: str) -> dict[str, Any]:
 
 def run_rank(config: RunConfig, plan: list[CaseSpec], emit: Emit) -> None:
     """Measure ``plan`` on this (already initialised) rank."""
+    import torch
     import torch.distributed as dist
 
     from bench.data import torch_dtype
@@ -66,9 +68,12 @@ def run_rank(config: RunConfig, plan: list[CaseSpec], emit: Emit) -> None:
 
     warnings.filterwarnings("ignore", category=FutureWarning)  # torch's *_into_tensor renames
     rank, world = dist.get_rank(), dist.get_world_size()
+    ctx = RankContext.create(rank, world, config.device, config.seed)
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:  # torch may have been imported before the variable was set
+        torch.set_num_threads(int(threads))
     if rank == 0:
         emit("meta", rank_meta(config.device))
-    ctx = RankContext.create(rank, world, config.device, config.seed)
     dtype = torch_dtype(config.dtype)
     fns: dict[tuple[str, str, int | None], Callable[..., None]] = {}
     bufs = None
@@ -120,6 +125,9 @@ def spawn_entry(
         os._exit(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
     os.environ.update(LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world_size))
+    # One intra-op thread per rank unless the user says otherwise, as torchrun does for several local ranks:
+    # idle OpenMP threads spinning after a fill or check otherwise steal cores from the other ranks' timed calls.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     def emit(kind: str, payload: Any) -> None:
         conn.send((kind, rank, payload))

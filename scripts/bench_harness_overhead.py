@@ -7,7 +7,7 @@ Two gloo ranks on this machine. In ABBA-ordered rounds (to cancel drift) each ra
 Both take the per-iteration max over ranks. Reported: median per-iteration time at 4 B and busbw at
 64 MiB. Targets: 4 B median within 10 %, 64 MiB busbw within 5 %. Exit 1 if a target is missed.
 
-Usage: PYTHONPATH=. python scripts/bench_harness_overhead.py [--rounds 5] [--iters 200] [--big-iters 10]
+Usage: PYTHONPATH=. python scripts/bench_harness_overhead.py [--rounds 10] [--iters 200] [--big-iters 10]
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def _rank(rank: int, world: int, port: int, args: argparse.Namespace, queue) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--iters", type=int, default=200, help="timed calls per round at 4 B")
     parser.add_argument("--big-iters", type=int, default=10, help="timed calls per round at 64 MiB")
     args = parser.parse_args()

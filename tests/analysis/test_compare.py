@@ -81,7 +81,7 @@ def test_holm() -> None:
 def _bench(out: Path, slow_us: int) -> Path:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLLBENCH_TESTING": "1", "COLLBENCH_TEST_SLOW_US": str(slow_us)}
     args = ["run", "--nprocs", "2", "--collectives", "all_reduce", "--algorithms", "builtin,test_slow"]
-    args += ["-b", "1K", "-e", "16K", "-f", "2", "-n", "10", "-w", "2", "--out", str(out), "--quiet"]
+    args += ["-b", "1K", "-e", "16K", "-f", "2", "-n", "30", "-w", "3", "--out", str(out), "--quiet"]
     proc = subprocess.run([sys.executable, "-m", "bench", *args], env=env, capture_output=True, text=True, timeout=100)
     assert proc.returncode == 0, proc.stderr
     return Path(proc.stdout.strip().splitlines()[-1])

@@ -1,5 +1,9 @@
 """The pytest plugin: harness samples reach pytest-benchmark unchanged, extra_info, a planted slowdown fails
---benchmark-compare-fail and an unchanged rerun passes; the plugin's figure vs collbench run (printed)."""
+--benchmark-compare-fail and an unchanged rerun passes; the plugin builds the case `collbench run` builds.
+
+The plugin-vs-`collbench run` timing figure (within 10%) is a benchmark, measured side by side in
+scripts/bench_plugin_vs_run.py, not asserted here: a 2-core CI machine's gloo times vary several-fold
+between runs (wake-up spikes of one scheduler tick, ~4 ms, on a third of the samples)."""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SUITE = """
 import os
 def test_slow_all_reduce(collective_benchmark):
-    collective_benchmark("all_reduce", os.environ.get("ALG", "test_slow"), nbytes=4096, iters=30, warmup=3)
+    collective_benchmark("all_reduce", os.environ.get("ALG", "test_slow"), nbytes=4096,
+                         iters=int(os.environ.get("ITERS", "30")), warmup=3)
 """
 
 
@@ -53,24 +58,29 @@ def test_samples_and_extra_info_reach_pytest_benchmark(suite: Path) -> None:
 
 @pytest.mark.timeout(400)
 def test_planted_slowdown_fails_compare_and_rerun_passes(suite: Path) -> None:
+    # A 200 ms sleep per call dwarfs gloo's noise on 2 cores (4 KiB all_reduce: ~0.3 ms, spikes of ~4-8 ms),
+    # so the unchanged rerun's median stays well inside 10%; the planted slowdown doubles it.
     storage = f"file://{suite / 'store'}"
-    base = _pytest(suite, "--benchmark-autosave", f"--benchmark-storage={storage}", COLLBENCH_TEST_SLOW_US="5000")
+    base = _pytest(suite, "--benchmark-autosave", f"--benchmark-storage={storage}", COLLBENCH_TEST_SLOW_US="200000",
+                   ITERS="10")  # fmt: skip
     assert base.returncode == 0, base.stdout[-3000:]
     compare = ["--benchmark-compare", "--benchmark-compare-fail=median:10%", f"--benchmark-storage={storage}"]
-    same = _pytest(suite, *compare, COLLBENCH_TEST_SLOW_US="5000")
-    assert same.returncode == 0, same.stdout[-3000:]  # unchanged: a 5 ms sleep dominates gloo's noise
-    slow = _pytest(suite, *compare, COLLBENCH_TEST_SLOW_US="10000")
+    same = _pytest(suite, *compare, COLLBENCH_TEST_SLOW_US="200000", ITERS="10")
+    assert same.returncode == 0, same.stdout[-3000:]
+    slow = _pytest(suite, *compare, COLLBENCH_TEST_SLOW_US="400000", ITERS="10")
     assert slow.returncode != 0
     assert "test_slow_all_reduce" in slow.stdout and "median" in slow.stdout.lower()
 
 
 @pytest.mark.timeout(300)
-def test_plugin_median_vs_collbench_run(suite: Path) -> None:
-    """Benchmark figure: the same case through the plugin and through `collbench run`, side by side."""
+def test_plugin_case_is_collbench_runs_case(suite: Path) -> None:
+    """The same options through the plugin and through `collbench run` give the same case and the same figures'
+    definitions (bytes, count, world size, busbw factor); the times themselves are compared in scripts/."""
     out = suite / "bench.json"
     proc = _pytest(suite, f"--benchmark-json={out}", ALG="builtin")
     assert proc.returncode == 0, proc.stdout[-3000:]
-    plugin_us = json.loads(out.read_text())["benchmarks"][0]["stats"]["median"] * 1e6
+    bench = json.loads(out.read_text())["benchmarks"][0]
+    info, plugin_us = bench["extra_info"], bench["stats"]["median"] * 1e6
     args = ["run", "--nprocs", "2", "--collectives", "all_reduce", "--algorithms", "builtin", "-b", "4K", "-e", "4K",
             "-n", "30", "-w", "3", "--out", str(suite / "runs"), "--json"]  # fmt: skip
     run = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True,
@@ -78,8 +88,12 @@ def test_plugin_median_vs_collbench_run(suite: Path) -> None:
     assert run.returncode == 0, run.stderr
     run_dir = Path(json.loads(run.stdout)["run_dir"])
     point = json.loads((run_dir / "run.json").read_text())["points"][0]
+    for key in ("collective", "algorithm", "bytes", "world_size", "dtype", "op", "backend"):
+        assert info[key] == point[key], key
+    assert len(point["samples_us"]) == bench["stats"]["rounds"] == 30
+    for m, us in ((info, info["median_us"]), (point, statistics.median(point["samples_us"]))):
+        assert m["algbw_gbps"] == pytest.approx(m["bytes"] / us / 1e3, rel=1e-6)  # GB/s = bytes / us / 1e3
+        assert m["busbw_gbps"] == pytest.approx(m["algbw_gbps"])  # all_reduce at p = 2: factor 2(p-1)/p = 1
     run_us = statistics.median(point["samples_us"])
-    ratio = plugin_us / run_us
-    print(f"\nall_reduce builtin 4 KiB, 2 ranks: plugin median {plugin_us:.1f} us, collbench run {run_us:.1f} us, "
-          f"ratio {ratio:.2f}")  # fmt: skip
-    assert 0.5 < ratio < 2.0  # same protocol; the 10% figure is measured in scripts/, not asserted on a 2-core CI
+    print(f"\nall_reduce builtin 4 KiB, 2 ranks (one sample each, not a benchmark): plugin median {plugin_us:.1f} us, "
+          f"collbench run {run_us:.1f} us")  # fmt: skip
