@@ -75,7 +75,8 @@ def test_planted_slowdown_fails_compare_and_rerun_passes(suite: Path) -> None:
 @pytest.mark.timeout(300)
 def test_plugin_case_is_collbench_runs_case(suite: Path) -> None:
     """The same options through the plugin and through `collbench run` give the same case and the same figures'
-    definitions (bytes, count, world size, busbw factor); the times themselves are compared in scripts/."""
+    definitions (bytes, world size, algbw, busbw factor) and one intra-op thread per rank in both (the default
+    of spawned ranks, as under torchrun); the times themselves are compared in scripts/."""
     out = suite / "bench.json"
     proc = _pytest(suite, f"--benchmark-json={out}", ALG="builtin")
     assert proc.returncode == 0, proc.stdout[-3000:]
@@ -83,17 +84,18 @@ def test_plugin_case_is_collbench_runs_case(suite: Path) -> None:
     info, plugin_us = bench["extra_info"], bench["stats"]["median"] * 1e6
     args = ["run", "--nprocs", "2", "--collectives", "all_reduce", "--algorithms", "builtin", "-b", "4K", "-e", "4K",
             "-n", "30", "-w", "3", "--out", str(suite / "runs"), "--json"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     run = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+                         timeout=120, env={**env, "PYTHONPATH": str(ROOT)})  # fmt: skip
     assert run.returncode == 0, run.stderr
-    run_dir = Path(json.loads(run.stdout)["run_dir"])
-    point = json.loads((run_dir / "run.json").read_text())["points"][0]
+    meta = json.loads((Path(json.loads(run.stdout)["run_dir"]) / "run.json").read_text())
+    assert meta["hardware"]["torch_threads_per_rank"] == 1
+    point = meta["points"][0]
     for key in ("collective", "algorithm", "bytes", "world_size", "dtype", "op", "backend"):
         assert info[key] == point[key], key
     assert len(point["samples_us"]) == bench["stats"]["rounds"] == 30
     for m, us in ((info, info["median_us"]), (point, statistics.median(point["samples_us"]))):
         assert m["algbw_gbps"] == pytest.approx(m["bytes"] / us / 1e3, rel=1e-6)  # GB/s = bytes / us / 1e3
         assert m["busbw_gbps"] == pytest.approx(m["algbw_gbps"])  # all_reduce at p = 2: factor 2(p-1)/p = 1
-    run_us = statistics.median(point["samples_us"])
     print(f"\nall_reduce builtin 4 KiB, 2 ranks (one sample each, not a benchmark): plugin median {plugin_us:.1f} us, "
-          f"collbench run {run_us:.1f} us")  # fmt: skip
+          f"collbench run {statistics.median(point['samples_us']):.1f} us")  # fmt: skip
