@@ -31,12 +31,12 @@ def free_port() -> int:
 
 def _rank_main(rank: int, world: int, port: int, backend: str, device: str, conn: Any, parent: int) -> None:
     """A rank: join the group, then measure each CaseSpec received until ``None``."""
-    from bench.worker import resolve, set_parent_death_signal, short_error, with_segment
+    from bench.worker import limit_intra_op_threads, resolve, set_parent_death_signal, short_error, with_segment
 
     set_parent_death_signal()
     if os.getppid() != parent:
         os._exit(1)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    limit_intra_op_threads()
     import warnings
 
     import torch
@@ -47,7 +47,6 @@ def _rank_main(rank: int, world: int, port: int, backend: str, device: str, conn
     from collectives.costs import busbw_factor
 
     warnings.filterwarnings("ignore", category=FutureWarning)
-    torch.set_num_threads(1)
     try:
         if device == "cuda":
             torch.cuda.set_device(rank % torch.cuda.device_count())

@@ -59,7 +59,6 @@ def rank_meta(device: str) -> dict[str, Any]:
 
 def run_rank(config: RunConfig, plan: list[CaseSpec], emit: Emit) -> None:
     """Measure ``plan`` on this (already initialised) rank."""
-    import torch
     import torch.distributed as dist
 
     from bench.data import torch_dtype
@@ -68,12 +67,9 @@ def run_rank(config: RunConfig, plan: list[CaseSpec], emit: Emit) -> None:
 
     warnings.filterwarnings("ignore", category=FutureWarning)  # torch's *_into_tensor renames
     rank, world = dist.get_rank(), dist.get_world_size()
-    ctx = RankContext.create(rank, world, config.device, config.seed)
-    threads = os.environ.get("OMP_NUM_THREADS", "")
-    if threads.isdigit() and int(threads) > 0:  # torch may have been imported before the variable was set
-        torch.set_num_threads(int(threads))
     if rank == 0:
         emit("meta", rank_meta(config.device))
+    ctx = RankContext.create(rank, world, config.device, config.seed)
     dtype = torch_dtype(config.dtype)
     fns: dict[tuple[str, str, int | None], Callable[..., None]] = {}
     bufs = None
@@ -104,6 +100,18 @@ def short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
+def limit_intra_op_threads() -> None:
+    """One intra-op thread per locally started rank unless OMP_NUM_THREADS says otherwise (torchrun's default
+    for several local ranks): idle OpenMP threads spinning after a fill or a check otherwise steal cores from
+    the other ranks' timed calls. Applied with ``set_num_threads`` too, in case torch was already imported."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    threads = os.environ["OMP_NUM_THREADS"]
+    if threads.isdigit() and int(threads) > 0:
+        torch.set_num_threads(int(threads))
+
+
 def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
     """Linux: receive ``sig`` when the parent (supervisor or torchrun agent) dies, so no rank outlives it."""
     try:
@@ -125,9 +133,7 @@ def spawn_entry(
         os._exit(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
     os.environ.update(LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world_size))
-    # One intra-op thread per rank unless the user says otherwise, as torchrun does for several local ranks:
-    # idle OpenMP threads spinning after a fill or check otherwise steal cores from the other ranks' timed calls.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    limit_intra_op_threads()
 
     def emit(kind: str, payload: Any) -> None:
         conn.send((kind, rank, payload))
