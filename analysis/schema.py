@@ -1,6 +1,6 @@
 """Result schema v1 as ``analysis`` reads it (docs/results-schema.md); no torch, no bench import.
 
-``tests`` check that these columns equal ``bench.records.CSV_COLUMNS``, so writer and reader cannot drift.
+``tests`` check that these columns equal ``bench.measurement.CSV_COLUMNS``, so writer and reader cannot drift.
 """
 
 from __future__ import annotations

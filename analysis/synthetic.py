@@ -14,6 +14,7 @@ import numpy as np
 
 from analysis.rundir import base_meta, new_run_dir, write_run_dir
 from collectives import costs
+from collectives.spec import spec
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,9 @@ def write_run(
                 {
                     "collective": collective, "algorithm": algorithm, "backend": "gloo", "device": "cpu",
                     "world_size": world_size, "dtype": "float32",
-                    "op": "sum" if collective in costs.REDUCING else "none", "bytes": int(nbytes),
-                    "count": int(nbytes) // 4, "root": 0 if collective in ("broadcast", "reduce") else -1,
-                    "in_place": collective not in ("all_gather", "reduce_scatter"), "iters": iters, "warmup": 5,
+                    "op": spec(collective).recorded_op("sum"), "bytes": int(nbytes),
+                    "count": int(nbytes) // 4, "root": spec(collective).recorded_root(0),
+                    "in_place": not spec(collective).in_place_variants, "iters": iters, "warmup": 5,
                     "time_us": med, "time_us_p10": float(q[0]), "time_us_p25": float(q[1]),
                     "time_us_p75": float(q[3]), "time_us_p90": float(q[4]),
                     "time_us_min": float(samples.min()), "time_us_max": float(samples.max()),

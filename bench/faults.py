@@ -37,8 +37,8 @@ def maybe_fail_init(rank: int) -> None:
 
 
 def _nbytes(collective: str, args: tuple) -> int:
-    t = args[1] if collective == "reduce_scatter" else args[0]  # S: output of AG, input of RS, else the buffer
-    return t.numel() * t.element_size()
+    """nccl-tests' S: the largest tensor argument (AG output, RS input, else the one buffer)."""
+    return max(t.numel() * t.element_size() for t in args if hasattr(t, "element_size"))
 
 
 def _result(collective: str, args: tuple):

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.measurement import CaseSpec, Measurement
 from bench.plan import RunConfig
-from bench.records import CaseSpec, Measurement
-from bench.results import RunWriter
+from bench.ports import free_port, port_in_use
+from bench.run_writer import RunWriter
 
 
 @dataclass
@@ -56,21 +56,8 @@ class Sink:
             self.writer.set_rank_meta(payload)
 
 
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1 (bind port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 PORT_ATTEMPTS = 3  # a free port can be taken by another process before rank 0 listens on it
 INIT_ERROR_PREFIX = "init: "  # a rank's error message from init_process_group (backend or rendezvous)
-
-
-def port_in_use(message: str) -> bool:
-    """Whether an init error says the rendezvous port is taken (torch's TCPStore: EADDRINUSE)."""
-    text = message.lower()
-    return "eaddrinuse" in text or "address already in use" in text
 
 
 class _Terminated(Exception):

@@ -1,4 +1,4 @@
-"""Measure one case on every rank (DESIGN.md timing protocol); rank 0 gets the Measurement.
+"""Measure one case on every rank (docs/protocol.md); rank 0 gets the Measurement.
 
 Protocol per point: fill seeded exact data, warm up, device sync + barrier, one back-to-back loop of
 ``iters`` calls marked by the device clock (block = first to last mark / iters; samples = each call's
@@ -14,41 +14,14 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from bench import data
+from bench import exact_data
 from bench.clock import Clock, CpuClock, CudaClock
-from bench.records import CaseSpec, Measurement
+from bench.collective_io import Buffers, DataCase, io_for
+from bench.measurement import CaseSpec, Measurement
 
 
 class Unsupported(Exception):
     """The algorithm rejected the case (ValueError/TypeError before communicating) on some rank."""
-
-
-@dataclass
-class Buffers:
-    """Buffers of one (collective, size), allocated once and shared by every algorithm and variant."""
-
-    collective: str
-    count: int
-    chunk: int
-    main: torch.Tensor  # the buffer (bcast/reduce/AR), AG output, RS input
-    other: torch.Tensor | None  # AG input / RS output for out-of-place
-
-    @staticmethod
-    def allocate(collective: str, count: int, p: int, dtype: torch.dtype, device: str) -> Buffers:
-        chunk = count // p if collective in ("all_gather", "reduce_scatter") else count
-        main = torch.empty(count, dtype=dtype, device=device)
-        other = (
-            torch.empty(chunk, dtype=dtype, device=device) if collective in ("all_gather", "reduce_scatter") else None
-        )
-        return Buffers(collective, count, chunk, main, other)
-
-    def views(self, rank: int, in_place: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(main, other) with other aliased into main's rank slice for the in-place variant."""
-        if self.other is None:
-            return self.main, None
-        if in_place:
-            return self.main, self.main[rank * self.chunk : (rank + 1) * self.chunk]
-        return self.main, self.other
 
 
 @dataclass
@@ -91,65 +64,24 @@ def make_call(spec: CaseSpec, fn: Callable[..., None], bufs: Buffers, rank: int)
     ``collectives.builtin.bind`` checks builtin calls once here (raising ValueError/TypeError as the call
     would), so the timed loop pays torch's call only, like a bare ``dist.all_reduce`` loop.
     """
-    from collectives.builtin import bind
-
     main, other = bufs.views(rank, spec.in_place)
-    op = data.torch_op(spec.op)
-    c = spec.collective
-    if c == "broadcast":
-        return bind(fn, main, spec.root)
-    if c == "reduce":
-        return bind(fn, main, spec.root, op=op)
-    if c == "all_reduce":
-        return bind(fn, main, op=op)
-    if c == "all_gather":
-        return bind(fn, main, other)
-    if c == "reduce_scatter":
-        return bind(fn, other, main, op=op)
-    raise ValueError(f"unknown collective {c!r}")
+    return io_for(spec.collective).bind(fn, main, other, spec.root, exact_data.torch_op(spec.op))
+
+
+def _data_case(spec: CaseSpec, ctx: RankContext) -> DataCase:
+    return DataCase(ctx.world_size, ctx.rank, spec.op, spec.root, ctx.seed, ctx.device)
 
 
 def prepare(spec: CaseSpec, bufs: Buffers, ctx: RankContext) -> None:
     """Fresh seeded data in the inputs, the sentinel in everything a rank must receive."""
     main, other = bufs.views(ctx.rank, spec.in_place)
-    p, r, op, seed = ctx.world_size, ctx.rank, spec.op, ctx.seed
-    c = spec.collective
-    if c == "broadcast":
-        if r == spec.root:
-            data.fill(main, op, p, spec.root, 0, seed)
-        else:
-            main.fill_(data.sentinel(main.dtype))
-    elif c in ("reduce", "all_reduce"):
-        data.fill(main, op, p, r, 0, seed)
-    elif c == "all_gather":
-        main.fill_(data.sentinel(main.dtype))
-        data.fill(other, op, p, r, 0, seed)
-    elif c == "reduce_scatter":
-        if not spec.in_place:
-            other.fill_(data.sentinel(main.dtype))
-        data.fill(main, op, p, r, 0, seed)
+    io_for(spec.collective).prepare(main, other, _data_case(spec, ctx))
 
 
 def count_wrong(spec: CaseSpec, bufs: Buffers, ctx: RankContext) -> int:
     """Wrong elements on this rank after one call on ``prepare``d data."""
     main, other = bufs.views(ctx.rank, spec.in_place)
-    p, r, op, seed, dev = ctx.world_size, ctx.rank, spec.op, ctx.seed, ctx.device
-    c, dt = spec.collective, main.dtype
-    if c == "broadcast":
-        expected = data.rank_values(dt, op, p, spec.root, 0, bufs.count, seed, dev).to(dt)
-        return data.count_wrong(main, expected, op, p)
-    if c == "reduce" and r != spec.root:
-        return 0  # non-root buffers are scratch
-    if c in ("reduce", "all_reduce"):
-        return data.count_wrong(main, data.reduced(dt, op, p, 0, bufs.count, seed, dev), op, p)
-    if c == "all_gather":
-        parts = [data.rank_values(dt, op, p, k, 0, bufs.chunk, seed, dev) for k in range(p)]
-        expected = torch.cat(parts).to(dt) if parts else main[:0]
-        return data.count_wrong(main, expected, op, p)
-    if c == "reduce_scatter":
-        expected = data.reduced(dt, op, p, r * bufs.chunk, bufs.chunk, seed, dev)
-        return data.count_wrong(other, expected, op, p)
-    raise ValueError(f"unknown collective {c!r}")
+    return io_for(spec.collective).count_wrong(main, other, _data_case(spec, ctx))
 
 
 def _timed_loop(call: Callable[[], None], iters: int, ctx: RankContext) -> tuple[list[float], float]:

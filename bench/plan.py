@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.records import CaseSpec
-from bench.rules import DTYPE_SIZES, op_for
-from bench.sizes import element_count
+from bench.backend_support import DTYPE_SIZES
+from bench.measurement import CaseSpec
 from collectives.costs import DEFAULT_SEGMENT_BYTES, PIPELINED
+from collectives.spec import spec
 
-IN_PLACE_ONLY = frozenset({"broadcast", "reduce", "all_reduce"})  # the hand-written API is in-place by nature
 BUDGET_BYTES = 256 << 10  # above this, default iters/warmup shrink in proportion to the size
 
 
@@ -66,9 +65,7 @@ def warmup_for(nbytes: int, warmup: int | None) -> int:
 
 def variants(collective: str, in_place: str) -> tuple[bool, ...]:
     """in_place values measured: AG/RS have both (as nccl-tests); bcast/reduce/AR only in-place."""
-    if collective in IN_PLACE_ONLY:
-        return (True,)
-    return {"both": (False, True), "yes": (True,), "no": (False,)}[in_place]
+    return spec(collective).variants(in_place)
 
 
 def segment_bytes_for(collective: str, algorithm: str, segment_bytes: int | None) -> int | None:
@@ -78,37 +75,75 @@ def segment_bytes_for(collective: str, algorithm: str, segment_bytes: int | None
     return segment_bytes if segment_bytes is not None else DEFAULT_SEGMENT_BYTES
 
 
+def case_spec(
+    collective: str,
+    algorithm: str,
+    nbytes: int,
+    *,
+    backend: str,
+    device: str,
+    world_size: int,
+    dtype: str = "float32",
+    op: str = "sum",
+    root: int = 0,
+    in_place: bool = True,
+    iters: int | None = None,
+    warmup: int | None = None,
+    segment_bytes: int | None = None,
+    graph: bool = False,
+) -> CaseSpec:
+    """The case ``collbench run`` measures for these options: S rounded to whole elements (and to a multiple
+    of p for blocked collectives), the op and root the collective records, the in-place variant it has."""
+    desc, esize = spec(collective), DTYPE_SIZES[dtype]
+    count = desc.element_count(nbytes, esize, world_size)
+    return CaseSpec(
+        collective=collective,
+        algorithm=algorithm,
+        backend=backend,
+        device=device,
+        world_size=world_size,
+        dtype=dtype,
+        op=desc.recorded_op(op),
+        bytes=count * esize,
+        count=count,
+        root=desc.recorded_root(root),
+        in_place=in_place if desc.in_place_variants else True,
+        iters=iters_for(count * esize, iters),
+        warmup=warmup_for(count * esize, warmup),
+        segment_bytes=segment_bytes_for(collective, algorithm, segment_bytes),
+        graph=graph,
+    )
+
+
 def build_plan(config: RunConfig, world_size: int) -> list[CaseSpec]:
     """Cases in run order: collective, size, algorithm, then out-of-place before in-place (nccl-tests)."""
-    esize = DTYPE_SIZES[config.dtype]
     plan: list[CaseSpec] = []
     for collective in config.collectives:
         seen: set[int] = set()
         for nbytes in config.sizes:
-            count = element_count(collective, nbytes, esize, world_size)
-            if count * esize in seen:
+            first = case_spec(collective, "builtin", nbytes, backend=config.backend, device=config.device,
+                              world_size=world_size, dtype=config.dtype)  # fmt: skip
+            if first.bytes in seen:
                 continue
-            seen.add(count * esize)
-            root = config.root if collective in ("broadcast", "reduce") else -1
+            seen.add(first.bytes)
             for algorithm in config.algorithms_for(collective):
                 for in_place in variants(collective, config.in_place):
                     plan.append(
-                        CaseSpec(
-                            collective=collective,
-                            algorithm=algorithm,
+                        case_spec(
+                            collective,
+                            algorithm,
+                            nbytes,
                             backend=config.backend,
                             device=config.device,
                             world_size=world_size,
                             dtype=config.dtype,
-                            op=op_for(collective, config.op),
-                            bytes=count * esize,
-                            count=count,
-                            root=root,
+                            op=config.op,
+                            root=config.root,
                             in_place=in_place,
-                            iters=iters_for(count * esize, config.iters),
-                            warmup=warmup_for(count * esize, config.warmup),
-                            segment_bytes=segment_bytes_for(collective, algorithm, config.segment_bytes),
+                            iters=config.iters,
+                            warmup=config.warmup,
+                            segment_bytes=config.segment_bytes,
                             graph=config.graph,
-                        )
+                        )  # fmt: skip
                     )
     return plan

@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import socket
 import time
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
-from bench.records import CaseSpec, Measurement
+from bench.measurement import CaseSpec, Measurement
+from bench.ports import free_port
 
 
 class PoolError(RuntimeError):
     """A rank failed, hung past the deadline, or the pool could not start."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rank_main(rank: int, world: int, port: int, backend: str, device: str, conn: Any, parent: int) -> None:
@@ -42,8 +36,9 @@ def _rank_main(rank: int, world: int, port: int, backend: str, device: str, conn
     import torch
     import torch.distributed as dist
 
-    from bench.data import torch_dtype
-    from bench.measure import Buffers, RankContext, Unsupported, measure
+    from bench.collective_io import Buffers
+    from bench.exact_data import torch_dtype
+    from bench.measure import RankContext, Unsupported, measure
     from collectives.costs import busbw_factor
 
     warnings.filterwarnings("ignore", category=FutureWarning)

@@ -21,10 +21,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from bench.measurement import CaseSpec, Measurement
+from bench.plan import case_spec
 from bench.pool import WorkerPool
-from bench.records import CaseSpec, Measurement
-from bench.rules import DTYPE_SIZES, op_for
-from bench.sizes import element_count
 
 
 class ReplayClock:
@@ -73,15 +72,9 @@ def make_spec(pool: WorkerPool, collective: str, algorithm: str, nbytes: int, *,
               op: str | None = None, root: int = 0, in_place: bool = False, iters: int = 50, warmup: int = 5,
               segment_bytes: int | None = None) -> CaseSpec:  # fmt: skip
     """The CaseSpec ``collbench run`` would build for these options."""
-    esize = DTYPE_SIZES[dtype]
-    count = element_count(collective, nbytes, esize, pool.world_size)
-    return CaseSpec(
-        collective=collective, algorithm=algorithm, backend=pool.backend, device=pool.device,
-        world_size=pool.world_size, dtype=dtype, op=op_for(collective, op or "sum"),
-        bytes=count * esize, count=count, root=root if collective in ("broadcast", "reduce") else -1,
-        in_place=in_place if collective in ("all_gather", "reduce_scatter") else True, iters=iters,
-        warmup=warmup, segment_bytes=segment_bytes,
-    )  # fmt: skip
+    return case_spec(collective, algorithm, nbytes, backend=pool.backend, device=pool.device,
+                     world_size=pool.world_size, dtype=dtype, op=op or "sum", root=root, in_place=in_place,
+                     iters=iters, warmup=warmup, segment_bytes=segment_bytes)  # fmt: skip
 
 
 def report(benchmark, m: Measurement) -> None:  # noqa: ANN001 - pytest-benchmark's fixture

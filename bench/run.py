@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.backend_support import DTYPE_SIZES, check_combination
 from bench.cli import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from bench.plan import DEFAULT_ITERS, DEFAULT_WARMUP, RunConfig, build_plan
-from bench.rules import DTYPE_SIZES, check_combination
 from bench.sizes import parse_size, size_sweep
 from collectives.costs import COLLECTIVES
 
@@ -219,7 +219,7 @@ def run_command(ns: argparse.Namespace, argv: list[str]) -> int:
         outcome = run_torchrun(config, plan, None, env)
         return EXIT_OK if outcome.status == "complete" else EXIT_FAIL
 
-    from bench.results import RunWriter, base_metadata, create_run_dir
+    from bench.run_writer import RunWriter, base_metadata, create_run_dir
     from bench.table import TablePrinter
 
     parent = _out_parent(ns.out)

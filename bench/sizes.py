@@ -41,11 +41,3 @@ def size_sweep(min_bytes: int, max_bytes: int, step_factor: float) -> list[int]:
         nxt = int(size * step_factor)
         size = nxt if nxt > size else size + 1
     return sizes
-
-
-def element_count(collective: str, nbytes: int, element_size: int, world_size: int) -> int:
-    """Elements of the nccl-tests buffer S; all_gather/reduce_scatter round down to a multiple of p (as nccl-tests)."""
-    count = nbytes // element_size
-    if collective in ("all_gather", "reduce_scatter"):
-        count -= count % world_size
-    return count

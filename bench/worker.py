@@ -16,8 +16,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from bench.measurement import CaseSpec
 from bench.plan import RunConfig
-from bench.records import CaseSpec
 
 Emit = Callable[[str, Any], None]
 
@@ -61,8 +61,9 @@ def run_rank(config: RunConfig, plan: list[CaseSpec], emit: Emit) -> None:
     """Measure ``plan`` on this (already initialised) rank."""
     import torch.distributed as dist
 
-    from bench.data import torch_dtype
-    from bench.measure import Buffers, RankContext, Unsupported, measure
+    from bench.collective_io import Buffers
+    from bench.exact_data import torch_dtype
+    from bench.measure import RankContext, Unsupported, measure
     from collectives.costs import busbw_factor
 
     warnings.filterwarnings("ignore", category=FutureWarning)  # torch's *_into_tensor renames

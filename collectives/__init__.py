@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from collectives.costs import COLLECTIVES
+from collectives.spec import COLLECTIVES
 
 __all__ = ["COLLECTIVES", "get", "algorithms"]
 

@@ -22,13 +22,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-COLLECTIVES: tuple[str, ...] = ("broadcast", "reduce", "all_reduce", "all_gather", "reduce_scatter")
+from collectives.spec import COLLECTIVES, SPECS
+from collectives.spec import busbw_factor as _busbw_factor
 
 #: Segment size the pipelined algorithms (ring broadcast/reduce, tree all-reduce) use by default.
 DEFAULT_SEGMENT_BYTES: int = 1 << 20
 
 #: Collectives that combine data (have a gamma term).
-REDUCING: frozenset[str] = frozenset({"reduce", "all_reduce", "reduce_scatter"})
+REDUCING: frozenset[str] = frozenset(name for name, s in SPECS.items() if s.reducing)
 
 
 @dataclass(frozen=True)
@@ -65,29 +66,17 @@ def is_pow2(p: int) -> bool:
 
 
 def busbw_factor(collective: str, p: int) -> float:
-    """nccl-tests' bus-bandwidth factor F (THEORY.md section 4); busbw = algbw * F."""
+    """nccl-tests' bus-bandwidth factor F (docs/theory.md, "algbw and busbw"); busbw = algbw * F."""
     _check(collective, p)
-    if collective == "all_reduce":
-        return 2.0 * (p - 1) / p
-    if collective in ("all_gather", "reduce_scatter"):
-        return (p - 1) / p
-    return 1.0
+    return _busbw_factor(collective, p)
 
 
 def lower_bound(collective: str, p: int) -> Cost:
-    """Lower-bound coefficients (THEORY.md section 2.6, Chan et al. 2007)."""
+    """Lower-bound coefficients (docs/theory.md, "Lower bounds"; Chan et al. 2007)."""
     _check(collective, p)
     if p == 1:
         return Cost(0.0, 0.0, 0.0)
-    lg = float(lg_ceil(p))
-    frac = (p - 1) / p
-    return {
-        "broadcast": Cost(lg, 1.0, 0.0),
-        "reduce": Cost(lg, 1.0, frac),
-        "all_gather": Cost(lg, frac, 0.0),
-        "reduce_scatter": Cost(lg, frac, frac),
-        "all_reduce": Cost(lg, 2.0 * frac, frac),
-    }[collective]
+    return Cost(*SPECS[collective].lower_bound(p))
 
 
 def segments(nbytes: float | None, segment_bytes: int | None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from collectives import all_gather, all_reduce, broadcast, builtin, reduce, reduce_scatter
-from collectives.costs import COLLECTIVES
+from collectives.spec import COLLECTIVES
 
 _REGISTRY: dict[str, dict[str, Callable[..., None]]] = {
     "broadcast": {

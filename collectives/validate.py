@@ -15,6 +15,7 @@ from torch.distributed import ReduceOp
 
 from collectives.p2p import Ctx, make_ctx
 from collectives.reduce_ops import SUPPORTED_OPS
+from collectives.spec import spec
 
 #: dtypes the reducing collectives accept (what Gloo and NCCL both reduce).
 REDUCIBLE_DTYPES: tuple[torch.dtype, ...] = (
@@ -95,7 +96,7 @@ def check_pair(output: torch.Tensor, input: torch.Tensor, p: int, collective: st
         raise TypeError(f"{collective}: output dtype {output.dtype} differs from input dtype {input.dtype}")
     if output.device != input.device:
         raise ValueError(f"{collective}: output on {output.device} but input on {input.device}")
-    if collective == "all_gather":
+    if spec(collective).layout == "gather":
         if output.numel() != p * input.numel():
             raise ValueError(
                 f"all_gather: output has {output.numel()} elements, expected world size {p} x input "

@@ -12,8 +12,8 @@ median, busbw (nccl-tests factors, GB = 1e9 B) and busbw relative to builtin.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
-import socket
 import statistics
 import sys
 import time
@@ -26,17 +26,11 @@ import torch.multiprocessing as mp
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import collectives  # noqa: E402
-from collectives.costs import COLLECTIVES, busbw_factor  # noqa: E402
-
-_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-
-
-def parse_size(text: str) -> int:
-    """'4K', '16M', '1G' (powers of 1024) or plain bytes."""
-    t = text.strip().upper().removesuffix("B")
-    if t and t[-1] in _UNITS:
-        return int(float(t[:-1]) * _UNITS[t[-1]])
-    return int(t)
+from bench.collective_io import Buffers, io_for  # noqa: E402
+from bench.ports import free_port  # noqa: E402
+from bench.sizes import parse_size  # noqa: E402
+from collectives.costs import COLLECTIVES, PIPELINED, busbw_factor  # noqa: E402
+from collectives.spec import spec  # noqa: E402
 
 
 @dataclass
@@ -50,22 +44,17 @@ class Point:
     busbw_gbps: float
 
 
-def _call(fn, collective: str, bufs: tuple[torch.Tensor, ...], kwargs: dict) -> None:
-    if collective in ("broadcast", "reduce"):
-        fn(bufs[0], 0, **kwargs)
-    elif collective == "all_reduce":
-        fn(bufs[0], **kwargs)
-    else:
-        fn(bufs[0], bufs[1], **kwargs)
-
-
-def _buffers(collective: str, nbytes: int, p: int, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
-    count = max(1, nbytes // torch.tensor([], dtype=dtype).element_size())
-    if collective in ("all_gather", "reduce_scatter"):
-        block = max(1, count // p)
-        small, big = torch.ones(block, dtype=dtype), torch.ones(block * p, dtype=dtype)
-        return (big, small) if collective == "all_gather" else (small, big)
-    return (torch.ones(count, dtype=dtype),)
+def _case(collective: str, nbytes: int, p: int, dtype: torch.dtype, fn) -> tuple[Buffers, object]:
+    """Buffers of nccl-tests' size S (at least one element per rank) and one bound out-of-place call."""
+    desc = spec(collective)
+    esize = torch.tensor([], dtype=dtype).element_size()
+    count = max(desc.element_count(nbytes, esize, p), p if desc.blocked else 1)
+    bufs = Buffers.allocate(collective, count, p, dtype, "cpu")
+    bufs.main.fill_(1)
+    if bufs.other is not None:
+        bufs.other.fill_(1)
+    main, other = bufs.views(dist.get_rank(), in_place=False)
+    return bufs, io_for(collective).bind(fn, main, other, 0, dist.ReduceOp.SUM)
 
 
 def _worker(rank: int, world: int, port: int, args: argparse.Namespace) -> None:
@@ -76,26 +65,25 @@ def _worker(rank: int, world: int, port: int, args: argparse.Namespace) -> None:
     for coll in args.collectives:
         algs = [a for a in collectives.algorithms(coll) if args.algorithms is None or a in args.algorithms]
         for nbytes in args.sizes:
-            bufs = {a: _buffers(coll, nbytes, world, dtype) for a in algs}
             fns = {a: collectives.get(coll, a) for a in algs}
-            kw = {a: {} for a in algs}
             if args.segment_bytes:
                 for a in algs:
-                    if (coll, a) in (("broadcast", "ring"), ("reduce", "ring"), ("all_reduce", "tree")):
-                        kw[a] = {"segment_bytes": args.segment_bytes}
+                    if (coll, a) in PIPELINED:
+                        fns[a] = functools.partial(fns[a], segment_bytes=args.segment_bytes)
+            cases = {a: _case(coll, nbytes, world, dtype, fns[a]) for a in algs}
+            calls = {a: cases[a][1] for a in algs}
             for _ in range(args.warmup):
                 for a in algs:
-                    _call(fns[a], coll, bufs[a], kw[a])
+                    calls[a]()
             samples = {a: [] for a in algs}
             for _ in range(args.iters):
                 for a in algs:  # interleaved
                     dist.barrier()
                     t0 = time.perf_counter_ns()
-                    _call(fns[a], coll, bufs[a], kw[a])
+                    calls[a]()
                     samples[a].append(time.perf_counter_ns() - t0)
-            real_bytes = bufs[algs[0]][0].numel() * bufs[algs[0]][0].element_size()
-            if coll == "reduce_scatter":
-                real_bytes = bufs[algs[0]][1].numel() * bufs[algs[0]][1].element_size()
+            main = cases[algs[0]][0].main
+            real_bytes = main.numel() * main.element_size()
             for a in algs:
                 t = torch.tensor(samples[a], dtype=torch.float64)
                 dist.all_reduce(t, op=dist.ReduceOp.MAX)  # per iteration: the slowest rank
@@ -140,9 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.algorithms:
         args.algorithms = set(args.algorithms.split(",")) | {"builtin"}
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     mp.spawn(_worker, args=(args.nprocs, port, args), nprocs=args.nprocs)
     return 0
 

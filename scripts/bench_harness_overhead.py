@@ -14,18 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _bare(t, iters: int, nbytes: int, results: dict[str, list[float]]) -> None:
@@ -52,8 +45,9 @@ def _rank(rank: int, world: int, port: int, args: argparse.Namespace, queue) -> 
     import torch.distributed as dist
 
     import collectives
-    from bench.measure import Buffers, RankContext, measure
-    from bench.records import CaseSpec
+    from bench.collective_io import Buffers
+    from bench.measure import RankContext, measure
+    from bench.measurement import CaseSpec
     from collectives.costs import busbw_factor
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
@@ -92,9 +86,11 @@ def main() -> int:
     args = parser.parse_args()
     import multiprocessing as mp
 
+    from bench.ports import free_port
+
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    port = _free_port()
+    port = free_port()
     procs = [ctx.Process(target=_rank, args=(r, 2, port, args, queue)) for r in range(2)]
     for p in procs:
         p.start()

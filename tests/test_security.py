@@ -123,7 +123,7 @@ SECRETS = {
 
 
 def test_allowed_environment_drops_secret_names() -> None:
-    from bench.results import allowed_environment
+    from bench.run_writer import allowed_environment
 
     env = {**SECRETS, "NCCL_DEBUG": "INFO", "OMP_NUM_THREADS": "1", "SLURM_JOB_ID": "42", "HOME": "/root"}
     assert allowed_environment(env) == {"NCCL_DEBUG": "INFO", "OMP_NUM_THREADS": "1", "SLURM_JOB_ID": "42"}

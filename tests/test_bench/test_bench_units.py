@@ -8,13 +8,14 @@ import multiprocessing as mp
 import numpy as np
 import pytest
 
+from bench.backend_support import check_combination
+from bench.measurement import CSV_COLUMNS, CaseSpec, Measurement, csv_field
 from bench.plan import RunConfig, build_plan, iters_for
-from bench.records import CSV_COLUMNS, CaseSpec, Measurement, csv_field
-from bench.results import allowed_environment, create_run_dir
-from bench.rules import check_combination
-from bench.sizes import element_count, parse_size, size_sweep
+from bench.run_writer import allowed_environment, create_run_dir
+from bench.sizes import parse_size, size_sweep
 from bench.stats import percentile, summarize
 from collectives.costs import busbw_factor
+from collectives.spec import spec
 
 
 @pytest.mark.parametrize(
@@ -53,10 +54,10 @@ def test_size_sweep_matches_nccl_tests() -> None:
 
 
 def test_element_count_rounds_gather_scatter_to_multiple_of_p() -> None:
-    assert element_count("all_reduce", 1024, 4, 3) == 256
-    assert element_count("all_gather", 1024, 4, 3) == 255
-    assert element_count("reduce_scatter", 1024, 4, 3) == 255
-    assert element_count("broadcast", 6, 4, 3) == 1
+    assert spec("all_reduce").element_count(1024, 4, 3) == 256
+    assert spec("all_gather").element_count(1024, 4, 3) == 255
+    assert spec("reduce_scatter").element_count(1024, 4, 3) == 255
+    assert spec("broadcast").element_count(6, 4, 3) == 1
 
 
 def test_percentile_matches_numpy() -> None:

@@ -6,6 +6,8 @@ in gloo), AVG is defined for floating dtypes only (DESIGN.md). NCCL has no int16
 
 from __future__ import annotations
 
+from collectives.spec import spec
+
 DTYPE_SIZES: dict[str, int] = {
     "float32": 4,
     "float64": 8,
@@ -18,17 +20,11 @@ DTYPE_SIZES: dict[str, int] = {
 }
 FLOAT_DTYPES = frozenset({"float32", "float64", "float16", "bfloat16"})
 OPS: tuple[str, ...] = ("sum", "prod", "min", "max", "avg")
-REDUCING = frozenset({"reduce", "all_reduce", "reduce_scatter"})
 BACKEND_DTYPES: dict[str, frozenset[str]] = {
     "gloo": frozenset(DTYPE_SIZES),
     "nccl": frozenset(DTYPE_SIZES),
 }
 BACKEND_OPS: dict[str, frozenset[str]] = {"gloo": frozenset(OPS), "nccl": frozenset(OPS)}
-
-
-def op_for(collective: str, op: str) -> str:
-    """The op recorded for a collective: ``none`` for broadcast and all_gather."""
-    return op if collective in REDUCING else "none"
 
 
 def check_combination(backend: str, dtype: str, op: str, collectives: list[str]) -> str | None:
@@ -39,7 +35,7 @@ def check_combination(backend: str, dtype: str, op: str, collectives: list[str])
         return f"dtype {dtype} is not supported on {backend}; choose from {', '.join(sorted(BACKEND_DTYPES[backend]))}"
     if op not in OPS:
         return f"unknown op {op!r}; choose from {', '.join(OPS)}"
-    if not any(c in REDUCING for c in collectives):
+    if not any(spec(c).reducing for c in collectives):
         return None
     if op not in BACKEND_OPS[backend]:
         return f"op {op} is not supported on {backend}"

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.records import CSV_COLUMNS, Measurement, csv_field
+from bench.measurement import CSV_COLUMNS, Measurement, csv_field
 
 SCHEMA_VERSION = 1
 ENV_PREFIXES = ("NCCL_", "TORCH_", "GLOO_", "CUDA_", "SLURM_", "OMPI_COMM_WORLD_")

@@ -12,18 +12,12 @@ import importlib
 import multiprocessing as mp
 import os
 import queue
-import socket
 import time
 import traceback
 from datetime import timedelta
 from typing import Any
 
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago (bind to port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from bench.ports import free_port
 
 
 def _worker(rank: int, world: int, port: int, backend: str, inq: Any, outq: Any) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from bench_helpers import ROOT, cli_env, processes_with_marker, read_run, run_cli, run_dir_from
 
-from bench.results import effective_status, effective_status_reason, writer_identity
+from bench.run_writer import effective_status, effective_status_reason, writer_identity
 
 QUICK = ["run", "--nprocs", "2", "--collectives", "all_reduce", "--algorithms", "builtin", "-b", "1K", "-e", "4K"]
 QUICK += ["-n", "3", "-w", "1", "--quiet"]
@@ -155,8 +155,8 @@ def test_effective_status_rules() -> None:
 _WRITER_LOOP = """
 import sys
 from pathlib import Path
-from bench.results import RunWriter
-from bench.records import CaseSpec, Measurement
+from bench.run_writer import RunWriter
+from bench.measurement import CaseSpec, Measurement
 spec = CaseSpec("all_reduce", "ring", "gloo", "cpu", 2, "float32", "sum", 4096, 1024, -1, True, 3, 1)
 w = RunWriter(Path(sys.argv[1]), {"points": [], "warnings": []})
 w._write_json = lambda: None  # rows only: kill it while it appends as fast as it can

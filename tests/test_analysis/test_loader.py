@@ -20,7 +20,7 @@ def _run(tmp: Path) -> Path:
 
 
 def test_reader_and_writer_share_the_schema() -> None:
-    from bench.records import CSV_COLUMNS as WRITTEN
+    from bench.measurement import CSV_COLUMNS as WRITTEN
 
     assert CSV_COLUMNS == WRITTEN
 

@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from bench import data
+from bench import exact_data as data
 
 
 def _sequential(dtype: torch.dtype, op: str, xs: list[torch.Tensor]) -> torch.Tensor:

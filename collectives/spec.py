@@ -1,0 +1,134 @@
+"""One torch-free description per collective: what every other module asks instead of comparing names.
+
+Like nccl-tests' ``struct testColl``, a :class:`CollectiveSpec` says what a collective is: whether it has a
+root, whether it reduces, how nccl-tests' size S maps to the per-rank buffers, its bus-bandwidth factor and
+its alpha-beta-gamma lower bound (docs/theory.md). ``bench`` (torch side: buffers, calls, data, checks) and
+``analysis`` (busbw, imports, fits) derive everything collective-specific from here, so adding a
+collective means one entry here, its algorithms, one torch-side entry in ``bench.collective_io`` and its
+costs in ``collectives.costs``.
+
+Layouts of S (nccl-tests' size, docs/theory.md "Notation"):
+
+- ``whole``: S is each rank's whole buffer (broadcast, reduce, all_reduce);
+- ``gather``: S is the gathered output, p blocks of S/p; each rank's input is one block (all_gather);
+- ``scatter``: S is each rank's input, p blocks; each rank's output is one block (reduce_scatter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+Layout = Literal["whole", "gather", "scatter"]
+
+
+def _lg_ceil(p: int) -> int:
+    return (p - 1).bit_length() if p > 1 else 0
+
+
+@dataclass(frozen=True)
+class CollectiveSpec:
+    """What a collective is, independent of any algorithm or backend."""
+
+    name: str
+    rooted: bool  # takes a root rank (src for broadcast, dst for reduce)
+    reducing: bool  # combines data with a ReduceOp (has a gamma term)
+    layout: Layout  # how S maps to the per-rank buffers (module docstring)
+    busbw: Callable[[int], float]  # nccl-tests' factor F(p): busbw = algbw * F
+    lower_bound: Callable[[int], tuple[float, float, float]]  # (L, W, G) of the alpha-beta-gamma bound, p >= 2
+    root_name: str | None = None  # keyword of the root in torch's signature
+
+    @property
+    def blocked(self) -> bool:
+        """S is cut into p per-rank blocks (all_gather, reduce_scatter): counts round down to a multiple of p."""
+        return self.layout != "whole"
+
+    @property
+    def in_place_variants(self) -> bool:
+        """nccl-tests measures an out-of-place and an in-place variant (the others are in-place by nature)."""
+        return self.blocked
+
+    def element_count(self, nbytes: int, element_size: int, world_size: int) -> int:
+        """Elements of S (nccl-tests' count); blocked collectives round down to a multiple of p."""
+        count = nbytes // element_size
+        return count - count % world_size if self.blocked else count
+
+    def block_count(self, count: int, world_size: int) -> int:
+        """Elements of the small buffer of a blocked collective (its input or output block); count otherwise."""
+        return count // world_size if self.blocked else count
+
+    def recorded_op(self, op: str) -> str:
+        """The op a result records: the reduction, or ``none`` for collectives that do not reduce."""
+        return op if self.reducing else "none"
+
+    def recorded_root(self, root: int) -> int:
+        """The root a result records: the root rank, or -1 for collectives without one (nccl-tests)."""
+        return root if self.rooted else -1
+
+    def variants(self, in_place: str) -> tuple[bool, ...]:
+        """in_place values to measure for the ``--in-place both|yes|no`` option."""
+        if not self.in_place_variants:
+            return (True,)
+        return {"both": (False, True), "yes": (True,), "no": (False,)}[in_place]
+
+
+def _ring_share(p: int) -> float:
+    return (p - 1) / p
+
+
+SPECS: dict[str, CollectiveSpec] = {
+    s.name: s
+    for s in (
+        CollectiveSpec(
+            "broadcast", rooted=True, reducing=False, layout="whole", root_name="src",
+            busbw=lambda p: 1.0,
+            lower_bound=lambda p: (float(_lg_ceil(p)), 1.0, 0.0),
+        ),
+        CollectiveSpec(
+            "reduce", rooted=True, reducing=True, layout="whole", root_name="dst",
+            busbw=lambda p: 1.0,
+            lower_bound=lambda p: (float(_lg_ceil(p)), 1.0, _ring_share(p)),
+        ),
+        CollectiveSpec(
+            "all_reduce", rooted=False, reducing=True, layout="whole",
+            busbw=lambda p: 2.0 * _ring_share(p),
+            lower_bound=lambda p: (float(_lg_ceil(p)), 2.0 * _ring_share(p), _ring_share(p)),
+        ),
+        CollectiveSpec(
+            "all_gather", rooted=False, reducing=False, layout="gather",
+            busbw=_ring_share,
+            lower_bound=lambda p: (float(_lg_ceil(p)), _ring_share(p), 0.0),
+        ),
+        CollectiveSpec(
+            "reduce_scatter", rooted=False, reducing=True, layout="scatter",
+            busbw=_ring_share,
+            lower_bound=lambda p: (float(_lg_ceil(p)), _ring_share(p), _ring_share(p)),
+        ),
+    )
+}  # fmt: skip
+
+#: The collectives collbench measures, in nccl-tests' order.
+COLLECTIVES: tuple[str, ...] = tuple(SPECS)
+
+
+class UnknownCollectiveError(KeyError):
+    """An unknown collective name; the message lists the known ones."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0])
+
+
+def spec(name: str) -> CollectiveSpec:
+    """The description of ``name``; UnknownCollectiveError (a KeyError) listing the known names otherwise."""
+    found = SPECS.get(name)
+    if found is None:
+        raise UnknownCollectiveError(f"unknown collective {name!r}; known: {', '.join(COLLECTIVES)}")
+    return found
+
+
+def busbw_factor(collective: str, world_size: int) -> float:
+    """nccl-tests' bus-bandwidth factor F(p) of ``collective`` (docs/theory.md, "algbw and busbw")."""
+    if not isinstance(world_size, int) or world_size < 1:
+        raise ValueError(f"world size must be a positive integer, got {world_size!r}")
+    return spec(collective).busbw(world_size)
