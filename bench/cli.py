@@ -13,6 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from bench.errors import EXIT_OK, EXIT_USAGE, UsageError
+
 ANALYSIS_COMMANDS: dict[str, str] = {
     "fit": "alpha-beta(-gamma) fits per curve and across world sizes (fits.csv)",
     "report": "Markdown/HTML report with plots",
@@ -20,11 +22,6 @@ ANALYSIS_COMMANDS: dict[str, str] = {
     "import": "nccl-tests output (text log or -J JSON) -> run directories",
     "predict": "time and busbw at an unmeasured size / world size, from a fit",
 }
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class UsageError(Exception):
-    """A bad option or input: one line on stderr, exit 2."""
 
 
 class _Parser(argparse.ArgumentParser):

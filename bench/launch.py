@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench import protocol
 from bench.measurement import CaseSpec, Measurement
 from bench.plan import RunConfig
 from bench.ports import free_port, port_in_use
@@ -43,21 +44,20 @@ class Sink:
         self.skipped: list[str] = []
 
     def handle(self, kind: str, payload: Any) -> None:
-        if kind == "point":
+        if kind == protocol.POINT:
             m = Measurement.from_message(payload)
             self.writer.add(m)
             self.on_point(m)
-        elif kind == "skip":
+        elif kind == protocol.SKIP:
             msg = f"{payload['label']}: skipped, algorithm rejected the case ({payload['reason']})"
             self.skipped.append(msg)
             self.writer.warn(msg)
             self.warn(msg)
-        elif kind == "meta":
+        elif kind == protocol.META:
             self.writer.set_rank_meta(payload)
 
 
 PORT_ATTEMPTS = 3  # a free port can be taken by another process before rank 0 listens on it
-INIT_ERROR_PREFIX = "init: "  # a rank's error message from init_process_group (backend or rendezvous)
 
 
 class _Terminated(Exception):
@@ -147,12 +147,12 @@ def _supervise(config: RunConfig, procs: list, conns: list, sink: Sink) -> Outco
                 open_conns.remove(conn)
                 continue
             last_progress = time.monotonic()
-            if kind == "done":
+            if kind == protocol.DONE:
                 done.add(rank)
-            elif kind == "error":
+            elif kind == protocol.ERROR:
                 errors[rank] = payload
                 failed_at = failed_at or time.monotonic()
-            elif kind != "tick" and rank == 0:
+            elif kind != protocol.TICK and rank == 0:
                 sink.handle(kind, payload)
         if len(done) == len(procs):
             for proc in procs:
@@ -176,7 +176,8 @@ def _supervise(config: RunConfig, procs: list, conns: list, sink: Sink) -> Outco
 
 def _failure_outcome(config: RunConfig, exits: dict[int, int | None], errors: dict[int, str], skipped) -> Outcome:
     """``failed`` when the process group never came up (backend init, busy port), else ``incomplete``."""
-    init = {r: m[len(INIT_ERROR_PREFIX) :] for r, m in errors.items() if m.startswith(INIT_ERROR_PREFIX)}
+    prefix = protocol.INIT_ERROR_PREFIX
+    init = {r: m[len(prefix) :] for r, m in errors.items() if m.startswith(prefix)}
     if not init:
         return Outcome("incomplete", _failure_reason(exits, errors), skipped)
     busy = any(port_in_use(m) for m in init.values())
@@ -244,7 +245,7 @@ def run_torchrun(config: RunConfig, plan: list[CaseSpec], sink: Sink | None, env
 
     def emit(kind: str, payload: Any) -> None:
         state["last"] = time.monotonic()
-        if sink is not None and kind != "tick":
+        if sink is not None and kind != protocol.TICK:
             with lock:
                 sink.handle(kind, payload)
 

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
+from bench import protocol
 from bench.measurement import CaseSpec, Measurement
 from bench.ports import free_port
 
@@ -24,49 +25,43 @@ class PoolError(RuntimeError):
 
 
 def _rank_main(rank: int, world: int, port: int, backend: str, device: str, conn: Any, parent: int) -> None:
-    """A rank: join the group, then measure each CaseSpec received until ``None``."""
-    from bench.worker import limit_intra_op_threads, resolve, set_parent_death_signal, short_error, with_segment
+    """A rank: join the group, then measure each CaseSpec received until ``None`` (``worker.RankMeasurer``)."""
+    from bench.worker import RankMeasurer, limit_intra_op_threads, set_parent_death_signal, short_error
 
     set_parent_death_signal()
     if os.getppid() != parent:
         os._exit(1)
     limit_intra_op_threads()
-    import warnings
-
     import torch
     import torch.distributed as dist
 
-    from bench.collective_io import Buffers
-    from bench.exact_data import torch_dtype
-    from bench.measure import RankContext, Unsupported, measure
-    from collectives.costs import busbw_factor
+    from bench.measure import Unsupported
 
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    def send(kind: str, payload: Any = None) -> None:
+        conn.send(protocol.Message(kind, rank, payload))
+
     try:
         if device == "cuda":
             torch.cuda.set_device(rank % torch.cuda.device_count())
         dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
                                 timeout=timedelta(seconds=120))  # fmt: skip
         dist.barrier()
-        ctx = RankContext.create(rank, world, device, seed=0)
-        conn.send(("ready", None))
+        measurer = RankMeasurer(device, seed=0)
+        send(protocol.READY)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent as one line
-        conn.send(("error", short_error(exc)))
+        send(protocol.ERROR, short_error(exc))
         return
     while True:
         msg = conn.recv()
         if msg is None:
             break
         try:
-            spec = CaseSpec(**msg)
-            bufs = Buffers.allocate(spec.collective, spec.count, world, torch_dtype(spec.dtype), device)
-            fn = with_segment(resolve(spec.collective, spec.algorithm), spec.segment_bytes)
-            m = measure(spec, fn, bufs, ctx, busbw_factor(spec.collective, world))
-            conn.send(("point", m.to_message() if m is not None else None))
+            m = measurer.measure(CaseSpec(**msg))
+            send(protocol.POINT, m.to_message() if m is not None else None)
         except Unsupported as exc:
-            conn.send(("error", f"unsupported case: {exc}"))
+            send(protocol.ERROR, f"unsupported case: {exc}")
         except BaseException as exc:  # noqa: BLE001
-            conn.send(("error", short_error(exc)))
+            send(protocol.ERROR, short_error(exc))
     dist.destroy_process_group()
 
 
@@ -88,14 +83,14 @@ class WorkerPool:
             self._conns.append(parent)
             self._procs.append(proc)
         replies = self._collect(timeout_s)
-        errors = [r for kind, r in replies if kind != "ready"]
+        errors = [r.payload for r in replies if r.kind != protocol.READY]
         if errors:
             self.close()
             raise PoolError(f"the process group did not start: {errors[0]}")
 
-    def _collect(self, timeout_s: float) -> list[tuple[str, Any]]:
+    def _collect(self, timeout_s: float) -> list[protocol.Message]:
         deadline = time.monotonic() + timeout_s
-        replies: list[tuple[str, Any]] = []
+        replies: list[protocol.Message] = []
         for rank, conn in enumerate(self._conns):
             while not conn.poll(0.05):
                 if time.monotonic() > deadline:
@@ -114,10 +109,10 @@ class WorkerPool:
         for conn in self._conns:
             conn.send(asdict(spec))
         replies = self._collect(self.timeout_s)
-        for kind, payload in replies:
-            if kind == "error":
-                raise PoolError(payload)
-        return Measurement.from_message(replies[0][1])
+        for reply in replies:
+            if reply.kind == protocol.ERROR:
+                raise PoolError(reply.payload)
+        return Measurement.from_message(replies[0].payload)
 
     def close(self, kill: bool = False) -> None:
         """Stop every rank (politely unless ``kill``); idempotent."""

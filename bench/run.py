@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.backend_support import DTYPE_SIZES, check_combination
-from bench.cli import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from bench.plan import DEFAULT_ITERS, DEFAULT_WARMUP, RunConfig, build_plan
 from bench.sizes import parse_size, size_sweep
 from collectives.costs import COLLECTIVES

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from bench import protocol
 from bench.measurement import CaseSpec
 from bench.plan import RunConfig
 
@@ -57,41 +58,63 @@ def rank_meta(device: str) -> dict[str, Any]:
     return meta
 
 
-def run_rank(config: RunConfig, plan: list[CaseSpec], emit: Emit) -> None:
-    """Measure ``plan`` on this (already initialised) rank."""
-    import torch.distributed as dist
+class RankMeasurer:
+    """Measures cases on this (already initialised) rank with the harness's protocol (``bench.measure``).
 
-    from bench.collective_io import Buffers
-    from bench.exact_data import torch_dtype
-    from bench.measure import RankContext, Unsupported, measure
-    from collectives.costs import busbw_factor
+    Keeps the buffers of the current (collective, count, dtype) and the bound algorithm callables, so a
+    plan of many algorithms per size allocates once per size. Used by ``collbench run``'s ranks and by
+    the plugin's persistent pool alike.
+    """
 
-    warnings.filterwarnings("ignore", category=FutureWarning)  # torch's *_into_tensor renames
-    rank, world = dist.get_rank(), dist.get_world_size()
-    if rank == 0:
-        emit("meta", rank_meta(config.device))
-    ctx = RankContext.create(rank, world, config.device, config.seed)
-    dtype = torch_dtype(config.dtype)
-    fns: dict[tuple[str, str, int | None], Callable[..., None]] = {}
-    bufs = None
-    for spec in plan:
-        if bufs is None or (bufs.collective, bufs.count) != (spec.collective, spec.count):
-            bufs = None  # free the previous size first
-            bufs = Buffers.allocate(spec.collective, spec.count, world, dtype, config.device)
+    def __init__(self, device: str, seed: int) -> None:
+        import torch.distributed as dist
+
+        from bench.measure import RankContext
+
+        warnings.filterwarnings("ignore", category=FutureWarning)  # torch's *_into_tensor renames
+        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        self.device = device
+        self.ctx = RankContext.create(self.rank, self.world, device, seed)
+        self._fns: dict[tuple[str, str, int | None], Callable[..., None]] = {}
+        self._bufs = None
+
+    def measure(self, spec: CaseSpec):  # noqa: ANN201 - Measurement | None (rank 0 gets it)
+        """Rank 0's Measurement of ``spec`` (None elsewhere); ``bench.measure.Unsupported`` if rejected."""
+        from bench.collective_io import Buffers
+        from bench.exact_data import torch_dtype
+        from bench.measure import measure
+        from collectives.costs import busbw_factor
+
+        b = self._bufs
+        if b is None or (b.collective, b.count, str(b.main.dtype)) != (spec.collective, spec.count,
+                                                                       f"torch.{spec.dtype}"):  # fmt: skip
+            self._bufs = None  # free the previous size first
+            self._bufs = Buffers.allocate(spec.collective, spec.count, self.world, torch_dtype(spec.dtype),
+                                          self.device)  # fmt: skip
         key = (spec.collective, spec.algorithm, spec.segment_bytes)
-        if key not in fns:
-            fns[key] = with_segment(resolve(spec.collective, spec.algorithm), spec.segment_bytes)
+        if key not in self._fns:
+            self._fns[key] = with_segment(resolve(spec.collective, spec.algorithm), spec.segment_bytes)
+        return measure(spec, self._fns[key], self._bufs, self.ctx, busbw_factor(spec.collective, self.world))
+
+
+def run_rank(config: RunConfig, plan: list[CaseSpec], emit: Emit) -> None:
+    """Measure ``plan`` on this (already initialised) rank; rank 0 emits meta, points and skips."""
+    from bench.measure import Unsupported
+
+    measurer = RankMeasurer(config.device, config.seed)
+    if measurer.rank == 0:
+        emit(protocol.META, rank_meta(config.device))
+    for spec in plan:
         try:
-            m = measure(spec, fns[key], bufs, ctx, busbw_factor(spec.collective, world))
+            m = measurer.measure(spec)
         except Unsupported as exc:
-            if rank == 0:
-                emit("skip", {"label": spec.label, "reason": str(exc)})
-            emit("tick", None)
-            continue
-        if m is not None:
-            emit("point", m.to_message())
-        emit("tick", None)
-    ctx.barrier()
+            if measurer.rank == 0:
+                emit(protocol.SKIP, {"label": spec.label, "reason": str(exc)})
+        else:
+            if m is not None:
+                emit(protocol.POINT, m.to_message())
+        emit(protocol.TICK, None)
+    measurer.ctx.barrier()
 
 
 def short_error(exc: BaseException) -> str:
@@ -137,10 +160,9 @@ def spawn_entry(
     limit_intra_op_threads()
 
     def emit(kind: str, payload: Any) -> None:
-        conn.send((kind, rank, payload))
+        conn.send(protocol.Message(kind, rank, payload))
 
     from bench import faults
-    from bench.launch import INIT_ERROR_PREFIX
 
     try:
         import torch.distributed as dist
@@ -155,15 +177,15 @@ def spawn_entry(
                 config.backend, rank=rank, world_size=world_size, timeout=timedelta(seconds=config.timeout_s)
             )
         except Exception as exc:  # noqa: BLE001 - the group never came up: tell the supervisor what kind
-            conn.send(("error", rank, INIT_ERROR_PREFIX + short_error(exc)))
+            conn.send(protocol.Message(protocol.ERROR, rank, protocol.INIT_ERROR_PREFIX + short_error(exc)))
             conn.close()
             os._exit(1)
         run_rank(config, plan, emit)
         dist.destroy_process_group()
-        conn.send(("done", rank, None))
+        conn.send(protocol.Message(protocol.DONE, rank))
     except BaseException as exc:  # noqa: BLE001 - report anything to the supervisor, then exit non-zero
         try:
-            conn.send(("error", rank, short_error(exc)))
+            conn.send(protocol.Message(protocol.ERROR, rank, short_error(exc)))
         except OSError:
             pass
         conn.close()
