@@ -1,4 +1,4 @@
-"""Measure one case on every rank (DESIGN.md timing protocol); rank 0 gets the Measurement.
+"""Measure one case on every rank (docs/protocol.md timing protocol); rank 0 gets the Measurement.
 
 Protocol per point: fill seeded exact data, warm up, device sync + barrier, one back-to-back loop of
 ``iters`` calls marked by the device clock (block = first to last mark / iters; samples = each call's

@@ -1,6 +1,6 @@
 """Alpha-beta-gamma cost coefficients of every algorithm, readable without torch.
 
-A call of an algorithm is modelled (THEORY.md section 2) as
+A call of an algorithm is modelled (docs/theory.md, section Cost form) as
 
     T = L * alpha + W * n * beta + G * n * gamma
 
@@ -11,7 +11,7 @@ byte of n.  Pipelined algorithms cut n into k = ceil(n / segment_bytes) segments
 L and W depend on n; pass ``nbytes`` (and the segment size the run used) for them.
 
 ``builtin`` has no known schedule (the backend picks one at run time); it is modelled at the
-lower bound of THEORY.md section 2.6 and flagged ``assumed=True``.
+lower bound of docs/theory.md, section Lower bounds, and flagged ``assumed=True``.
 
 This module is data and arithmetic only: ``analysis`` imports it and must never pull torch in.
 """
@@ -65,7 +65,7 @@ def is_pow2(p: int) -> bool:
 
 
 def busbw_factor(collective: str, p: int) -> float:
-    """nccl-tests' bus-bandwidth factor F (THEORY.md section 4); busbw = algbw * F."""
+    """nccl-tests' bus-bandwidth factor F (docs/theory.md, section algbw and busbw); busbw = algbw * F."""
     _check(collective, p)
     if collective == "all_reduce":
         return 2.0 * (p - 1) / p
@@ -75,7 +75,7 @@ def busbw_factor(collective: str, p: int) -> float:
 
 
 def lower_bound(collective: str, p: int) -> Cost:
-    """Lower-bound coefficients (THEORY.md section 2.6, Chan et al. 2007)."""
+    """Lower-bound coefficients (docs/theory.md, section Lower bounds; Chan et al. 2007)."""
     _check(collective, p)
     if p == 1:
         return Cost(0.0, 0.0, 0.0)
