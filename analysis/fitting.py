@@ -1,4 +1,4 @@
-"""Alpha-beta(-gamma) fits of measured times (THEORY.md section 5).
+"""Alpha-beta(-gamma) fits of measured times (docs/fitting.md).
 
 - ``curve`` fits: t(n) = a + b n per curve (one collective, algorithm, backend, world size, ...), by
   relative-error WLS with a, b >= 0 (NNLS on rows scaled by 1/t), optionally Huber or Theil-Sen;
@@ -25,7 +25,7 @@ from analysis.errors import AnalysisError
 from analysis.schema import CURVE_KEY
 from collectives import costs
 
-#: fits.csv columns: DESIGN.md's, in its order, then the extras
+#: fits.csv columns: the fixed ones of docs/fitting.md (section fits.csv), in order, then the extras
 FIT_COLUMNS: tuple[str, ...] = (
     "scope", "collective", "algorithm", "backend", "world_size", "alpha_us", "alpha_us_lo", "alpha_us_hi",
     "bw_gbps", "bw_gbps_lo", "bw_gbps_hi", "gamma_gbps", "r2", "mape", "n_points",
@@ -36,7 +36,7 @@ ROBUST = (None, "huber", "theil-sen")
 MIN_SIZES = 3  # a line needs at least this many sizes (per piece)
 MAX_PIECES = 3
 SPLIT_GAIN = 0.25  # a split must cut the weighted SSE at least 4x (on top of BIC) to count as a breakpoint
-COND_LIMIT = 1e6  # THEORY 5.2: a worse-conditioned design leaves gamma unidentified
+COND_LIMIT = 1e6  # docs/fitting.md, Identifying γ: a worse-conditioned design leaves gamma unidentified
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def bw_gbps(b_us_per_byte: float) -> float:
 
 
 def _nnls_line(n: np.ndarray, t: np.ndarray) -> tuple[float, float]:
-    """Relative-error WLS with a, b >= 0: minimise sum(((a + b n) - t) / t)^2 (THEORY 5.1)."""
+    """Relative-error WLS with a, b >= 0: minimise sum(((a + b n) - t) / t)^2 (docs/fitting.md, Per-curve fit)."""
     scale = 1.0 / t
     n_ref = max(float(n.max()), 1.0)  # column scaling keeps NNLS well conditioned over many decades
     design = np.column_stack([scale, n / n_ref * scale])
@@ -104,7 +104,7 @@ def _sse_rel(n: np.ndarray, t: np.ndarray, a: float, b: float) -> float:
     return float(np.sum(((a + b * n) - t) ** 2 / t**2))
 
 
-# --- breakpoints (THEORY 5.3) ------------------------------------------------------------------------------
+# --- breakpoints (docs/fitting.md, Breakpoints) ---------------------------------------------------------------
 
 
 def _bic(sse: float, n_points: int, n_pieces: int) -> float:
@@ -136,7 +136,7 @@ def find_breaks(n: np.ndarray, t: np.ndarray, max_pieces: int = MAX_PIECES, min_
     return [i for i, _ in pieces[1:]]
 
 
-# --- bootstrap (THEORY 5.4) ---------------------------------------------------------------------------------
+# --- bootstrap (docs/fitting.md, Confidence intervals) --------------------------------------------------------
 
 
 def _bootstrap(
@@ -162,7 +162,7 @@ def _bootstrap(
 
 
 def _quality(n: np.ndarray, t: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
-    """(R² of ln t, MAPE %), THEORY 5.5."""
+    """(R² of ln t, MAPE %), docs/fitting.md, Fit quality."""
     mape = float(100.0 * np.mean(np.abs(pred - t) / t))
     y, yhat = np.log(t), np.log(np.maximum(pred, 1e-12))
     ss_tot = float(np.sum((y - y.mean()) ** 2))
@@ -213,7 +213,7 @@ def fit_curve(
                 "alpha_us_lo": float(a_lo),
                 "alpha_us_hi": float(a_hi),
                 "bw_gbps": bw_gbps(b),
-                "bw_gbps_lo": bw_gbps(float(b_hi)),  # CI of 1/b from the slope's percentiles (THEORY 5.4)
+                "bw_gbps_lo": bw_gbps(float(b_hi)),  # CI of 1/b from the slope's percentiles (docs/fitting.md)
                 "bw_gbps_hi": bw_gbps(float(b_lo)),
                 "gamma_gbps": math.nan,
                 "r2": r2,
@@ -230,7 +230,7 @@ def fit_curve(
     return rows
 
 
-# --- model fits across world sizes (THEORY 5.2) --------------------------------------------------------------
+# --- model fits across world sizes (docs/fitting.md, Model fit) ----------------------------------------------
 
 
 def _design(group: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -258,7 +258,7 @@ def _solve_model(design: np.ndarray, t: np.ndarray, with_gamma: bool) -> np.ndar
 
 
 def gamma_identified(design: np.ndarray, t: np.ndarray) -> bool:
-    """True when the scaled design with a gamma column is well conditioned (THEORY 5.2)."""
+    """True when the scaled design with a gamma column is well conditioned (docs/fitting.md, Identifying γ)."""
     if not np.any(design[:, 2] > 0):
         return False
     scaled = design / t[:, None]
@@ -348,7 +348,7 @@ def fit_model(group: pd.DataFrame, *, n_boot: int = 200, seed: int = 0, need_gam
 
 
 def fit_joint(df: pd.DataFrame, *, n_boot: int = 200, seed: int = 0) -> list[dict]:
-    """Shared alpha, beta, gamma over every hand-written algorithm of one backend/device/dtype (THEORY 5.2):
+    """Shared alpha, beta, gamma over every hand-written algorithm of one backend/device/dtype (docs/fitting.md):
     reducing and non-reducing collectives together make gamma identifiable. Rows only where it is."""
     rows = []
     hand = df[(df["algorithm"] != "builtin") & (df["world_size"] > 1)]

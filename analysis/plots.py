@@ -1,5 +1,5 @@
 """Figures of a report (seaborn/matplotlib, Agg): busbw and time vs size, the communication roofline,
-the best algorithm per (size, world size), fit residuals, and data-parallel scaling. THEORY.md section 6.
+the best algorithm per (size, world size), fit residuals, and data-parallel scaling. docs/fitting.md.
 
 Every figure is a PNG of at least 1200x800 px with units on its axes; sizes are labelled in KiB/MiB/GiB on
 log2 axes, bandwidths in GB/s (1e9 B/s). Each function returns the paths it wrote.
@@ -131,7 +131,7 @@ def _hardware(fits: pd.DataFrame | None, coll: str) -> tuple[float, float, float
 def roofline(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path, peak_gbps: float | None = None,
              gamma_gbps: float | None = None) -> list[Path]:  # fmt: skip
     """Communication roofline per (collective, world size): measured busbw with p10-p90 bars, the measured
-    link roof, the spec roof, the latency diagonal, the ridge point, the reduction roof (THEORY 6.1)."""
+    link roof, the spec roof, the latency diagonal, the ridge point, the reduction roof (docs/fitting.md)."""
     paths = []
     data = _variant(df)
     for (coll, p), g in data.groupby(["collective", "world_size"]):

@@ -1,5 +1,5 @@
 """``collbench predict``: time, busbw and the best algorithm at sizes and world sizes not measured, and
-"will more GPUs help?" for a data-parallel step (THEORY.md sections 2, 5.2, 6.3, 6.4).
+"will more GPUs help?" for a data-parallel step (docs/theory.md; docs/fitting.md, Model fit, Data-parallel step).
 
 Each algorithm is predicted from its own ``model`` fit (alpha, beta across world sizes) when there is one,
 else from the joint hardware fit (collective ``*``: alpha, beta, gamma shared by the hand-written
@@ -104,7 +104,7 @@ def predict_table(fits: pd.DataFrame, collective: str, algorithms: list[str], si
 def scaling_table(fits: pd.DataFrame, *, grad_bytes: int, compute_ms: float, world_sizes: list[int],
                   algorithm: str = "ring", overlap: float = 0.0, bucket_bytes: int | None = None,
                   collective: str = "all_reduce") -> pd.DataFrame:  # fmt: skip
-    """Data-parallel step over world sizes (THEORY 6.3-6.4).
+    """Data-parallel step over world sizes (docs/fitting.md, Data-parallel step and scaling).
 
     comm_ms: all-reduce of ``grad_bytes`` (in buckets of ``bucket_bytes``: one latency term per bucket).
     Weak scaling (Gustafson, fixed per-GPU batch): step = compute + (1 - overlap) comm, speedup = p compute / step,

@@ -1,7 +1,7 @@
 """What each backend can reduce: checked before any process starts, so bad combinations exit 2 cleanly.
 
 Measured on torch 2.13 (gloo): int16 and bool have no reduction kernels worth benchmarking (int16 fails
-in gloo), AVG is defined for floating dtypes only (DESIGN.md). NCCL has no int16 type.
+in gloo), AVG is defined for floating dtypes only (docs/protocol.md, Algorithm API). NCCL has no int16 type.
 """
 
 from __future__ import annotations

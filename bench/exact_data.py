@@ -1,4 +1,4 @@
-"""Seeded exact data, sentinels and exact references (THEORY.md section 7, "Exact arithmetic").
+"""Seeded exact data, sentinels and exact references (docs/protocol.md, Buffers and data).
 
 Rank r's element i is an integer from a closed form, ((A*i + B*r + seed) mod m) + lo, with m chosen so that
 every partial result of the reduction stays within the dtype's exact-integer range. Then every ring or

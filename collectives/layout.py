@@ -45,7 +45,7 @@ def chain_segment_elems(segment_bytes: int, element_size: int, p: int, numel: in
     """Segment length of a pipelined chain: ``segment_bytes`` worth, or the whole buffer when p <= 2.
 
     T = (p - 2 + k)(alpha + n beta / k) is minimised by k = 1 when p = 2 (a chain of one hop has nothing
-    to overlap), so segmenting there only adds per-message latency (THEORY.md, pipelined chain).
+    to overlap), so segmenting there only adds per-message latency (docs/theory.md, Pipelined chain).
     """
     seg = segment_elems(segment_bytes, element_size)
     return max(seg, numel, 1) if p <= 2 else seg

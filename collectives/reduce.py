@@ -8,7 +8,7 @@
   segment j - 1 to its predecessor.
 
 The ``dst`` rank's tensor holds the result; other ranks' tensors are used as scratch (allowed by
-the collbench API, DESIGN.md).  AVG = SUM, then the root divides by p.
+the collbench API, docs/protocol.md, section Algorithm API).  AVG = SUM, then the root divides by p.
 Costs: ``collectives.costs`` (reduce/tree, reduce/ring).
 """
 

@@ -1,4 +1,4 @@
-"""The cost table against THEORY.md's closed forms, without torch."""
+"""The cost table against the closed forms of docs/theory.md, without torch."""
 
 import math
 import subprocess
@@ -78,7 +78,7 @@ def test_pipelined_chain_matches_closed_form():
     k = 40
     c = cost("broadcast", "ring", p, nbytes=n, segment_bytes=s)
     alpha, beta = 10e-6, 1e-9
-    # THEORY 2.1: T = (p-2+k)(alpha + n beta / k)
+    # docs/theory.md, Pipelined chain: T = (p-2+k)(alpha + n beta / k)
     assert c.time_s(n, alpha, beta) == pytest.approx((p - 2 + k) * (alpha + n * beta / k))
     r = cost("reduce", "ring", p, nbytes=n, segment_bytes=s)
     assert r.G == pytest.approx((p - 2 + k) / k)

@@ -36,7 +36,7 @@ def test_curve_fits_recover_closed_forms(sweep: tuple[Path, pd.DataFrame]) -> No
     assert (curves.breaks_bytes == "").all(), "3% noise alone must not make breakpoints"
     covered = []
     for r in curves.itertuples():
-        # THEORY 2: ring all_reduce a = 2(p-1) alpha, b = 2(p-1)/p (beta + gamma/2); ring RS, AG: (p-1) alpha
+        # docs/theory.md: ring all_reduce a = 2(p-1) alpha, b = 2(p-1)/p (beta + gamma/2); ring RS, AG: (p-1) alpha
         p = r.world_size
         want_a = {"all_reduce": 2 * (p - 1), "all_gather": p - 1, "reduce_scatter": p - 1}.get(r.collective)
         want_a = (want_a if want_a is not None else np.ceil(np.log2(p))) * HW.alpha_us
@@ -123,7 +123,7 @@ def test_fit_cli_writes_fits_csv(sweep: tuple[Path, pd.DataFrame], tmp_path: Pat
         "r2",
         "mape",
         "n_points",
-    ]  # fmt: skip  (DESIGN.md's order)
+    ]  # fmt: skip  (docs/fitting.md's order)
     fits = pd.read_csv(tmp_path / "fits.csv")
     assert set(fits.scope) == {"curve", "model"} and len(fits) == 4 * 3 + 4 + 1
 

@@ -1,4 +1,4 @@
-"""collbench predict agrees with THEORY.md's closed forms; the scaling table with a hand computation."""
+"""collbench predict agrees with the closed forms of docs/theory.md; the scaling table with a hand computation."""
 
 from __future__ import annotations
 
