@@ -1,6 +1,6 @@
 """Alpha-beta-gamma cost coefficients of every algorithm, readable without torch.
 
-A call of an algorithm is modelled (THEORY.md section 2) as
+A call of an algorithm is modelled (docs/theory.md, section Cost form) as
 
     T = L * alpha + W * n * beta + G * n * gamma
 
@@ -11,7 +11,7 @@ byte of n.  Pipelined algorithms cut n into k = ceil(n / segment_bytes) segments
 L and W depend on n; pass ``nbytes`` (and the segment size the run used) for them.
 
 ``builtin`` has no known schedule (the backend picks one at run time); it is modelled at the
-lower bound of THEORY.md section 2.6 and flagged ``assumed=True``.
+lower bound of docs/theory.md, section Lower bounds, and flagged ``assumed=True``.
 
 This module is data and arithmetic only: ``analysis`` imports it and must never pull torch in.
 """
