@@ -28,8 +28,8 @@ from scipy import stats
 
 from analysis.errors import AnalysisError
 from analysis.loader import load_runs
-from analysis.schema import POINT_KEY
 from analysis.units import size_label
+from bench.schema import POINT_KEY
 
 N_BOOT = 2000
 

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from analysis.errors import AnalysisError
-from analysis.schema import CURVE_KEY
+from bench.schema import CURVE_KEY
 from collectives import costs
 
 #: fits.csv columns: the fixed ones of docs/fitting.md (section fits.csv), in order, then the extras

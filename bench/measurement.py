@@ -6,42 +6,11 @@ timing; the measurement holds samples and derived statistics and never changes a
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bench.schema import CSV_COLUMNS, json_point
 from bench.stats import SampleStats, algbw_gbps, summarize
-
-CSV_COLUMNS: tuple[str, ...] = (
-    "collective",
-    "algorithm",
-    "backend",
-    "device",
-    "world_size",
-    "dtype",
-    "op",
-    "bytes",
-    "count",
-    "root",
-    "in_place",
-    "iters",
-    "warmup",
-    "time_us",
-    "time_us_p10",
-    "time_us_p25",
-    "time_us_p75",
-    "time_us_p90",
-    "time_us_min",
-    "time_us_max",
-    "block_time_us",
-    "algbw_gbps",
-    "busbw_gbps",
-    "correct",
-    "n_wrong",
-    "noisy",
-    "segment_bytes",
-    "graph",
-)
 
 
 @dataclass(frozen=True)
@@ -120,9 +89,7 @@ class Measurement:
 
     def json_point(self) -> dict[str, Any]:
         """The run.json point: every CSV column (JSON values, NaN as null) plus ``samples_us``."""
-        point = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in self.row().items()}
-        point["samples_us"] = [round(x, 4) for x in self.samples_us]
-        return point
+        return json_point(self.row(), self.samples_us)
 
     def to_message(self) -> dict[str, Any]:
         """Plain-data form sent from rank 0 to the writer process."""
@@ -143,14 +110,3 @@ class Measurement:
             busbw_factor=msg["busbw_factor"],
             n_wrong=msg["n_wrong"],
         )
-
-
-def csv_field(value: Any) -> str:
-    """results.csv spelling: true/false for booleans, empty for None/NaN, floats to 7 significant digits."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.7g}"  # 7 significant digits in every unit (times in us, bandwidths in GB/s)
-    return str(value)

@@ -153,7 +153,7 @@ def test_no_secret_lands_in_a_result_file(tmp_path: Path) -> None:
 
 def _hostile_run(run_dir: Path) -> Path:
     """A run directory whose text fields carry code and a pickle payload; reading it must run none of it."""
-    from analysis.schema import CSV_COLUMNS
+    from bench.schema import CSV_COLUMNS
 
     marker = run_dir.parent / "PWNED"
     code = f"__import__('os').system('touch {marker}')"

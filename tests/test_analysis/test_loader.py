@@ -12,17 +12,11 @@ import pytest
 from analysis import synthetic
 from analysis.errors import AnalysisError
 from analysis.loader import load_run, load_runs
-from analysis.schema import CSV_COLUMNS
+from bench.schema import CSV_COLUMNS
 
 
 def _run(tmp: Path) -> Path:
     return synthetic.write_run(tmp, synthetic.Hardware(), sizes=(1024, 4096, 16384))
-
-
-def test_reader_and_writer_share_the_schema() -> None:
-    from bench.measurement import CSV_COLUMNS as WRITTEN
-
-    assert CSV_COLUMNS == WRITTEN
 
 
 def test_truncated_last_line_is_dropped_with_a_warning(tmp_path: Path) -> None:
@@ -61,3 +55,26 @@ def test_killed_writer_reads_as_incomplete(tmp_path: Path) -> None:
     meta["writer"] = {"host": socket.gethostname(), "pid": os.getpid(), "pid_start_ticks": ticks}
     (run / "run.json").write_text(json.dumps(meta))
     assert load_run(run).meta["status"] == "running"  # this process is alive: still running
+
+
+def test_columns_in_another_order_are_read(tmp_path: Path) -> None:
+    """A results.csv re-saved by pandas or a spreadsheet keeps its column names, not their order."""
+    import pandas as pd
+
+    run = _run(tmp_path)
+    before = load_runs([run], warn=False)
+    frame = pd.read_csv(run / "results.csv", keep_default_na=False, dtype=str)
+    frame[list(reversed(frame.columns))].assign(comment="re-saved").to_csv(run / "results.csv", index=False)
+    after = load_runs([run], warn=False)
+    assert list(after.columns) == list(before.columns)
+    pd.testing.assert_frame_equal(after.drop(columns="samples_us"), before.drop(columns="samples_us"))
+
+
+def test_a_missing_column_is_named(tmp_path: Path) -> None:
+    import pandas as pd
+
+    run = _run(tmp_path)
+    frame = pd.read_csv(run / "results.csv", keep_default_na=False, dtype=str)
+    frame.drop(columns=["busbw_gbps", "graph"]).to_csv(run / "results.csv", index=False)
+    with pytest.raises(AnalysisError, match=r"missing columns: busbw_gbps, graph\)$"):
+        load_runs([run], warn=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from bench_helpers import ROOT, cli_env, read_run, run_cli, run_dir_from
 
-from bench.measurement import CSV_COLUMNS
+from bench.schema import CSV_COLUMNS
 from collectives.costs import COLLECTIVES, busbw_factor
 
 RUN_JSON_KEYS = {

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from bench.backend_support import check_combination
-from bench.measurement import CSV_COLUMNS, CaseSpec, Measurement, csv_field
+from bench.measurement import CaseSpec, Measurement
 from bench.plan import RunConfig, build_plan, iters_for
 from bench.run_writer import allowed_environment, create_run_dir
+from bench.schema import CSV_COLUMNS, csv_field
 from bench.sizes import parse_size, size_sweep
 from bench.stats import percentile, summarize
 from collectives.costs import busbw_factor

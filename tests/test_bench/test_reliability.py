@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from bench_helpers import ROOT, cli_env, processes_with_marker, read_run, run_cli, run_dir_from
 
-from bench.run_writer import effective_status, effective_status_reason, writer_identity
+from bench.schema import effective_status, effective_status_reason, writer_identity
 
 QUICK = ["run", "--nprocs", "2", "--collectives", "all_reduce", "--algorithms", "builtin", "-b", "1K", "-e", "4K"]
 QUICK += ["-n", "3", "-w", "1", "--quiet"]
