@@ -72,9 +72,9 @@ def _read_csv_rows(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
 def load_run(path: str | Path) -> Run:
     """One run directory (or its results.csv / run.json) as a :class:`Run`."""
     path = Path(path)
-    if path.is_file():
+    if path.name in ("run.json", "results.csv") and not path.is_dir():
         path = path.parent
-    if not path.exists():
+    if not path.is_dir():
         raise AnalysisError(f"{path}: no such run directory")
     meta = _read_json(path / "run.json")
     rows, notes = _read_csv_rows(path / "results.csv")
@@ -125,7 +125,11 @@ def find_runs(path: str | Path) -> list[Run]:
     path = Path(path)
     if not path.exists():
         raise AnalysisError(f"{path}: no such file or directory")
-    if path.is_file() or (path / "run.json").exists():
+    if not path.is_dir():
+        if path.name in ("run.json", "results.csv"):
+            return [load_run(path.parent)]
+        raise AnalysisError(f"{path}: not a run directory (a directory holding run.json and results.csv)")
+    if (path / "run.json").exists():
         return [load_run(path)]
     children = sorted(p for p in path.iterdir() if (p / "run.json").exists())
     if not children:

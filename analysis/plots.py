@@ -20,7 +20,8 @@ import seaborn as sns  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
 from analysis.fitting import curve_time_us, model_time_us  # noqa: E402
-from analysis.units import size_label  # noqa: E402, F401 - re-exported for report tables
+from analysis.selection import one_variant  # noqa: E402
+from analysis.units import size_label  # noqa: E402
 from collectives import costs  # noqa: E402
 
 FIGSIZE = (12, 8)
@@ -41,20 +42,10 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def _variant(df: pd.DataFrame) -> pd.DataFrame:
-    """One variant per point: out-of-place where measured (nccl-tests' first column), correct points only."""
-    df = df[df["correct"].astype(bool) & (df["time_us"] > 0)]
-    oop = df[~df["in_place"].astype(bool)]
-    keys = ["collective", "algorithm", "world_size", "bytes"]
-    rest = df[df["in_place"].astype(bool)].merge(oop[keys], on=keys, how="left", indicator=True)
-    rest = rest[rest["_merge"] == "left_only"].drop(columns="_merge")
-    return pd.concat([oop, rest], ignore_index=True)
-
-
 def busbw_vs_size(df: pd.DataFrame, out: Path) -> list[Path]:
     """busbw vs size, one panel per collective, one line per algorithm; one file per world size."""
     paths = []
-    data = _variant(df)
+    data = one_variant(df)
     for p, g in data.groupby("world_size"):
         colls = [c for c in costs.COLLECTIVES if c in set(g["collective"])]
         cols = min(3, len(colls))
@@ -78,7 +69,7 @@ def busbw_vs_size(df: pd.DataFrame, out: Path) -> list[Path]:
 def time_vs_size(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path) -> list[Path]:
     """Time vs size on log-log axes with the fitted curve models (pieces at breakpoints)."""
     paths = []
-    data = _variant(df)
+    data = one_variant(df)
     for (coll, p), g in data.groupby(["collective", "world_size"]):
         fig, ax = plt.subplots(figsize=FIGSIZE)
         palette = dict(zip(sorted(g["algorithm"].unique()), sns.color_palette(n_colors=g["algorithm"].nunique()),
@@ -133,7 +124,7 @@ def roofline(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path, peak_gbps: 
     """Communication roofline per (collective, world size): measured busbw with p10-p90 bars, the measured
     link roof, the spec roof, the latency diagonal, the ridge point, the reduction roof (docs/fitting.md)."""
     paths = []
-    data = _variant(df)
+    data = one_variant(df)
     for (coll, p), g in data.groupby(["collective", "world_size"]):
         if p < 2:
             continue
@@ -182,7 +173,7 @@ def roofline(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path, peak_gbps: 
 
 def best_algorithm(df: pd.DataFrame) -> pd.DataFrame:
     """Fastest algorithm (median time) per (collective, world size, bytes)."""
-    data = _variant(df)
+    data = one_variant(df)
     idx = data.groupby(["collective", "world_size", "bytes"])["time_us"].idxmin()
     return data.loc[idx, ["collective", "world_size", "bytes", "algorithm", "time_us"]].reset_index(drop=True)
 
@@ -214,7 +205,7 @@ def residuals(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path) -> list[Pa
     if fits is None or fits.empty:
         return []
     paths = []
-    data = _variant(df)
+    data = one_variant(df)
     for p, g in data.groupby("world_size"):
         rows = []
         for (coll, alg), sub in g.groupby(["collective", "algorithm"]):

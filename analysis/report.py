@@ -18,11 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import fitting, plots
+from analysis import fit_table, fitting, plots
 from analysis.errors import AnalysisError
-from analysis.fitting import FIT_COLUMNS, fit_all
+from analysis.fitting import fit_all
 from analysis.loader import Run, find_runs
 from analysis.predict import parse_bytes, scaling_table
+from analysis.selection import one_variant
+from analysis.units import size_label
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def which_algorithm_when(df: pd.DataFrame, fits: pd.DataFrame | None = None) -> 
     With curve fits the winner comes from the fitted lines on a fine size grid (smooth, so noise does not
     flip the answer at every size); curves without a fit fall back to the measured medians.
     """
-    data = plots._variant(df)
+    data = one_variant(df)
     rows = []
     for (coll, p), g in data.groupby(["collective", "world_size"]):
         grid = np.geomspace(g["bytes"].min(), g["bytes"].max(), 256)
@@ -127,8 +129,8 @@ def which_algorithm_when(df: pd.DataFrame, fits: pd.DataFrame | None = None) -> 
             best = g.loc[g.groupby("bytes")["time_us"].idxmin()].sort_values("bytes")
             runs, basis = _ranges(list(zip(best["algorithm"], best["bytes"], strict=True))), "measured medians"
         for i, (alg, lo, hi) in enumerate(runs):
-            cross = f"-> {runs[i + 1][0]} at {plots.size_label(runs[i + 1][1])}" if i + 1 < len(runs) else ""
-            rows.append((coll, str(p), f"{plots.size_label(lo)} - {plots.size_label(hi)}", alg, cross, basis))
+            cross = f"-> {runs[i + 1][0]} at {size_label(runs[i + 1][1])}" if i + 1 < len(runs) else ""
+            rows.append((coll, str(p), f"{size_label(lo)} - {size_label(hi)}", alg, cross, basis))
     return rows
 
 
@@ -147,38 +149,33 @@ def _metadata(runs: list[Run]) -> Block:
     return Block("table", header=header, rows=tuple(rows))
 
 
-def _fit_rows(fits: pd.DataFrame) -> tuple[tuple[str, ...], ...]:
-    rows = []
-    for r in fits.itertuples(index=False):
-        p = "-" if r.world_size is None or pd.isna(r.world_size) else str(int(r.world_size))
-        ip = "-" if r.in_place is None or pd.isna(r.in_place) else "y" if bool(r.in_place) else "n"
-        rows.append((r.scope, r.collective, r.algorithm, p, ip,
-                     f"{plots.size_label(r.bytes_min)} - {plots.size_label(r.bytes_max)}",
-                     f"{_num(r.alpha_us)} [{_num(r.alpha_us_lo)}, {_num(r.alpha_us_hi)}]",
-                     f"{_num(r.bw_gbps)} [{_num(r.bw_gbps_lo)}, {_num(r.bw_gbps_hi)}]", _num(r.gamma_gbps),
-                     _num(r.r2, "{:.3f}"), _num(r.mape, "{:.1f}"), _num(r.loo_mape, "{:.1f}")))  # fmt: skip
-    return tuple(rows)
-
-
-def build(runs: list[Run], out: Path, *, peak_gbps: float | None = None, gamma_gbps: float | None = None,
-          grad_bytes: int | None = None, compute_ms: float | None = None, overlap: float = 0.0,
-          title: str | None = None, n_boot: int = 100) -> list[Block]:  # fmt: skip
-    """Write figures and fits.csv under ``out``; return the report's blocks."""
+def points(runs: list[Run]) -> pd.DataFrame:
+    """Every point of ``runs`` as one table; AnalysisError when there is none."""
     df = pd.concat([r.points for r in runs], ignore_index=True)
     if df.empty:
         raise AnalysisError("the runs hold no measured points")
-    figs = out / "figures"
-    title = title or f"collbench report: {', '.join(r.run_id for r in runs)}"
-    blocks = [Block("h1", title), Block("h2", "Runs"), _metadata(runs)]
-    fits: pd.DataFrame | None
+    return df
+
+
+def fit(df: pd.DataFrame, n_boot: int = 100) -> tuple[pd.DataFrame | None, str | None]:
+    """The fits of ``df`` for the report, or (None, why not): a report without fits is still a report."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fits = fit_all(df, n_boot=n_boot)
-        fits.to_csv(out / "fits.csv", index=False, columns=list(FIT_COLUMNS), float_format="%.7g")
-    except Exception as exc:  # noqa: BLE001 - a report without fits is still a report
-        fits = None
-        blocks.append(Block("p", f"Fit unavailable: {exc}"))
+            return fit_all(df, n_boot=n_boot), None
+    except Exception as exc:  # noqa: BLE001 - shown in the report instead
+        return None, str(exc)
+
+
+def build(runs: list[Run], fits: pd.DataFrame | None, figs: Path, *, peak_gbps: float | None = None,
+          gamma_gbps: float | None = None, grad_bytes: int | None = None, compute_ms: float | None = None,
+          overlap: float = 0.0, title: str | None = None, fit_error: str | None = None) -> list[Block]:  # fmt: skip
+    """The report's blocks; its figures are drawn into ``figs``. Fitting and writing are the caller's steps."""
+    df = points(runs)
+    title = title or f"collbench report: {', '.join(r.run_id for r in runs)}"
+    blocks = [Block("h1", title), Block("h2", "Runs"), _metadata(runs)]
+    if fits is None:
+        blocks.append(Block("p", f"Fit unavailable: {fit_error or 'not fitted'}"))
     notes = [f"{r.run_id}: status {r.meta.get('status')} ({r.meta.get('status_reason')})" for r in runs
              if r.meta.get("status") != "complete"]  # fmt: skip
     wrong = df[~df["correct"].astype(bool)]
@@ -196,12 +193,8 @@ def build(runs: list[Run], out: Path, *, peak_gbps: float | None = None, gamma_g
     if fits is not None and fits.empty:
         blocks.append(Block("p", "No fit: every curve has fewer than 3 sizes and no model has 2 world sizes."))
     if fits is not None and not fits.empty:
-        blocks += [Block("p", "Fits: t = alpha + S / bw per curve (relative-error WLS, bootstrap 95% CI); model rows "
-                              "fit alpha, beta (and gamma) across world sizes with each algorithm's L(p), W(p), G(p); "
-                              "loo = leave-one-world-size-out prediction error."),
-                   Block("table", header=("scope", "collective", "algorithm", "p", "in-place", "sizes",
-                                          "alpha_us [CI]", "bw_gbps [CI]", "gamma_gbps", "R2 (ln t)", "MAPE %",
-                                          "loo %"), rows=_fit_rows(fits))]  # fmt: skip
+        blocks += [Block("p", fit_table.CAPTION),
+                   Block("table", header=fit_table.HEADER, rows=tuple(fit_table.rows(fits)))]  # fmt: skip
     sections = [("Bus bandwidth vs size", plots.busbw_vs_size(df, figs)),
                 ("Communication roofline", plots.roofline(df, fits, figs, peak_gbps, gamma_gbps)),
                 ("Time vs size with fitted models", plots.time_vs_size(df, fits, figs)),
@@ -211,7 +204,7 @@ def build(runs: list[Run], out: Path, *, peak_gbps: float | None = None, gamma_g
         try:
             table = scaling_table(fits, grad_bytes=grad_bytes, compute_ms=compute_ms, overlap=overlap,
                                   world_sizes=[2**k for k in range(11)])  # fmt: skip
-            caption = f"Will more GPUs help? ring all-reduce of {plots.size_label(grad_bytes)}, compute {compute_ms} ms"
+            caption = f"Will more GPUs help? ring all-reduce of {size_label(grad_bytes)}, compute {compute_ms} ms"
             sections.append((caption, plots.scaling(table, figs, caption)))
             blocks += [
                 Block("h2", caption),
@@ -249,10 +242,14 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise AnalysisError(f"cannot create {out}: {exc.strerror}") from None
     grad = parse_bytes(args.grad_bytes) if args.grad_bytes else None
-    blocks = build(runs, out, peak_gbps=args.peak_gbps, gamma_gbps=args.gamma_gbps, grad_bytes=grad,
-                   compute_ms=args.compute_ms, overlap=args.overlap, title=args.title, n_boot=args.boot)  # fmt: skip
+    fits, why = fit(points(runs), n_boot=args.boot)
+    written = [fit_table.write_csv(fits, out)] if fits is not None else []
+    blocks = build(runs, fits, out / "figures", peak_gbps=args.peak_gbps, gamma_gbps=args.gamma_gbps,
+                   grad_bytes=grad, compute_ms=args.compute_ms, overlap=args.overlap, title=args.title,
+                   fit_error=why)  # fmt: skip
     (out / "report.md").write_text(to_markdown(blocks, out))
     (out / "report.html").write_text(to_html(blocks, blocks[0].text))
     n_figs = sum(b.kind == "img" for b in blocks)
-    print(f"wrote {out / 'report.md'}, {out / 'report.html'} ({n_figs} figures) and {out / 'fits.csv'}")
+    also = f" and {written[0]}" if written else ""
+    print(f"wrote {out / 'report.md'}, {out / 'report.html'} ({n_figs} figures){also}")
     return 0

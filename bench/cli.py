@@ -8,20 +8,22 @@ launches ranks locally (``--nprocs``) or joins a torchrun launch, and writes one
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 from bench.errors import EXIT_OK, EXIT_USAGE, UsageError
 
-ANALYSIS_COMMANDS: dict[str, str] = {
-    "fit": "alpha-beta(-gamma) fits per curve and across world sizes (fits.csv)",
-    "report": "Markdown/HTML report with plots",
-    "compare": "per-point change between two runs; exit 1 on a regression",
-    "import": "nccl-tests output (text log or -J JSON) -> run directories",
-    "predict": "time and busbw at an unmeasured size / world size, from a fit",
-}
+RUN_HELP = "a sweep: time, check and record collectives (see collbench run --help)"
+
+
+def _analysis_commands() -> dict[str, str]:
+    """The analysis subcommands and their one-line descriptions, as ``analysis.cli`` defines them."""
+    try:
+        from analysis.cli import COMMANDS
+    except ModuleNotFoundError:  # a checkout without analysis: run only
+        return {}
+    return {name: text for name, (_, text) in COMMANDS.items()}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,9 +34,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _top_help() -> str:
-    lines = ["commands:", "  run       a sweep: time, check and record collectives (see collbench run --help)"]
-    lines += [f"  {name:<9} {text}" for name, text in ANALYSIS_COMMANDS.items()]
-    return "\n".join(lines)
+    commands = {"run": RUN_HELP, **_analysis_commands()}
+    return "\n".join(["commands:", *(f"  {name:<9} {text}" for name, text in commands.items())])
 
 
 def build_run_parser() -> argparse.ArgumentParser:
@@ -82,18 +83,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if not args or args[0] in ("-h", "--help"):
-            print("usage: collbench {run,fit,report,compare,import,predict} ...\n")
+            print(f"usage: collbench {{{','.join(['run', *_analysis_commands()])}}} ...\n")
             print("Microbenchmarks, correctness checks and cost models of collective communication.\n")
             print(_top_help())
             return EXIT_OK if args else EXIT_USAGE
         if args[0] == "--version":
-            print("collbench 0.1.0")
+            from bench.schema import collbench_version
+
+            print(f"collbench {collbench_version()}")
             return EXIT_OK
         command = args[0]
-        if command in ANALYSIS_COMMANDS:
+        if command in _analysis_commands():
             return _dispatch_analysis(args)
         if command != "run":
-            raise UsageError(f"unknown command {command!r}; choose from run, {', '.join(ANALYSIS_COMMANDS)}")
+            raise UsageError(f"unknown command {command!r}; choose from {', '.join(['run', *_analysis_commands()])}")
         from bench.run import run_command
 
         return run_command(build_run_parser().parse_args(args[1:]), args)
@@ -104,13 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch_analysis(args: list[str]) -> int:
-    try:
-        module = importlib.import_module("analysis.cli")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("analysis.cli", "analysis"):
-            raise UsageError(f"'{args[0]}' is not available: analysis.cli is not installed in this checkout") from None
-        raise
-    return int(module.main(args))
+    from analysis.cli import main as analysis_main
+
+    return int(analysis_main(args))
 
 
 if __name__ == "__main__":

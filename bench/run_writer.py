@@ -30,6 +30,7 @@ __all__ = ["RunWriter", "base_metadata", "create_run_dir", "effective_status", "
 def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
+
 ENV_PREFIXES = ("NCCL_", "TORCH_", "GLOO_", "CUDA_", "SLURM_", "OMPI_COMM_WORLD_")
 ENV_NAMES = frozenset(
     {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "LOCAL_WORLD_SIZE"}
