@@ -85,7 +85,7 @@ def _point(
         "dtype": dtype, "op": op, "bytes": nbytes, "count": count, "root": root, "in_place": in_place,
         "iters": iters, "warmup": None, "time_us": time_us, "block_time_us": time_us, "algbw_gbps": algbw,
         "busbw_gbps": busbw, "correct": wrong is None or wrong == 0, "n_wrong": None if wrong is None else int(wrong),
-        "noisy": False, "segment_bytes": None, "graph": False, "samples_us": samples or [],
+        "noisy": False, "segment_bytes": None, "cuda_graph": False, "samples_us": samples or [],
         **{k: None for k in ("time_us_p10", "time_us_p25", "time_us_p75", "time_us_p90")},
         "time_us_min": min(samples) if samples else None, "time_us_max": max(samples) if samples else None,
     }  # fmt: skip

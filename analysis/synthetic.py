@@ -73,7 +73,7 @@ def write_run(
                     "time_us_min": float(samples.min()), "time_us_max": float(samples.max()),
                     "block_time_us": float(samples.mean()), "algbw_gbps": algbw,
                     "busbw_gbps": algbw * costs.busbw_factor(collective, world_size), "correct": True, "n_wrong": 0,
-                    "noisy": False, "segment_bytes": seg, "graph": False,
+                    "noisy": False, "segment_bytes": seg, "cuda_graph": False,
                     "samples_us": [float(s) for s in samples],
                 }
             )  # fmt: skip

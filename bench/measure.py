@@ -150,7 +150,7 @@ def measure(
         for _ in range(max(spec.warmup - 1, 0)):
             call()
         ctx.barrier()
-        if spec.graph:
+        if spec.cuda_graph:
             return _timed_graph(call, spec.iters, ctx)
         return _timed_loop(call, spec.iters, ctx)
 

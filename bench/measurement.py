@@ -31,7 +31,7 @@ class CaseSpec:
     iters: int
     warmup: int
     segment_bytes: int | None = None
-    graph: bool = False
+    cuda_graph: bool = False
 
     @property
     def label(self) -> str:

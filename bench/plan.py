@@ -30,7 +30,7 @@ class RunConfig:
     warmup: int | None
     root: int
     in_place: str  # both | yes | no
-    graph: bool
+    cuda_graph: bool
     seed: int
     timeout_s: float
     segment_bytes: int | None = None  # None: the pipelined algorithms' default (recorded as such)
@@ -90,7 +90,7 @@ def case_spec(
     iters: int | None = None,
     warmup: int | None = None,
     segment_bytes: int | None = None,
-    graph: bool = False,
+    cuda_graph: bool = False,
 ) -> CaseSpec:
     """The case ``collbench run`` measures for these options: S rounded to whole elements (and to a multiple
     of p for blocked collectives), the op and root the collective records, the in-place variant it has."""
@@ -111,7 +111,7 @@ def case_spec(
         iters=iters_for(count * esize, iters),
         warmup=warmup_for(count * esize, warmup),
         segment_bytes=segment_bytes_for(collective, algorithm, segment_bytes),
-        graph=graph,
+        cuda_graph=cuda_graph,
     )
 
 
@@ -143,7 +143,7 @@ def build_plan(config: RunConfig, world_size: int) -> list[CaseSpec]:
                             iters=config.iters,
                             warmup=config.warmup,
                             segment_bytes=config.segment_bytes,
-                            graph=config.graph,
+                            cuda_graph=config.cuda_graph,
                         )  # fmt: skip
                     )
     return plan

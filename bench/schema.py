@@ -24,15 +24,17 @@ CSV_COLUMNS: tuple[str, ...] = (
     "collective", "algorithm", "backend", "device", "world_size", "dtype", "op", "bytes", "count", "root",
     "in_place", "iters", "warmup", "time_us", "time_us_p10", "time_us_p25", "time_us_p75", "time_us_p90",
     "time_us_min", "time_us_max", "block_time_us", "algbw_gbps", "busbw_gbps", "correct", "n_wrong", "noisy",
-    "segment_bytes", "graph",
+    "segment_bytes", "cuda_graph",
 )  # fmt: skip
+#: Names a column had in earlier files of this schema version: read as the current name.
+COLUMN_ALIASES = {"graph": "cuda_graph"}
 
 INT_COLUMNS = ("world_size", "bytes", "count", "root", "iters", "warmup", "n_wrong", "segment_bytes")
 FLOAT_COLUMNS = (
     "time_us", "time_us_p10", "time_us_p25", "time_us_p75", "time_us_p90", "time_us_min", "time_us_max",
     "block_time_us", "algbw_gbps", "busbw_gbps",
 )  # fmt: skip
-BOOL_COLUMNS = ("in_place", "correct", "noisy", "graph")
+BOOL_COLUMNS = ("in_place", "correct", "noisy", "cuda_graph")
 STR_COLUMNS = ("collective", "algorithm", "backend", "device", "dtype", "op")
 #: columns a reader cannot do without (the others may be empty)
 REQUIRED_VALUES = ("time_us", "bytes")
@@ -223,7 +225,7 @@ def parse_field(name: str, text: str, where: str) -> Any:
 def column_order(header: Iterable[str], where: str) -> list[int]:
     """Position of each CSV column in ``header`` (any order, extra columns ignored); SchemaError naming
     the missing columns (a re-saved file keeps its names, not necessarily their order)."""
-    names = [h.strip() for h in header]
+    names = [COLUMN_ALIASES.get(h.strip(), h.strip()) for h in header]
     missing = [c for c in CSV_COLUMNS if c not in names]
     if missing:
         what = f"not a collbench v{SCHEMA_VERSION} results.csv"

@@ -162,7 +162,7 @@ def _hostile_run(run_dir: Path) -> Path:
     row.update(collective="all_reduce", algorithm=code, backend="gloo", device="cpu", world_size="2")
     row.update(dtype="float32", op="sum", bytes="1024", count="256", root="-1", in_place="true", iters="3")
     row.update(warmup="1", time_us="10", algbw_gbps="0.1", busbw_gbps="0.1", correct="true", n_wrong="0")
-    row.update(noisy="false", graph="false")
+    row.update(noisy="false", cuda_graph="false")
     run_dir.mkdir()
     with open(run_dir / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)

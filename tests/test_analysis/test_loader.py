@@ -75,6 +75,13 @@ def test_a_missing_column_is_named(tmp_path: Path) -> None:
 
     run = _run(tmp_path)
     frame = pd.read_csv(run / "results.csv", keep_default_na=False, dtype=str)
-    frame.drop(columns=["busbw_gbps", "graph"]).to_csv(run / "results.csv", index=False)
-    with pytest.raises(AnalysisError, match=r"missing columns: busbw_gbps, graph\)$"):
+    frame.drop(columns=["busbw_gbps", "cuda_graph"]).to_csv(run / "results.csv", index=False)
+    with pytest.raises(AnalysisError, match=r"missing columns: busbw_gbps, cuda_graph\)$"):
         load_runs([run], warn=False)
+
+
+def test_files_with_the_old_graph_column_still_load(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    lines = (run / "results.csv").read_text().splitlines(keepends=True)
+    (run / "results.csv").write_text(lines[0].replace("cuda_graph", "graph") + "".join(lines[1:]))
+    assert not load_runs([run], warn=False)["cuda_graph"].any()

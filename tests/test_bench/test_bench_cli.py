@@ -68,7 +68,7 @@ def test_run_writes_schema(tmp_path: Path) -> None:
     for row, point in zip(rows, meta["points"], strict=True):
         assert row["correct"] == "true" and row["n_wrong"] == "0"
         assert row["in_place"] in ("true", "false") and row["noisy"] in ("true", "false")
-        assert row["graph"] == "false" and row["device"] == "cpu" and row["iters"] == "3"
+        assert row["cuda_graph"] == "false" and row["device"] == "cpu" and row["iters"] == "3"
         t = [float(row[k]) for k in ("time_us_min", "time_us_p10", "time_us_p25", "time_us", "time_us_p75")]
         assert t == sorted(t) and t[0] > 0 and float(row["time_us_p90"]) <= float(row["time_us_max"])
         assert len(point["samples_us"]) == 3 and min(point["samples_us"]) == pytest.approx(t[0], rel=1e-3)

@@ -41,5 +41,5 @@ def test_nccl_run_on_visible_gpus(tmp_path: Path, graph: bool) -> None:
     assert meta["device"] == "cuda" and meta["world_size"] == torch.cuda.device_count()
     assert meta["hardware"]["gpu_model"] and meta["versions"]["nccl"]
     assert rows and all(r["correct"] == "true" and r["device"] == "cuda" for r in rows)
-    assert {r["graph"] for r in rows} == {"true" if graph else "false"}
+    assert {r["cuda_graph"] for r in rows} == {"true" if graph else "false"}
     assert all(float(r["time_us"]) > 0 for r in rows)

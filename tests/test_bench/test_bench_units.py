@@ -126,7 +126,7 @@ def _config(**kw) -> RunConfig:
         warmup=None,
         root=0,
         in_place="both",
-        graph=False,
+        cuda_graph=False,
         seed=0,
         timeout_s=10.0,
     )
