@@ -24,6 +24,12 @@ def _split(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
+def several_ranks_per_gpu() -> bool:
+    """NCCL_MULTI_RANK_GPU_ENABLE=1: local ranks share the visible GPUs round-robin (rank % GPUs); NCCL itself
+    decides whether it accepts two ranks on one device (most versions refuse: "Duplicate GPU detected")."""
+    return os.environ.get("NCCL_MULTI_RANK_GPU_ENABLE") == "1"
+
+
 def _visible_gpus() -> int:
     import torch
 
@@ -117,8 +123,11 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
             ns.nprocs if ns.nprocs is not None else (gpus if device == "cuda" else min(4, max(2, os.cpu_count() or 2)))
         )
         cpus = os.cpu_count() or 1
-        if device == "cuda" and world > gpus:
-            raise UsageError(f"--nprocs {world} is more than the {gpus} visible GPU(s)")
+        if device == "cuda" and world > gpus and not several_ranks_per_gpu():
+            raise UsageError(
+                f"--nprocs {world} is more than the {gpus} visible GPU(s) (NCCL_MULTI_RANK_GPU_ENABLE=1 shares GPUs "
+                "between ranks, where this NCCL allows it)"
+            )
         if device == "cpu" and world > MAX_PROCS_PER_CPU * cpus:
             raise UsageError(
                 f"--nprocs {world} is too many for {cpus} CPU core(s) (at most {MAX_PROCS_PER_CPU * cpus})"

@@ -170,7 +170,7 @@ def spawn_entry(
         if config.device == "cuda":
             import torch
 
-            torch.cuda.set_device(rank)
+            torch.cuda.set_device(rank % torch.cuda.device_count())  # > 1 rank per GPU: see several_ranks_per_gpu
         try:
             faults.maybe_fail_init(rank)
             dist.init_process_group(
