@@ -47,17 +47,13 @@ def find_run(folder: Path, label: str) -> Path | None:
 
 
 def read_points(run: Path) -> list[dict]:
-    """results.csv rows with numbers and booleans converted."""
-    rows = []
-    with open(run / "results.csv", newline="") as f:
-        for r in csv.DictReader(f):
-            for k in ("world_size", "bytes"):
-                r[k] = int(r[k])
-            for k in ("time_us", "block_time_us", "algbw_gbps", "busbw_gbps"):
-                r[k] = float(r[k]) if r.get(k) not in (None, "") else math.nan
-            for k in ("in_place", "correct", "noisy", "graph"):
-                r[k] = r.get(k) == "true"
-            rows.append(r)
+    """results.csv rows, typed by the result schema's own reader (bench.schema: standard library only)."""
+    from bench.schema import read_results_csv
+
+    rows, _ = read_results_csv((run / "results.csv").read_text(), str(run / "results.csv"))
+    for r in rows:
+        for k in ("time_us", "block_time_us", "algbw_gbps", "busbw_gbps"):
+            r[k] = math.nan if r[k] is None else r[k]
     return rows
 
 
