@@ -115,3 +115,7 @@ def bruck(output: torch.Tensor, input: torch.Tensor, group: dist.ProcessGroup | 
         recvs: list[Msg] = [(v, frm) for v in _wrapped(out, m, frm, count, p)]
         exchange(ctx, sends, recvs)
         dist_ <<= 1
+
+
+#: Algorithm name -> implementation; ``collectives.registry`` collects these (``builtin`` is added there).
+ALGORITHMS = {"ring": ring, "tree": tree, "bruck": bruck}

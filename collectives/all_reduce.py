@@ -282,3 +282,13 @@ def tree(
             if parent[r] >= 0 and 0 <= jr < k:
                 recvs.append((piece(half, jr), parent[r]))
         exchange(ctx, sends, recvs)
+
+
+#: Algorithm name -> implementation; ``collectives.registry`` collects these (``builtin`` is added there).
+ALGORITHMS = {
+    "ring": ring,
+    "tree": tree,
+    "reduce_broadcast": reduce_broadcast,
+    "recursive_doubling": recursive_doubling,
+    "rabenseifner": rabenseifner,
+}

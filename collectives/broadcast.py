@@ -119,3 +119,7 @@ def scatter_allgather(tensor: torch.Tensor, src: int, group: dist.ProcessGroup |
     if args is None or args[0].size == 1:
         return
     scatter_ring_allgather_bcast(args[0], tensor.view(-1), args[1])
+
+
+#: Algorithm name -> implementation; ``collectives.registry`` collects these (``builtin`` is added there).
+ALGORITHMS = {"ring": ring, "tree": tree, "scatter_allgather": scatter_allgather}

@@ -101,3 +101,7 @@ def ring(
         chain_reduce(ctx, tensor.view(-1), root, op, segment_bytes)
     if ctx.rank == root:
         finish(tensor, op, ctx.size)
+
+
+#: Algorithm name -> implementation; ``collectives.registry`` collects these (``builtin`` is added there).
+ALGORITHMS = {"ring": ring, "tree": tree}

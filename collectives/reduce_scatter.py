@@ -135,3 +135,7 @@ def tree(
     else:
         out.copy_(_blk(src, m, fb))
     finish(out, op, p)
+
+
+#: Algorithm name -> implementation; ``collectives.registry`` collects these (``builtin`` is added there).
+ALGORITHMS = {"ring": ring, "tree": tree, "pairwise": pairwise}

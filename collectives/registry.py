@@ -2,47 +2,27 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
-from collectives import all_gather, all_reduce, broadcast, builtin, reduce, reduce_scatter
-from collectives.spec import COLLECTIVES
-
-_REGISTRY: dict[str, dict[str, Callable[..., None]]] = {
-    "broadcast": {
-        "builtin": builtin.broadcast,
-        "ring": broadcast.ring,
-        "tree": broadcast.tree,
-        "scatter_allgather": broadcast.scatter_allgather,
-    },
-    "reduce": {"builtin": builtin.reduce, "ring": reduce.ring, "tree": reduce.tree},
-    "all_reduce": {
-        "builtin": builtin.all_reduce,
-        "ring": all_reduce.ring,
-        "tree": all_reduce.tree,
-        "reduce_broadcast": all_reduce.reduce_broadcast,
-        "recursive_doubling": all_reduce.recursive_doubling,
-        "rabenseifner": all_reduce.rabenseifner,
-    },
-    "all_gather": {
-        "builtin": builtin.all_gather,
-        "ring": all_gather.ring,
-        "tree": all_gather.tree,
-        "bruck": all_gather.bruck,
-    },
-    "reduce_scatter": {
-        "builtin": builtin.reduce_scatter,
-        "ring": reduce_scatter.ring,
-        "tree": reduce_scatter.tree,
-        "pairwise": reduce_scatter.pairwise,
-    },
-}
+from collectives import builtin
+from collectives.spec import COLLECTIVES, UnknownCollectiveError
 
 
-class UnknownAlgorithmError(KeyError):
-    """An unknown collective or algorithm name; the message lists the known ones."""
+def _collect() -> dict[str, dict[str, Callable[..., None]]]:
+    """Each collective's module ``collectives.<name>`` exports ``ALGORITHMS``; builtin is the backend's call."""
+    table = {}
+    for name in COLLECTIVES:
+        module = importlib.import_module(f"collectives.{name}")
+        table[name] = {"builtin": getattr(builtin, name), **module.ALGORITHMS}
+    return table
 
-    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
-        return str(self.args[0])
+
+_REGISTRY: dict[str, dict[str, Callable[..., None]]] = _collect()
+
+
+class UnknownAlgorithmError(UnknownCollectiveError):
+    """An unknown collective or algorithm name (a KeyError); the message lists the known ones."""
 
 
 def algorithms(collective: str) -> list[str]:

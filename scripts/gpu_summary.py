@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from analysis.units import size_label  # noqa: E402 - stdlib-only module of the checkout
+from collectives.spec import COLLECTIVES  # noqa: E402 - stdlib-only module of the checkout
 
 HEADLINE_ALGORITHMS = ("builtin", "ring", "tree")
 NEAR_BYTES = 4096
@@ -71,7 +72,7 @@ def headline_rows(points: list[dict], algorithms: tuple[str, ...] = HEADLINE_ALG
     """Per (collective, size nearest 4 KiB / largest): builtin, ring and tree bandwidth and their ratio to builtin."""
     rows = []
     pts = _variant(points)
-    for coll in ("broadcast", "reduce", "all_reduce", "all_gather", "reduce_scatter"):
+    for coll in COLLECTIVES:
         cp = [p for p in pts if p["collective"] == coll]
         if not cp:
             continue
