@@ -54,7 +54,7 @@ def test_full_report(tmp_path: Path, capsys) -> None:
     for text in (
         "Which algorithm when",
         "crossover",
-        "alpha_us [CI]",
+        "alpha_us [95% CI]",
         "Will more GPUs help?",
         "Communication roofline",
     ):
