@@ -1,12 +1,23 @@
-"""Parse nccl-tests output (text logs of every layout, and the ``-J`` JSON file) into schema-v1 points.
+"""Parse nccl-tests / rccl-tests output (text logs of every layout, and the ``-J`` JSON file) into schema-v1 points.
 
-Text logs: old headers (``size count type [redop] time algbw busbw error ...``) and new ones (``... redop root
-time algbw busbw #wrong ...``, optionally with per-iteration ``i_*`` columns); ``#`` may be missing; lines may
-carry an mpirun ``[1,0]<stdout>:`` prefix; ``NCCL INFO``/``WARN`` lines and anything else are skipped;
-``N/A`` in #wrong means validation was off. The collective comes from the log (``Collective test
-starting/concluded: all_reduce_perf``, the command line) or the caller; the world size from the rank lines,
-from ``nThread x nGpus``, or, when the log has neither, from busbw/algbw (nccl-tests' factor F(p)).
-JSON (``JSON_FILE_VERSION`` 2 of nccl-tests ``src/util.cu``): config, devices, results with
+Text logs, as people keep them: line prefixes of launchers and log collectors (SLURM ``srun --label``
+``0: ``, Open MPI ``[1,0]<stdout>:``, a launcher's own ``(head, rank=0, pid=1) `` tag, Kubernetes
+timestamps and ``[pod/...]``) are stripped; old headers (``size count type [redop] [root] time algbw busbw
+error``, ``nThread: 1 nGpus: 1``) and new ones (``... redop root time algbw busbw #wrong``, optionally with
+per-iteration ``i_*`` columns per side); ``#`` may be missing; sizes may fill their column; ``NCCL INFO``
+lines, shell prompts and command lines anywhere are skipped. One file may hold several tests one after
+another (one section each).
+
+The collective comes from the log (``Collective test starting: all_reduce_perf``, a program name on a command
+or ``Running:`` line, ``all_reduce_perf_mpi`` included), the caller, or the columns where they decide it.
+The world size from the caller, the rank lines, ``nThread x nGpus`` of a single process, the launcher's
+``-np`` times ``-g``, or busbw/algbw (nccl-tests' factor F(p), checked within print rounding).
+
+Before nccl-tests pull request #45 (mid 2020) all_gather/reduce_scatter printed ``algbw = S/t x (p-1)/p`` and
+``busbw = algbw``; such rows are recorded with today's definitions (``algbw = S/t``, ``busbw = algbw x F``) and
+the conversion is said in the warnings.
+
+JSON (``-J``, ``JSON_FILE_VERSION`` 2 of nccl-tests ``src/util.cu``): config, devices, results with
 ``out_of_place``/``in_place`` objects and, with per-iteration timing, ``times_us``. Its ``env`` list (the
 whole environment of the run) is never copied.
 """
@@ -14,7 +25,6 @@ whole environment of the run) is never copied.
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,23 +36,47 @@ DTYPES = {
     "float": "float32", "float32": "float32", "half": "float16", "float16": "float16", "double": "float64",
     "float64": "float64", "bfloat16": "bfloat16", "int8": "int8", "uint8": "uint8", "int32": "int32",
     "int": "int32", "uint32": "uint32", "int64": "int64", "uint64": "uint64", "f8e4m3": "float8_e4m3fn",
-    "f8e5m2": "float8_e5m2",
+    "f8e5m2": "float8_e5m2", "fp8_e4m3": "float8_e4m3fn", "fp8_e5m2": "float8_e5m2",
 }  # fmt: skip
+DTYPE_BYTES = {"float32": 4, "float16": 2, "float64": 8, "bfloat16": 2, "int8": 1, "uint8": 1, "int32": 4,
+               "uint32": 4, "int64": 8, "uint64": 8, "float8_e4m3fn": 1, "float8_e5m2": 1}  # fmt: skip
 OPS = {"sum": "sum", "prod": "prod", "max": "max", "min": "min", "avg": "avg", "none": "none", "mulsum": "mulsum"}
-_PREFIX = re.compile(r"^\[\d+,\d+\]<std(?:out|err)>:")
-_COLLECTIVE = re.compile(r"\b(all_reduce|all_gather|reduce_scatter|broadcast|reduce)_perf\b")
-_RANK = re.compile(
-    r"^#?\s*Rank\s+(\d+)\s+(?:Group\s+\d+\s+)?Pid\s+\d+\s+on\s+(\S+)\s+device\s+\d+\s+\[[^\]]*\]\s+(.*)$"
+#: nccl-tests programs collbench does not measure (refused by name until collbench has them)
+UNMEASURED = ("alltoall", "sendrecv", "gather", "scatter", "hypercube")
+_PROGRAMS = "|".join(("all_reduce", "all_gather", "reduce_scatter", "broadcast", "reduce", *UNMEASURED))
+
+# one prefix a line may carry; stripped repeatedly (a launcher tag before an Open MPI tag, ...)
+_PREFIXES = (
+    re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\s"),  # kubectl --timestamps
+    re.compile(r"^\[pod/[^\]]*\]\s?"),  # kubectl logs --prefix
+    re.compile(r"^\[\d+,\d+\]<std(?:out|err)>:"),  # Open MPI --tag-output
+    re.compile(r"^\([^()\n]*\)\s"),  # a launcher's own tag: (head, rank=0, pid=3808)
+    re.compile(r"^\s*\d+:\s"),  # srun --label
 )
-_NTHREAD = re.compile(r"nThread\s+(\d+)\s+nGpus\s+(\d+)")
-_ITERS = re.compile(r"(?<!warmup )(?<!agg )iters:\s*(\d+)")
-_VERSION = re.compile(r"nccl-tests version (\S+).*?nccl-library=(\d+)")
-_NCCL_VERSION = re.compile(r"^NCCL version (\S+)")
+_TEST_MARK = re.compile(r"Collective test (starting|concluded):\s*(\w+)")
+_PROGRAM = re.compile(rf"\b({_PROGRAMS})_perf\w*")
+_RANK = re.compile(
+    r"^#?\s*Rank\s+(\d+)\s+(?:Group\s+\d+\s+)?(?:Pid\s+\d+\s+)?on\s+(\S+)\s+device\s+(\d+)\s+\[[^\]]*\]\s+(.*)$"
+)
+_NTHREAD = re.compile(r"nThread:?\s+(\d+)\s+nGpus:?\s+(\d+)")
+_ITERS = re.compile(r"(?<!warmup )(?<!agg )(?<!warmup)iters:\s*(\d+)")
+_TESTS_VERSION = re.compile(r"[nr]ccl-tests version (\S+)")
+_RCCL_TESTS_VERSION = re.compile(r"^rccl-tests: Version\s*(.*)$")
+_NCCL_VERSION = re.compile(r"^(NCCL|RCCL) version\s*:?\s*(\S+)")
+_COMPILED_WITH = re.compile(r"compiled with NCCL (\S+)")
+_NCCL_INFO = re.compile(r"\bNCCL (?:INFO|WARN)\b")
+_ENV_SET = re.compile(r"\b(NCCL_[A-Z0-9_]+) set by environment to (\S+)")
+_ENV_ARG = re.compile(r"(?:^|\s)(?:-x\s+|--env\s+|-env\s+|export\s+)?(NCCL_[A-Z0-9_]+)[= ](\S+)")
+_ALGO_PROTO = re.compile(r"\b(?:[Aa]lgo(?:rithm)?)\s+(\w+)\b.*?\b(?:[Pp]roto(?:col)?)\s+(\w+)\b")
+_NP = re.compile(r"\b(?:mpirun|mpiexec|mpirun\.\w+|mpiexec\.\w+)\b.*?\s(?:-np|-n|--np)\s+(\d+)")
+_FAILURE = re.compile(r"(Test (?:NCCL|CUDA) failure.*|NCCL failure.*|CUDA error.*|Test failure.*)")
+_NUM = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+_SECRET_ENV = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|CREDENTIAL)", re.I)
 
 
 @dataclass
 class ParsedLog:
-    """What one nccl-tests output says: its points (schema-v1 rows) and its metadata."""
+    """What one nccl-tests test (one table) says: its points (schema-v1 rows) and its metadata."""
 
     collective: str
     world_size: int
@@ -54,155 +88,471 @@ class ParsedLog:
     tests_version: str | None = None
     warnings: list[str] = field(default_factory=list)
     world_size_source: str = ""
+    collective_source: str = ""
+    rank_hosts: dict[int, str] = field(default_factory=dict)
+    rank_gpus: dict[int, str] = field(default_factory=dict)
+    rccl_version: str | None = None
+    command: str | None = None
+    nccl_env: dict[str, str] = field(default_factory=dict)
+    algo_proto: list[str] = field(default_factory=list)
+
+    @property
+    def nnodes(self) -> int | None:
+        return len(set(self.rank_hosts.values())) or (len(self.hosts) or None)
+
+    @property
+    def gpus_per_node(self) -> int | None:
+        if not self.rank_hosts:
+            return None
+        counts = {h: 0 for h in self.rank_hosts.values()}
+        for h in self.rank_hosts.values():
+            counts[h] += 1
+        return max(counts.values()) if len(set(counts.values())) > 1 else next(iter(counts.values()))
 
 
-def _p_from_factor(collective: str, factor: float) -> int | None:
-    """World size whose busbw factor is ``factor`` (None when F does not depend on p or is ambiguous)."""
-    if collective in ("broadcast", "reduce") or not math.isfinite(factor) or factor <= 0:
-        return None
-    # all_reduce: F = 2(p-1)/p -> p = 2/(2-F); all_gather/reduce_scatter: F = (p-1)/p -> p = 1/(1-F)
-    top = 2.0 if collective == "all_reduce" else 1.0
-    if factor >= top:
-        return None
-    return max(1, round(top / (top - factor)))
+def strip_prefixes(line: str) -> str:
+    """``line`` without launcher / log-collector prefixes (any number of them, in any order)."""
+    for _ in range(8):
+        for rx in _PREFIXES:
+            new = rx.sub("", line, count=1)
+            if new != line:
+                line = new
+                break
+        else:
+            return line
+    return line
 
 
-def _half(values: list[str], cols: list[str]) -> dict[str, str]:
-    return dict(zip(cols, values, strict=False))
+def _p_candidates(collective: str, intervals: list[tuple[float, float]], pmax: int = 4096) -> list[int]:
+    """World sizes whose busbw factor F(p) lies in every interval (print rounding of busbw and algbw)."""
+    return [p for p in range(2, pmax + 1) if all(lo - 1e-9 <= costs.busbw_factor(collective, p) <= hi + 1e-9
+                                                 for lo, hi in intervals)]  # fmt: skip
 
 
-def _num(text: str) -> float | None:
-    return None if text.upper() == "N/A" else float(text)
+def _decimals(text: str) -> float:
+    """Half a unit of the last printed digit of ``text`` (its print rounding)."""
+    if "e" in text.lower():
+        return abs(float(text)) * 0.05
+    return 0.5 * 10 ** -(len(text.split(".")[1]) if "." in text else 0)
 
 
 def _point(
     collective: str, p: int, nbytes: int, count: int, dtype: str, op: str, root: int, in_place: bool,
-    time_us: float, algbw: float, busbw: float, wrong: float | None, iters: int | None,
-    samples: list[float] | None = None,
+    time_us: float, algbw: float, busbw: float, wrong: float | None, correct: bool, iters: int | None,
+    samples: list[float] | None = None, t_min: float | None = None, t_max: float | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     return {
         "collective": collective, "algorithm": "builtin", "backend": "nccl", "device": "cuda", "world_size": p,
         "dtype": dtype, "op": op, "bytes": nbytes, "count": count, "root": root, "in_place": in_place,
         "iters": iters, "warmup": None, "time_us": time_us, "block_time_us": time_us, "algbw_gbps": algbw,
-        "busbw_gbps": busbw, "correct": wrong is None or wrong == 0, "n_wrong": None if wrong is None else int(wrong),
+        "busbw_gbps": busbw, "correct": correct, "n_wrong": None if wrong is None else int(wrong),
         "noisy": False, "segment_bytes": None, "cuda_graph": False, "samples_us": samples or [],
         **{k: None for k in ("time_us_p10", "time_us_p25", "time_us_p75", "time_us_p90")},
-        "time_us_min": min(samples) if samples else None, "time_us_max": max(samples) if samples else None,
+        "time_us_min": min(samples) if samples else t_min, "time_us_max": max(samples) if samples else t_max,
     }  # fmt: skip
 
 
-def _header_columns(tokens: list[str]) -> list[str] | None:
-    """Column names of a table header line (``size count type ...``), or None."""
+@dataclass
+class _Row:
+    """One table line: the leading columns and the two halves as printed (text)."""
+
+    nbytes: int
+    count: int
+    dtype_name: str
+    redop: str | None  # None: no redop field; "": a redop header over an empty field
+    root: int | None
+    halves: list[list[str]]
+    side_cols: list[str]
+
+
+def _header(tokens: list[str]) -> list[str] | None:
     if len(tokens) >= 6 and tokens[:3] == ["size", "count", "type"]:
         return tokens
     return None
 
 
-def _data_row(line: str) -> list[str] | None:
+def _side_columns(header: list[str] | None, width: int) -> list[str]:
+    if header is not None:
+        rest = [c for c in header[3:] if c not in ("redop", "root")]
+        if len(rest) % 2 == 0 and len(rest) // 2 == width:
+            return rest[:width]
+    base = ["time", "algbw", "busbw", "#wrong"]
+    return base if width == 4 else base + ["i_min", "i_max", "i_p99", "i_cv%"][: width - 4] + [""] * max(0, width - 8)
+
+
+def _row(line: str, header: list[str] | None) -> _Row | None:
+    """The table row on ``line`` (already without prefixes), or None."""
     tokens = line.split()
-    if len(tokens) < 7 or not (tokens[0].isdigit() and tokens[1].isdigit()):
+    if len(tokens) < 7 or not (tokens[0].isdigit() and tokens[1].isdigit()) or tokens[2] not in DTYPES:
         return None
-    return tokens
+    rest = tokens[3:]
+    hdr_width = None
+    if header is not None:
+        body = [c for c in header[3:] if c not in ("redop", "root")]
+        hdr_width = len(body) // 2 if len(body) % 2 == 0 else None
+    widths = [hdr_width] if hdr_width else []
+    widths += [w for w in (4, 8, 5, 6, 7) if w not in widths]
+    for width in widths:
+        middle_n = len(rest) - 2 * width
+        if middle_n < 0 or middle_n > 2:
+            continue
+        middle, sides = rest[:middle_n], rest[middle_n:]
+        if not all(_NUM.match(t.rstrip("*")) or t.upper() == "N/A" for t in sides):
+            continue
+        redop = root = None
+        ok = True
+        for tok in middle:
+            if tok.lower() in OPS and redop is None:
+                redop = tok
+            elif re.fullmatch(r"-?\d+", tok) and root is None:
+                root = int(tok)
+            else:
+                ok = False
+        if not ok:
+            continue
+        if redop is None and header is not None and "redop" in header:
+            redop = ""  # the header names a redop column the row leaves empty (old alltoall)
+        cols = _side_columns(header, width)
+        return _Row(int(tokens[0]), int(tokens[1]), tokens[2], redop, root, [sides[:width], sides[width:]], cols)
+    return None
+
+
+@dataclass
+class _Section:
+    """One test of a text log: its table and what the lines around it say."""
+
+    header: list[str] | None = None
+    rows: list[_Row] = field(default_factory=list)
+    names: list[tuple[str, str]] = field(default_factory=list)  # (program, where)
+    ranks: dict[int, tuple[str, str]] = field(default_factory=dict)
+    nthreads_ngpus: int | None = None
+    iters: int | None = None
+    np_: int | None = None
+    ngpus_arg: int = 1
+    command: str | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
+    """Sections (one per test) and file-wide facts (versions, NCCL settings)."""
+    facts: dict[str, Any] = {"tests_version": None, "nccl_version": None, "rccl_version": None, "env": {},
+                             "algo_proto": set()}  # fmt: skip
+    sections = [_Section()]
+    for raw in lines:
+        ln = strip_prefixes(raw).rstrip()
+        body = ln.lstrip("#").strip()
+        cur = sections[-1]
+        if _NCCL_INFO.search(ln):
+            if m := _ENV_SET.search(ln):
+                facts["env"][m.group(1)] = m.group(2)
+            if m := _ALGO_PROTO.search(ln):
+                facts["algo_proto"].add(f"{m.group(1)}/{m.group(2)}")
+            continue
+        if m := _TEST_MARK.search(body):
+            prog = m.group(2)
+            if m.group(1) == "starting" and (cur.rows or any(w == "starting" for _, w in cur.names)):
+                sections.append(_Section())
+                cur = sections[-1]
+            pm = _PROGRAM.search(prog)
+            if pm:
+                cur.names.append((pm.group(1), m.group(1)))
+            continue
+        if m := _RANK.match(body if body.startswith("Rank") else ln.strip()):
+            if cur.rows:  # rank lines after a table: a new test
+                sections.append(_Section())
+                cur = sections[-1]
+            cur.ranks[int(m.group(1))] = (m.group(2), m.group(4).strip())
+            continue
+        if m := _NTHREAD.search(body):
+            if cur.rows:
+                sections.append(_Section())
+                cur = sections[-1]
+            cur.nthreads_ngpus = int(m.group(1)) * int(m.group(2))
+            if it := _ITERS.search(body):
+                cur.iters = int(it.group(1))
+            continue
+        if m := _TESTS_VERSION.search(body):
+            facts["tests_version"] = m.group(1)
+        if m := _RCCL_TESTS_VERSION.match(body):
+            facts["tests_version"] = facts["tests_version"] or (m.group(1).strip() or None)
+            facts["rccl_tests"] = True
+        if m := _NCCL_VERSION.match(body):
+            key = "rccl_version" if m.group(1) == "RCCL" else "nccl_version"
+            facts[key] = facts[key] or m.group(2)
+        if m := _COMPILED_WITH.search(body):
+            facts["nccl_version"] = facts["nccl_version"] or m.group(1)
+        if cols := _header(body.split()):
+            if cur.rows:
+                sections.append(_Section())
+                cur = sections[-1]
+            cur.header = cols
+            continue
+        if not ln.lstrip().startswith("#") and (row := _row(ln, cur.header)) is not None:
+            cur.rows.append(row)
+            continue
+        if m := _FAILURE.search(ln):
+            cur.failures.append(m.group(1).strip())
+        pm = _PROGRAM.search(ln)
+        if pm and not ln.lstrip().startswith("#"):
+            if cur.rows and pm.group(1) != (cur.names[0][0] if cur.names else pm.group(1)):
+                sections.append(_Section())
+                cur = sections[-1]
+            cur.names.append((pm.group(1), "command"))
+            cur.command = cur.command or ln.strip()
+            if npm := _NP.search(ln):
+                cur.np_ = int(npm.group(1))
+            if gm := re.search(r"_perf\w*\s.*?(?:-g|--ngpus)\s+(\d+)", ln):
+                cur.ngpus_arg = int(gm.group(1))
+            for em in _ENV_ARG.finditer(ln):
+                facts["env"].setdefault(em.group(1), em.group(2))
+    # a section holding only names/metadata before a table belongs to the next one
+    merged: list[_Section] = []
+    for sec in sections:
+        if merged and not merged[-1].rows and merged[-1].header is None:
+            prev = merged.pop()
+            sec.names = prev.names + sec.names
+            sec.ranks = sec.ranks or prev.ranks
+            sec.nthreads_ngpus = sec.nthreads_ngpus or prev.nthreads_ngpus
+            sec.iters = sec.iters or prev.iters
+            sec.np_ = sec.np_ or prev.np_
+            sec.ngpus_arg = sec.ngpus_arg if sec.ngpus_arg != 1 else prev.ngpus_arg
+            sec.command = sec.command or prev.command
+            sec.failures = prev.failures + sec.failures
+        merged.append(sec)
+    return merged, facts
+
+
+def _side_values(row: _Row, half: list[str]) -> dict[str, str]:
+    return dict(zip(row.side_cols, half, strict=False))
+
+
+def _infer_collective(sec: _Section, p_hint: int | None) -> tuple[str | None, str]:
+    """(collective, why) from the columns; (None, reason) when they cannot decide."""
+    rows = sec.rows
+    redops = {r.redop for r in rows}
+    roots = {r.root for r in rows}
+    if redops == {""}:
+        return "alltoall", "a redop column with no value (old alltoall layout)"
+    has_op = None not in redops
+    has_root = None not in roots
+    if has_root and all(r is not None and r >= 0 for r in roots):
+        if has_op and any(r.redop and r.redop.lower() != "none" for r in rows):
+            return "reduce", "a redop and a root >= 0"
+        return "broadcast", "a root >= 0 without a reduction"
+    reducing = has_op and any(r.redop and r.redop.lower() != "none" for r in rows)
+    if reducing:
+        # all_reduce: F = 2(p-1)/p >= 1; reduce_scatter: F = (p-1)/p < 1 (print rounding taken into account)
+        ivs = _factor_intervals(sec, top=len(rows) * 2)
+        if any(lo > 1.0 for lo, _ in ivs):
+            return "all_reduce", "a reduction with busbw/algbw > 1"
+        if any(hi < 1.0 and lo > 0.0 for lo, hi in ivs):
+            return "reduce_scatter", "a reduction with busbw/algbw < 1"
+        if p_hint:
+            for coll in ("all_reduce", "reduce_scatter"):
+                f = costs.busbw_factor(coll, p_hint)
+                if ivs and all(lo - 1e-9 <= f <= hi + 1e-9 for lo, hi in ivs):
+                    return coll, f"a reduction with busbw/algbw = F(p={p_hint})"
+        return None, "a reduction with root -1 or none: all_reduce or reduce_scatter, and no row's bandwidth tells"
+    if not has_op and not has_root:
+        # old layout without redop/root: all_gather (sendrecv of that age prints the same columns)
+        ivs = _factor_intervals(sec, top=len(rows) * 2)
+        if any(hi < 1.0 and lo > 0.0 for lo, hi in ivs):
+            return "all_gather", "no redop/root columns and busbw/algbw < 1"
+        return None, "no redop/root columns and busbw == algbw: all_gather of before 2020 or sendrecv"
+    return None, "redop none and root -1: all_gather and alltoall print the same columns"
+
+
+def _factor_intervals(sec: _Section, top: int = 6) -> list[tuple[float, float]]:
+    """Intervals busbw/algbw may span given print rounding, for the rows with the largest algbw."""
+    cand = []
+    for r in sec.rows:
+        for half in r.halves:
+            v = _side_values(r, half)
+            try:
+                a, b = float(v["algbw"]), float(v["busbw"])
+            except (KeyError, ValueError):
+                continue
+            da, db = _decimals(v["algbw"]), _decimals(v["busbw"])
+            a_lo, a_hi = a - da, a + da
+            try:  # algbw = size/time: the time, printed with more digits, narrows it (when they agree)
+                t, dt = float(v["time"]), _decimals(v["time"])
+                if t - dt > 0:
+                    s_lo, s_hi = r.nbytes / (t + dt) / 1e3, r.nbytes / (t - dt) / 1e3
+                    if s_lo <= a_hi and s_hi >= a_lo:
+                        a_lo, a_hi = max(a_lo, s_lo), min(a_hi, s_hi)
+            except (KeyError, ValueError):
+                pass
+            if a_lo <= 0:
+                continue
+            cand.append((a, (max(b - db, 0.0) / a_hi, (b + db) / a_lo)))
+    cand.sort(key=lambda c: -c[0])
+    return [iv for _, iv in cand[:top]]
+
+
+def _old_gather_semantics(sec: _Section, coll: str, p: int) -> bool:
+    """True when the table is an all_gather/reduce_scatter of before nccl-tests PR #45 (algbw x (p-1)/p)."""
+    if coll not in ("all_gather", "reduce_scatter") or p < 2:
+        return False
+    hits = 0
+    for r in sec.rows:
+        v = _side_values(r, r.halves[0])
+        try:
+            t, a, b = float(v["time"]), float(v["algbw"]), float(v["busbw"])
+        except (KeyError, ValueError):
+            continue
+        if a < 1.0 or t <= 0:
+            continue
+        s_t = r.nbytes / t / 1e3
+        if abs(a - b) > _decimals(v["busbw"]) * 2 + 1e-9:
+            return False
+        if abs(a - s_t * (p - 1) / p) > max(0.01 * a, 0.02):
+            return False
+        hits += 1
+    return hits > 0
+
+
+def parse_text_all(text: str, *, collective: str | None = None, world_size: int | None = None) -> list[ParsedLog]:
+    """Every test of a text log (one ParsedLog per table); AnalysisError when it holds none or lacks what it needs."""
+    sections, facts = _split_sections(text.splitlines())
+    with_rows = [s for s in sections if s.rows]
+    if not with_rows:
+        failures = [f for s in sections for f in s.failures]
+        if failures:
+            raise AnalysisError(f"the run failed before printing any result ({failures[0]})")
+        raise AnalysisError("no nccl-tests result table found")
+    return [_parse_section(s, facts, collective, world_size, len(with_rows) > 1) for s in with_rows]
 
 
 def parse_text(text: str, *, collective: str | None = None, world_size: int | None = None) -> ParsedLog:
-    """Points of a text log; AnalysisError when it holds no nccl-tests table or lacks what it needs."""
-    lines = [_PREFIX.sub("", ln).rstrip() for ln in text.splitlines()]
-    ranks: dict[int, tuple[str, str]] = {}
-    header: list[str] | None = None
-    rows: list[list[str]] = []
-    iters = nthreads_ngpus = None
-    found_collective = None
-    tests_version = nccl_version = None
-    for ln in lines:
-        body = ln.lstrip("#").strip()
-        if m := _RANK.match(ln.strip()):
-            ranks[int(m.group(1))] = (m.group(2), m.group(3).strip())
-            continue
-        if m := _NTHREAD.search(body):
-            nthreads_ngpus = int(m.group(1)) * int(m.group(2))
-            if it := _ITERS.search(body):
-                iters = int(it.group(1))
-        if m := _VERSION.search(body):
-            tests_version, nccl_version = m.group(1), m.group(2)
-        if m := _NCCL_VERSION.match(body):
-            nccl_version = nccl_version or m.group(1)
-        if m := _COLLECTIVE.search(body):
-            found_collective = found_collective or m.group(1)
-        if cols := _header_columns(body.split()):
-            header = cols
-            continue
-        if not ln.lstrip().startswith("#") and (tokens := _data_row(ln)) is not None:
-            rows.append(tokens)
-    if not rows:
-        raise AnalysisError("no nccl-tests result table found")
-    coll = collective or found_collective
-    if coll is None:
-        raise AnalysisError("the log does not say which collective it measured; pass --collective")
-    if coll not in costs.COLLECTIVES:
-        raise AnalysisError(f"unsupported collective {coll!r}; choose from {', '.join(costs.COLLECTIVES)}")
-    if found_collective and collective and found_collective != collective:
-        raise AnalysisError(f"--collective {collective} but the log measured {found_collective}")
-    warnings: list[str] = []
-    points = []
-    for tokens in rows:
-        points.extend(_row_points(tokens, header, coll, iters))
-    # world size: explicit > rank lines > nThread*nGpus (single process) > busbw/algbw
-    source = ""
-    p = world_size
-    if p is not None:
-        source = "given"
-    elif ranks:
-        p, source = max(ranks) + 1, "rank lines"
-    elif nthreads_ngpus is not None and not any("Rank" in ln for ln in lines):
-        p, source = nthreads_ngpus, "nThread x nGpus"
-    else:
-        ratios = [pt["busbw_gbps"] / pt["algbw_gbps"] for pt in points if pt["algbw_gbps"] >= 1.0]
-        guesses = {_p_from_factor(coll, r) for r in ratios}
-        guesses.discard(None)
-        if len(guesses) == 1:
-            p, source = guesses.pop(), "busbw/algbw"
+    """The one test of a text log (the first, with a warning, when it holds several)."""
+    logs = parse_text_all(text, collective=collective, world_size=world_size)
+    if len(logs) > 1:
+        logs[0].warnings.append(f"the log holds {len(logs)} tests; this is the first")
+    return logs[0]
+
+
+def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None, world_size: int | None,
+                   several: bool) -> ParsedLog:  # fmt: skip
+    names = [n for n, _ in sec.names]
+    found = next((n for n, w in sec.names if w == "starting"), names[0] if names else None)
+    if collective and found and collective != found:
+        if several:
+            found = None  # the caller's --collective cannot name every test of a multi-test file
         else:
-            raise AnalysisError("the log does not say its world size (no rank lines); pass --world-size")
-    for pt in points:
-        pt["world_size"] = p
-        f = costs.busbw_factor(coll, p)
-        if pt["algbw_gbps"] >= 0.1 and abs(pt["busbw_gbps"] - pt["algbw_gbps"] * f) > 0.02 * pt["busbw_gbps"] + 0.02:
-            warnings.append(f"{coll} {pt['bytes']} B: busbw {pt['busbw_gbps']} != algbw x F(p={p}) = "
-                            f"{pt['algbw_gbps'] * f:.2f}")  # fmt: skip
-    gpu = ranks[min(ranks)][1] if ranks else None
-    hosts = sorted({h for h, _ in ranks.values()})
-    return ParsedLog(coll, p, points, iters, hosts, gpu, nccl_version, tests_version, warnings, source)
+            raise AnalysisError(f"--collective {collective} but the log measured {found}")
+    p_hint = world_size or (max(sec.ranks) + 1 if sec.ranks else None)
+    coll, coll_source = (collective, "given") if collective and not found else (found, "named in the log")
+    if coll is None:
+        coll, why = _infer_collective(sec, p_hint)
+        if coll is None:
+            raise AnalysisError(f"the log does not say which collective it measured ({why}); pass --collective")
+        coll_source = f"inferred from the columns: {why}"
+    if coll in UNMEASURED or coll not in costs.COLLECTIVES:
+        raise AnalysisError(f"this is an nccl-tests {coll} table; collbench does not measure {coll} "
+                            f"(it measures {', '.join(costs.COLLECTIVES)}), so it cannot import it")  # fmt: skip
+    warnings: list[str] = []
+    # world size: explicit > rank lines > nThread*nGpus (one process) > launcher -np x -g > busbw/algbw
+    if world_size is not None:
+        p, source = world_size, "given"
+    elif sec.ranks:
+        p, source = max(sec.ranks) + 1, "rank lines"
+    elif sec.nthreads_ngpus is not None and sec.np_ is None and sec.command is None:
+        p, source = sec.nthreads_ngpus, "nThread x nGpus"
+    else:
+        p, source = _world_from_factor(sec, coll)
+        if p is None and sec.np_ is not None:
+            p, source = sec.np_ * sec.ngpus_arg, "the launcher's -np x -g"
+        if p is None:
+            raise AnalysisError(f"the log does not say its world size ({source}); pass --world-size")
+    old = _old_gather_semantics(sec, coll, p)
+    if old:
+        warnings.append(f"{coll}: the log's algbw is of nccl-tests before 2020 (S/t x (p-1)/p, busbw = algbw); "
+                        "recorded as algbw = S/t and busbw = algbw x F(p)")  # fmt: skip
+    f = costs.busbw_factor(coll, p)
+    points = []
+    for row in sec.rows:
+        points.extend(_row_points(row, coll, p, f, sec.iters, old, warnings))
+    rank_hosts = {r: h for r, (h, _) in sec.ranks.items()}
+    rank_gpus = {r: g for r, (_, g) in sec.ranks.items()}
+    gpu = rank_gpus[min(rank_gpus)] if rank_gpus else None
+    return ParsedLog(
+        coll, p, points, sec.iters, sorted(set(rank_hosts.values())), gpu, facts["nccl_version"],
+        facts["tests_version"], warnings, source, coll_source, rank_hosts, rank_gpus, facts["rccl_version"],
+        sec.command, {k: v for k, v in facts["env"].items() if not _SECRET_ENV.search(k)},
+        sorted(facts["algo_proto"]),
+    )  # fmt: skip
 
 
-def _row_points(tokens: list[str], header: list[str] | None, coll: str, iters: int | None) -> list[dict[str, Any]]:
+def _world_from_factor(sec: _Section, coll: str) -> tuple[int | None, str]:
+    """p from busbw/algbw: the one p whose F fits the rows with the largest algbw within print rounding."""
+    if coll in ("broadcast", "reduce"):
+        return None, "busbw/algbw is 1 for broadcast and reduce whatever p"
+    intervals = _factor_intervals(sec)
+    if not intervals:
+        return None, "no row has a bandwidth to infer it from"
+    if coll in ("all_gather", "reduce_scatter") and all(lo <= 1.0 <= hi for lo, hi in intervals):
+        # busbw == algbw: pre-2020 semantics; algbw / (S/t) = (p-1)/p
+        ratios = []
+        for r in sec.rows:
+            v = _side_values(r, r.halves[0])
+            try:
+                t, a = float(v["time"]), float(v["algbw"])
+            except (KeyError, ValueError):
+                continue
+            if a >= 1.0 and t > 0:
+                s_t = r.nbytes / t / 1e3
+                da = _decimals(v["algbw"]) + s_t * _decimals(v["time"]) / t
+                ratios.append(((a - da) / s_t, (a + da) / s_t))
+        cands = [p for p in range(2, 4097) if all(lo <= (p - 1) / p <= hi for lo, hi in ratios)] if ratios else []
+        if len(cands) == 1:
+            return cands[0], "algbw / (size/time) of a pre-2020 table"
+        return None, "busbw == algbw and algbw/(size/time) does not single out one p"
+    cands = _p_candidates(coll, intervals)
+    if len(cands) == 1:
+        return cands[0], "busbw/algbw"
+    if not cands:
+        return None, "no world size fits busbw/algbw of every row"
+    return None, f"busbw/algbw fits p = {', '.join(map(str, cands[:6]))}{' ...' if len(cands) > 6 else ''}"
+
+
+def _wrong(text: str, column: str) -> tuple[float | None, bool]:
+    """(n_wrong or None, correct) of a #wrong / error field."""
+    flagged = text.endswith("*")
+    text = text.rstrip("*")
+    if text.upper() == "N/A":
+        return None, True
+    value = float(text)
+    if column == "error" or "e" in text.lower() or "." in text:  # old layout: the largest error, not a count
+        return (0.0 if value == 0 and not flagged else None), not flagged and value < 1e-2
+    return value, value == 0 and not flagged
+
+
+def _row_points(row: _Row, coll: str, p: int, f: float, iters: int | None, old: bool,
+                warnings: list[str]) -> list[dict[str, Any]]:  # fmt: skip
     """Out-of-place and in-place points of one table row."""
-    nbytes, count, dtype_name = int(tokens[0]), int(tokens[1]), tokens[2]
-    rest = tokens[3:]
-    has_op = header is not None and "redop" in header
-    has_root = header is not None and "root" in header
-    if header is None:  # no header seen: redop/root present when the 4th token is not a number
-        has_op = not re.fullmatch(r"[-+0-9.eE]+", rest[0])
-        has_root = has_op and re.fullmatch(r"-?\d+", rest[1]) is not None and len(rest) >= 10
-    op = rest.pop(0) if has_op else ("sum" if coll in costs.REDUCING else "none")
-    root = int(rest.pop(0)) if has_root else (0 if coll in ("broadcast", "reduce") else -1)
-    dtype = DTYPES.get(dtype_name)
-    if dtype is None:
-        raise AnalysisError(f"unknown nccl-tests type {dtype_name!r}")
-    if op.lower() not in OPS:
-        raise AnalysisError(f"unknown nccl-tests redop {op!r}")
-    width = 8 if header is not None and "i_min" in header else 4
+    dtype = DTYPES[row.dtype_name]
+    op = row.redop.lower() if row.redop else ("sum" if coll in costs.REDUCING else "none")
+    if op not in OPS:
+        raise AnalysisError(f"unknown nccl-tests redop {row.redop!r}")
+    root = row.root if row.root is not None else (0 if coll in ("broadcast", "reduce") else -1)
     out = []
-    for in_place, chunk in ((False, rest[:width]), (True, rest[width : 2 * width])):
-        if len(chunk) < 4:
-            continue
+    for in_place, half in ((False, row.halves[0]), (True, row.halves[1])):
+        v = _side_values(row, half)
+        wrong_col = next((c for c in row.side_cols if c in ("#wrong", "error")), "#wrong")
         try:
-            time_us, algbw, busbw = float(chunk[0]), float(chunk[1]), float(chunk[2])
-            wrong = _num(chunk[3])
-        except ValueError:
-            raise AnalysisError(f"unreadable row: {' '.join(tokens)}") from None
-        out.append(_point(coll, 0, nbytes, count, dtype, OPS[op.lower()], root, in_place,
-                          time_us, algbw, busbw, wrong, iters))  # fmt: skip
+            time_us, algbw, busbw = float(v["time"]), float(v["algbw"]), float(v["busbw"])
+            wrong, correct = _wrong(v.get(wrong_col, "N/A"), wrong_col)
+            t_min = float(v["i_min"]) if "i_min" in v else None
+            t_max = float(v["i_max"]) if "i_max" in v else None
+        except (KeyError, ValueError):
+            raise AnalysisError(f"unreadable row: {row.nbytes} {row.count} {row.dtype_name} ...") from None
+        if old and time_us > 0:
+            algbw = row.nbytes / time_us / 1e3
+            busbw = algbw * f
+        elif algbw >= 0.1 and abs(busbw - algbw * f) > 0.02 * busbw + 0.02:
+            warnings.append(f"{coll} {row.nbytes} B: busbw {busbw} != algbw x F(p={p}) = {algbw * f:.2f}")
+        out.append(_point(coll, p, row.nbytes, row.count, dtype, op, root, in_place, time_us, algbw, busbw,
+                          wrong, correct, iters, None, t_min, t_max))  # fmt: skip
     return out
 
 
@@ -211,41 +561,78 @@ def parse_json(text: str, *, collective: str | None = None, world_size: int | No
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
+        if '"config"' in text and '"results"' not in text:
+            raise AnalysisError("the -J JSON file stops after its config: the run failed or was cut before "
+                                "any result") from None  # fmt: skip
         raise AnalysisError(f"not JSON ({exc})") from None
     if not isinstance(doc, dict) or "results" not in doc:
+        if isinstance(doc, dict) and "config" in doc:
+            raise AnalysisError("the -J JSON file holds no results (the run stopped after its config)")
         raise AnalysisError("not an nccl-tests JSON file (no 'results')")
+    if not doc["results"]:
+        raise AnalysisError("the -J JSON file holds no results (the run stopped after its config)")
     found = None
     for arg in doc.get("args") or []:
-        if m := _COLLECTIVE.search(str(arg)):
+        if m := _PROGRAM.search(str(arg)):
             found = m.group(1)
             break
-    coll = collective or found
+    if collective and found and collective != found:
+        raise AnalysisError(f"--collective {collective} but the file measured {found}")
+    coll = found or collective
     if coll is None:
         raise AnalysisError("the JSON does not say which collective it measured; pass --collective")
+    if coll in UNMEASURED or coll not in costs.COLLECTIVES:
+        raise AnalysisError(f"this is an nccl-tests {coll} file; collbench does not measure {coll} "
+                            f"(it measures {', '.join(costs.COLLECTIVES)}), so it cannot import it")  # fmt: skip
     config = doc.get("config") or {}
     devices = config.get("devices") or []
-    p = world_size or (max(int(d["rank"]) for d in devices) + 1 if devices else None)
-    if p is None:
-        raise AnalysisError("the JSON lists no devices; pass --world-size")
-    iters = config.get("iterations")
+
+    def _int(value: Any, default: int = 1) -> int:
+        try:
+            return int(str(value).strip())
+        except (TypeError, ValueError):
+            return default
+
+    procs = _int(config.get("processes", config.get("nprocs", doc.get("processes", 1))))
+    by_config = _int(config.get("nthreads")) * _int(config.get("ngpus")) * procs
+    by_devices = max(_int(d.get("rank"), 0) for d in devices) + 1 if devices else 0
+    p = world_size or max(by_config, by_devices)
+    source = "given" if world_size else ("nthreads x ngpus x processes" if by_config >= by_devices else "devices")
+    iters = _int(config.get("iterations"), 0) or None
     points = []
     for res in doc["results"]:
-        dtype = DTYPES.get(str(res.get("type")))
+        dtype = DTYPES.get(str(res.get("type")).strip())
         if dtype is None:
             raise AnalysisError(f"unknown nccl-tests type {res.get('type')!r}")
-        op = OPS.get(str(res.get("redop", "none")).lower(), "none")
-        root = int(str(res.get("root", "-1")).strip())
+        op = OPS.get(str(res.get("redop", "none")).strip().lower(), "none")
+        root = _int(res.get("root", "-1"), -1)
         for key, in_place in (("out_of_place", False), ("in_place", True)):
             half = res.get(key)
             if not half:
                 continue
-            per_iter = res.get(f"{key}_per_iter") or {}
+            per_iter = res.get(f"{key}_per_iter") or half.get("per_iter") or {}
             samples = [float(x) for x in per_iter.get("times_us") or []] or None
             wrong = half.get("nwrong")
-            points.append(_point(coll, p, int(res["size"]), int(res["count"]), dtype, op, root, in_place,
-                                 float(half.get("time", half.get("cpu_time"))), float(half["alg_bw"]),
-                                 float(half["bus_bw"]), None if wrong is None else float(wrong),
-                                 res.get("actual_iterations", iters), samples))  # fmt: skip
+            wrong = None if wrong in (None, "N/A", "") else float(str(wrong).strip())
+            algbw, busbw = float(half["alg_bw"]), float(half["bus_bw"])
+            points.append(_point(coll, p, _int(res["size"], 0), _int(res["count"], 0), dtype, op, root, in_place,
+                                 float(half.get("time", half.get("cpu_time"))), algbw, busbw, wrong,
+                                 wrong is None or wrong == 0, _int(res.get("actual_iterations"), 0) or iters,
+                                 samples))  # fmt: skip
     hosts = sorted({str(d.get("hostname")) for d in devices})
-    gpu = str(devices[0].get("device_info")) if devices else None
-    return ParsedLog(coll, p, points, iters, hosts, gpu, str(doc.get("nccl_version")), None, [], "devices")
+    rank_hosts = {_int(d.get("rank"), 0): str(d.get("hostname")) for d in devices}
+    rank_gpus = {_int(d.get("rank"), 0): str(d.get("device_info")) for d in devices}
+    gpu = rank_gpus[min(rank_gpus)] if rank_gpus else None
+    env = {}
+    for item in doc.get("env") or []:  # only NCCL_* settings, never secrets
+        k, _, v = str(item).partition("=")
+        if k.startswith("NCCL_") and not _SECRET_ENV.search(k):
+            env[k] = v
+    nccl = doc.get("nccl_version")
+    warnings = []
+    if by_devices and by_config > by_devices:
+        warnings.append(f"config.devices lists {len(devices)} device(s) but nthreads x ngpus x processes = "
+                        f"{by_config}: world size {by_config}")  # fmt: skip
+    return ParsedLog(coll, p, points, iters, hosts, gpu, None if nccl is None else str(nccl), None, warnings,
+                     source, "named in the log" if found else "given", rank_hosts if by_devices == p else {},
+                     rank_gpus, None, " ".join(map(str, doc.get("args") or [])) or None, env, [])  # fmt: skip

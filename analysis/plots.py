@@ -28,6 +28,14 @@ FIGSIZE = (12, 8)
 DPI = 110  # 1320 x 880 px
 
 
+def size_range(sizes: pd.Series) -> tuple[float, float]:
+    """(smallest, largest) message size for a log-spaced grid: 0-byte rows (old nccl-tests tables) left out."""
+    pos = sizes[sizes > 0]
+    if pos.empty:
+        return 1.0, 1.0
+    return float(pos.min()), float(pos.max())
+
+
 def _size_axis(ax: plt.Axes) -> None:
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_locator(LogLocator(base=4))
@@ -83,7 +91,7 @@ def time_vs_size(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path) -> list
             if fits is not None and not fits.empty:
                 key = {"collective": coll, "algorithm": alg, "world_size": p, "in_place": bool(sub["in_place"].iloc[0])}
                 try:
-                    n = np.geomspace(sub["bytes"].min(), sub["bytes"].max(), 100)
+                    n = np.geomspace(*size_range(sub["bytes"]), 100)
                     ax.plot(n, curve_time_us(fits, key, n), color=palette[alg], lw=1)
                 except Exception:  # noqa: BLE001 - a curve without a fit is drawn without a line
                     pass
@@ -139,7 +147,7 @@ def roofline(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path, peak_gbps: 
             if np.isfinite(p10).all() and np.isfinite(p90).all():
                 yerr = np.vstack([np.clip(bus - bus * t / p90, 0, None), np.clip(bus * t / p10 - bus, 0, None)])
             ax.errorbar(sub["bytes"], bus, yerr=yerr, fmt="o-", ms=4, lw=0.8, capsize=2, label=alg)
-        n = np.geomspace(g["bytes"].min(), g["bytes"].max() * 4, 200)
+        n = np.geomspace(size_range(g["bytes"])[0], size_range(g["bytes"])[1] * 4, 200)
         hw = _hardware(fits, coll)
         notes = []
         if hw is not None:

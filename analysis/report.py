@@ -112,7 +112,7 @@ def which_algorithm_when(df: pd.DataFrame, fits: pd.DataFrame | None = None) -> 
     data = one_variant(df)
     rows = []
     for (coll, p), g in data.groupby(["collective", "world_size"]):
-        grid = np.geomspace(g["bytes"].min(), g["bytes"].max(), 256)
+        grid = np.geomspace(*plots.size_range(g["bytes"]), 256)
         preds = {}
         if fits is not None and not fits.empty:
             for alg, sub in g.groupby("algorithm"):

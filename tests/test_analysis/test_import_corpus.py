@@ -1,0 +1,316 @@
+"""collbench import on the public corpus (tests/data/nccl-tests, PROVENANCE.md) and on generated tables.
+
+Every row of every imported log is checked against the figures the log prints: the time exactly, algbw as
+size/time and busbw as algbw x F(p) within the log's print rounding (today's nccl-tests definitions).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysis import cli
+from analysis.nccltests import DTYPES, parse_text, parse_text_all, strip_prefixes
+from collectives import costs
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "nccl-tests"
+
+#: real log -> (import options, collective, world size, table rows)
+IMPORTS = {
+    "8gpu-noheader-all_reduce.log": (["--collective", "all_reduce"], "all_reduce", 8, 11),
+    "a3mega-h100-16rank-all_reduce.md.log": ([], "all_reduce", 16, 31),
+    "gb10-2node-all_reduce.log": ([], "all_reduce", 2, 4),
+    "gb200-nvl72-all_reduce.log": (["--collective", "all_reduce"], "all_reduce", 72, 5),
+    "hpc-ai-envs-30-rccl-mi300x.log": ([], "all_reduce", 8, 1),
+    "nccl-tests-252-cutoff-all_reduce.log": ([], "all_reduce", 8, 5),
+    "nccl-tests-280-noleadingspace-rtx4090.log": ([], "all_reduce", 3, 3),
+    "nccl-tests-82-broadcast-v100-old.log": ([], "broadcast", 2, 1),
+    "nixpkgs-251856-all_gather-1rank.log": ([], "all_gather", 1, 1),
+    "p5-mpirun-prefixed-all_reduce.log": (["--collective", "all_reduce", "--world-size", "16"], "all_reduce", 16, 3),
+    "rccl-16rank-all_reduce.log": ([], "all_reduce", 16, 4),
+    "rccl-2075-multitest-broadcast-tail.log": (["--world-size", "1"], "broadcast", 1, 10),
+    "rccl-929-mi250x-old-error.log": ([], "all_reduce", 16, 8),
+    "superbench-a100-allgather.log": ([], "all_gather", 8, 34),
+    "superbench-a100-allreduce.log": ([], "all_reduce", 8, 34),
+    "superbench-a100-broadcast.log": ([], "broadcast", 8, 34),
+    "superbench-a100-reduce.log": ([], "reduce", 8, 34),
+    "superbench-a100-reducescatter.log": ([], "reduce_scatter", 8, 34),
+    "uccl-396-norank-all_reduce.log": ([], "all_reduce", 8, 6),
+}  # fmt: skip
+#: real log -> what the one error line must say (exit 2, no traceback)
+REFUSED = {
+    "nccl-tests-287-alltoall-rtx5090.log": "alltoall",
+    "superbench-a100-alltoall.log": "alltoall",
+    "nccl-tests-104-sendrecv-gtx1080-old.log": "sendrecv",
+    "nccl-tests-5-failed-nccl1.log": "failed before printing any result",
+    "nccl-tests-219-failed-a6000.log": "failed before printing any result",
+    "rccl-2075-multitest-broadcast-tail.log": "pass --world-size",
+    "p5-mpirun-prefixed-all_reduce.log": "pass --collective",
+}
+
+
+def _table(path: Path) -> list[list[str]]:
+    """The log's table rows, read independently of the importer: tokens of lines that start with size, count,
+    a type name (after any launcher prefix); numbers of both halves are the last 8 tokens."""
+    rows = []
+    for ln in path.read_text().splitlines():
+        ln = re.sub(r"^(\[\d+,\d+\]<stdout>:|\s*\d+:\s)", "", ln)
+        t = ln.split()
+        if len(t) >= 11 and t[0].isdigit() and t[1].isdigit() and t[2] in DTYPES:
+            rows.append(t)
+    return rows
+
+
+def _rounding(text: str) -> float:
+    return 0.5 * 10 ** -(len(text.split(".")[1]) if "." in text else 0)
+
+
+def _import(name: str, opts: list[str], out: Path, capsys) -> list[Path]:
+    assert cli.main(["import", str(DATA / name), "--out", str(out), *opts]) == 0, capsys.readouterr().err
+    return [Path(ln.split(" -> ")[-1]) for ln in capsys.readouterr().out.splitlines() if " -> " in ln]
+
+
+def test_the_corpus_is_real_and_documented() -> None:
+    prov = (DATA / "PROVENANCE.md").read_text()
+    real = [p.name for p in DATA.iterdir() if p.suffix in (".log", ".json") and not p.name.startswith("synthetic-")]
+    assert len(real) >= 15
+    for name in real:
+        assert f"`{name}`" in prov, f"{name} has no provenance"
+    assert set(IMPORTS) | set(REFUSED) >= set(real)
+
+
+@pytest.mark.parametrize("name", sorted(IMPORTS))
+def test_every_row_matches_the_log(name: str, tmp_path: Path, capsys) -> None:
+    opts, collective, p, n_rows = IMPORTS[name]
+    (run_dir,) = _import(name, opts, tmp_path, capsys)
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["world_size"] == p and meta["config"]["collectives"] == [collective]
+    points = meta["points"]
+    table = _table(DATA / name)
+    assert len(table) == n_rows and len(points) == 2 * n_rows
+    f = costs.busbw_factor(collective, p)
+    for row, i in zip(table, range(0, len(points), 2), strict=True):
+        nbytes = int(row[0])
+        for half, pt in zip((row[-8:-4], row[-4:]), (points[i], points[i + 1]), strict=True):
+            assert pt["bytes"] == nbytes and pt["count"] == int(row[1]) and pt["collective"] == collective
+            assert pt["time_us"] == float(half[0])  # exactly the printed time
+            assert pt["algbw_gbps"] == float(half[1]) and pt["busbw_gbps"] == float(half[2])
+            t, dt = float(half[0]), _rounding(half[0])
+            if t - dt > 0:  # algbw = size/time within print rounding of both
+                lo, hi = nbytes / (t + dt) / 1e3, nbytes / (t - dt) / 1e3
+                assert lo - _rounding(half[1]) - 1e-9 <= pt["algbw_gbps"] <= hi + _rounding(half[1]) + 1e-9
+            # busbw = algbw x F(p)
+            tol = _rounding(half[2]) + f * _rounding(half[1]) + 1e-9
+            assert abs(pt["busbw_gbps"] - pt["algbw_gbps"] * f) <= tol or pt["algbw_gbps"] < 0.1
+        assert points[i]["in_place"] is False and points[i + 1]["in_place"] is True
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_refusals_are_one_clear_line(name: str, tmp_path: Path, capsys) -> None:
+    assert cli.main(["import", str(DATA / name), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and REFUSED[name] in err[0] and "Traceback" not in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_what_the_log_tells_about_the_machine(tmp_path: Path, capsys) -> None:
+    (run,) = _import("a3mega-h100-16rank-all_reduce.md.log", [], tmp_path, capsys)
+    hw = json.loads((run / "run.json").read_text())["hardware"]
+    assert hw["nnodes"] == 2 and hw["gpus_per_node"] == 8 and hw["hosts"] == ["ztan-mig-235z", "ztan-mig-gq73"]
+    assert hw["gpu_models"] == ["NVIDIA H100 80GB HBM3"] * 16
+    (run,) = _import("nccl-tests-82-broadcast-v100-old.log", [], tmp_path, capsys)
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["versions"]["nccl"] == "2.9.6+cuda11.2" and meta["hardware"]["nnodes"] == 2
+    assert meta["environment"]["NCCL_ALGO"] == "Ring" and meta["environment"]["NCCL_PROTO"] == "Simple"
+    assert "broadcast_perf" in meta["config"]["source_command"]
+    (run,) = _import("hpc-ai-envs-30-rccl-mi300x.log", [], tmp_path, capsys)
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["versions"]["nccl_tests"] == "develop:83d38d9"
+    assert meta["hardware"]["gpu_model"] == "AMD Instinct MI300X"
+    assert "inferred from the columns" in " ".join(meta["warnings"])
+
+
+def test_old_error_column_and_zero_byte_rows() -> None:
+    old = parse_text((DATA / "rccl-929-mi250x-old-error.log").read_text())
+    assert old.world_size_source == "the launcher's -np x -g" and all(pt["correct"] for pt in old.points)
+    assert all(pt["n_wrong"] is None for pt in old.points)
+    ag = parse_text((DATA / "superbench-a100-allgather.log").read_text())
+    assert sum(pt["bytes"] == 0 for pt in ag.points) == 10 and ag.collective_source.startswith("inferred")
+
+
+def test_imported_runs_go_through_fit_report_compare(tmp_path: Path, capsys) -> None:
+    runs = {}
+    for name, (opts, *_rest) in IMPORTS.items():
+        runs[name] = _import(name, opts, tmp_path / "runs", capsys)[0]
+    for name, run in runs.items():
+        rc = cli.main(["fit", str(run)])
+        err = capsys.readouterr().err
+        assert rc == 0 or (rc == 2 and "nothing to fit" in err and len(err.strip().splitlines()) == 1), (name, err)
+        assert cli.main(["compare", str(run), str(run)]) == 0, (name, capsys.readouterr().err)
+        capsys.readouterr()
+    # report renders figures: a few representative logs (0-byte rows, one size, world size 1, many ranks)
+    for name in ("superbench-a100-allgather.log", "nixpkgs-251856-all_gather-1rank.log",
+                 "a3mega-h100-16rank-all_reduce.md.log"):  # fmt: skip
+        assert cli.main(["report", str(runs[name]), "--boot", "10"]) == 0, (name, capsys.readouterr().err)
+        capsys.readouterr()
+
+
+# ---- generated tables: random prefixes, layouts and noise -------------------------------------------------
+
+PREFIXES = st.sampled_from(["", "0: ", " 12: ", "[1,0]<stdout>:", "(head, rank=0, pid=3808) [1,0]<stdout>:",
+                            "2024-05-01T10:00:00.123456789Z ", "[pod/launcher-abc/mpi] ",
+                            "3: [1,3]<stdout>:"])  # fmt: skip
+NOISE = st.sampled_from([
+    "node1:123:456 [0] NCCL INFO Launch mode Parallel",
+    "node1:123:456 [0] NCCL INFO Channel 00/0 : 0[0] -> 1[1] via P2P/IPC",
+    "node1:123:456 [0] NCCL INFO NCCL_IB_HCA set by environment to mlx5",
+    "user@host:~/nccl-tests$ ls",
+    "",
+])  # fmt: skip
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2f}"
+
+
+@st.composite
+def tables(draw):
+    coll = draw(st.sampled_from(costs.COLLECTIVES))
+    p = draw(st.integers(2, 64))
+    layout = draw(st.sampled_from(["new", "old"]))
+    named = draw(st.booleans())
+    ranks = draw(st.booleans())
+    f = costs.busbw_factor(coll, p)
+    dtype, esize = draw(st.sampled_from([("float", 4), ("half", 2), ("double", 8)]))
+    sizes = sorted(draw(st.sets(st.integers(12, 33), min_size=2, max_size=6)))
+    lines, rows = [], []
+    if named:
+        lines.append(f"# Collective test starting: {coll}_perf")
+    if layout == "old":
+        lines.append(f"# nThread: 1 nGpus: 1 minBytes: 8 maxBytes: {1 << sizes[-1]} step: 2(factor) iters: 20")
+    else:
+        lines.append(f"# nThread 1 nGpus 1 minBytes 8 maxBytes {1 << sizes[-1]} step: 2(factor) warmup iters: 5 "
+                     "iters: 20 agg iters: 1 validation: 1 graph: 0")  # fmt: skip
+    if ranks:
+        lines += [f"#  Rank {r:2d} Group  0 Pid {100 + r:6d} on node{r // 8} device {r % 8:2d} [0x{r:02x}] "
+                  "NVIDIA H100 80GB HBM3" for r in range(p)]  # fmt: skip
+    op = "sum" if coll in costs.REDUCING else "none"
+    root = 0 if coll in ("broadcast", "reduce") else -1
+    if layout == "new":
+        lines.append("#       size         count      type   redop    root     time   algbw   busbw #wrong     time   "
+                     "algbw   busbw #wrong")  # fmt: skip
+    else:
+        mid = {"all_reduce": "redop", "reduce_scatter": "redop", "reduce": "redop    root", "broadcast": "root",
+               "all_gather": ""}[coll]  # fmt: skip
+        lines.append(f"#       size         count      type   {mid}     time   algbw   busbw  error     time   algbw   "
+                     "busbw  error")  # fmt: skip
+    for k in sizes:
+        nbytes = 1 << k
+        t = draw(st.floats(5.0, 5e5)) if k < 30 else draw(st.floats(1e3, 5e5))
+        t_text = f"{t:.1f}" if t < 1e4 else f"{t:.0f}"
+        algbw = nbytes / float(t_text) / 1e3
+        busbw = algbw * f
+        if layout == "new":
+            mid = f"{op:>7s} {root:7d}"
+            wrong = "0"
+        else:
+            mid = {"all_reduce": f"{op:>7s}", "reduce_scatter": f"{op:>7s}", "reduce": f"{op:>7s} {root:7d}",
+                   "broadcast": f"{root:7d}", "all_gather": ""}[coll]  # fmt: skip
+            wrong = "0e+00"
+        half = f"{t_text:>8s} {_fmt(algbw):>7s} {_fmt(busbw):>7s} {wrong:>6s}"
+        lines.append(f"{nbytes:12d}  {nbytes // esize:12d}  {dtype:>8s} {mid} {half} {half}")
+        rows.append((nbytes, float(t_text), float(_fmt(algbw)), float(_fmt(busbw))))
+        if draw(st.booleans()):
+            lines.append(draw(NOISE))
+    lines.append("# Out of bounds values : 0 OK")
+    prefix = draw(PREFIXES)
+    text = "\n".join(prefix + ln for ln in lines)
+    return text, coll, p, named, ranks, rows
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tables())
+def test_generated_tables(case) -> None:
+    text, coll, p, named, ranks, rows = case
+    opts = {"collective": None if named else coll, "world_size": None if ranks else p}
+    log = parse_text(text, **opts)
+    assert log.collective == coll and log.world_size == p
+    got = [(pt["bytes"], pt["time_us"], pt["algbw_gbps"], pt["busbw_gbps"]) for pt in log.points if not pt["in_place"]]
+    assert got == rows
+    if ranks:
+        assert len(log.rank_hosts) == p
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(PREFIXES, min_size=1, max_size=3), st.text("abc #:[]()0123456789", max_size=30))
+def test_prefixes_never_hide_a_table_line(prefixes, rest) -> None:
+    row = ("     1048576        262144     float     sum      -1    105.9    9.90   17.33      0    105.7    9.92   "
+           "17.37      0")
+    assert strip_prefixes("".join(prefixes) + row) == row
+    strip_prefixes("".join(prefixes) + rest)  # never raises
+
+
+def test_world_size_from_busbw_algbw_of_the_largest_rows() -> None:
+    # rows with small algbw fit many p; the largest ones decide (no per-row guesses that must agree)
+    text = (DATA / "superbench-a100-allreduce.log").read_text()
+    body = "\n".join(ln for ln in text.splitlines() if "Rank" not in ln and "nThread" not in ln)
+    log = parse_text(body)
+    assert log.world_size == 8 and log.world_size_source == "busbw/algbw"
+
+
+def test_pre_2020_all_gather_is_converted_to_modern_semantics() -> None:
+    # nccl-tests before PR #45: algbw = S/t x (p-1)/p and busbw = algbw; p = 4 from the rank lines
+    ranks = "\n".join(f"#   Rank  {r} Pid  {10 + r} on  node device  {r} [0x00] Tesla V100-SXM2-16GB" for r in range(4))
+    rows = []
+    for nbytes, t in ((1048576, 45.10), (16777216, 420.3), (268435456, 6012.5)):
+        a = nbytes / t / 1e3 * 3 / 4
+        rows.append(f"{nbytes:12d} {nbytes // 16:13d}   float  {t:7.1f} {a:7.2f} {a:7.2f}  0e+00  {t:7.1f} {a:7.2f} "
+                    f"{a:7.2f}  0e+00")  # fmt: skip
+    text = ("# nThread 1 nGpus 4 minBytes 8 maxBytes 268435456 step: 2(factor) warmup iters: 5 iters: 20 "
+            "validation: 1\n"
+            f"# Using devices\n{ranks}\n#       size         count    type     time   algbw   busbw  error     time   "
+            "algbw   busbw  error\n" + "\n".join(rows) + "\n")  # fmt: skip
+    log = parse_text(text, collective="all_gather")
+    assert log.world_size == 4 and any("before 2020" in w for w in log.warnings)
+    for pt in log.points:
+        assert pt["algbw_gbps"] == pytest.approx(pt["bytes"] / pt["time_us"] / 1e3)
+        assert pt["busbw_gbps"] == pytest.approx(pt["algbw_gbps"] * 3 / 4)
+    # without rank lines, busbw == algbw would give p = 1; algbw / (size/time) gives the truth
+    log = parse_text(text.replace(ranks, ""), collective="all_gather")
+    assert log.world_size == 4
+
+
+def test_several_tests_in_one_file(tmp_path: Path, capsys) -> None:
+    a = (DATA / "superbench-a100-allreduce.log").read_text()
+    b = (DATA / "superbench-a100-broadcast.log").read_text()
+    text = "Running: all_reduce_perf -g 8\n" + a + "Running: broadcast_perf -g 8\n" + b
+    logs = parse_text_all(text)
+    assert [lg.collective for lg in logs] == ["all_reduce", "broadcast"] and all(lg.world_size == 8 for lg in logs)
+    path = tmp_path / "all.log"
+    path.write_text(text)
+    assert cli.main(["import", str(path), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "2 tests (all_reduce, broadcast): one run directory each" in out and out.count(" -> ") == 2
+
+
+def test_json_edge_cases(tmp_path: Path, capsys) -> None:
+    doc = json.loads((DATA / "synthetic-reduce_scatter.json").read_text())
+    doc["config"]["devices"] = doc["config"]["devices"][:1]  # rank 0 only, while ngpus says 4
+    doc["config"]["ngpus"] = 4
+    for res in doc["results"]:
+        res["root"] = "    -1"
+    compact = json.dumps(doc, separators=(",", ":")).replace("/", "\\/")
+    path = tmp_path / "rs.json"
+    path.write_text(compact)  # no trailing newline
+    assert cli.main(["import", str(path), "--out", str(tmp_path / "out")]) == 0
+    assert "world size 4" in capsys.readouterr().out
+    cut = tmp_path / "cut.json"
+    cut.write_text(compact[: compact.index('"results"')])
+    assert cli.main(["import", str(cut), "--out", str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stops after its config" in err[0]
