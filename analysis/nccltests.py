@@ -31,6 +31,7 @@ from typing import Any
 
 from analysis.errors import AnalysisError
 from collectives import costs
+from collectives.spec import COLLECTIVES, spec
 
 DTYPES = {
     "float": "float32", "float32": "float32", "half": "float16", "float16": "float16", "double": "float64",
@@ -43,7 +44,7 @@ DTYPE_BYTES = {"float32": 4, "float16": 2, "float64": 8, "bfloat16": 2, "int8": 
 OPS = {"sum": "sum", "prod": "prod", "max": "max", "min": "min", "avg": "avg", "none": "none", "mulsum": "mulsum"}
 #: nccl-tests programs collbench does not measure (refused by name until collbench has them)
 UNMEASURED = ("alltoall", "sendrecv", "gather", "scatter", "hypercube")
-_PROGRAMS = "|".join(("all_reduce", "all_gather", "reduce_scatter", "broadcast", "reduce", *UNMEASURED))
+_PROGRAMS = "|".join(sorted((*COLLECTIVES, *UNMEASURED), key=len, reverse=True))
 
 # one prefix a line may carry; stripped repeatedly (a launcher tag before an Open MPI tag, ...)
 _PREFIXES = (
@@ -391,7 +392,7 @@ def _factor_intervals(sec: _Section, top: int = 6) -> list[tuple[float, float]]:
 
 def _old_gather_semantics(sec: _Section, coll: str, p: int) -> bool:
     """True when the table is an all_gather/reduce_scatter of before nccl-tests PR #45 (algbw x (p-1)/p)."""
-    if coll not in ("all_gather", "reduce_scatter") or p < 2:
+    if not spec(coll).blocked or p < 2:
         return False
     hits = 0
     for r in sec.rows:
@@ -485,12 +486,12 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
 
 def _world_from_factor(sec: _Section, coll: str) -> tuple[int | None, str]:
     """p from busbw/algbw: the one p whose F fits the rows with the largest algbw within print rounding."""
-    if coll in ("broadcast", "reduce"):
+    if spec(coll).rooted:  # F = 1 for the rooted collectives
         return None, "busbw/algbw is 1 for broadcast and reduce whatever p"
     intervals = _factor_intervals(sec)
     if not intervals:
         return None, "no row has a bandwidth to infer it from"
-    if coll in ("all_gather", "reduce_scatter") and all(lo <= 1.0 <= hi for lo, hi in intervals):
+    if spec(coll).blocked and all(lo <= 1.0 <= hi for lo, hi in intervals):
         # busbw == algbw: pre-2020 semantics; algbw / (S/t) = (p-1)/p
         ratios = []
         for r in sec.rows:
@@ -531,10 +532,10 @@ def _row_points(row: _Row, coll: str, p: int, f: float, iters: int | None, old: 
                 warnings: list[str]) -> list[dict[str, Any]]:  # fmt: skip
     """Out-of-place and in-place points of one table row."""
     dtype = DTYPES[row.dtype_name]
-    op = row.redop.lower() if row.redop else ("sum" if coll in costs.REDUCING else "none")
+    op = row.redop.lower() if row.redop else spec(coll).recorded_op("sum")
     if op not in OPS:
         raise AnalysisError(f"unknown nccl-tests redop {row.redop!r}")
-    root = row.root if row.root is not None else (0 if coll in ("broadcast", "reduce") else -1)
+    root = row.root if row.root is not None else spec(coll).recorded_root(0)
     out = []
     for in_place, half in ((False, row.halves[0]), (True, row.halves[1])):
         v = _side_values(row, half)
