@@ -1,6 +1,6 @@
 """Synthetic run directories with known alpha, beta, gamma (for tests, demos and checking the fits).
 
-Times follow THEORY.md's model t = L(p) alpha + W(p) n beta + G(p) n gamma with each algorithm's coefficients
+Times follow the model t = L(p) alpha + W(p) n beta + G(p) n gamma with each algorithm's coefficients
 from ``collectives.costs``, times multiplicative log-normal noise per iteration. Files follow schema v1.
 """
 
@@ -25,7 +25,7 @@ class Hardware:
     gamma_gbps: float = 0.0
 
     def time_us(self, collective: str, algorithm: str, p: int, nbytes: float, segment_bytes: int | None) -> float:
-        c = costs.cost(collective, algorithm, p, nbytes=nbytes, segment_bytes=segment_bytes)
+        c = costs.cost(collective, algorithm, p, nbytes=nbytes, segment_bytes=segment_bytes, backend="gloo")
         gamma = 1e-3 / self.gamma_gbps if self.gamma_gbps > 0 else 0.0
         return c.L * self.alpha_us + (c.W * 1e-3 / self.bw_gbps + c.G * gamma) * nbytes
 

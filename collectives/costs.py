@@ -1,6 +1,6 @@
 """Alpha-beta-gamma cost coefficients of every algorithm, readable without torch.
 
-A call of an algorithm is modelled (THEORY.md section 2) as
+A call of an algorithm is modelled (docs/costs.md) as
 
     T = L * alpha + W * n * beta + G * n * gamma
 
@@ -10,8 +10,10 @@ message steps on the critical path, W and G the bytes sent and combined on that 
 byte of n.  Pipelined algorithms cut n into k = ceil(n / segment_bytes) segments, so their
 L and W depend on n; pass ``nbytes`` (and the segment size the run used) for them.
 
-``builtin`` has no known schedule (the backend picks one at run time); it is modelled at the
-lower bound of THEORY.md section 2.6 and flagged ``assumed=True``.
+``builtin`` runs the backend's schedule: ``builtin_cost`` models what gloo runs and NCCL's ring and tree
+(per NCCL's tuning model); where the schedule is not known it gives the lower bound, flagged
+``assumed=True`` (a lower bound on the time, never a basis for ranking).  docs/costs.md lists every
+formula, its source, the port model and how tests/test_schedule.py checks them against the code.
 
 This module is data and arithmetic only: ``analysis`` imports it and must never pull torch in.
 """
@@ -40,6 +42,7 @@ class Cost:
     W: float
     G: float
     assumed: bool = False  # True when the schedule is not known (builtin): lower bound used
+    basis: str = ""  # builtin: what the coefficients model (the backend's algorithm and its source)
 
     def time_s(self, nbytes: float, alpha_s: float, beta_s_per_byte: float, gamma_s_per_byte: float = 0.0) -> float:
         """Model time in seconds of one call moving ``nbytes``."""
@@ -66,7 +69,7 @@ def is_pow2(p: int) -> bool:
 
 
 def busbw_factor(collective: str, p: int) -> float:
-    """nccl-tests' bus-bandwidth factor F (THEORY.md section 4); busbw = algbw * F."""
+    """nccl-tests' bus-bandwidth factor F (docs/costs.md); busbw = algbw * F."""
     _check(collective, p)
     if collective == "all_reduce":
         return 2.0 * (p - 1) / p
@@ -76,7 +79,7 @@ def busbw_factor(collective: str, p: int) -> float:
 
 
 def lower_bound(collective: str, p: int) -> Cost:
-    """Lower-bound coefficients (THEORY.md section 2.6, Chan et al. 2007)."""
+    """Lower-bound coefficients (Chan et al. 2007; docs/costs.md)."""
     _check(collective, p)
     if p == 1:
         return Cost(0.0, 0.0, 0.0)
@@ -249,10 +252,73 @@ def _recursive_halving_reduce_scatter(p: int, n: float | None, s: int | None) ->
     return Cost(float(lg_floor(p) + 2), 1.0 + mid + 1.0 / p, 1.0 + mid)
 
 
+#: builtin on gloo, where we know what torch's ProcessGroupGloo calls (read from gloo's sources
+#: gloo/{broadcast,reduce,allreduce,allgather}.cc and torch's ProcessGroupGloo; not re-checked against the gloo
+#: bundled with every torch release).  All of gloo's algorithms are ring-based except broadcast.
+_GLOO: dict[str, tuple[CostFn, str]] = {
+    "broadcast": (lambda p, n, s: _binomial(p, reducing=False), "gloo binomial tree (gloo/broadcast.cc)"),
+    "reduce": (
+        lambda p, n, s: Cost(float(p), 2.0 * (p - 1) / p, (p - 1) / p),
+        "gloo ring reduce-scatter + gather to the root (gloo/reduce.cc)",
+    ),
+    "all_reduce": (_ring_all_reduce, "gloo ring reduce-scatter + all-gather (gloo/allreduce.cc)"),
+    "all_gather": (lambda p, n, s: _ring_gather_like(p, reducing=False), "gloo ring (gloo/allgather.cc)"),
+    "reduce_scatter": (
+        _ring_all_reduce,
+        "torch ProcessGroupGloo: ring all-reduce of the input (gloo/allreduce.cc) + local copy",
+    ),
+}
+
+
+def _nccl(collective: str, p: int, n: float | None, s: int | None, algo: str | None) -> tuple[Cost, str] | None:
+    """NCCL's ring and tree as NCCL's own tuning model counts them (src/graph/tuning.cc: ring nsteps, tree
+    latency 2 log2i(nNodes) hops with one rank per node, tree all-reduce bandwidth ratio 0.5); None when the
+    algorithm NCCL's tuner picked is not known (all_reduce without an ``algo``) or is neither ring nor tree."""
+    frac = (p - 1) / p
+    if collective in ("broadcast", "reduce"):  # ring (pipelined chain), nsteps = nRanks - 1, busBw ratio 1
+        return Cost(float(p - 1), 1.0, 1.0 if collective == "reduce" else 0.0), "NCCL ring (tuning.cc)"
+    if collective in ("all_gather", "reduce_scatter"):  # ring, nsteps = nRanks - 1
+        return _ring_gather_like(p, collective == "reduce_scatter"), "NCCL ring (tuning.cc)"
+    algo = (algo or "").lower()
+    if algo == "ring":
+        return Cost(2.0 * (p - 1), 2.0 * frac, frac), "NCCL ring (tuning.cc)"
+    if algo == "tree":
+        return Cost(2.0 * lg_floor(p), 2.0, 1.0), "NCCL double binary tree (tuning.cc)"
+    return None
+
+
+def builtin_cost(
+    collective: str,
+    p: int,
+    nbytes: float | None = None,
+    segment_bytes: int | None = None,
+    backend: str | None = None,
+    backend_algorithm: str | None = None,
+) -> Cost:
+    """Coefficients of ``builtin``: the backend's own algorithm where known (gloo; NCCL ring and tree, with
+    ``backend_algorithm`` for all_reduce), else the lower bound, flagged ``assumed`` (a prediction from it is
+    a lower bound on the time, never a ranking)."""
+    _check(collective, p)
+    b = (backend or "").lower()
+    if p == 1:
+        return Cost(0.0, 0.0, 0.0, basis="one rank")
+    if b == "gloo":
+        fn, basis = _GLOO[collective]
+        c = fn(p, nbytes, segment_bytes)
+        return Cost(c.L, c.W, c.G, basis=basis)
+    if b == "nccl":
+        got = _nccl(collective, p, nbytes, segment_bytes, backend_algorithm)
+        if got is not None:
+            c, basis = got
+            return Cost(c.L, c.W, c.G, basis=basis)
+    lb = lower_bound(collective, p)
+    why = "NCCL's algorithm unknown" if b == "nccl" else f"backend {backend or 'unknown'}"
+    return Cost(lb.L, lb.W, lb.G, assumed=True, basis=f"lower bound ({why}: schedule assumed)")
+
+
 def _builtin(collective: str) -> CostFn:
     def fn(p: int, n: float | None, s: int | None) -> Cost:
-        lb = lower_bound(collective, p)
-        return Cost(lb.L, lb.W, lb.G, assumed=True)
+        return builtin_cost(collective, p, n, s)
 
     return fn
 
@@ -297,15 +363,22 @@ def cost(
     p: int,
     nbytes: float | None = None,
     segment_bytes: int | None = None,
+    *,
+    backend: str | None = None,
+    backend_algorithm: str | None = None,
 ) -> Cost:
-    """L, W, G of ``algorithm`` for ``collective`` on p ranks moving nbytes (nccl-tests' S)."""
+    """L, W, G of ``algorithm`` for ``collective`` on p ranks moving nbytes (nccl-tests' S).
+
+    ``backend`` (and for NCCL all_reduce ``backend_algorithm``, ring or tree) matter only for ``builtin``."""
     _check(collective, p)
     fn = COSTS.get((collective, algorithm))
     if fn is None:
         known = ", ".join(cost_algorithms(collective))
         raise KeyError(f"no cost model for {collective}/{algorithm}; known: {known}")
+    if algorithm == "builtin":
+        return builtin_cost(collective, p, nbytes, segment_bytes, backend, backend_algorithm)
     if p == 1:
-        return Cost(0.0, 0.0, 0.0, assumed=algorithm == "builtin")
+        return Cost(0.0, 0.0, 0.0)
     return fn(p, nbytes, segment_bytes)
 
 
