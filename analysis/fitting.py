@@ -5,8 +5,11 @@
   piecewise when the backend switches protocol (binary segmentation, BIC); bootstrap CIs over
   per-iteration samples where the run has them, over sizes otherwise.
 - ``model`` fits: t = L(p) alpha + W(p) n beta [+ G(p) n gamma] per collective and algorithm across world
-  sizes with the algorithm's own coefficients from ``collectives.costs``; gamma only when the scaled design
-  is well conditioned; leave-one-world-size-out prediction error.
+  sizes with the algorithm's own coefficients from ``collectives.costs`` (builtin: the backend's algorithm
+  where known, else the lower bound, flagged); gamma only where the design separates it from beta (G/W
+  varies at least GAMMA_SPREAD-fold across the points, the scaled design's condition number is below
+  COND_LIMIT, and the bootstrap interval of gamma stays away from 0), otherwise left out and said so in
+  ``method``; leave-one-world-size-out prediction error.
 
 Times are in µs and sizes in bytes throughout: b is µs per byte, bw_gbps = 1e-3 / b.
 """
@@ -30,13 +33,15 @@ FIT_COLUMNS: tuple[str, ...] = (
     "scope", "collective", "algorithm", "backend", "world_size", "alpha_us", "alpha_us_lo", "alpha_us_hi",
     "bw_gbps", "bw_gbps_lo", "bw_gbps_hi", "gamma_gbps", "r2", "mape", "n_points",
     "device", "dtype", "op", "in_place", "piece", "bytes_min", "bytes_max", "method", "loo_mape", "breaks_bytes",
+    "segment_bytes",
 )  # fmt: skip
 MODEL_KEY = ("collective", "algorithm", "backend", "device", "dtype", "op", "in_place")
 ROBUST = (None, "huber", "theil-sen")
 MIN_SIZES = 3  # a line needs at least this many sizes (per piece)
 MAX_PIECES = 3
 SPLIT_GAIN = 0.25  # a split must cut the weighted SSE at least 4x (on top of BIC) to count as a breakpoint
-COND_LIMIT = 1e6  # docs/fitting.md, Identifying γ: a worse-conditioned design leaves gamma unidentified
+COND_LIMIT = 1e3  # a worse-conditioned scaled [L, W n, G n] design leaves gamma unidentified
+GAMMA_SPREAD = 2.0  # G/W must vary at least this much across the design points, or G n is W n rescaled
 
 
 @dataclass(frozen=True)
@@ -225,6 +230,7 @@ def fit_curve(
                 "method": f"{robust or 'wls-rel'}; ci: {'samples' if ps is not None else 'sizes'} bootstrap",
                 "loo_mape": math.nan,
                 "breaks_bytes": ";".join(str(int(n[c])) for c in cuts),
+                "segment_bytes": _segment_bytes(group),
             }
         )
     return rows
@@ -233,17 +239,33 @@ def fit_curve(
 # --- model fits across world sizes (docs/fitting.md, Model fit) ----------------------------------------------
 
 
-def _design(group: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Rows [L, W n, G n] per point, target t (µs), and whether the schedule is only assumed (builtin)."""
-    rows, assumed = [], False
+def _segment_bytes(group: pd.DataFrame) -> int | None:
+    """The one segment size the group's pipelined runs used (None: not pipelined, or not recorded)."""
+    if "segment_bytes" not in group:
+        return None
+    seg = pd.to_numeric(group["segment_bytes"], errors="coerce").dropna().unique()
+    return int(seg[0]) if len(seg) == 1 else None
+
+
+def _opt(rec: object, name: str) -> object:
+    v = getattr(rec, name, None)
+    return None if v is None or pd.isna(v) else v
+
+
+def _design(group: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, bool, str]:
+    """Rows [L, W n, G n] per point, target t (µs), whether any schedule is only assumed (builtin on an
+    unknown backend algorithm: lower bound), and what builtin's coefficients model."""
+    rows, assumed, bases = [], False, set()
     for rec in group.itertuples(index=False):
         p, n = int(rec.world_size), float(rec.bytes)
-        seg = getattr(rec, "segment_bytes", None)
-        seg = int(seg) if seg is not None and not pd.isna(seg) else None
-        c = costs.cost(rec.collective, rec.algorithm, p, nbytes=n, segment_bytes=seg)
+        seg = _opt(rec, "segment_bytes")
+        c = costs.cost(rec.collective, rec.algorithm, p, nbytes=n, segment_bytes=int(seg) if seg is not None else None,
+                       backend=_opt(rec, "backend"), backend_algorithm=_opt(rec, "backend_algorithm"))  # fmt: skip
         assumed |= c.assumed
+        if c.basis and p > 1:
+            bases.add(c.basis)
         rows.append([c.L, c.W * n, c.G * n])
-    return np.array(rows, dtype=float), group["time_us"].to_numpy(dtype=float), assumed
+    return np.array(rows, dtype=float), group["time_us"].to_numpy(dtype=float), assumed, "; ".join(sorted(bases))
 
 
 def _solve_model(design: np.ndarray, t: np.ndarray, with_gamma: bool) -> np.ndarray:
@@ -257,15 +279,36 @@ def _solve_model(design: np.ndarray, t: np.ndarray, with_gamma: bool) -> np.ndar
     return np.array([x[0], x[1], x[2] if with_gamma else 0.0])
 
 
-def gamma_identified(design: np.ndarray, t: np.ndarray) -> bool:
-    """True when the scaled design with a gamma column is well conditioned (docs/fitting.md, Identifying γ)."""
-    if not np.any(design[:, 2] > 0):
-        return False
+def gamma_problem(design: np.ndarray, t: np.ndarray) -> str | None:
+    """None when the design can separate gamma from beta, else why it cannot.
+
+    Both columns grow with n, so only a G/W ratio that differs between points tells them apart: it must vary
+    at least GAMMA_SPREAD-fold (a non-reducing collective, G = 0, next to a reducing one always does), and the
+    scaled design must be conditioned better than COND_LIMIT."""
+    w, g = design[:, 1], design[:, 2]
+    if not np.any(g > 0):
+        return "no reduction in the design"
+    ok = w > 0
+    if not np.any(ok):
+        return "no bandwidth term in the design"
+    ratio = g[ok] / w[ok]
+    lo, hi = float(ratio.min()), float(ratio.max())
+    spread = math.inf if lo <= 0 else hi / lo
+    if spread < GAMMA_SPREAD:
+        return f"G/W varies only {spread:.3g}-fold across the points (needs {GAMMA_SPREAD:g})"
     scaled = design / t[:, None]
     norms = np.linalg.norm(scaled, axis=0)
     if np.any(norms == 0):
-        return False
-    return bool(np.linalg.cond(scaled / norms) < COND_LIMIT)
+        return "a zero column in the design"
+    cond = float(np.linalg.cond(scaled / norms))
+    if not cond < COND_LIMIT:
+        return f"design condition number {cond:.3g} >= {COND_LIMIT:g}"
+    return None
+
+
+def gamma_identified(design: np.ndarray, t: np.ndarray) -> bool:
+    """True when the design separates gamma from beta (``gamma_problem`` finds nothing)."""
+    return gamma_problem(design, t) is None
 
 
 def model_time_us(
@@ -277,13 +320,17 @@ def model_time_us(
     bw_gbps_: float,
     gamma_gbps: float | None = None,
     segment_bytes: int | None = None,
+    backend: str | None = None,
+    backend_algorithm: str | None = None,
 ) -> float | np.ndarray:
-    """Model time in µs: L(p) alpha + W(p) n / bw + G(p) n / gamma_bw, coefficients from collectives.costs."""
+    """Model time in µs: L(p) alpha + W(p) n / bw + G(p) n / gamma_bw, coefficients from collectives.costs
+    (pipelined algorithms at ``segment_bytes``; builtin per ``backend``)."""
     beta = 1e-3 / bw_gbps_ if bw_gbps_ and math.isfinite(bw_gbps_) else 0.0
     gamma = 1e-3 / gamma_gbps if gamma_gbps and math.isfinite(gamma_gbps) and gamma_gbps > 0 else 0.0
 
     def one(n: float) -> float:
-        c = costs.cost(collective, algorithm, world_size, nbytes=n, segment_bytes=segment_bytes)
+        c = costs.cost(collective, algorithm, world_size, nbytes=n, segment_bytes=segment_bytes, backend=backend,
+                       backend_algorithm=backend_algorithm)  # fmt: skip
         return c.L * alpha_us + (c.W * beta + c.G * gamma) * n
 
     if np.ndim(nbytes) == 0:
@@ -298,18 +345,29 @@ def fit_model(group: pd.DataFrame, *, n_boot: int = 200, seed: int = 0, need_gam
     sizes = sorted(group["world_size"].unique())
     if len(sizes) < 2 or len(group) < 4:
         return None
-    design, t, assumed = _design(group)
-    with_gamma = gamma_identified(design, t)
+    design, t, assumed, basis = _design(group)
+    why_not = gamma_problem(design, t)
+    with_gamma = why_not is None
     if need_gamma and not with_gamma:
         return None
+    rng = np.random.default_rng(seed)
+
+    def boot_fit(gamma: bool) -> np.ndarray:
+        out = np.empty((n_boot, 3))
+        for k in range(n_boot):  # case bootstrap over points
+            idx = rng.integers(0, len(t), len(t))
+            out[k] = _solve_model(design[idx], t[idx], gamma)
+        return out
+
+    boot = boot_fit(with_gamma)
+    if with_gamma and n_boot and float(np.percentile(boot[:, 2], 2.5)) <= 0.0:
+        with_gamma, why_not = False, "its bootstrap 95% interval reaches 0 (reduction rate unbounded)"
+        if need_gamma:
+            return None
+        boot = boot_fit(False)
     x = _solve_model(design, t, with_gamma)
     pred = design @ x
     r2, mape = _quality(group["bytes"].to_numpy(dtype=float), t, pred)
-    rng = np.random.default_rng(seed)
-    boot = np.empty((n_boot, 3))
-    for k in range(n_boot):  # case bootstrap over points
-        idx = rng.integers(0, len(t), len(t))
-        boot[k] = _solve_model(design[idx], t[idx], with_gamma)
     a_lo, a_hi = np.percentile(boot[:, 0], [2.5, 97.5]) if n_boot else (x[0], x[0])
     b_lo, b_hi = np.percentile(boot[:, 1], [2.5, 97.5]) if n_boot else (x[1], x[1])
     loo = []
@@ -321,9 +379,16 @@ def fit_model(group: pd.DataFrame, *, n_boot: int = 200, seed: int = 0, need_gam
         xp = _solve_model(design[keep], t[keep], with_gamma and gamma_identified(design[keep], t[keep]))
         loo.append(float(np.mean(np.abs(design[~keep] @ xp - t[~keep]) / t[~keep])))
     first = group.iloc[0]
-    method = "nnls-rel; alpha, beta" + (", gamma" if with_gamma else " (gamma not identified: folded into beta)")
+    if with_gamma:
+        method = "nnls-rel; alpha, beta, gamma"
+    elif why_not == "no reduction in the design":
+        method = "nnls-rel; alpha, beta (no reduction)"
+    else:
+        method = f"nnls-rel; alpha, beta (gamma not identified: {why_not}; left out, reduction time folded into beta)"
     if assumed:
-        method += "; builtin: lower-bound coefficients assumed"
+        method += f"; builtin: {basis} - predictions from this fit are lower bounds"
+    elif basis:
+        method += f"; builtin modelled as {basis}"
     return {
         "scope": "model",
         **{k: first[k] for k in MODEL_KEY},
@@ -344,6 +409,7 @@ def fit_model(group: pd.DataFrame, *, n_boot: int = 200, seed: int = 0, need_gam
         "method": method + f"; world sizes {','.join(str(int(p)) for p in sizes)}",
         "loo_mape": 100.0 * float(np.mean(loo)) if loo else math.nan,
         "breaks_bytes": "",
+        "segment_bytes": _segment_bytes(group),
     }
 
 

@@ -3,7 +3,9 @@
 
 Each algorithm is predicted from its own ``model`` fit (alpha, beta across world sizes) when there is one,
 else from the joint hardware fit (collective ``*``: alpha, beta, gamma shared by the hand-written
-algorithms) through the algorithm's L(p), W(p), G(p) in ``collectives.costs``.
+algorithms) through the algorithm's L(p), W(p), G(p) in ``collectives.costs`` (docs/costs.md), pipelined
+algorithms at the segment size of the fitted runs.  builtin follows the backend's algorithm where it is
+known; where it is not, its prediction is a lower bound, printed as such and never ranked best.
 """
 
 from __future__ import annotations
@@ -60,44 +62,69 @@ def load_fits(paths: list[str]) -> pd.DataFrame:
         return fit_all(load_runs(paths), n_boot=0)
 
 
-def _params(fits: pd.DataFrame, collective: str, algorithm: str) -> tuple[float, float, float | None, str] | None:
-    """(alpha_us, bw_gbps, gamma_gbps, basis) for predicting ``algorithm``, or None."""
+def _opt_str(row: pd.Series, name: str) -> str | None:
+    v = row.get(name)
+    return None if v is None or pd.isna(v) or v == "" else str(v)
+
+
+def _params(fits: pd.DataFrame, collective: str, algorithm: str) -> dict | None:
+    """How to predict ``algorithm``: alpha_us, bw_gbps, gamma_gbps, basis, and the segment size and backend
+    of the fitted run (pipelined algorithms are predicted at the segment size they were measured with)."""
     models = fits[fits["scope"] == "model"]
     own = models[(models["collective"] == collective) & (models["algorithm"] == algorithm)]
     own = own.sort_values("in_place", key=lambda s: s.astype(str).str.lower())  # out-of-place first, as nccl-tests
     if not own.empty:
-        r = own.iloc[0]
-        gamma = r["gamma_gbps"] if pd.notna(r["gamma_gbps"]) else None
-        return float(r["alpha_us"]), float(r["bw_gbps"]), gamma, "own model fit"
-    joint = models[models["collective"] == "*"]
-    if not joint.empty and algorithm != "builtin":
-        r = joint.iloc[0]
-        gamma = r["gamma_gbps"] if pd.notna(r["gamma_gbps"]) else None
-        return float(r["alpha_us"]), float(r["bw_gbps"]), gamma, "joint hardware fit"
-    return None
+        r, basis = own.iloc[0], "own model fit"
+    else:
+        joint = models[models["collective"] == "*"]
+        if joint.empty or algorithm == "builtin":
+            return None
+        r, basis = joint.iloc[0], "joint hardware fit"
+    seg = r.get("segment_bytes")
+    return {
+        "alpha": float(r["alpha_us"]), "bw": float(r["bw_gbps"]),
+        "gamma": r["gamma_gbps"] if pd.notna(r["gamma_gbps"]) else None, "basis": basis,
+        "segment_bytes": int(seg) if seg is not None and pd.notna(seg) else None,
+        "backend": _opt_str(r, "backend"), "backend_algorithm": _opt_str(r, "backend_algorithm"),
+    }  # fmt: skip
+
+
+def _time_us(collective: str, alg: str, p: int, n: float, par: dict) -> float:
+    return float(model_time_us(collective, alg, p, n, par["alpha"], par["bw"], par["gamma"],
+                               segment_bytes=par["segment_bytes"], backend=par["backend"],
+                               backend_algorithm=par["backend_algorithm"]))  # fmt: skip
 
 
 def predict_table(fits: pd.DataFrame, collective: str, algorithms: list[str], sizes: list[int],
                   world_sizes: list[int]) -> pd.DataFrame:  # fmt: skip
-    """time_us and busbw_gbps per (algorithm, world size, bytes), with the best algorithm marked."""
+    """time_us and busbw_gbps per (algorithm, world size, bytes), with the best algorithm marked.
+
+    A prediction from an assumed schedule (builtin where the backend's algorithm is unknown: lower-bound
+    coefficients) is a lower bound on the time: ``lower_bound`` is True, its basis says so, and it is never
+    marked best."""
     rows = []
     for alg in algorithms:
         par = _params(fits, collective, alg)
         if par is None:
             continue
-        alpha, bw, gamma, basis = par
         for p in world_sizes:
             for n in sizes:
-                t = float(model_time_us(collective, alg, p, n, alpha, bw, gamma))
+                t = _time_us(collective, alg, p, n, par)
+                c = costs.cost(collective, alg, p, nbytes=n, segment_bytes=par["segment_bytes"],
+                               backend=par["backend"], backend_algorithm=par["backend_algorithm"])  # fmt: skip
+                basis = par["basis"] + ("; LOWER BOUND (schedule assumed)" if c.assumed else "")
                 busbw = n / t * 1e-3 * costs.busbw_factor(collective, p) if t > 0 else math.nan
                 rows.append({"collective": collective, "algorithm": alg, "world_size": p, "bytes": n,
-                             "time_us": t, "busbw_gbps": busbw, "basis": basis})  # fmt: skip
+                             "time_us": t, "busbw_gbps": busbw, "basis": basis,
+                             "lower_bound": bool(c.assumed)})  # fmt: skip
     df = pd.DataFrame(rows)
     if df.empty:
         raise AnalysisError(f"no model fit for {collective} ({', '.join(algorithms)}): fit runs at >= 2 world sizes")
-    best = df.loc[df.groupby(["world_size", "bytes"])["time_us"].idxmin()]
     df["best"] = False
-    df.loc[best.index, "best"] = True
+    ranked = df[~df["lower_bound"]]
+    if not ranked.empty:
+        best = ranked.loc[ranked.groupby(["world_size", "bytes"])["time_us"].idxmin()]
+        df.loc[best.index, "best"] = True
     return df
 
 
@@ -106,7 +133,8 @@ def scaling_table(fits: pd.DataFrame, *, grad_bytes: int, compute_ms: float, wor
                   collective: str = "all_reduce") -> pd.DataFrame:  # fmt: skip
     """Data-parallel step over world sizes (docs/fitting.md, Data-parallel step and scaling).
 
-    comm_ms: all-reduce of ``grad_bytes`` (in buckets of ``bucket_bytes``: one latency term per bucket).
+    comm_ms: all-reduce of ``grad_bytes``, or with ``bucket_bytes`` one all-reduce per bucket (full buckets and
+    the remainder), each with its own latency terms and, for a pipelined algorithm, its own pipeline.
     Weak scaling (Gustafson, fixed per-GPU batch): step = compute + (1 - overlap) comm, speedup = p compute / step,
     efficiency = compute / step. Strong scaling (Amdahl, fixed global batch, ``compute_ms`` = one GPU's step):
     step = compute / p + (1 - overlap) comm, speedup = compute / step.
@@ -114,15 +142,18 @@ def scaling_table(fits: pd.DataFrame, *, grad_bytes: int, compute_ms: float, wor
     par = _params(fits, collective, algorithm)
     if par is None:
         raise AnalysisError(f"no model fit for {collective}/{algorithm}: fit runs at >= 2 world sizes")
-    alpha, bw, gamma, _ = par
     if not 0 <= overlap <= 1:
         raise AnalysisError("--overlap must be in [0, 1]")
     rows = []
     for p in world_sizes:
-        comm_us = float(model_time_us(collective, algorithm, p, grad_bytes, alpha, bw, gamma)) if p > 1 else 0.0
-        if bucket_bytes and p > 1:
-            extra = math.ceil(grad_bytes / bucket_bytes) - 1
-            comm_us += extra * costs.cost(collective, algorithm, p, nbytes=bucket_bytes).L * alpha
+        if p <= 1:
+            comm_us = 0.0
+        elif bucket_bytes and bucket_bytes < grad_bytes:
+            full, rest = divmod(grad_bytes, bucket_bytes)
+            comm_us = full * _time_us(collective, algorithm, p, bucket_bytes, par)
+            comm_us += _time_us(collective, algorithm, p, rest, par) if rest else 0.0
+        else:
+            comm_us = _time_us(collective, algorithm, p, grad_bytes, par)
         comm_ms = comm_us / 1e3
         exposed = (1 - overlap) * comm_ms
         weak_step = compute_ms + exposed
@@ -172,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
     table = predict_table(fits, args.collective, algorithms, sizes, world_sizes)
     print(f"{'collective':<15} {'algorithm':<18} {'p':>5} {'bytes':>12} {'time_us':>12} {'busbw_gbps':>10}  basis")
     for r in table.sort_values(["world_size", "bytes", "time_us"]).itertuples(index=False):
-        mark = "  <- best" if r.best else ""
-        print(f"{r.collective:<15} {r.algorithm:<18} {r.world_size:>5} {r.bytes:>12} {r.time_us:>12.1f} "
+        mark = "  <- best" if r.best else ("  (lower bound, not ranked)" if r.lower_bound else "")
+        t = f"{'>=' if r.lower_bound else ''}{r.time_us:.1f}"
+        print(f"{r.collective:<15} {r.algorithm:<18} {r.world_size:>5} {r.bytes:>12} {t:>12} "
               f"{r.busbw_gbps:>10.3f}  {r.basis}{mark}")  # fmt: skip
     return 0

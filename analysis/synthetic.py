@@ -26,7 +26,7 @@ class Hardware:
     gamma_gbps: float = 0.0
 
     def time_us(self, collective: str, algorithm: str, p: int, nbytes: float, segment_bytes: int | None) -> float:
-        c = costs.cost(collective, algorithm, p, nbytes=nbytes, segment_bytes=segment_bytes)
+        c = costs.cost(collective, algorithm, p, nbytes=nbytes, segment_bytes=segment_bytes, backend="gloo")
         gamma = 1e-3 / self.gamma_gbps if self.gamma_gbps > 0 else 0.0
         return c.L * self.alpha_us + (c.W * 1e-3 / self.bw_gbps + c.G * gamma) * nbytes
 

@@ -31,6 +31,9 @@ from collectives.layout import block_starts, chain_segment_elems, fold_map, fold
 from collectives.p2p import Ctx, exchange
 from collectives.reduce import binomial_reduce
 from collectives.reduce_ops import combine, finish
+from collectives.trees import btree_parent, dtree_parents, heights_depths
+
+__all__ = ["btree_parent", "dtree_parents", "rabenseifner", "recursive_doubling", "reduce_broadcast", "ring", "tree"]
 
 
 def _start(tensor: torch.Tensor, op: ReduceOp, group: dist.ProcessGroup | None) -> tuple[Ctx, torch.Tensor] | None:
@@ -182,41 +185,7 @@ def rabenseifner(tensor: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: dist.
     _fold_out(ctx, t, rem)
 
 
-# ---- NCCL-style double binary tree ----
-
-
-def btree_parent(rank: int, p: int) -> int:
-    """Parent in NCCL's binary tree over ranks 0..p-1 rooted at 0 (-1 for the root)."""
-    if rank == 0:
-        return -1
-    bit = rank & -rank
-    up = (rank ^ bit) | (bit << 1)
-    return up if up < p else rank ^ bit
-
-
-def dtree_parents(p: int) -> tuple[list[int], list[int]]:
-    """Parent arrays of the two trees: tree 1 = btree, tree 2 = mirror (even p) or shift (odd p)."""
-    t1 = [btree_parent(r, p) for r in range(p)]
-    if p % 2 == 0:
-        t2 = [-1 if (u := btree_parent(p - 1 - r, p)) < 0 else p - 1 - u for r in range(p)]
-    else:
-        t2 = [-1 if (u := btree_parent((r - 1) % p, p)) < 0 else (u + 1) % p for r in range(p)]
-    return t1, t2
-
-
-def _heights_depths(parent: list[int]) -> tuple[list[int], list[int]]:
-    p = len(parent)
-    depth = [0] * p
-    for r in range(p):
-        d, x = 0, r
-        while parent[x] >= 0:
-            x, d = parent[x], d + 1
-        depth[r] = d
-    height = [0] * p
-    for r in sorted(range(p), key=lambda x: -depth[x]):
-        if parent[r] >= 0:
-            height[parent[r]] = max(height[parent[r]], height[r] + 1)
-    return height, depth
+# ---- NCCL-style double binary tree (tree shapes: collectives.trees) ----
 
 
 def tree(
@@ -235,7 +204,7 @@ def tree(
     halves = [t.narrow(0, 0, n // 2), t.narrow(0, n // 2, n - n // 2)]
     trees = []
     for parent in dtree_parents(p):
-        height, depth = _heights_depths(parent)
+        height, depth = heights_depths(parent)
         children = [c for c in range(p) if parent[c] == r]
         trees.append((parent, height, depth, children))
     ks = [-(-h.numel() // seg) for h in halves]

@@ -1,6 +1,6 @@
 """Alpha-beta-gamma cost coefficients of every algorithm, readable without torch.
 
-A call of an algorithm is modelled (docs/theory.md, section Cost form) as
+A call of an algorithm is modelled (docs/theory.md, section Cost form; docs/costs.md per algorithm) as
 
     T = L * alpha + W * n * beta + G * n * gamma
 
@@ -10,14 +10,17 @@ message steps on the critical path, W and G the bytes sent and combined on that 
 byte of n.  Pipelined algorithms cut n into k = ceil(n / segment_bytes) segments, so their
 L and W depend on n; pass ``nbytes`` (and the segment size the run used) for them.
 
-``builtin`` has no known schedule (the backend picks one at run time); it is modelled at the
-lower bound of docs/theory.md, section Lower bounds, and flagged ``assumed=True``.
+``builtin`` runs the backend's schedule: ``builtin_cost`` models what gloo runs and NCCL's ring and tree
+(per NCCL's tuning model); where the schedule is not known it gives the lower bound, flagged
+``assumed=True`` (a lower bound on the time, never a basis for ranking).  docs/costs.md lists every
+formula, its source, the port model and how tests/test_schedule.py checks them against the code.
 
 This module is data and arithmetic only: ``analysis`` imports it and must never pull torch in.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +43,7 @@ class Cost:
     W: float
     G: float
     assumed: bool = False  # True when the schedule is not known (builtin): lower bound used
+    basis: str = ""  # builtin: what the coefficients model (the backend's algorithm and its source)
 
     def time_s(self, nbytes: float, alpha_s: float, beta_s_per_byte: float, gamma_s_per_byte: float = 0.0) -> float:
         """Model time in seconds of one call moving ``nbytes``."""
@@ -115,15 +119,66 @@ def _ring_all_reduce(p: int, n: float | None, s: int | None) -> Cost:
     return Cost(2.0 * (p - 1), 2.0 * (p - 1) / p, (p - 1) / p)
 
 
+#: Segment counts up to this are measured on the constructed schedule; beyond it each extra segment adds one
+#: step to each phase, with two segments through the port and two combined per reduce step (the steady state).
+_DBT_MEASURED_K = 4
+
+
+@functools.lru_cache(maxsize=4096)
+def _dbt_measured(p: int, k: int) -> tuple[int, float, float]:
+    """(L, W, G) of the double binary tree's schedule with k segments per tree, in segment units (n = 2k).
+
+    The schedule is built from the same loops as ``collectives.all_reduce.tree`` and measured by
+    ``collectives.critpath`` (tests/test_schedule.py checks it against the recorded real code)."""
+    from collectives.critpath import Event, Schedule, critical_path
+    from collectives.trees import dtree_parents, heights_depths
+
+    trees = []
+    for parent in dtree_parents(p):
+        height, depth = heights_depths(parent)
+        children = [[c for c in range(p) if parent[c] == r] for r in range(p)]
+        trees.append((parent, height, depth, children))
+    events: list[list[Event]] = [[] for _ in range(p)]
+    up = k + max(max(t[1]) for t in trees)
+    down = k + max(max(t[2]) for t in trees) - 1
+    for r in range(p):
+        for step in range(up):  # reduce: height h sends segment step - h, children's arrive one step earlier
+            e = Event(r, len(events[r]))
+            for parent, height, _, children in trees:
+                if parent[r] >= 0 and 0 <= step - height[r] < k:
+                    e.sends.append((parent[r], 1))
+                for c in children[r]:
+                    if 0 <= step - height[c] < k:
+                        e.recvs.append((c, 1))
+                        e.combined += 1
+            if e.sends or e.recvs:
+                events[r].append(e)
+        for step in range(down):  # broadcast: depth d receives segment step - d + 1, forwards segment step - d
+            e = Event(r, len(events[r]))
+            for parent, _, depth, children in trees:
+                if 0 <= step - depth[r] < k:
+                    e.sends.extend((c, 1) for c in children[r])
+                if parent[r] >= 0 and 0 <= step - depth[r] + 1 < k:
+                    e.recvs.append((parent[r], 1))
+            if e.sends or e.recvs:
+                events[r].append(e)
+    path = critical_path(Schedule(p, 2 * k, events, [0] * p))
+    return path.L, path.W * 2 * k, path.G * 2 * k
+
+
 def _double_binary_tree_all_reduce(p: int, n: float | None, s: int | None) -> Cost:
-    # Two binary trees each carry half of n in k segments of s bytes; pipelined reduce up
-    # then broadcast down, each d + 2k - 2 steps (an inner node handles every segment twice).
+    # Two binary trees (NCCL's, depth D = ceil(lg p)) each carry half of n in k segments; in every step a
+    # rank serves both children of both trees in one batched exchange, so the reduce phase takes k + D - 1
+    # message steps and the broadcast phase k + D - 1: L = 2(k + D - 1).  W and G (one port, full duplex):
+    # 2 and 1 in the steady state (two half-segments through the port and two combined per reduce step),
+    # plus the pipeline fill and drain of the two trees' shapes, measured on the schedule.
     half = None if n is None else n / 2.0
-    k = segments(half, s) if p > 2 else 1  # depth-1 trees at p = 2: pipelining only adds steps
-    d = lg_floor(p)
-    steps = d + 2 * k - 2
-    per = steps / (2.0 * k)  # bytes per step = n/(2k); one phase moves steps * n/(2k)
-    return Cost(2.0 * steps, 2.0 * per, per)
+    k = segments(half, s) if p > 2 else 1  # depth-1 trees at p = 2: the code sends one segment
+    m = min(k, _DBT_MEASURED_K)
+    _, w_seg, g_seg = _dbt_measured(p, m)
+    extra = k - m
+    L = 2 * (k + lg_ceil(p) - 1)
+    return Cost(float(L), (w_seg + 4 * extra) / (2.0 * k), (g_seg + 2 * extra) / (2.0 * k))
 
 
 def _reduce_broadcast_all_reduce(p: int, n: float | None, s: int | None) -> Cost:
@@ -153,13 +208,22 @@ def _ring_gather_like(p: int, reducing: bool) -> Cost:
     return Cost(float(p - 1), frac, frac if reducing else 0.0)
 
 
+def _fold_imbalance(p: int) -> int:
+    """S = sum over i < lg p' of min(2^i, r), r = p - p': blocks the bigger half carries beyond 2^i.
+
+    After the MPICH fold, newranks < r hold two blocks and the others one, so step i of recursive doubling
+    (halving) moves 2^i + min(2^i, r) blocks in the busier pair."""
+    r = p - pow2_floor(p)
+    return sum(min(1 << i, r) for i in range(lg_floor(p)))
+
+
 def _recursive_doubling_all_gather(p: int, n: float | None, s: int | None) -> Cost:
     if is_pow2(p):
         return Cost(float(lg_floor(p)), (p - 1) / p, 0.0)
-    # Fold: extra ranks hand their block to a partner (1/p of n), the p' ranks run
-    # recursive doubling, then partners send the whole result back (n).
+    # Fold: extra ranks hand their block to a partner (n/p), the p' ranks run recursive doubling over unequal
+    # holdings (p' - 1 + S blocks on the critical path), then partners send the whole result back (n).
     q = pow2_floor(p)
-    return Cost(float(lg_floor(p) + 2), 1.0 / p + (q - 1) / q + 1.0, 0.0)
+    return Cost(float(lg_floor(p) + 2), 1.0 / p + (q - 1 + _fold_imbalance(p)) / p + 1.0, 0.0)
 
 
 def _bruck_all_gather(p: int, n: float | None, s: int | None) -> Cost:
@@ -170,15 +234,80 @@ def _recursive_halving_reduce_scatter(p: int, n: float | None, s: int | None) ->
     if is_pow2(p):
         frac = (p - 1) / p
         return Cost(float(lg_floor(p)), frac, frac)
+    # Fold: even ranks send their whole input (n) to the odd neighbour, which combines it (n); recursive
+    # halving over unequal ranges (p' - 1 + S blocks); the odd rank sends the even one its block back (n/p).
     q = pow2_floor(p)
-    w = 1.0 + (q - 1) / q
-    return Cost(float(lg_floor(p) + 2), w, w)
+    mid = (q - 1 + _fold_imbalance(p)) / p
+    return Cost(float(lg_floor(p) + 2), 1.0 + mid + 1.0 / p, 1.0 + mid)
+
+
+#: builtin on gloo, where we know what torch's ProcessGroupGloo calls (read from gloo's sources
+#: gloo/{broadcast,reduce,allreduce,allgather}.cc and torch's ProcessGroupGloo; not re-checked against the gloo
+#: bundled with every torch release).  All of gloo's algorithms are ring-based except broadcast.
+_GLOO: dict[str, tuple[CostFn, str]] = {
+    "broadcast": (lambda p, n, s: _binomial(p, reducing=False), "gloo binomial tree (gloo/broadcast.cc)"),
+    "reduce": (
+        lambda p, n, s: Cost(float(p), 2.0 * (p - 1) / p, (p - 1) / p),
+        "gloo ring reduce-scatter + gather to the root (gloo/reduce.cc)",
+    ),
+    "all_reduce": (_ring_all_reduce, "gloo ring reduce-scatter + all-gather (gloo/allreduce.cc)"),
+    "all_gather": (lambda p, n, s: _ring_gather_like(p, reducing=False), "gloo ring (gloo/allgather.cc)"),
+    "reduce_scatter": (
+        _ring_all_reduce,
+        "torch ProcessGroupGloo: ring all-reduce of the input (gloo/allreduce.cc) + local copy",
+    ),
+}
+
+
+def _nccl(collective: str, p: int, n: float | None, s: int | None, algo: str | None) -> tuple[Cost, str] | None:
+    """NCCL's ring and tree as NCCL's own tuning model counts them (src/graph/tuning.cc: ring nsteps, tree
+    latency 2 log2i(nNodes) hops with one rank per node, tree all-reduce bandwidth ratio 0.5); None when the
+    algorithm NCCL's tuner picked is not known (all_reduce without an ``algo``) or is neither ring nor tree."""
+    frac = (p - 1) / p
+    if collective in ("broadcast", "reduce"):  # ring (pipelined chain), nsteps = nRanks - 1, busBw ratio 1
+        return Cost(float(p - 1), 1.0, 1.0 if collective == "reduce" else 0.0), "NCCL ring (tuning.cc)"
+    if collective in ("all_gather", "reduce_scatter"):  # ring, nsteps = nRanks - 1
+        return _ring_gather_like(p, collective == "reduce_scatter"), "NCCL ring (tuning.cc)"
+    algo = (algo or "").lower()
+    if algo == "ring":
+        return Cost(2.0 * (p - 1), 2.0 * frac, frac), "NCCL ring (tuning.cc)"
+    if algo == "tree":
+        return Cost(2.0 * lg_floor(p), 2.0, 1.0), "NCCL double binary tree (tuning.cc)"
+    return None
+
+
+def builtin_cost(
+    collective: str,
+    p: int,
+    nbytes: float | None = None,
+    segment_bytes: int | None = None,
+    backend: str | None = None,
+    backend_algorithm: str | None = None,
+) -> Cost:
+    """Coefficients of ``builtin``: the backend's own algorithm where known (gloo; NCCL ring and tree, with
+    ``backend_algorithm`` for all_reduce), else the lower bound, flagged ``assumed`` (a prediction from it is
+    a lower bound on the time, never a ranking)."""
+    _check(collective, p)
+    b = (backend or "").lower()
+    if p == 1:
+        return Cost(0.0, 0.0, 0.0, basis="one rank")
+    if b == "gloo":
+        fn, basis = _GLOO[collective]
+        c = fn(p, nbytes, segment_bytes)
+        return Cost(c.L, c.W, c.G, basis=basis)
+    if b == "nccl":
+        got = _nccl(collective, p, nbytes, segment_bytes, backend_algorithm)
+        if got is not None:
+            c, basis = got
+            return Cost(c.L, c.W, c.G, basis=basis)
+    lb = lower_bound(collective, p)
+    why = "NCCL's algorithm unknown" if b == "nccl" else f"backend {backend or 'unknown'}"
+    return Cost(lb.L, lb.W, lb.G, assumed=True, basis=f"lower bound ({why}: schedule assumed)")
 
 
 def _builtin(collective: str) -> CostFn:
     def fn(p: int, n: float | None, s: int | None) -> Cost:
-        lb = lower_bound(collective, p)
-        return Cost(lb.L, lb.W, lb.G, assumed=True)
+        return builtin_cost(collective, p, n, s)
 
     return fn
 
@@ -223,15 +352,22 @@ def cost(
     p: int,
     nbytes: float | None = None,
     segment_bytes: int | None = None,
+    *,
+    backend: str | None = None,
+    backend_algorithm: str | None = None,
 ) -> Cost:
-    """L, W, G of ``algorithm`` for ``collective`` on p ranks moving nbytes (nccl-tests' S)."""
+    """L, W, G of ``algorithm`` for ``collective`` on p ranks moving nbytes (nccl-tests' S).
+
+    ``backend`` (and for NCCL all_reduce ``backend_algorithm``, ring or tree) matter only for ``builtin``."""
     _check(collective, p)
     fn = COSTS.get((collective, algorithm))
     if fn is None:
         known = ", ".join(cost_algorithms(collective))
         raise KeyError(f"no cost model for {collective}/{algorithm}; known: {known}")
+    if algorithm == "builtin":
+        return builtin_cost(collective, p, nbytes, segment_bytes, backend, backend_algorithm)
     if p == 1:
-        return Cost(0.0, 0.0, 0.0, assumed=algorithm == "builtin")
+        return Cost(0.0, 0.0, 0.0)
     return fn(p, nbytes, segment_bytes)
 
 

@@ -56,8 +56,13 @@ def test_non_power_of_two_mpich_forms(p):
     assert (rd.L, rd.W, rd.G) == (lgf + 2, lgf + 2, lgf + 1)
     rab = cost("all_reduce", "rabenseifner", p)
     assert (rab.L, rab.W, rab.G) == pytest.approx((2 * lgf + 2, 2 * (q - 1) / q + 2, 1 + (q - 1) / q))
+    # the fold leaves newranks < r = p - q with two blocks: step i moves 2^i + min(2^i, r) blocks
+    extra = sum(min(1 << i, p - q) for i in range(lgf))
     rs = cost("reduce_scatter", "tree", p)
-    assert (rs.L, rs.W, rs.G) == pytest.approx((lgf + 2, 1 + (q - 1) / q, 1 + (q - 1) / q))
+    mid = (q - 1 + extra) / p
+    assert (rs.L, rs.W, rs.G) == pytest.approx((lgf + 2, 1 + mid + 1 / p, 1 + mid))
+    ag = cost("all_gather", "tree", p)
+    assert (ag.L, ag.W, ag.G) == pytest.approx((lgf + 2, 1 / p + mid + 1, 0.0))
 
 
 @pytest.mark.parametrize("p", [2, 3, 5, 8])

@@ -138,3 +138,29 @@ def test_fit_cli_bad_input(tmp_path: Path, capsys) -> None:
     (run / "results.csv").write_text("not,a,collbench,file\n1,2,3,4\n")
     assert cli.main(["fit", str(run)]) == 2
     assert "not a collbench" in capsys.readouterr().err
+
+
+def test_gamma_needs_a_design_that_separates_it(tmp_path: Path) -> None:
+    """recursive_doubling at p = 2, 3, 4: G/W is 1, 2/3, 1 - a 1.5-fold spread that the old condition-number
+    rule (< 1e6) accepted, giving a reduction rate with an unbounded interval. Now gamma is left out, said so."""
+    hw = synthetic.Hardware(alpha_us=20.0, bw_gbps=2.0, gamma_gbps=1.0)
+    for p in (2, 3, 4):
+        synthetic.write_run(tmp_path, hw, cases=(("all_reduce", "recursive_doubling"),), world_size=p, noise=0.03,
+                            seed=p)  # fmt: skip
+    fits = fitting.fit_all(load_runs([tmp_path]), n_boot=50)
+    rd = _model(fits, "all_reduce", "recursive_doubling")
+    assert np.isnan(rd.gamma_gbps)
+    assert "gamma not identified" in rd.method and "varies only 1.5-fold" in rd.method and "left out" in rd.method
+    design = np.array([[1, 1, 1], [3, 3, 2], [2, 2, 2], [1, 10, 10], [3, 30, 20], [2, 20, 20]], dtype=float)
+    assert not fitting.gamma_identified(design, design @ [20, 0.5, 1.0])
+    mixed = np.array([[1, 1, 0], [2, 2, 1], [1, 10, 0], [2, 20, 10], [3, 30, 30], [1, 5, 5]], dtype=float)
+    assert fitting.gamma_identified(mixed, mixed @ [20, 0.5, 1.0])
+
+
+def test_builtin_model_fit_names_its_basis(tmp_path: Path) -> None:
+    for p in (2, 3, 4):
+        synthetic.write_run(tmp_path, HW, cases=(("all_reduce", "builtin"),), world_size=p, noise=0.03, seed=p)
+    fits = fitting.fit_all(load_runs([tmp_path]), n_boot=0)
+    b = _model(fits, "all_reduce", "builtin")  # synthetic runs are backend gloo: its ring, not the lower bound
+    assert "gloo ring" in b.method and "lower bound" not in b.method
+    assert b.alpha_us == pytest.approx(HW.alpha_us, rel=0.1)
