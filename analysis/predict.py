@@ -18,22 +18,19 @@ import pandas as pd
 
 from analysis.errors import AnalysisError
 from analysis.fitting import fit_all, model_time_us
+from bench.sizes import parse_size
 from collectives import costs
-
-_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
 def parse_bytes(text: str) -> int:
-    """'64K', '1M', '1G', '4096' -> bytes (powers of 1024, like nccl-tests)."""
-    t = text.strip().upper().removesuffix("IB").removesuffix("B") if text.strip() else ""
-    unit = t[-1] if t and t[-1] in "KMGT" else ""
+    """'64K', '1M', '1.5G', '4096' -> bytes (powers of 1024, like nccl-tests), through ``bench.sizes``."""
     try:
-        value = float(t[: len(t) - len(unit)])
-    except ValueError:
-        raise AnalysisError(f"bad size {text!r} (use e.g. 4096, 64K, 1M, 1G)") from None
-    if value <= 0 or not math.isfinite(value):
+        value = parse_size(text, fraction=True)
+    except ValueError as exc:
+        raise AnalysisError(str(exc)) from None
+    if value <= 0:
         raise AnalysisError(f"bad size {text!r}: must be positive")
-    return int(value * _UNITS[unit])
+    return value
 
 
 def _int_list(text: str, what: str) -> list[int]:

@@ -6,15 +6,18 @@ import re
 
 _SUFFIX = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20}
 _SUFFIX.update({"G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40})
-_SIZE_RE = re.compile(r"^\s*(\d+)\s*([A-Za-z]*)\s*$")
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
 
 
-def parse_size(text: str) -> int:
-    """Bytes in ``text``: a plain integer or an integer with K/M/G/T (binary) suffix; ValueError otherwise."""
+def parse_size(text: str, *, fraction: bool = False) -> int:
+    """Bytes in ``text``: an integer (a decimal number with ``fraction=True``, rounded down to whole bytes)
+    with an optional K/M/G/T binary suffix; ValueError otherwise. The one size parser of collbench: run
+    options take whole numbers as nccl-tests does, predict and report also take ``1.5G``."""
     m = _SIZE_RE.match(str(text))
-    if m is None or m.group(2).upper() not in _SUFFIX:
-        raise ValueError(f"bad size {text!r}: use an integer with an optional K, M, G or T suffix (e.g. 1K, 64M, 1G)")
-    return int(m.group(1)) * _SUFFIX[m.group(2).upper()]
+    if m is None or m.group(2).upper() not in _SUFFIX or ("." in m.group(1) and not fraction):
+        number = "a number" if fraction else "an integer"
+        raise ValueError(f"bad size {text!r}: use {number} with an optional K, M, G or T suffix (e.g. 1K, 64M, 1G)")
+    return int(float(m.group(1)) * _SUFFIX[m.group(2).upper()])
 
 
 def format_size(nbytes: int) -> str:
