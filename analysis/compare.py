@@ -1,6 +1,6 @@
 """``collbench compare BASE NEW``: per-point change between two runs, with significance (pyperf-style).
 
-Points are matched on ``analysis.schema.POINT_KEY``. Per point: ratio of medians NEW/BASE with a bootstrap
+Points are matched on ``bench.schema.POINT_KEY``. Per point: ratio of medians NEW/BASE with a bootstrap
 95% CI (resampling each run's per-iteration samples), and a two-sided Mann-Whitney U test on log times with
 Holm's correction across points. A point regressed when the CI's lower bound exceeds 1 + threshold AND the
 corrected p-value is below --alpha; improved symmetrically; otherwise "same". Imported nccl-tests runs have
