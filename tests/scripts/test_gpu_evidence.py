@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "gpu_evidence.py"
-HAS_GPU = importlib.util.find_spec("torch") is not None and __import__("torch").cuda.is_available()
+HAS_GPU = importlib.util.find_spec("torch") is not None and importlib.import_module("torch").cuda.is_available()
 NO_GPU = "no CUDA GPU visible: the NCCL, CUDA-event, CUDA-graph and HBM steps need one"
 needs_gpu = pytest.mark.skipif(not HAS_GPU, reason=NO_GPU)
 
