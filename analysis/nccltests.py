@@ -142,6 +142,11 @@ def _point(
     time_us: float, algbw: float, busbw: float, wrong: float | None, correct: bool, iters: int | None,
     samples: list[float] | None = None, t_min: float | None = None, t_max: float | None = None,
 ) -> dict[str, Any]:  # fmt: skip
+    """One point with today's definitions computed from S and the time (the printed bandwidths are rounded
+    to 0.01 GB/s, so small sizes print 0.00): algbw = S / t, busbw = algbw x F(p)."""
+    if time_us > 0:
+        algbw = nbytes / time_us / 1e3
+        busbw = algbw * costs.busbw_factor(collective, p)
     return {
         "collective": collective, "algorithm": "builtin", "backend": "nccl", "device": "cuda", "world_size": p,
         "dtype": dtype, "op": op, "bytes": nbytes, "count": count, "root": root, "in_place": in_place,

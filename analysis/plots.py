@@ -169,8 +169,9 @@ def roofline(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path, peak_gbps: 
             ax.axhline(peak_gbps, color="k", ls="--", lw=1, label=f"spec roof {peak_gbps:g} GB/s")
         _size_axis(ax)
         ax.set_yscale("log")
-        top = max(float(g["busbw_gbps"].max()), peak_gbps or 0.0) * 3
-        ax.set_ylim(max(float(g["busbw_gbps"][g["busbw_gbps"] > 0].min()) / 3, 1e-6), top)
+        positive = g["busbw_gbps"][g["busbw_gbps"] > 0]
+        if not positive.empty:  # a log axis needs positive limits
+            ax.set_ylim(max(float(positive.min()) / 3, 1e-6), max(float(positive.max()), peak_gbps or 0.0) * 3)
         ax.set_ylabel("bus bandwidth (GB/s)")
         ax.set_title(f"Communication roofline: {coll}, world size {p}" + (f" ({', '.join(notes)})" if notes else ""))
         ax.legend(fontsize=8, loc="lower right")
