@@ -263,11 +263,11 @@ def _nccl(collective: str, p: int, n: float | None, s: int | None, algo: str | N
     """NCCL's ring and tree as NCCL's own tuning model counts them (src/graph/tuning.cc: ring nsteps, tree
     latency 2 log2i(nNodes) hops with one rank per node, tree all-reduce bandwidth ratio 0.5); None when the
     algorithm NCCL's tuner picked is not known (all_reduce without an ``algo``) or is neither ring nor tree."""
-    frac = (p - 1) / p
-    if collective in ("broadcast", "reduce"):  # ring (pipelined chain), nsteps = nRanks - 1, busBw ratio 1
-        return Cost(float(p - 1), 1.0, 1.0 if collective == "reduce" else 0.0), "NCCL ring (tuning.cc)"
-    if collective in ("all_gather", "reduce_scatter"):  # ring, nsteps = nRanks - 1
-        return _ring_gather_like(p, collective == "reduce_scatter"), "NCCL ring (tuning.cc)"
+    frac, desc = (p - 1) / p, SPECS[collective]
+    if desc.rooted:  # broadcast, reduce: ring (pipelined chain), nsteps = nRanks - 1, busBw ratio 1
+        return Cost(float(p - 1), 1.0, 1.0 if desc.reducing else 0.0), "NCCL ring (tuning.cc)"
+    if desc.blocked:  # all_gather, reduce_scatter: ring, nsteps = nRanks - 1
+        return _ring_gather_like(p, desc.reducing), "NCCL ring (tuning.cc)"
     algo = (algo or "").lower()
     if algo == "ring":
         return Cost(2.0 * (p - 1), 2.0 * frac, frac), "NCCL ring (tuning.cc)"

@@ -13,21 +13,39 @@ own, one after the other.  Every ``exchange`` call that carries a message become
 from __future__ import annotations
 
 import contextlib
+import importlib
 import inspect
 from collections.abc import Iterator, Sequence
 
 import torch
 from torch.distributed import ReduceOp
 
-from collectives import all_gather, all_reduce, broadcast, reduce, reduce_scatter, validate
+from collectives import validate
 from collectives.critpath import Event, Path, Schedule, critical_path, match
 from collectives.p2p import Ctx, Msg
+from collectives.spec import COLLECTIVES, CollectiveSpec, spec
 
 __all__ = ["Event", "Path", "Schedule", "critical_path", "match", "record", "takes_segments"]
 
 #: modules whose module-level ``exchange`` / ``combine`` names the algorithms call
-_EXCHANGE_USERS = (all_gather, all_reduce, broadcast, reduce, reduce_scatter)
-_COMBINE_USERS = (all_reduce, reduce, reduce_scatter)
+#: every collective's algorithm module (``collectives.<name>``): the ones whose steps are recorded
+_MODULES = tuple(importlib.import_module(f"collectives.{name}") for name in COLLECTIVES)
+_EXCHANGE_USERS = tuple(m for m in _MODULES if hasattr(m, "exchange"))
+_COMBINE_USERS = tuple(m for m in _MODULES if hasattr(m, "combine"))
+
+
+def _call_args(desc: CollectiveSpec, numel: int, p: int, dtype: torch.dtype, root: int) -> tuple:
+    """Arguments of one call with torch's signature: buffers by the layout of S, then root and op."""
+    big = torch.zeros(numel, dtype=dtype)
+    args: tuple = {
+        "gather": (big, torch.zeros(numel // p, dtype=dtype)),  # (output, input)
+        "scatter": (torch.zeros(numel // p, dtype=dtype), big),  # (output, input)
+    }.get(desc.layout, (big,))
+    if desc.rooted:
+        args += (root,)
+    if desc.reducing:
+        args += (ReduceOp.SUM,)
+    return args
 
 
 class _Recorder:
@@ -104,24 +122,14 @@ def record(
         if not takes_segments(fn):
             raise ValueError(f"{collective}/{algorithm} is not pipelined: it takes no segment_bytes")
         kwargs["segment_bytes"] = segment_bytes
-    if collective in ("all_gather", "reduce_scatter") and numel % p:
+    desc = spec(collective)
+    if desc.blocked and numel % p:
         raise ValueError(f"{collective}: numel {numel} is not a multiple of p = {p}")
     rec = _Recorder(p)
     with _patched(rec):
         for r in range(p):
             rec.rank = r
-            if collective == "broadcast":
-                fn(torch.zeros(numel, dtype=dtype), root, **kwargs)
-            elif collective == "reduce":
-                fn(torch.zeros(numel, dtype=dtype), root, ReduceOp.SUM, **kwargs)
-            elif collective == "all_reduce":
-                fn(torch.zeros(numel, dtype=dtype), ReduceOp.SUM, **kwargs)
-            elif collective == "all_gather":
-                fn(torch.zeros(numel, dtype=dtype), torch.zeros(numel // p, dtype=dtype), **kwargs)
-            elif collective == "reduce_scatter":
-                fn(torch.zeros(numel // p, dtype=dtype), torch.zeros(numel, dtype=dtype), ReduceOp.SUM, **kwargs)
-            else:
-                raise KeyError(collective)
+            fn(*_call_args(desc, numel, p, dtype, root), **kwargs)
     return Schedule(p, numel * torch.tensor([], dtype=dtype).element_size(), rec.events, rec.before)
 
 
