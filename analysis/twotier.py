@@ -193,7 +193,9 @@ def _ring_points(points: pd.DataFrame, collective: str) -> tuple[pd.DataFrame, s
         raise AnalysisError(f"no ring or builtin {collective} points to fit the two-tier model")
     if "in_place" in sel and sel["in_place"].nunique() > 1:
         sel = sel[~sel["in_place"].astype(bool)]
-    sel = sel.groupby(["world_size", "nnodes", "gpus_per_node", "bytes"], as_index=False)["time_us"].median()
+    sel = sel.sort_values("bytes").drop_duplicates(["world_size", "nnodes", "gpus_per_node", "bytes"])
+    cols = ["world_size", "nnodes", "gpus_per_node", "bytes", "time_us"]
+    return sel[cols + (["samples_us"] if "samples_us" in sel else [])].reset_index(drop=True), alg
     return sel, alg
 
 
@@ -360,12 +362,21 @@ def fit_two_tier(points: pd.DataFrame, collective: str = "all_reduce", *, n_boot
     pred = design @ np.nan_to_num(np.array([x[0], x[2], _beta(x[1]), _beta(x[3])]), nan=0.0)
     mape = float(100 * np.mean(np.abs(pred - t) / t))
     rng = np.random.default_rng(seed)
+    samples = list(pts["samples_us"]) if "samples_us" in pts else []
+    samples = [np.asarray(x, dtype=float) for x in samples] if samples and all(x for x in samples) else None
     groups = [np.flatnonzero(pts["scale"].to_numpy() == s) for s in pts["scale"].unique()]
     boot = np.empty((n_boot, 4))
-    for k in range(n_boot):  # case bootstrap within each scale: every scale stays in every replicate
-        idx = np.concatenate([rng.choice(g, size=g.size) for g in groups])
-        boot[k] = _solve(design[idx], t[idx])
+    for k in range(n_boot):
+        if samples is not None:  # resample each point's iterations (docs/fitting.md, Confidence intervals)
+            tb = np.array([np.median(rng.choice(x, size=x.size)) for x in samples])
+            boot[k] = _solve(design, tb)
+        else:  # case bootstrap within each scale: every scale stays in every replicate
+            idx = np.concatenate([rng.choice(g, size=g.size) for g in groups])
+            boot[k] = _solve(design[idx], t[idx])
     fit = TwoTierFit(collective, source, tiers, boot if n_boot else x[None, :], scales, notes, mape)
+    fit.notes.append(
+        "intervals: bootstrap over " + ("per-iteration samples" if samples is not None else "sizes within each scale")
+    )
     if backtest:
         fit.loso = backtest_scales(raw, collective, scales)
     return fit
