@@ -39,6 +39,9 @@ ALGORITHMS = ("ring", "tree", "hierarchical")
 SWITCH_RATIO = 1.3
 #: the back-test reports errors at these sizes and above (the bandwidth-bound regime)
 BACKTEST_MIN_BYTES = 256 << 20
+#: the fit keeps the sizes whose busbw reaches this share of the scale's large-message busbw: n >= n_half / 3, where
+#: the bandwidth term is at least a quarter of the time (alpha and beta both measured, small-message protocols out)
+MIN_BUSBW_FRACTION = 0.25
 #: points within this factor of a scale's largest size give its "large-message busbw"
 LARGE_FRACTION = 4
 PARAMS = ("alpha_intra_us", "bw_intra_gbps", "alpha_inter_us", "bw_inter_gbps")
@@ -171,15 +174,21 @@ def load_points(paths: Iterable[str], gpus_per_node: int | None = None) -> pd.Da
     return usable_points(pd.concat(frames, ignore_index=True))
 
 
-def _large_regime(curve: pd.DataFrame) -> pd.DataFrame:
+def _large_regime(curve: pd.DataFrame, collective: str, min_fraction: float) -> pd.DataFrame:
     """The large-message regime of one scale's curve: the last piece of its piecewise fit (all of it when
-    the curve has no breakpoint or too few sizes to look for one)."""
+    the curve has no breakpoint or too few sizes to look for one), and of that the sizes whose busbw reaches
+    ``min_fraction`` of the scale's large-message busbw (n >= n_half for 0.5: where beta is measured)."""
     curve = curve.sort_values("bytes")
     n, t = curve["bytes"].to_numpy(dtype=float), curve["time_us"].to_numpy(dtype=float)
-    if len(n) < 6:
-        return curve
-    cuts = find_breaks(n, t)
-    return curve.iloc[cuts[-1] :] if cuts else curve
+    if len(n) >= 6 and (cuts := find_breaks(n, t)):
+        curve = curve.iloc[cuts[-1] :]
+    if min_fraction > 0:
+        busbw = curve["bytes"] / curve["time_us"] * costs.busbw_factor(collective, int(curve["world_size"].iloc[0]))
+        top = busbw[curve["bytes"] * LARGE_FRACTION >= curve["bytes"].max()].median()
+        keep = curve[busbw >= min_fraction * top]
+        if len(keep) >= 3:
+            curve = keep
+    return curve
 
 
 def _ring_points(points: pd.DataFrame, collective: str) -> tuple[pd.DataFrame, str]:
@@ -254,8 +263,9 @@ class TwoTierFit:
             va, vb = getattr(self.tiers, a), getattr(self.tiers, bw)
             (alo, ahi), (blo, bhi) = self.interval(a), self.interval(bw)
             if math.isnan(vb):
-                lines.append(f"  {tier}-node: not identified (no {'one-node' if tier == 'intra' else 'multi-node'}"
-                             " scale in the fit)")  # fmt: skip
+                scale = "one-node" if tier == "intra" else "multi-node"
+                got = "" if math.isnan(va) else f"alpha {va:.3g} us [{alo:.3g}, {ahi:.3g}]; "
+                lines.append(f"  {tier}-node: {got}bus bandwidth not identified (no {scale} scale in the fit)")
                 continue
             lines.append(f"  {tier}-node: alpha {va:.3g} us [{alo:.3g}, {ahi:.3g}], bus bandwidth {vb:.4g} GB/s "
                          f"[{blo:.4g}, {bhi:.4g}]")  # fmt: skip
@@ -329,7 +339,8 @@ def detect_switches(scales: list[Scale], collective: str) -> None:
 
 
 def fit_two_tier(points: pd.DataFrame, collective: str = "all_reduce", *, n_boot: int = 200, seed: int = 0,
-                 backtest: bool = True, detect: bool = True) -> TwoTierFit:  # fmt: skip
+                 backtest: bool = True, detect: bool = True,
+                 min_fraction: float = MIN_BUSBW_FRACTION) -> TwoTierFit:  # fmt: skip
     """Fit the two-tier ring model of ``collective`` to points with ``nnodes`` / ``gpus_per_node``
     (``load_points``); needs a multi-node scale, and two scales in all (docs/two-tier.md, Fit)."""
     raw, source = _ring_points(points, collective)
@@ -343,7 +354,7 @@ def fit_two_tier(points: pd.DataFrame, collective: str = "all_reduce", *, n_boot
     parts = []
     for (p, nn), curve in raw.groupby(["world_size", "nnodes"], sort=True):
         if (int(p), int(nn)) in kept:
-            parts.append(_large_regime(curve).assign(scale=f"{int(nn)}x{int(p) // int(nn)}"))
+            parts.append(_large_regime(curve, collective, min_fraction).assign(scale=f"{int(nn)}x{int(p) // int(nn)}"))
     pts = pd.concat(parts, ignore_index=True)
     if pts["scale"].nunique() < 2 and len(pts) < 3:
         raise AnalysisError(f"{collective}: too few points for the two-tier fit")
@@ -353,7 +364,10 @@ def fit_two_tier(points: pd.DataFrame, collective: str = "all_reduce", *, n_boot
     notes = []
     if source == "builtin":
         notes.append("builtin taken as the backend's ring at large messages (NCCL's choice from a few nodes on)")
-    notes.append("fitted on the large-message regime of each scale (last piece of its piecewise curve fit)")
+    notes.append(
+        "fitted on the large-message regime of each scale (last piece of its piecewise curve fit, "
+        f"sizes with busbw >= {min_fraction:g} x its plateau)"
+    )
     if not math.isnan(x[1]) and not math.isnan(x[3]) and x[3] > x[1]:
         notes.append(f"fitted network bus bandwidth {x[3]:.4g} GB/s exceeds the intra-node {x[1]:.4g} GB/s: the "
                      "model assumes the network is the slower tier; check the topology")  # fmt: skip
@@ -378,12 +392,12 @@ def fit_two_tier(points: pd.DataFrame, collective: str = "all_reduce", *, n_boot
         "intervals: bootstrap over " + ("per-iteration samples" if samples is not None else "sizes within each scale")
     )
     if backtest:
-        fit.loso = backtest_scales(raw, collective, scales)
+        fit.loso = backtest_scales(raw, collective, scales, min_fraction=min_fraction)
     return fit
 
 
-def backtest_scales(raw: pd.DataFrame, collective: str, scales: list[Scale],
-                    min_bytes: int = BACKTEST_MIN_BYTES) -> list[dict]:  # fmt: skip
+def backtest_scales(raw: pd.DataFrame, collective: str, scales: list[Scale], min_bytes: int = BACKTEST_MIN_BYTES,
+                    min_fraction: float = MIN_BUSBW_FRACTION) -> list[dict]:  # fmt: skip
     """Leave each multi-node ring scale out, refit on the rest, predict its points at sizes >= ``min_bytes``:
     mean and max relative error (%).  Scales whose removal leaves no multi-node scale are skipped."""
     out = []
@@ -393,7 +407,7 @@ def backtest_scales(raw: pd.DataFrame, collective: str, scales: list[Scale],
             continue
         rest = raw[~((raw["world_size"] == s.world_size) & (raw["nnodes"] == s.nnodes))]
         rest = rest[rest.set_index(["world_size", "nnodes"]).index.isin([(o.world_size, o.nnodes) for o in ring])]
-        parts = [_large_regime(c) for _, c in rest.groupby(["world_size", "nnodes"])]
+        parts = [_large_regime(c, collective, min_fraction) for _, c in rest.groupby(["world_size", "nnodes"])]
         pts = pd.concat(parts, ignore_index=True)
         x = _solve(_design(pts, collective), pts["time_us"].to_numpy(dtype=float))
         held = raw[(raw["world_size"] == s.world_size) & (raw["nnodes"] == s.nnodes) & (raw["bytes"] >= min_bytes)]
