@@ -11,11 +11,15 @@ known; where it is not, its prediction is a lower bound, printed as such and nev
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import sys
 import warnings
+from dataclasses import dataclass
 
 import pandas as pd
 
+from analysis import twotier
 from analysis.errors import AnalysisError
 from analysis.fitting import fit_all, model_time_us
 from bench.sizes import parse_size
@@ -64,9 +68,16 @@ def _opt_str(row: pd.Series, name: str) -> str | None:
     return None if v is None or pd.isna(v) or v == "" else str(v)
 
 
+def _num(row: pd.Series, name: str) -> float:
+    v = row.get(name)
+    return float(v) if v is not None and pd.notna(v) else math.nan
+
+
 def _params(fits: pd.DataFrame, collective: str, algorithm: str) -> dict | None:
-    """How to predict ``algorithm``: alpha_us, bw_gbps, gamma_gbps, basis, and the segment size and backend
-    of the fitted run (pipelined algorithms are predicted at the segment size they were measured with)."""
+    """How to predict ``algorithm``: alpha_us, bw_gbps, gamma_gbps and their intervals, basis, and the segment
+    size and backend of the fitted run (pipelined algorithms are predicted at the segment size they were
+    measured with).  Without a model fit, a curve at one world size gives alpha and beta through the
+    algorithm's L(p0), W(p0) (``one_size``: it extrapolates one tier)."""
     models = fits[fits["scope"] == "model"]
     own = models[(models["collective"] == collective) & (models["algorithm"] == algorithm)]
     own = own.sort_values("in_place", key=lambda s: s.astype(str).str.lower())  # out-of-place first, as nccl-tests
@@ -75,48 +86,189 @@ def _params(fits: pd.DataFrame, collective: str, algorithm: str) -> dict | None:
     else:
         joint = models[models["collective"] == "*"]
         if joint.empty or algorithm == "builtin":
-            return None
+            return _one_size_params(fits, collective, algorithm)
         r, basis = joint.iloc[0], "joint hardware fit"
     seg = r.get("segment_bytes")
     return {
         "alpha": float(r["alpha_us"]), "bw": float(r["bw_gbps"]),
+        "alpha_lo": _num(r, "alpha_us_lo"), "alpha_hi": _num(r, "alpha_us_hi"),
+        "bw_lo": _num(r, "bw_gbps_lo"), "bw_hi": _num(r, "bw_gbps_hi"),
         "gamma": r["gamma_gbps"] if pd.notna(r["gamma_gbps"]) else None, "basis": basis,
         "segment_bytes": int(seg) if seg is not None and pd.notna(seg) else None,
         "backend": _opt_str(r, "backend"), "backend_algorithm": _opt_str(r, "backend_algorithm"),
     }  # fmt: skip
 
 
-def _time_us(collective: str, alg: str, p: int, n: float, par: dict) -> float:
-    return float(model_time_us(collective, alg, p, n, par["alpha"], par["bw"], par["gamma"],
+def _one_size_params(fits: pd.DataFrame, collective: str, algorithm: str) -> dict | None:
+    """alpha = a / L(p0), beta = b / W(p0) from the curve fit of ``algorithm`` at its one world size p0 > 1
+    (first piece's intercept, last piece's slope: small-message latency, large-message bandwidth); the
+    reduction time stays folded into beta.  builtin NCCL all_reduce whose algorithm was not recorded is taken
+    as NCCL's ring (its choice for large messages inside a node), said in the basis.  None when the curves
+    of ``algorithm`` span several world sizes (then a model fit is missing for another reason) or none."""
+    cur = fits[(fits["scope"] == "curve") & (fits["collective"] == collective) & (fits["algorithm"] == algorithm)]
+    cur = cur[pd.to_numeric(cur["world_size"], errors="coerce") > 1]
+    if cur.empty or cur["world_size"].nunique() != 1:
+        return None
+    if cur["in_place"].nunique() > 1:
+        cur = cur[~cur["in_place"].astype(str).str.lower().eq("true")]
+    cur = cur.sort_values("bytes_min")
+    first, last = cur.iloc[0], cur.iloc[-1]
+    p0 = int(first["world_size"])
+    backend, balg = _opt_str(first, "backend"), _opt_str(first, "backend_algorithm")
+    basis = f"one world size (p = {p0}): alpha, beta from its curve through L({p0}), W({p0}); extrapolates one tier"
+    if algorithm == "builtin" and (backend or "").lower() in ("nccl", "rccl") and collective == "all_reduce" \
+            and not balg:
+        balg = "ring"
+        basis += "; builtin NCCL taken as ring"
+    seg = first.get("segment_bytes")
+    seg = int(seg) if seg is not None and pd.notna(seg) else None
+    n_small, n_large = float(first["bytes_min"]), float(last["bytes_max"])
+    c_small = costs.cost(collective, algorithm, p0, nbytes=n_small, segment_bytes=seg, backend=backend,
+                         backend_algorithm=balg)  # fmt: skip
+    c_large = costs.cost(collective, algorithm, p0, nbytes=n_large, segment_bytes=seg, backend=backend,
+                         backend_algorithm=balg)  # fmt: skip
+    if c_small.L <= 0 or c_large.W <= 0:
+        return None
+
+    def bw(v: float) -> float:  # algbw of the curve (GB/s of n) -> port rate: b = W beta, 1/beta = W bw
+        return v * c_large.W if math.isfinite(v) else v
+
+    return {
+        "alpha": float(first["alpha_us"]) / c_small.L, "bw": bw(float(last["bw_gbps"])),
+        "alpha_lo": _num(first, "alpha_us_lo") / c_small.L, "alpha_hi": _num(first, "alpha_us_hi") / c_small.L,
+        "bw_lo": bw(_num(last, "bw_gbps_lo")), "bw_hi": bw(_num(last, "bw_gbps_hi")),
+        "gamma": None, "basis": basis, "segment_bytes": seg, "backend": backend, "backend_algorithm": balg,
+        "one_size": p0,
+    }  # fmt: skip
+
+
+def _time_us(collective: str, alg: str, p: int, n: float, par: dict, alpha: float | None = None,
+             bw: float | None = None) -> float:  # fmt: skip
+    return float(model_time_us(collective, alg, p, n, par["alpha"] if alpha is None else alpha,
+                               par["bw"] if bw is None else bw, par["gamma"],
                                segment_bytes=par["segment_bytes"], backend=par["backend"],
                                backend_algorithm=par["backend_algorithm"]))  # fmt: skip
 
 
-def predict_table(fits: pd.DataFrame, collective: str, algorithms: list[str], sizes: list[int],
-                  world_sizes: list[int]) -> pd.DataFrame:  # fmt: skip
-    """time_us and busbw_gbps per (algorithm, world size, bytes), with the best algorithm marked.
+@dataclass
+class Prediction:
+    time_us: float
+    time_us_lo: float
+    time_us_hi: float
+    basis: str
+    lower_bound: bool = False
+    nnodes: int | None = None
+    gpus_per_node: int | None = None
+
+
+class FitsPredictor:
+    """Predictions from a fits table (one tier): each algorithm's model fit, the joint fit, or one world size.
+
+    The interval propagates the fit's alpha and bandwidth intervals (the time is monotone in both)."""
+
+    def __init__(self, fits: pd.DataFrame, collective: str) -> None:
+        self.fits, self.collective = fits, collective
+        self._cache: dict[str, dict | None] = {}
+        self.warnings: list[str] = []
+
+    def params(self, algorithm: str) -> dict | None:
+        if algorithm not in self._cache:
+            self._cache[algorithm] = _params(self.fits, self.collective, algorithm)
+        return self._cache[algorithm]
+
+    def predict(self, algorithm: str, p: int, n: float) -> Prediction | None:
+        par = self.params(algorithm)
+        if par is None:
+            return None
+        t = _time_us(self.collective, algorithm, p, n, par)
+        lo = hi = math.nan
+        if all(math.isfinite(par[k]) for k in ("alpha_lo", "alpha_hi", "bw_lo", "bw_hi")) and par["bw_lo"] > 0:
+            lo = min(t, _time_us(self.collective, algorithm, p, n, par, par["alpha_lo"], par["bw_hi"]))
+            hi = max(t, _time_us(self.collective, algorithm, p, n, par, par["alpha_hi"], par["bw_lo"]))
+        c = costs.cost(self.collective, algorithm, p, nbytes=n, segment_bytes=par["segment_bytes"],
+                       backend=par["backend"], backend_algorithm=par["backend_algorithm"])  # fmt: skip
+        basis = par["basis"] + ("; LOWER BOUND (schedule assumed)" if c.assumed else "")
+        if par.get("one_size") and p != par["one_size"]:
+            msg = (f"{self.collective}/{algorithm}: predicted from one world size (p = {par['one_size']}): alpha and "
+                   "beta of one tier, extrapolated; a larger machine that crosses the network is not measured")
+            if msg not in self.warnings:
+                self.warnings.append(msg)
+        return Prediction(t, lo, hi, basis, bool(c.assumed))
+
+    def algorithms(self, requested: list[str]) -> list[str]:
+        return [a for a in requested if (self.collective, a) in costs.COSTS]
+
+
+class TwoTierPredictor:
+    """Predictions from a two-tier fit at N = p / g nodes of g GPUs (``analysis.twotier``)."""
+
+    def __init__(self, fit: twotier.TwoTierFit, gpus_per_node: int) -> None:
+        self.fit, self.g, self.collective = fit, int(gpus_per_node), fit.collective
+        self.warnings: list[str] = []
+
+    def topology(self, p: int) -> tuple[int, int]:
+        if p <= self.g:
+            return 1, p
+        if p % self.g:
+            raise AnalysisError(f"world size {p} is not a multiple of {self.g} GPUs per node (--gpus-per-node)")
+        return p // self.g, self.g
+
+    def predict(self, algorithm: str, p: int, n: float) -> Prediction | None:
+        if algorithm not in twotier.ALGORITHMS:
+            return None
+        try:
+            nn, g = self.topology(p)
+            twotier.tier_cost(self.collective, algorithm, nn, g)  # raises for an algorithm it does not model
+        except AnalysisError as exc:
+            if "world size" in str(exc):
+                raise
+            return None
+        t, lo, hi = self.fit.predict_us(algorithm, nn, g, n)
+        if not math.isfinite(t):
+            return None
+        basis = f"two-tier fit, {nn} x {g}"
+        if algorithm != "ring":
+            basis += f"; {algorithm} schedule on tiers fitted from ring data"
+        return Prediction(t, lo, hi, basis, False, nn, g)
+
+    def algorithms(self, requested: list[str]) -> list[str]:
+        return [a for a in requested if a in twotier.ALGORITHMS]
+
+
+def _bus(factor_gb: float, t_us: float) -> float:
+    return factor_gb / t_us if t_us and t_us > 0 and math.isfinite(t_us) else math.nan
+
+
+def _predictor(fits: pd.DataFrame | FitsPredictor | TwoTierPredictor, collective: str):  # noqa: ANN202
+    return FitsPredictor(fits, collective) if isinstance(fits, pd.DataFrame) else fits
+
+
+def predict_table(fits: pd.DataFrame | FitsPredictor | TwoTierPredictor, collective: str, algorithms: list[str],
+                  sizes: list[int], world_sizes: list[int]) -> pd.DataFrame:  # fmt: skip
+    """time_us (with its 95 % interval time_us_lo, time_us_hi) and busbw_gbps per (algorithm, world size, bytes),
+    with the best algorithm marked.
 
     A prediction from an assumed schedule (builtin where the backend's algorithm is unknown: lower-bound
     coefficients) is a lower bound on the time: ``lower_bound`` is True, its basis says so, and it is never
     marked best."""
+    pred = _predictor(fits, collective)
     rows = []
-    for alg in algorithms:
-        par = _params(fits, collective, alg)
-        if par is None:
-            continue
+    for alg in pred.algorithms(algorithms):
         for p in world_sizes:
             for n in sizes:
-                t = _time_us(collective, alg, p, n, par)
-                c = costs.cost(collective, alg, p, nbytes=n, segment_bytes=par["segment_bytes"],
-                               backend=par["backend"], backend_algorithm=par["backend_algorithm"])  # fmt: skip
-                basis = par["basis"] + ("; LOWER BOUND (schedule assumed)" if c.assumed else "")
-                busbw = n / t * 1e-3 * costs.busbw_factor(collective, p) if t > 0 else math.nan
-                rows.append({"collective": collective, "algorithm": alg, "world_size": p, "bytes": n,
-                             "time_us": t, "busbw_gbps": busbw, "basis": basis,
-                             "lower_bound": bool(c.assumed)})  # fmt: skip
+                r = pred.predict(alg, p, n)
+                if r is None:
+                    continue
+                f = n * 1e-3 * costs.busbw_factor(collective, p)
+                rows.append({"collective": collective, "algorithm": alg, "world_size": p, "nnodes": r.nnodes,
+                             "gpus_per_node": r.gpus_per_node, "bytes": n, "time_us": r.time_us,
+                             "time_us_lo": r.time_us_lo, "time_us_hi": r.time_us_hi, "busbw_gbps": _bus(f, r.time_us),
+                             "busbw_gbps_lo": _bus(f, r.time_us_hi), "busbw_gbps_hi": _bus(f, r.time_us_lo),
+                             "basis": r.basis, "lower_bound": r.lower_bound})  # fmt: skip
     df = pd.DataFrame(rows)
     if df.empty:
-        raise AnalysisError(f"no model fit for {collective} ({', '.join(algorithms)}): fit runs at >= 2 world sizes")
+        raise AnalysisError(f"no model for {collective} ({', '.join(algorithms)}): fit runs at >= 2 world sizes, "
+                            "or one world size of an algorithm with a known schedule")  # fmt: skip
     df["best"] = False
     ranked = df[~df["lower_bound"]]
     if not ranked.empty:
@@ -125,9 +277,10 @@ def predict_table(fits: pd.DataFrame, collective: str, algorithms: list[str], si
     return df
 
 
-def scaling_table(fits: pd.DataFrame, *, grad_bytes: int, compute_ms: float, world_sizes: list[int],
-                  algorithm: str = "ring", overlap: float = 0.0, bucket_bytes: int | None = None,
-                  collective: str = "all_reduce") -> pd.DataFrame:  # fmt: skip
+def scaling_table(fits: pd.DataFrame | FitsPredictor | TwoTierPredictor, *, grad_bytes: int, compute_ms: float,
+                  world_sizes: list[int], algorithm: str = "ring", overlap: float = 0.0,
+                  bucket_bytes: int | None = None, collective: str = "all_reduce",
+                  gpu_hour_usd: float | None = None) -> pd.DataFrame:  # fmt: skip
     """Data-parallel step over world sizes (docs/fitting.md, Data-parallel step and scaling).
 
     comm_ms: all-reduce of ``grad_bytes``, or with ``bucket_bytes`` one all-reduce per bucket (full buckets and
@@ -135,73 +288,156 @@ def scaling_table(fits: pd.DataFrame, *, grad_bytes: int, compute_ms: float, wor
     Weak scaling (Gustafson, fixed per-GPU batch): step = compute + (1 - overlap) comm, speedup = p compute / step,
     efficiency = compute / step. Strong scaling (Amdahl, fixed global batch, ``compute_ms`` = one GPU's step):
     step = compute / p + (1 - overlap) comm, speedup = compute / step.
+    With ``gpu_hour_usd``: cost of one weak-scaling step on p GPUs, p step / 3600 s x price, per step and per
+    1000 steps (and the strong-scaling step's).
     """
-    par = _params(fits, collective, algorithm)
-    if par is None:
-        raise AnalysisError(f"no model fit for {collective}/{algorithm}: fit runs at >= 2 world sizes")
+    pred = _predictor(fits, collective)
     if not 0 <= overlap <= 1:
         raise AnalysisError("--overlap must be in [0, 1]")
+    if gpu_hour_usd is not None and not gpu_hour_usd > 0:
+        raise AnalysisError("--gpu-hour-usd must be positive")
+
+    def comm(p: int, n: int) -> float:
+        r = pred.predict(algorithm, p, n)
+        if r is None:
+            raise AnalysisError(f"no model for {collective}/{algorithm}: fit runs at >= 2 world sizes")
+        return r.time_us
+
     rows = []
     for p in world_sizes:
         if p <= 1:
             comm_us = 0.0
         elif bucket_bytes and bucket_bytes < grad_bytes:
             full, rest = divmod(grad_bytes, bucket_bytes)
-            comm_us = full * _time_us(collective, algorithm, p, bucket_bytes, par)
-            comm_us += _time_us(collective, algorithm, p, rest, par) if rest else 0.0
+            comm_us = full * comm(p, bucket_bytes) + (comm(p, rest) if rest else 0.0)
         else:
-            comm_us = _time_us(collective, algorithm, p, grad_bytes, par)
+            comm_us = comm(p, grad_bytes)
         comm_ms = comm_us / 1e3
         exposed = (1 - overlap) * comm_ms
         weak_step = compute_ms + exposed
         strong_step = compute_ms / p + exposed
-        rows.append({
+        row = {
             "world_size": p, "comm_ms": comm_ms, "compute_ms": compute_ms, "step_ms": weak_step,
             "comm_to_compute": comm_ms / compute_ms, "speedup": p * compute_ms / weak_step,
             "efficiency": compute_ms / weak_step, "strong_step_ms": strong_step,
             "strong_speedup": compute_ms / strong_step, "strong_efficiency": compute_ms / strong_step / p,
-        })  # fmt: skip
+        }  # fmt: skip
+        if gpu_hour_usd is not None:
+            usd_per_ms = p * gpu_hour_usd / 3.6e6
+            row.update(usd_per_step=weak_step * usd_per_ms, usd_per_1000_steps=1000 * weak_step * usd_per_ms,
+                       strong_usd_per_step=strong_step * usd_per_ms)  # fmt: skip
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--fits", nargs="+", required=True, help="a fits.csv, or run directories to fit")
+    parser.add_argument("--fits", nargs="+", required=True,
+                        help="a fits.csv, or run directories to fit (runs at >= 2 node counts: two-tier model)")
     parser.add_argument("--collective", default="all_reduce", choices=costs.COLLECTIVES)
     parser.add_argument("--algorithm", default="all", help="algorithm name or 'all' (default)")
     parser.add_argument("--bytes", default="1M,64M,1G", help="sizes, e.g. 4K,1M,1G (default 1M,64M,1G)")
     parser.add_argument("--world-sizes", default="8,64,512", help="comma list (default 8,64,512)")
+    parser.add_argument("--gpus-per-node", type=int,
+                        help="GPUs per node (default: from the runs' run.json; overrides it)")
+    parser.add_argument("--boot", type=int, default=200, help="bootstrap replicates for the intervals (default 200)")
+    parser.add_argument("--json", action="store_true",
+                        help="print a JSON list: one record per (collective, algorithm, world size, bytes)")
     parser.add_argument("--scaling", action="store_true", help="data-parallel step: will more GPUs help?")
     parser.add_argument("--grad-bytes", default="1G", help="gradient bytes all-reduced per step (--scaling)")
     parser.add_argument("--compute-ms", type=float, default=300.0, help="compute time of one step (--scaling)")
     parser.add_argument("--overlap", type=float, default=0.0, help="share of the all-reduce hidden by compute")
     parser.add_argument("--bucket-bytes", help="gradient bucket size, e.g. 25M (PyTorch DDP's default)")
+    parser.add_argument("--gpu-hour-usd", type=float, help="price of one GPU-hour: cost per step (--scaling)")
+
+
+def _gpus_per_node(points: pd.DataFrame) -> int:
+    """The one GPUs-per-node count of the runs' multi-node scales."""
+    multi = points[points["nnodes"] > 1]["gpus_per_node"].unique()
+    if len(multi) != 1:
+        raise AnalysisError(f"the runs have {len(multi)} GPUs-per-node counts ({sorted(int(g) for g in multi)}): "
+                            "pass --gpus-per-node")  # fmt: skip
+    return int(multi[0])
+
+
+def build_predictor(paths: list[str], collective: str, *, gpus_per_node: int | None = None,
+                    n_boot: int = 200) -> tuple[FitsPredictor | TwoTierPredictor, list[str]]:  # fmt: skip
+    """The predictor for ``paths`` and summary lines: a two-tier fit when the runs hold ``collective`` at two
+    or more scales with a multi-node one, else the one-tier fits (model across world sizes, or one size)."""
+    if n_boot < 0:
+        raise AnalysisError("--boot must be >= 0")
+    if gpus_per_node is not None and gpus_per_node < 1:
+        raise AnalysisError("--gpus-per-node must be >= 1")
+    if len(paths) == 1 and paths[0].endswith(".csv"):
+        return FitsPredictor(load_fits(paths), collective), []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        points = twotier.load_points(paths, gpus_per_node)
+        mine = points[points["collective"] == collective]
+        if twotier.multi_scale(mine) and mine["algorithm"].isin(twotier.RING_SOURCES).any():
+            fit = twotier.fit_two_tier(points, collective, n_boot=n_boot)
+            g = gpus_per_node or _gpus_per_node(mine)
+            return TwoTierPredictor(fit, g), fit.summary()
+        return FitsPredictor(fit_all(points, n_boot=n_boot), collective), []
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    out = []
+    for rec in df.to_dict(orient="records"):
+        clean = {}
+        for k, v in rec.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                v = None
+            elif hasattr(v, "item"):
+                v = v.item()
+            clean[k] = None if v is pd.NA else v
+        out.append(clean)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
-    fits = load_fits(args.fits)
     world_sizes = _int_list(args.world_sizes, "--world-sizes")
+    pred, summary = build_predictor(args.fits, args.collective, gpus_per_node=args.gpus_per_node, n_boot=args.boot)
     if args.scaling:
         alg = "ring" if args.algorithm == "all" else args.algorithm
         bucket = parse_bytes(args.bucket_bytes) if args.bucket_bytes else None
         if args.compute_ms <= 0:
             raise AnalysisError("--compute-ms must be positive")
         table = scaling_table(
-            fits, grad_bytes=parse_bytes(args.grad_bytes), compute_ms=args.compute_ms, world_sizes=world_sizes,
-            algorithm=alg, overlap=args.overlap, bucket_bytes=bucket,
+            pred, grad_bytes=parse_bytes(args.grad_bytes), compute_ms=args.compute_ms, world_sizes=world_sizes,
+            algorithm=alg, overlap=args.overlap, bucket_bytes=bucket, collective=args.collective,
+            gpu_hour_usd=args.gpu_hour_usd,
         )  # fmt: skip
+        for w in pred.warnings:
+            print(f"collbench: warning: {w}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(_records(table)))
+            return 0
+        for line in summary:
+            print(f"# {line}")
+        price = f", {args.gpu_hour_usd:g} USD per GPU-hour" if args.gpu_hour_usd else ""
         print(f"# data-parallel step: {args.collective}/{alg} of {args.grad_bytes} per step, compute "
-              f"{args.compute_ms} ms, overlap {args.overlap:.0%}")  # fmt: skip
-        print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+              f"{args.compute_ms} ms, overlap {args.overlap:.0%}{price}")  # fmt: skip
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
         return 0
-    algorithms = costs.cost_algorithms(args.collective) if args.algorithm == "all" else [args.algorithm]
-    if args.algorithm != "all" and args.algorithm not in costs.cost_algorithms(args.collective):
+    known = sorted(set(costs.cost_algorithms(args.collective)) | set(twotier.ALGORITHMS))
+    algorithms = known if args.algorithm == "all" else [args.algorithm]
+    if args.algorithm != "all" and args.algorithm not in known:
         raise AnalysisError(f"unknown algorithm {args.algorithm!r} for {args.collective}")
     sizes = [parse_bytes(s) for s in args.bytes.split(",") if s.strip()]
-    table = predict_table(fits, args.collective, algorithms, sizes, world_sizes)
-    print(f"{'collective':<15} {'algorithm':<18} {'p':>5} {'bytes':>12} {'time_us':>12} {'busbw_gbps':>10}  basis")
+    table = predict_table(pred, args.collective, algorithms, sizes, world_sizes)
+    for w in pred.warnings:
+        print(f"collbench: warning: {w}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(_records(table)))
+        return 0
+    for line in summary:
+        print(f"# {line}")
+    print(f"{'collective':<15} {'algorithm':<18} {'p':>5} {'bytes':>12} {'time_us':>12} {'95% interval':>23} "
+          f"{'busbw_gbps':>10}  basis")  # fmt: skip
     for r in table.sort_values(["world_size", "bytes", "time_us"]).itertuples(index=False):
         mark = "  <- best" if r.best else ("  (lower bound, not ranked)" if r.lower_bound else "")
         t = f"{'>=' if r.lower_bound else ''}{r.time_us:.1f}"
-        print(f"{r.collective:<15} {r.algorithm:<18} {r.world_size:>5} {r.bytes:>12} {t:>12} "
+        ci = f"[{r.time_us_lo:.1f}, {r.time_us_hi:.1f}]" if math.isfinite(r.time_us_lo) else "-"
+        print(f"{r.collective:<15} {r.algorithm:<18} {r.world_size:>5} {r.bytes:>12} {t:>12} {ci:>23} "
               f"{r.busbw_gbps:>10.3f}  {r.basis}{mark}")  # fmt: skip
     return 0
