@@ -32,6 +32,7 @@ from scipy import optimize
 from analysis.errors import AnalysisError
 from analysis.fitting import find_breaks, usable_points
 from collectives import costs
+from collectives.spec import spec
 
 ALGORITHMS = ("ring", "tree", "hierarchical")
 #: a multi-node scale whose large-message busbw exceeds the ring roof of the larger scales by this factor runs
@@ -98,14 +99,12 @@ def tier_cost(collective: str, algorithm: str, nnodes: int, gpus_per_node: int) 
         return TierCost(0.0, 0.0, 0.0, 0.0)
     multi = N > 1
     if algorithm == "ring":
-        if collective == "all_reduce":
-            steps, inter, w = 2 * (p - 1), 2 * (N - 1), 2.0 * (p - 1) / p
-        elif collective in ("all_gather", "reduce_scatter"):
-            steps, inter, w = p - 1, N - 1, (p - 1) / p
-        elif collective in ("broadcast", "reduce"):
-            steps, inter, w = p - 1, N - 1, 1.0
-        else:
-            raise AnalysisError(f"no two-tier ring model for {collective}")
+        # bytes per byte of S on every hop = the busbw factor F (2(p-1)/p, (p-1)/p, or 1 for the rooted chain);
+        # passes round the ring: 2 for all-reduce (reduce-scatter + all-gather), else 1
+        desc = spec(collective)
+        w = desc.busbw(p)
+        passes = 1 if desc.rooted else round(w * p / (p - 1))
+        steps, inter = passes * (p - 1), passes * (N - 1)
         return TierCost(float(steps - inter), float(inter), w if g > 1 else 0.0, w if multi else 0.0)
     if collective != "all_reduce":
         raise AnalysisError(f"two-tier {algorithm} is modelled for all_reduce only (ring for {collective})")
