@@ -79,6 +79,10 @@ def git_commit() -> str | None:
         return None
 
 
+#: config keys that are run.json top-level keys, not config entries
+TOP_LEVEL = ("world_size", "nnodes", "ranks_per_node", "backend", "device")
+
+
 def base_metadata(run_dir: Path, command: list[str], launcher: str, config: dict[str, Any]) -> dict[str, Any]:
     """run.json before the first point; versions a rank reports (nccl, cuda, gpu) are filled in later."""
     try:
@@ -103,7 +107,7 @@ def base_metadata(run_dir: Path, command: list[str], launcher: str, config: dict
         hardware={"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "gpu_model": None, "gpu_count": 0},
         environment=allowed_environment(dict(os.environ)),
         git_commit=git_commit(),
-        config={k: v for k, v in config.items() if k not in ("world_size", "nnodes", "ranks_per_node", "backend", "device")},
+        config={k: v for k, v in config.items() if k not in TOP_LEVEL},
     )
 
 
