@@ -91,6 +91,7 @@ def to_html(blocks: list[Block], title: str) -> str:
             body.append("</details>")
     style = ("body{font-family:sans-serif;max-width:1400px;margin:auto;padding:1em}table{border-collapse:collapse;"
              "font-size:12px;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+             "td:last-child{text-align:left}"
              "img{max-width:100%}figcaption{color:#555}"
              "summary{cursor:pointer;font-weight:bold;margin:1em 0}")  # fmt: skip
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{e(title)}</title>"
@@ -173,15 +174,20 @@ def _verdict_blocks(runs: list[Run], overrides: dict | None) -> list[Block]:
     several = len(runs) > 1
     header = (("run",) if several else ()) + VERDICT_HEADER
     rows = []
+    unknown = []  # why a roof is unknown: said once below the table, not on every row
     for v in vs:
+        why = v.roof_why
+        if v.roof_gbps is None:
+            unknown.append(why)
+            why = "unknown: see below"
         alg = v.algorithm + ("" if v.role == "builtin" else " (best hand-written)")
         peak = f"{v.peak_busbw_gbps:.4g}" if v.world_size >= 2 else f"algbw {v.peak_algbw_gbps:.4g}"
         roof = f"{v.roof_gbps:.4g} {v.roof_kind}" if v.roof_gbps else "unknown"
         share = f"{100 * v.ratio:.0f} %" if v.ratio is not None else "-"
         rows.append(((v.run_id,) if several else ()) + (v.collective, str(v.world_size), alg, peak,
-                                                         size_label(v.peak_bytes), roof, share, v.rating, v.roof_why))
+                                                         size_label(v.peak_bytes), roof, share, v.rating, why))
     machines = [f"{k}: {m.describe()}" if several else m.describe() for k, m in ms.items()]
-    notes = list(dict.fromkeys([n for m in ms.values() for n in m.notes] +
+    notes = list(dict.fromkeys([f"No roof: {w}" for w in unknown] + [n for m in ms.values() for n in m.notes] +
                                [f"{v.collective} p={v.world_size} {v.algorithm}: {n}" for v in vs for n in v.notes]))
     blocks = [Block("h2", "Verdict: peak bus bandwidth against the roof"),
               Block("list", rows=tuple((f"Machine: {m}",) for m in machines)),
@@ -234,8 +240,6 @@ def build(runs: list[Run], fits: pd.DataFrame | None, figs: Path, *, peak_gbps: 
     scaling table, the runs, and last the full fit table, collapsed."""
     df = points(runs)
     overrides = dict(hardware_overrides or {})
-    if peak_gbps and "link_gbps" not in overrides:
-        overrides["link_gbps"] = peak_gbps
     title = title or f"collbench report: {', '.join(r.run_id for r in runs)}"
     blocks = [Block("h1", title)]
     blocks += _verdict_blocks(runs, overrides)
@@ -259,7 +263,7 @@ def build(runs: list[Run], fits: pd.DataFrame | None, figs: Path, *, peak_gbps: 
     blocks += [Block("h2", "Warnings"), Block("list", rows=tuple((n,) for n in notes) or (("none",),))]
     roofs = spec_roofs(runs, overrides)
     sections = [("Communication roofline (spec roofs from the hardware catalog)",
-                 plots.roofline(df, fits, figs, None, gamma_gbps, spec_roofs=roofs)),
+                 plots.roofline(df, fits, figs, peak_gbps, gamma_gbps, spec_roofs=roofs)),
                 ("Bus bandwidth vs size", plots.busbw_vs_size(df, figs)),
                 ("Time vs size with fitted models", plots.time_vs_size(df, fits, figs)),
                 ("Fastest algorithm per size and world size", plots.best_algorithm_map(df, figs)),
@@ -296,8 +300,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", help="run directories (or parents of run directories)")
     parser.add_argument("--out", help="report directory (default: <first run>/report)")
     parser.add_argument("--title", help="report title")
-    parser.add_argument("--peak-gbps", type=float, help="spec link bandwidth for the roofline and the verdict (GB/s); "
-                        "same as --link-gbps")
+    parser.add_argument("--peak-gbps", type=float, help="a spec roof drawn on the roofline in place of the link "
+                        "roof (GB/s; e.g. HBM); the verdict's link roof is --link-gbps")
     parser.add_argument("--gamma-gbps", type=float, help="reduction rate 1/gamma for the reduction roof (GB/s)")
     parser.add_argument("--grad-bytes", help="gradient size for the 'will more GPUs help?' plot, e.g. 1G")
     parser.add_argument("--compute-ms", type=float, help="compute time per step for that plot (ms)")

@@ -53,4 +53,4 @@ def test_report_renders_in_a_browser(tmp_path: Path, capsys) -> None:
     res = _chromium(f"--screenshot={shot}", "--window-size=1280,1600", (tmp_path / "rep" / "report.html").as_uri())
     assert res.returncode == 0 and shot.exists(), res.stderr[-1000:]
     rgb = mpimg.imread(shot)[..., :3].reshape(-1, 3)
-    assert rgb.std() > 0.05 and len(np.unique((rgb * 255).astype(np.uint8), axis=0)) > 20, "blank screenshot"
+    assert rgb.std() > 0.05 and len(np.unique((rgb[::7] * 255).astype(np.uint8), axis=0)) > 20, "blank screenshot"
