@@ -1,4 +1,4 @@
-"""Dispatch of the analysis subcommands (``collbench fit|report|compare|import|predict|export``).
+"""Dispatch of the analysis subcommands (``collbench fit|report|compare|import|predict|verdict|export``).
 
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
 this module only builds the parser and turns :class:`AnalysisError` into one line on stderr and exit 2.
@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("analysis.compare", "per-point change between two runs with significance; exit 1 on a regression"),
     "import": ("analysis.importer", "nccl-tests output (text log or -J JSON) -> collbench run directories"),
     "predict": ("analysis.predict", "time, busbw and best algorithm at unmeasured sizes / world sizes, from a fit"),
+    "verdict": ("analysis.verdict", "is my number good? peak busbw against the link / network roof, with the reason"),
     "export": ("analysis.export", "fitted two-tier model -> simulator config (--astra-sim: analytical network YAML)"),
 }
 

@@ -127,10 +127,29 @@ def _hardware(fits: pd.DataFrame | None, coll: str) -> tuple[float, float, float
     return None
 
 
+def _curve_alpha(fits: pd.DataFrame | None, coll: str, p: int) -> tuple[float, str] | None:
+    """(smallest fitted intercept alpha in µs, its algorithm) over the curve fits of (coll, p): the fitted
+    latency floor of runs without a model fit (imported runs: one curve per variant)."""
+    if fits is None or fits.empty:
+        return None
+    sel = fits[(fits["scope"] == "curve") & (fits["collective"] == coll) & (fits["world_size"] == p)]
+    sel = sel[sel["alpha_us"] > 0]
+    if sel.empty:
+        return None
+    r = sel.loc[sel["alpha_us"].idxmin()]
+    return float(r["alpha_us"]), str(r["algorithm"])
+
+
+#: line styles of the spec roofs (analysis.verdict.plot_roofs kinds)
+ROOF_STYLE = {"link": ("k", "--"), "network": ("tab:blue", "--"), "reduction": ("tab:red", ":")}
+
+
 def roofline(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path, peak_gbps: float | None = None,
-             gamma_gbps: float | None = None) -> list[Path]:  # fmt: skip
+             gamma_gbps: float | None = None,
+             spec_roofs: dict[tuple[str, int], list[tuple[str, float, str]]] | None = None) -> list[Path]:  # fmt: skip
     """Communication roofline per (collective, world size): measured busbw with p10-p90 bars, the measured
-    link roof, the spec roof, the latency diagonal, the ridge point, the reduction roof (docs/fitting.md)."""
+    link roof, the spec roofs (link, network, reduction from memory: ``spec_roofs`` from the hardware catalog,
+    or ``peak_gbps``), the fitted latency floor, the ridge point, the reduction roof (docs/fitting.md)."""
     paths = []
     data = one_variant(df)
     for (coll, p), g in data.groupby(["collective", "world_size"]):
@@ -165,13 +184,27 @@ def roofline(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path, peak_gbps: 
             if coll in costs.REDUCING and gamma and ring.G > 0:
                 roof = f * gamma / ring.G
                 ax.axhline(roof, color="tab:red", ls="-.", lw=1, label=f"reduction roof {roof:.2f} GB/s")
+        else:
+            floor = _curve_alpha(fits, coll, int(p))
+            if floor is not None:
+                alpha, alg = floor
+                ax.plot(n, f * n / alpha * 1e-3, "k-", lw=0.8, alpha=0.6,
+                        label=f"latency floor F·S/α, fitted α = {alpha:.3g} µs ({alg})")  # fmt: skip
+        roofs = list((spec_roofs or {}).get((coll, int(p)), []))
         if peak_gbps:
-            ax.axhline(peak_gbps, color="k", ls="--", lw=1, label=f"spec roof {peak_gbps:g} GB/s")
+            roofs = [r for r in roofs if r[2] != "link"] + [(f"spec roof {peak_gbps:g} GB/s (--peak-gbps)",
+                                                               peak_gbps, "link")]  # fmt: skip
+        for label, gbps, kind in roofs:
+            color, ls = ROOF_STYLE.get(kind, ("k", "--"))
+            ax.axhline(gbps, color=color, ls=ls, lw=1.2, label=label)
+        if not roofs:
+            notes.append("no spec roof: GPU/network unknown")
         _size_axis(ax)
         ax.set_yscale("log")
         positive = g["busbw_gbps"][g["busbw_gbps"] > 0]
         if not positive.empty:  # a log axis needs positive limits
-            ax.set_ylim(max(float(positive.min()) / 3, 1e-6), max(float(positive.max()), peak_gbps or 0.0) * 3)
+            top = max([float(positive.max()), *(r[1] for r in roofs)]) * 3
+            ax.set_ylim(max(float(positive.min()) / 3, 1e-6), top)
         ax.set_ylabel("bus bandwidth (GB/s)")
         ax.set_title(f"Communication roofline: {coll}, world size {p}" + (f" ({', '.join(notes)})" if notes else ""))
         ax.legend(fontsize=8, loc="lower right")

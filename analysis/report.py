@@ -1,5 +1,7 @@
-"""``collbench report RUN...``: a Markdown report and a self-contained HTML report (figures embedded) with
-run metadata, the fit table, a "which algorithm when" table with crossover sizes, warnings, and the plots.
+"""``collbench report RUN...``: a Markdown report and a self-contained HTML report (figures embedded) that a
+person reads top-down: the verdicts first (peak busbw against the link / network roof, analysis.verdict), the
+"which algorithm when" table with crossover sizes, warnings, the figures (roofline with spec roofs first), the
+runs, and last the full fit table, collapsed.
 
 Both documents are rendered from one list of blocks; every string taken from a result file is escaped
 (HTML: ``html.escape``; Markdown tables: ``|`` and newlines), so a hostile run.json cannot inject markup.
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import fit_table, fitting, plots
+from analysis import fit_table, fitting, hardware, plots, verdict
 from analysis.errors import AnalysisError
 from analysis.fitting import fit_all
 from analysis.loader import Run, find_runs
@@ -31,7 +33,7 @@ from analysis.units import size_label
 class Block:
     """One piece of the report: a heading, a paragraph, a table, a list or a figure."""
 
-    kind: str  # h1 | h2 | p | table | list | img
+    kind: str  # h1 | h2 | p | table | list | img | details (opens a collapsed section; text = summary) | end
     text: str = ""
     header: tuple[str, ...] = ()
     rows: tuple[tuple[str, ...], ...] = ()
@@ -58,6 +60,10 @@ def to_markdown(blocks: list[Block], base: Path) -> str:
             out.append("")
         elif b.kind == "img" and b.path is not None:
             out.append(f"![{md_cell(b.text)}]({b.path.relative_to(base).as_posix()})\n")
+        elif b.kind == "details":
+            out.append(f"<details><summary>{html.escape(md_cell(b.text))}</summary>\n")
+        elif b.kind == "end":
+            out.append("</details>\n")
     return "\n".join(out)
 
 
@@ -79,9 +85,15 @@ def to_html(blocks: list[Block], title: str) -> str:
             data = base64.b64encode(b.path.read_bytes()).decode("ascii")
             body.append(f'<figure><img alt="{e(b.text)}" src="data:image/png;base64,{data}">'
                         f"<figcaption>{e(b.text)}</figcaption></figure>")  # fmt: skip
+        elif b.kind == "details":
+            body.append(f"<details><summary>{e(b.text)}</summary>")
+        elif b.kind == "end":
+            body.append("</details>")
     style = ("body{font-family:sans-serif;max-width:1400px;margin:auto;padding:1em}table{border-collapse:collapse;"
              "font-size:12px;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-             "img{max-width:100%}figcaption{color:#555}")  # fmt: skip
+             "td:last-child{text-align:left}"
+             "img{max-width:100%}figcaption{color:#555}"
+             "summary{cursor:pointer;font-weight:bold;margin:1em 0}")  # fmt: skip
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{e(title)}</title>"
             f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")  # fmt: skip
 
@@ -135,18 +147,69 @@ def which_algorithm_when(df: pd.DataFrame, fits: pd.DataFrame | None = None) -> 
 
 
 def _metadata(runs: list[Run]) -> Block:
-    header = ("run", "status", "host", "backend/device", "p", "torch", "cpu / gpu", "start (UTC)", "command")
+    header = ("run", "status", "host", "backend/device", "p", "nodes x ranks", "torch", "cpu / gpu", "start (UTC)",
+              "command")  # fmt: skip
     rows = []
     for r in runs:
         m = r.meta
         hw = m.get("hardware") or {}
         cpu_gpu = " / ".join(str(x) for x in (hw.get("cpu_model"), hw.get("gpu_model")) if x)
         status = f"{m.get('status')}" + (f" ({m.get('status_reason')})" if m.get("status_reason") else "")
+        per_node = m.get("ranks_per_node") or hw.get("gpus_per_node")
+        topo = f"{m.get('nnodes') or '?'} x {per_node or '?'}"
         rows.append((r.run_id, status,
-                     str(m.get("host")), f"{m.get('backend')}/{m.get('device')}", str(m.get("world_size")),
+                     str(m.get("host")), f"{m.get('backend')}/{m.get('device')}", str(m.get("world_size")), topo,
                      str((m.get("versions") or {}).get("torch")), cpu_gpu, str(m.get("start_time")),
                      " ".join(str(c) for c in m.get("command") or [])))  # fmt: skip
     return Block("table", header=header, rows=tuple(rows))
+
+
+VERDICT_HEADER = ("collective", "p", "algorithm", "peak busbw (GB/s)", "at size", "roof (GB/s)", "share of roof",
+                  "verdict", "roof: why")  # fmt: skip
+
+
+def _verdict_blocks(runs: list[Run], overrides: dict | None) -> list[Block]:
+    """The opening section: the machine each run ran on and one verdict row per (collective, p, algorithm)."""
+    vs, ms = verdict.verdicts(runs, overrides)
+    several = len(runs) > 1
+    header = (("run",) if several else ()) + VERDICT_HEADER
+    rows = []
+    unknown = []  # why a roof is unknown: said once below the table, not on every row
+    for v in vs:
+        why = v.roof_why
+        if v.roof_gbps is None:
+            unknown.append(why)
+            why = "unknown: see below"
+        alg = v.algorithm + ("" if v.role == "builtin" else " (best hand-written)")
+        peak = f"{v.peak_busbw_gbps:.4g}" if v.world_size >= 2 else f"algbw {v.peak_algbw_gbps:.4g}"
+        roof = f"{v.roof_gbps:.4g} {v.roof_kind}" if v.roof_gbps else "unknown"
+        share = f"{100 * v.ratio:.0f} %" if v.ratio is not None else "-"
+        rows.append(((v.run_id,) if several else ()) + (v.collective, str(v.world_size), alg, peak,
+                                                         size_label(v.peak_bytes), roof, share, v.rating, why))
+    machines = [f"{k}: {m.describe()}" if several else m.describe() for k, m in ms.items()]
+    notes = list(dict.fromkeys([f"No roof: {w}" for w in unknown] + [n for m in ms.values() for n in m.notes] +
+                               [f"{v.collective} p={v.world_size} {v.algorithm}: {n}" for v in vs for n in v.notes]))
+    blocks = [Block("h2", "Verdict: peak bus bandwidth against the roof"),
+              Block("list", rows=tuple((f"Machine: {m}",) for m in machines)),
+              Block("table", header=header, rows=tuple(rows))]  # fmt: skip
+    if notes:
+        blocks.append(Block("list", rows=tuple((n,) for n in notes)))
+    blocks.append(Block("p", "Roof: inside one node (or NVLink domain) the GPU's link per direction; across nodes "
+                             "the network per GPU (NICs per node x Gb/s / 8 / GPUs per node); for reductions the "
+                             "memory-bound combine (B_mem / 3 per byte combined) when lower. docs/fitting.md, "
+                             "section Verdict; hardware from docs/hardware.md, a hardware.toml beside the results "
+                             "or --gpu / --nic-gbps / --nics-per-node."))  # fmt: skip
+    return blocks
+
+
+def spec_roofs(runs: list[Run], overrides: dict | None) -> dict[tuple[str, int], list[tuple[str, float, str]]]:
+    """(collective, p) -> spec roofs for the roofline, from the first run that has that (collective, p)."""
+    ms = verdict.machines(runs, overrides)
+    out: dict[tuple[str, int], list[tuple[str, float, str]]] = {}
+    for r in runs:
+        for coll, p in r.points[["collective", "world_size"]].drop_duplicates().itertuples(index=False):
+            out.setdefault((str(coll), int(p)), verdict.plot_roofs(ms[r.run_id], str(coll), int(p)))
+    return out
 
 
 def points(runs: list[Run]) -> pd.DataFrame:
@@ -169,15 +232,26 @@ def fit(df: pd.DataFrame, n_boot: int = 100) -> tuple[pd.DataFrame | None, str |
 
 def build(runs: list[Run], fits: pd.DataFrame | None, figs: Path, *, peak_gbps: float | None = None,
           gamma_gbps: float | None = None, grad_bytes: int | None = None, compute_ms: float | None = None,
-          overlap: float = 0.0, title: str | None = None, fit_error: str | None = None) -> list[Block]:  # fmt: skip
-    """The report's blocks; its figures are drawn into ``figs``. Fitting and writing are the caller's steps."""
+          overlap: float = 0.0, title: str | None = None, fit_error: str | None = None,
+          hardware_overrides: dict | None = None) -> list[Block]:  # fmt: skip
+    """The report's blocks; its figures are drawn into ``figs``. Fitting and writing are the caller's steps.
+
+    Order: verdicts (is the number good?), which algorithm when, warnings, figures (roofline first), the
+    scaling table, the runs, and last the full fit table, collapsed."""
     df = points(runs)
+    overrides = dict(hardware_overrides or {})
     title = title or f"collbench report: {', '.join(r.run_id for r in runs)}"
-    blocks = [Block("h1", title), Block("h2", "Runs"), _metadata(runs)]
-    if fits is None:
-        blocks.append(Block("p", f"Fit unavailable: {fit_error or 'not fitted'}"))
+    blocks = [Block("h1", title)]
+    blocks += _verdict_blocks(runs, overrides)
+    blocks += [Block("h2", "Which algorithm when (fastest by the fitted lines; crossover sizes)"),
+               Block("table", header=("collective", "p", "sizes", "fastest", "crossover", "from"),
+                     rows=tuple(which_algorithm_when(df, fits)))]  # fmt: skip
     notes = [f"{r.run_id}: status {r.meta.get('status')} ({r.meta.get('status_reason')})" for r in runs
              if r.meta.get("status") != "complete"]  # fmt: skip
+    if fits is None:
+        notes.append(f"Fit unavailable: {fit_error or 'not fitted'}")
+    elif fits.empty:
+        notes.append("No fit: every curve has fewer than 3 sizes and no model has 2 world sizes.")
     wrong = df[~df["correct"].astype(bool)]
     notes += [f"WRONG result: {w.collective}/{w.algorithm} {w.bytes} B p={w.world_size}" for w in wrong.itertuples()]
     noisy = int(df["noisy"].sum())
@@ -187,38 +261,38 @@ def build(runs: list[Run], fits: pd.DataFrame | None, figs: Path, *, peak_gbps: 
     for r in runs:
         notes += [f"{r.run_id}: {w}" for w in (r.meta.get("warnings") or []) if "noisy" not in str(w)][:20]
     blocks += [Block("h2", "Warnings"), Block("list", rows=tuple((n,) for n in notes) or (("none",),))]
-    blocks += [Block("h2", "Which algorithm when (fastest by the fitted lines; crossover sizes)"),
-               Block("table", header=("collective", "p", "sizes", "fastest", "crossover", "from"),
-                     rows=tuple(which_algorithm_when(df, fits)))]  # fmt: skip
-    if fits is not None and fits.empty:
-        blocks.append(Block("p", "No fit: every curve has fewer than 3 sizes and no model has 2 world sizes."))
-    if fits is not None and not fits.empty:
-        blocks += [Block("p", fit_table.CAPTION),
-                   Block("table", header=fit_table.HEADER, rows=tuple(fit_table.rows(fits)))]  # fmt: skip
-    sections = [("Bus bandwidth vs size", plots.busbw_vs_size(df, figs)),
-                ("Communication roofline", plots.roofline(df, fits, figs, peak_gbps, gamma_gbps)),
+    roofs = spec_roofs(runs, overrides)
+    sections = [("Communication roofline (spec roofs from the hardware catalog)",
+                 plots.roofline(df, fits, figs, peak_gbps, gamma_gbps, spec_roofs=roofs)),
+                ("Bus bandwidth vs size", plots.busbw_vs_size(df, figs)),
                 ("Time vs size with fitted models", plots.time_vs_size(df, fits, figs)),
                 ("Fastest algorithm per size and world size", plots.best_algorithm_map(df, figs)),
                 ("Fit residuals", plots.residuals(df, fits, figs))]  # fmt: skip
+    tail: list[Block] = []
     if grad_bytes and compute_ms and fits is not None:
         try:
             table = scaling_table(fits, grad_bytes=grad_bytes, compute_ms=compute_ms, overlap=overlap,
                                   world_sizes=[2**k for k in range(11)])  # fmt: skip
             caption = f"Will more GPUs help? ring all-reduce of {size_label(grad_bytes)}, compute {compute_ms} ms"
             sections.append((caption, plots.scaling(table, figs, caption)))
-            blocks += [
-                Block("h2", caption),
-                Block(
-                    "table",
-                    header=tuple(table.columns),
-                    rows=tuple(tuple(_num(v, "{:.4g}") for v in row) for row in table.itertuples(index=False)),
-                ),
-            ]
+            tail += [Block("h2", caption + ": table"),
+                     Block("table", header=tuple(table.columns),
+                           rows=tuple(tuple(_num(v, "{:.4g}") for v in row) for row in table.itertuples(index=False)))]
         except AnalysisError as exc:
-            blocks.append(Block("p", f"Scaling prediction unavailable: {exc}"))
+            tail.append(Block("p", f"Scaling prediction unavailable: {exc}"))
     for name, paths in sections:
-        blocks.append(Block("h2", name))
-        blocks += [Block("img", p.stem.replace("_", " "), path=p) for p in paths]
+        if paths:
+            blocks.append(Block("h2", name))
+            blocks += [Block("img", p.stem.replace("_", " "), path=p) for p in paths]
+    blocks += tail
+    blocks += [Block("h2", "Runs"), _metadata(runs)]
+    if fits is not None and not fits.empty:
+        blocks += [Block("h2", "Fits"),
+                   Block("details", f"Full fit table ({len(fits)} rows): alpha_us [95% CI], bw_gbps, gamma, R2, "
+                                    "MAPE, loo"),
+                   Block("p", fit_table.CAPTION),
+                   Block("table", header=fit_table.HEADER, rows=tuple(fit_table.rows(fits))),
+                   Block("end")]  # fmt: skip
     return blocks
 
 
@@ -226,12 +300,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", help="run directories (or parents of run directories)")
     parser.add_argument("--out", help="report directory (default: <first run>/report)")
     parser.add_argument("--title", help="report title")
-    parser.add_argument("--peak-gbps", type=float, help="spec link bandwidth for the roofline (GB/s)")
+    parser.add_argument("--peak-gbps", type=float, help="a spec roof drawn on the roofline in place of the link "
+                        "roof (GB/s; e.g. HBM); the verdict's link roof is --link-gbps")
     parser.add_argument("--gamma-gbps", type=float, help="reduction rate 1/gamma for the reduction roof (GB/s)")
     parser.add_argument("--grad-bytes", help="gradient size for the 'will more GPUs help?' plot, e.g. 1G")
     parser.add_argument("--compute-ms", type=float, help="compute time per step for that plot (ms)")
     parser.add_argument("--overlap", type=float, default=0.0, help="share of the all-reduce hidden by compute")
     parser.add_argument("--boot", type=int, default=100, help="bootstrap replicates of the fits (default 100)")
+    hardware.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -246,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
     written = [fit_table.write_csv(fits, out)] if fits is not None else []
     blocks = build(runs, fits, out / "figures", peak_gbps=args.peak_gbps, gamma_gbps=args.gamma_gbps,
                    grad_bytes=grad, compute_ms=args.compute_ms, overlap=args.overlap, title=args.title,
-                   fit_error=why)  # fmt: skip
+                   fit_error=why, hardware_overrides=hardware.overrides_from_args(args))  # fmt: skip
     (out / "report.md").write_text(to_markdown(blocks, out))
     (out / "report.html").write_text(to_html(blocks, blocks[0].text))
     n_figs = sum(b.kind == "img" for b in blocks)

@@ -61,7 +61,8 @@ def write_run(
     truth = {"alpha_us": hw.alpha_us, "bw_gbps": hw.bw_gbps, "gamma_gbps": hw.gamma_gbps, "noise": noise}
     meta = base_meta(
         run_dir, collbench_version="synthetic", command=["synthetic"], host="synthetic", launcher="spawn",
-        backend="gloo", device="cpu", world_size=world_size, nnodes=1, config={"truth": truth},
+        backend="gloo", device="cpu", world_size=world_size, nnodes=1, ranks_per_node=world_size,
+        config={"truth": truth},
     )  # fmt: skip
     return write_run_dir(run_dir, meta, points)
 

@@ -201,7 +201,10 @@ def torchrun_env() -> dict[str, int] | None:
     rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
     local_rank = int(env.get("LOCAL_RANK", "0"))
     local_world = int(env.get("LOCAL_WORLD_SIZE", str(world)))
-    return {"rank": rank, "world_size": world, "local_rank": local_rank, "local_world_size": local_world}
+    out = {"rank": rank, "world_size": world, "local_rank": local_rank, "local_world_size": local_world}
+    if env.get("GROUP_WORLD_SIZE", "").isdigit():  # torchrun: the number of agents (nodes)
+        out["group_world_size"] = int(env["GROUP_WORLD_SIZE"])
+    return out
 
 
 def run_torchrun(config: RunConfig, plan: list[CaseSpec], sink: Sink | None, env: dict[str, int]) -> Outcome:

@@ -212,6 +212,16 @@ def config_json(config: RunConfig, nprocs: int) -> dict[str, Any]:
     }
 
 
+def topology(env: dict[str, int] | None, world: int) -> dict[str, int]:
+    """nnodes and ranks_per_node for run.json: spawned runs are one node; under torchrun LOCAL_WORLD_SIZE ranks
+    per node and GROUP_WORLD_SIZE nodes (torchrun's agents), else ceil(WORLD_SIZE / LOCAL_WORLD_SIZE)."""
+    if env is None:
+        return {"nnodes": 1, "ranks_per_node": world}
+    local = max(1, env["local_world_size"])
+    nodes = env.get("group_world_size") or -(-world // local)
+    return {"nnodes": max(1, nodes), "ranks_per_node": local}
+
+
 def run_command(ns: argparse.Namespace, argv: list[str]) -> int:
     """Validate, create the run directory, run, print; the exit code says whether the run is trustworthy."""
     from bench.launch import Outcome, Sink, run_spawned, run_torchrun, torchrun_env
@@ -237,8 +247,7 @@ def run_command(ns: argparse.Namespace, argv: list[str]) -> int:
     except OSError as exc:
         raise UsageError(f"cannot create a run directory under {ns.out}: {exc}") from None
     meta_config = {"backend": config.backend, "device": config.device, "world_size": world}
-    if env is not None:
-        meta_config["nnodes"] = max(1, world // max(1, env["local_world_size"]))
+    meta_config.update(topology(env, world))
     meta_config.update(config_json(config, world))
     command = ["collbench", *argv]
     writer = RunWriter(run_dir, base_metadata(run_dir, command, "torchrun" if env else "spawn", meta_config))

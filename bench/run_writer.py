@@ -34,7 +34,7 @@ def utc_now() -> str:
 ENV_PREFIXES = ("NCCL_", "TORCH_", "GLOO_", "CUDA_", "SLURM_", "OMPI_COMM_WORLD_")
 ENV_NAMES = frozenset(
     {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "LOCAL_WORLD_SIZE"}
-    | {"RANK", "LOCAL_RANK", "GROUP_RANK", "TORCHELASTIC_RUN_ID", "COLLBENCH_TESTING"}
+    | {"RANK", "LOCAL_RANK", "GROUP_RANK", "GROUP_WORLD_SIZE", "TORCHELASTIC_RUN_ID", "COLLBENCH_TESTING"}
 )
 ENV_DENY = ("TOKEN", "SECRET", "PASS", "KEY", "CREDENTIAL", "AUTH", "PRIVATE", "COOKIE", "SESSION")
 SLURM_NAMES = frozenset({"SLURM_JOB_ID", "SLURM_NNODES", "SLURM_JOB_NUM_NODES", "SLURM_JOB_PARTITION", "SLURM_NTASKS"})
@@ -79,6 +79,10 @@ def git_commit() -> str | None:
         return None
 
 
+#: config keys that are run.json top-level keys, not config entries
+TOP_LEVEL = ("world_size", "nnodes", "ranks_per_node", "backend", "device")
+
+
 def base_metadata(run_dir: Path, command: list[str], launcher: str, config: dict[str, Any]) -> dict[str, Any]:
     """run.json before the first point; versions a rank reports (nccl, cuda, gpu) are filled in later."""
     try:
@@ -98,11 +102,12 @@ def base_metadata(run_dir: Path, command: list[str], launcher: str, config: dict
         device=config.get("device"),
         world_size=config.get("world_size"),
         nnodes=config.get("nnodes", 1),
+        ranks_per_node=config.get("ranks_per_node"),
         versions={"python": platform.python_version(), "torch": torch_version, "nccl": None, "cuda": None},
         hardware={"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "gpu_model": None, "gpu_count": 0},
         environment=allowed_environment(dict(os.environ)),
         git_commit=git_commit(),
-        config={k: v for k, v in config.items() if k not in ("world_size", "nnodes", "backend", "device")},
+        config={k: v for k, v in config.items() if k not in TOP_LEVEL},
     )
 
 

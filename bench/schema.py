@@ -98,8 +98,8 @@ def run_json_skeleton(run_id: str, **fields: Any) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION, "tool": "collbench", "collbench_version": collbench_version(),
         "run_id": run_id, "status": "running", "status_reason": None, "start_time": None, "end_time": None,
         "command": [], "host": None, "launcher": None, "backend": None, "device": None, "world_size": None,
-        "nnodes": None, "versions": {}, "hardware": {}, "environment": {}, "git_commit": None, "config": {},
-        "warnings": [], "source": None, "points": [],
+        "nnodes": None, "ranks_per_node": None, "versions": {}, "hardware": {}, "environment": {}, "git_commit": None,
+        "config": {}, "warnings": [], "source": None, "points": [],
     }  # fmt: skip
     meta.update(fields)
     return meta

@@ -28,6 +28,9 @@ def test_wheel_ships_exactly_the_three_packages() -> None:
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())
     found = setuptools.find_packages(str(ROOT), include=cfg["tool"]["setuptools"]["packages"]["find"]["include"])
     assert {name.split(".")[0] for name in found} == set(PACKAGES)
+    # data files the code reads at run time travel in the wheel too
+    assert "hardware.json" in cfg["tool"]["setuptools"]["package-data"]["analysis"]
+    assert (ROOT / "analysis" / "hardware.json").is_file()
 
 
 def _module_names() -> dict[str, Path]:

@@ -35,19 +35,21 @@ def _check_png(path: Path) -> None:
     h, w = img.shape[:2]
     assert w >= 1200 and h >= 800, f"{path.name}: {w}x{h}"
     rgb = img[..., :3].reshape(-1, 3)
-    assert rgb.std() > 0.05 and len(np.unique((rgb * 255).astype(np.uint8), axis=0)) > 20, f"{path.name} is blank"
+    # distinct colours over every 7th pixel: np.unique over all 1.2 M rows costs seconds per figure
+    colours = np.unique((rgb[::7] * 255).astype(np.uint8), axis=0)
+    assert rgb.std() > 0.05 and len(colours) > 20, f"{path.name} is blank"
 
 
 @pytest.mark.timeout(180)
 def test_full_report(tmp_path: Path, capsys) -> None:
-    for p in (2, 4, 8):
+    for p in (2, 4):  # two world sizes: every model fit and every kind of figure, 15 figures to check
         synthetic.write_run(tmp_path / "runs", HW, cases=CASES, world_size=p, sizes=SIZES, seed=p)
     report = _report(capsys, str(tmp_path / "runs"), "--out", str(tmp_path / "rep"), "--peak-gbps", "5",
-                     "--gamma-gbps", "2", "--grad-bytes", "1G", "--compute-ms", "300")  # fmt: skip
+                     "--link-gbps", "5", "--gamma-gbps", "2", "--grad-bytes", "1G", "--compute-ms", "300")  # fmt: skip
     figs = _figures(report)
     kinds = {f.name.split("_")[0] for f in figs}
     assert kinds == {"busbw", "roofline", "time", "best", "residuals", "scaling.png"}
-    assert len(figs) == 3 + 2 * 3 + 2 * 3 + 2 + 3 + 1
+    assert len(figs) == 2 + 2 * 2 + 2 * 2 + 2 + 2 + 1  # busbw, roofline, time, best, residuals, scaling
     for f in figs:
         _check_png(f)
     md, page = (report / "report.md").read_text(), (report / "report.html").read_text()
@@ -60,6 +62,12 @@ def test_full_report(tmp_path: Path, capsys) -> None:
     ):
         assert text in md and text in page
     assert page.count("data:image/png;base64,") == len(figs) and 'src="figures/' not in page  # self-contained
+    # a person reads it top-down: verdicts, then figures, the full fit table last and collapsed
+    verdict_at, first_img, last_img = page.index("Verdict:"), page.index("<img "), page.rindex("<img ")
+    details_at, fits_at = page.index("<details><summary>Full fit table"), page.index("alpha_us [95% CI]")
+    assert verdict_at < page.index("Which algorithm when") < first_img < last_img < details_at < fits_at
+    assert page.index("</details>") > fits_at and page.count("<tr>", 0, first_img) < 40
+    assert "the GPU link, 5 GB/s per GPU per direction, from option" in md and " % |" in md  # verdict vs --link-gbps
     assert (report / "fits.csv").read_text().startswith("scope,collective,algorithm,backend,world_size,alpha_us")
 
 

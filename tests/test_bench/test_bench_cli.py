@@ -30,6 +30,7 @@ RUN_JSON_KEYS = {
     "device",
     "world_size",
     "nnodes",
+    "ranks_per_node",
     "versions",
     "hardware",
     "environment",
@@ -54,6 +55,7 @@ def test_run_writes_schema(tmp_path: Path) -> None:
     assert set(meta) == RUN_JSON_KEYS
     assert meta["schema_version"] == 1 and meta["status"] == "complete" and meta["status_reason"] is None
     assert meta["launcher"] == "spawn" and meta["world_size"] == 2 and meta["backend"] == "gloo"
+    assert meta["nnodes"] == 1 and meta["ranks_per_node"] == 2
     assert meta["end_time"] and meta["run_id"] == run_dir.name
     assert "SECRET_TOKEN" not in meta["environment"] and "hunter2" not in (run_dir / "run.json").read_text()
     for key in ("collectives", "algorithms", "min_bytes", "max_bytes", "step_factor", "iters", "warmup", "dtype"):
@@ -244,3 +246,13 @@ def test_progress_bar_on_tty_stderr_leaves_table_clean(tmp_path: Path) -> None:
     rows = [line for line in out.splitlines() if line and not line.startswith("#")]
     assert len(rows) == 2 * 7 + 1  # 7 sizes x (all_reduce, all_gather) rows + the run directory
     assert all(len(line.split()) >= 14 for line in rows[:-1])
+
+
+def test_topology_from_launcher_env() -> None:
+    from bench.run import topology
+
+    assert topology(None, 3) == {"nnodes": 1, "ranks_per_node": 3}
+    env = {"rank": 0, "world_size": 16, "local_rank": 0, "local_world_size": 8}
+    assert topology(env, 16) == {"nnodes": 2, "ranks_per_node": 8}
+    assert topology({**env, "group_world_size": 4, "local_world_size": 4}, 16) == {"nnodes": 4, "ranks_per_node": 4}
+    assert topology({**env, "local_world_size": 3}, 8) == {"nnodes": 3, "ranks_per_node": 3}  # uneven: ceil

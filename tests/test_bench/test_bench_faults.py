@@ -162,6 +162,7 @@ def test_torchrun_launch(tmp_path: Path) -> None:
     rows, meta = read_run(dirs[0])
     assert meta["launcher"] == "torchrun" and meta["world_size"] == 2 and meta["status"] == "complete"
     assert meta["environment"].get("WORLD_SIZE") == "2"
+    assert meta["nnodes"] == 1 and meta["ranks_per_node"] == 2  # torchrun: one agent, LOCAL_WORLD_SIZE 2
     assert len(rows) == 2 + 4 and all(r["correct"] == "true" for r in rows)
     _assert_no_orphans(marker)
 

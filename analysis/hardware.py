@@ -1,0 +1,299 @@
+"""The hardware catalog (``analysis/hardware.json``) and what one run ran on (docs/hardware.md).
+
+The catalog gives per-GPU link bandwidth (NVLink / Infinity Fabric per GPU per direction, PCIe for cards
+without one) and memory bandwidth, network link rates and a few named systems, every entry with its source.
+A run's GPU is matched from the names ``run.json`` and imported logs carry (``NVIDIA H100 80GB HBM3``,
+``Tesla V100-SXM2-16GB``, ``AMD Instinct MI300X``...); a name the catalog does not know is said to be unknown,
+never guessed. What names cannot tell (NICs per node and their speed, the NVLink domain of a rack) comes from
+options (``--nic-gbps 400 --nics-per-node 8``) or a hardware file (``hardware.toml`` / ``hardware.json``)
+beside the results. Precedence: options > hardware file > named system > catalog > run.json.
+
+All bandwidths in GB/s (1e9 B/s) except NIC rates, which are in Gb/s as vendors quote them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from analysis.errors import AnalysisError
+
+CATALOG_PATH = Path(__file__).with_name("hardware.json")
+#: hardware files looked for in a run directory and in its parent (the results directory)
+HARDWARE_FILES = ("hardware.toml", "hardware.json")
+#: keys a hardware file (and the matching options) may set, with their types
+FILE_KEYS: dict[str, type] = {
+    "gpu": str, "system": str, "link_gbps": float, "hbm_gbps": float, "nic_gbps": float,
+    "nics_per_node": int, "gpus_per_node": int, "nnodes": int, "nvlink_domain_gpus": int, "note": str,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GPU:
+    """One catalog entry: link_gbps per GPU per direction (None: no scale-up link), hbm_gbps memory bandwidth."""
+
+    id: str
+    name: str
+    vendor: str
+    patterns: tuple[str, ...]
+    link: str | None
+    link_gbps: float | None
+    hbm_gbps: float | None
+    source: str
+    checked: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    gpus: tuple[GPU, ...]
+    networks: tuple[dict[str, Any], ...]
+    systems: dict[str, dict[str, Any]]
+
+    def gpu(self, key: str) -> GPU | None:
+        """The entry whose id is ``key``, else the entry ``key`` (a GPU name) matches; None when unknown."""
+        k = key.strip().lower()
+        for g in self.gpus:
+            if g.id == k:
+                return g
+        return match_gpu(key, self)
+
+
+@functools.lru_cache(maxsize=1)
+def catalog() -> Catalog:
+    """The catalog shipped with the package (parsed once)."""
+    raw = json.loads(CATALOG_PATH.read_text())
+    gpus = tuple(
+        GPU(id=g["id"], name=g["name"], vendor=g["vendor"], patterns=tuple(g["patterns"]), link=g.get("link"),
+            link_gbps=g.get("link_gbps"), hbm_gbps=g.get("hbm_gbps"), source=g["source"],
+            checked=bool(g.get("checked")), note=g.get("note", ""))
+        for g in raw["gpus"]
+    )  # fmt: skip
+    return Catalog(gpus=gpus, networks=tuple(raw["networks"]), systems={s["id"]: s for s in raw["systems"]})
+
+
+def match_gpu(name: str | None, cat: Catalog | None = None) -> GPU | None:
+    """The first catalog entry (most specific first) one of whose patterns occurs in ``name``; None if none."""
+    if not name:
+        return None
+    for g in (cat or catalog()).gpus:
+        if any(re.search(p, name, re.IGNORECASE) for p in g.patterns):
+            return g
+    return None
+
+
+# --- a user's hardware file and options ------------------------------------------------------------------
+
+
+def _coerce(key: str, value: Any, where: str) -> Any:
+    kind = FILE_KEYS.get(key)
+    if kind is None:
+        raise AnalysisError(f"{where}: unknown key {key!r} (known: {', '.join(FILE_KEYS)})")
+    if kind is str:
+        if not isinstance(value, str):
+            raise AnalysisError(f"{where}: {key} must be a string")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise AnalysisError(f"{where}: {key} must be a number, not {value!r}")
+    if kind is int and value != int(value):
+        raise AnalysisError(f"{where}: {key} must be a whole number, not {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise AnalysisError(f"{where}: {key} must be > 0, not {value!r}")
+    return kind(value)
+
+
+def read_hardware_file(path: str | Path) -> dict[str, Any]:
+    """The settings of a hardware file: TOML (Python >= 3.11) or JSON, flat ``key = value`` pairs (FILE_KEYS)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise AnalysisError(f"{path}: no such hardware file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnalysisError(f"{path}: cannot read hardware file ({exc})") from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise AnalysisError(f"{path}: not valid JSON ({exc})") from None
+    else:
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            raise AnalysisError(f"{path}: reading TOML needs Python >= 3.11; write it as hardware.json") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise AnalysisError(f"{path}: not valid TOML ({exc})") from None
+    if not isinstance(data, dict):
+        raise AnalysisError(f"{path}: a hardware file is a table of key = value pairs")
+    return {k: _coerce(k, v, str(path)) for k, v in data.items()}
+
+
+def find_hardware_file(run_dir: Path) -> Path | None:
+    """hardware.toml / hardware.json in the run directory, else in its parent; None when neither has one."""
+    for d in (run_dir, run_dir.parent):
+        for name in HARDWARE_FILES:
+            if (d / name).is_file():
+                return d / name
+    return None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The hardware options shared by ``verdict`` and ``report``."""
+    g = parser.add_argument_group("hardware (override the catalog and run.json; docs/hardware.md)")
+    g.add_argument("--hardware", metavar="FILE", help="hardware.toml/.json (default: one beside the run or results)")
+    g.add_argument("--gpu", help="catalog GPU id or name, when run.json's name is unknown (e.g. gb200, h100-sxm)")
+    g.add_argument("--system", help="named system: " + ", ".join(catalog().systems))
+    g.add_argument("--link-gbps", type=float, help="scale-up link per GPU per direction (GB/s)")
+    g.add_argument("--hbm-gbps", type=float, help="memory bandwidth per GPU (GB/s), for the reduction roof")
+    g.add_argument("--nic-gbps", type=float, help="speed of one NIC port (Gb/s), e.g. 400")
+    g.add_argument("--nics-per-node", type=int, help="NIC ports per node used by the collectives, e.g. 8")
+    g.add_argument("--gpus-per-node", type=int, help="GPUs (ranks) per node, when run.json does not say")
+    g.add_argument("--nvlink-domain-gpus", type=int, help="GPUs in one NVLink domain (72 for a GB200 NVL72 rack)")
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The hardware settings given as options (validated like a file's)."""
+    out = {}
+    for key in FILE_KEYS:
+        value = getattr(args, key, None)
+        if value is not None:
+            out[key] = _coerce(key, value, f"--{key.replace('_', '-')}")
+    if getattr(args, "hardware", None):
+        out["_file"] = str(args.hardware)
+    return out
+
+
+# --- what one run ran on -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the verdict and the roofline know about a run's machine; every number says where it came from."""
+
+    device: str | None
+    gpu_name: str | None  # as run.json has it
+    gpu: GPU | None
+    link_gbps: float | None
+    hbm_gbps: float | None
+    nic_gbps: float | None
+    nics_per_node: int | None
+    nnodes: int | None
+    gpus_per_node: int | None
+    domain_gpus: int | None  # GPUs in one scale-up (NVLink / xGMI) domain
+    origin: dict[str, str] = field(default_factory=dict)  # field -> where it came from
+    notes: tuple[str, ...] = ()
+
+    @property
+    def link_name(self) -> str:
+        if self.gpu is not None and self.gpu.link and self.origin.get("link_gbps") == "catalog":
+            return f"{self.gpu.link} of {self.gpu.name}"
+        return "the GPU link"
+
+    def network_gbps_per_gpu(self) -> float | None:
+        """nics_per_node x nic_gbps / 8 / gpus_per_node (GB/s), None when a factor is unknown."""
+        if not (self.nic_gbps and self.nics_per_node and self.gpus_per_node):
+            return None
+        return self.nics_per_node * self.nic_gbps / 8 / self.gpus_per_node
+
+    def describe(self) -> str:
+        """One line: GPU, topology, link, network, and where they came from."""
+        gpu = self.gpu.name if self.gpu else (f"{self.gpu_name} (not in the catalog)" if self.gpu_name else "no GPU")
+        topo = f"{self.nnodes or '?'} node(s) x {self.gpus_per_node or '?'} ranks"
+        parts = [gpu, topo]
+        if self.link_gbps:
+            parts.append(f"link {self.link_gbps:g} GB/s per direction ({self.origin.get('link_gbps')})")
+        if self.hbm_gbps:
+            parts.append(f"memory {self.hbm_gbps:g} GB/s ({self.origin.get('hbm_gbps')})")
+        net = self.network_gbps_per_gpu()
+        if net:
+            parts.append(f"network {self.nics_per_node} x {self.nic_gbps:g} Gb/s per node = {net:.3g} GB/s per GPU "
+                         f"({self.origin.get('nic_gbps')})")  # fmt: skip
+        if self.domain_gpus and self.domain_gpus != self.gpus_per_node:
+            parts.append(f"NVLink domain {self.domain_gpus} GPUs ({self.origin.get('domain_gpus')})")
+        return "; ".join(parts)
+
+
+def _int(x: Any) -> int | None:
+    try:
+        v = int(x)
+    except (TypeError, ValueError):
+        return None
+    return v if v > 0 else None
+
+
+def resolve(meta: dict[str, Any], run_dir: Path | None = None, overrides: dict[str, Any] | None = None) -> Machine:
+    """The :class:`Machine` of one run: run.json, then the catalog, a named system, a hardware file, options."""
+    overrides = dict(overrides or {})
+    cat = catalog()
+    hw = meta.get("hardware") or {}
+    world = _int(meta.get("world_size"))
+    origin: dict[str, str] = {}
+    notes: list[str] = []
+    settings: dict[str, Any] = {}
+    file = overrides.pop("_file", None)
+    path = Path(file) if file else (find_hardware_file(run_dir) if run_dir is not None else None)
+    from_file = read_hardware_file(path) if path is not None else {}
+    where_file = f"hardware file {path.name}" if path is not None else ""
+    system_id = overrides.get("system") or from_file.get("system")
+    system: dict[str, Any] = {}
+    if system_id:
+        if system_id not in cat.systems:
+            raise AnalysisError(f"unknown system {system_id!r} (known: {', '.join(cat.systems)})")
+        system = cat.systems[system_id]
+    # lowest precedence first: system, then file, then options
+    for src_name, src in ((f"system {system_id}", system), (where_file, from_file), ("option", overrides)):
+        for key, value in src.items():
+            if key in FILE_KEYS and key not in ("system", "note"):
+                settings[key], origin[key] = value, src_name
+    gpu_name = hw.get("gpu_model")
+    gpu: GPU | None = None
+    if "gpu" in settings:
+        gpu = cat.gpu(str(settings["gpu"]))
+        if gpu is None:
+            raise AnalysisError(f"GPU {settings['gpu']!r} ({origin['gpu']}) is not in the catalog "
+                                f"(ids: {', '.join(g.id for g in cat.gpus)})")  # fmt: skip
+        origin["gpu"] = origin.get("gpu", "option")
+    elif gpu_name:
+        gpu = match_gpu(str(gpu_name), cat)
+        origin["gpu"] = "run.json name"
+        if gpu is None:
+            notes.append(f"GPU {gpu_name!r} is not in the hardware catalog: its link and memory roofs are unknown "
+                         "(name one with --gpu, or give --link-gbps / a hardware file)")  # fmt: skip
+    if gpu is not None and gpu_name and origin.get("gpu") != "run.json name":
+        matched = match_gpu(str(gpu_name), cat)
+        if matched is not None and matched.id != gpu.id:
+            notes.append(f"run.json names {gpu_name!r} ({matched.id}) but {origin['gpu']} says {gpu.id}: "
+                         f"using {gpu.id}")
+
+    def pick(key: str, catalog_value: Any, catalog_origin: str = "catalog") -> Any:
+        if key in settings:
+            return settings[key]
+        if catalog_value is not None:
+            origin[key] = catalog_origin
+        return catalog_value
+
+    link = pick("link_gbps", gpu.link_gbps if gpu else None)
+    hbm = pick("hbm_gbps", gpu.hbm_gbps if gpu else None)
+    nnodes = pick("nnodes", _int(hw.get("nnodes")) or _int(meta.get("nnodes")), "run.json")
+    per_node = pick("gpus_per_node", _int(meta.get("ranks_per_node")) or _int(hw.get("gpus_per_node")), "run.json")
+    if per_node is None and world and nnodes:
+        per_node = max(1, math.ceil(world / nnodes))
+        origin["gpus_per_node"] = "world size / nodes"
+    if nnodes is None and world and per_node:
+        nnodes, origin["nnodes"] = math.ceil(world / per_node), "world size / GPUs per node"
+    domain = pick("nvlink_domain_gpus", None)
+    if domain is not None:
+        origin["domain_gpus"] = origin.pop("nvlink_domain_gpus", "option")
+    return Machine(
+        device=meta.get("device"), gpu_name=gpu_name, gpu=gpu, link_gbps=link, hbm_gbps=hbm,
+        nic_gbps=settings.get("nic_gbps"), nics_per_node=settings.get("nics_per_node"), nnodes=nnodes,
+        gpus_per_node=per_node, domain_gpus=domain, origin=origin, notes=tuple(notes),
+    )  # fmt: skip

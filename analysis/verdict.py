@@ -1,0 +1,270 @@
+"""``collbench verdict RUN...``: is my number good? Peak busbw per (run, collective, world size) for the builtin
+and the best hand-written algorithm, the roof that applies and why, and the share of it (docs/fitting.md,
+section Verdict; the roofs' hardware from analysis/hardware.json, docs/hardware.md).
+
+The roof: inside one node (or one NVLink domain) the GPU's link per direction; across nodes the network per GPU,
+nics_per_node x nic_gbps / 8 / gpus_per_node; for reducing collectives also the reduction from memory,
+F / (G gamma) with gamma = 3 / B_mem, when that is lower. busbw above the roof is not an error: it says the
+backend moved less than a flat ring would over the bottleneck (NVLS / SHARP, a tree, a hierarchical algorithm).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+from analysis import hardware
+from analysis.errors import AnalysisError
+from analysis.hardware import Machine
+from analysis.loader import Run, find_runs
+from analysis.selection import one_variant
+from analysis.units import size_label
+from collectives import costs
+
+#: ratio bands of the rating (share of the roof)
+ABOVE, NEAR, BELOW = 1.05, 0.8, 0.5
+
+
+@dataclass(frozen=True)
+class Roof:
+    """The roof a peak is held against: gbps None when unknown; kind link | network | reduction | none | unknown."""
+
+    gbps: float | None
+    kind: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    run_id: str
+    collective: str
+    world_size: int
+    algorithm: str
+    role: str  # builtin | best hand-written
+    peak_busbw_gbps: float
+    peak_algbw_gbps: float
+    peak_bytes: int
+    roof_gbps: float | None
+    roof_kind: str
+    roof_why: str
+    ratio: float | None
+    rating: str
+    notes: tuple[str, ...]
+
+    def sentence(self, why: bool = True) -> str:
+        """'builtin: 324 GB/s busbw at 1 GiB = 81 % of the 400 GB/s network roof (why): near the roof'."""
+        at = size_label(self.peak_bytes)
+        reason = f" ({self.roof_why})" if why else ""
+        if self.world_size < 2:
+            return f"{self.algorithm}: algbw {self.peak_algbw_gbps:.4g} GB/s at {at}{reason}"
+        head = f"{self.algorithm}: {self.peak_busbw_gbps:.4g} GB/s busbw at {at}"
+        if self.ratio is None:
+            return f"{head}; roof unknown{reason}"
+        return (f"{head} = {100 * self.ratio:.0f} % of the {self.roof_gbps:.4g} GB/s {self.roof_kind} roof{reason}: "
+                f"{self.rating}")  # fmt: skip
+
+
+def _g(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def reduction_roof(machine: Machine, collective: str, p: int) -> float | None:
+    """F / (G gamma) of the ring with gamma = 3 / B_mem (read two operands, write one), GB/s; None if unknown."""
+    if collective not in costs.REDUCING or not machine.hbm_gbps or p < 2:
+        return None
+    try:
+        c = costs.cost(collective, "ring", p, nbytes=float(1 << 30))
+    except Exception:  # noqa: BLE001 - no ring model for this collective: no reduction roof
+        return None
+    if c.G <= 0:
+        return None
+    return costs.busbw_factor(collective, p) * machine.hbm_gbps / (3.0 * c.G)
+
+
+def roof(machine: Machine, collective: str, p: int) -> Roof:
+    """The roof that applies to ``collective`` on ``p`` ranks of ``machine``, and why."""
+    if p < 2:
+        return Roof(None, "none", "p = 1: no link is used; busbw is 0 or algbw, read algbw")
+    nodes = machine.nnodes or 1
+    per_node = machine.gpus_per_node
+    in_domain = bool(machine.domain_gpus and p <= machine.domain_gpus)
+    link = machine.link_gbps
+    if nodes <= 1 or in_domain:
+        where = (f"inside one NVLink domain of {machine.domain_gpus} GPUs" if in_domain and nodes > 1
+                 else f"{p} ranks inside one node")  # fmt: skip
+        if link:
+            src = machine.origin.get("link_gbps", "")
+            bw = Roof(link, "link", f"{where}: {machine.link_name}, {_g(link)} GB/s per GPU per direction"
+                      + (f", from {src}" if src and src != "catalog" else ""))  # fmt: skip
+        elif machine.device == "cpu":
+            return Roof(None, "unknown", f"{where}, CPU processes: gloo moves data through host memory and "
+                        "loopback TCP, which the catalog has no roof for; give --link-gbps (e.g. a measured "
+                        "memcpy bandwidth) to get one")  # fmt: skip
+        elif machine.gpu is None:
+            return Roof(None, "unknown", f"{where}; GPU {machine.gpu_name or '?'!s} not in the catalog: "
+                        "name it with --gpu or give --link-gbps")  # fmt: skip
+        else:
+            return Roof(None, "unknown", f"{where}; {machine.gpu.name} has no scale-up link in the catalog "
+                        "(one GPU per node): give --link-gbps")  # fmt: skip
+    else:
+        net = machine.network_gbps_per_gpu()
+        if net is None:
+            bound = f"; the GPU link ({_g(link)} GB/s) only bounds it from above" if link else ""
+            return Roof(None, "unknown", f"{p} ranks across {nodes} nodes: the network is not known, give "
+                        f"--nic-gbps and --nics-per-node (or a hardware file){bound}")  # fmt: skip
+        why = (f"{p} ranks across {nodes} nodes: network per GPU = {machine.nics_per_node} x "
+               f"{machine.nic_gbps:g} Gb/s / 8 / {per_node} GPUs per node")  # fmt: skip
+        src = machine.origin.get("nic_gbps")
+        bw = Roof(net, "network", why + (f", from {src}" if src else ""))
+        if link and link < net:
+            bw = Roof(link, "link", f"{why} = {_g(net)} GB/s exceeds {machine.link_name}, {_g(link)} GB/s")
+    red = reduction_roof(machine, collective, p)
+    if red is not None and bw.gbps is not None and red < bw.gbps:
+        return Roof(red, "reduction", f"the reduction from memory, F/(G gamma) with gamma = 3/B_mem, "
+                    f"B_mem = {_g(machine.hbm_gbps)} GB/s, is below the {bw.kind} roof {_g(bw.gbps)} GB/s")  # fmt: skip
+    return bw
+
+
+def rating(ratio: float | None) -> str:
+    if ratio is None:
+        return "no roof"
+    if ratio > ABOVE:
+        return "above the roof"
+    if ratio >= NEAR:
+        return "near the roof"
+    if ratio >= BELOW:
+        return "below the roof"
+    return "far below the roof"
+
+
+def _notes(r: Roof, collective: str, p: int, ratio: float | None, curve: pd.DataFrame, machine: Machine) -> list[str]:
+    notes = []
+    if ratio is not None and ratio > ABOVE:
+        if collective in costs.REDUCING:
+            notes.append("above the roof is not an error: busbw assumes a flat ring moving 2(p-1)/p x S per GPU; "
+                         "an in-network or NVLink-SHARP reduction (NCCL NVLS, SHARP), a tree or a hierarchical "
+                         "(intra-node first) algorithm moves less over the bottleneck link")  # fmt: skip
+        else:
+            notes.append("above the roof is not an error: NVLink multicast (NVLS), a tree or a hierarchical "
+                         "algorithm moves less over the bottleneck link than busbw assumes")  # fmt: skip
+    elif ratio is not None and ratio < BELOW and r.kind == "link" and (machine.nnodes or 1) <= 1:
+        notes.append("far below the link roof: check that the ranks talk over the scale-up link (nvidia-smi topo -m; "
+                     "NCCL_P2P_DISABLE, NCCL_SHM_DISABLE), and the sizes reach the bandwidth regime")  # fmt: skip
+    curve = curve.sort_values("bytes")
+    if len(curve) >= 3 and p >= 2:
+        bus = curve["busbw_gbps"].to_numpy(dtype=float)
+        if bus.argmax() == len(bus) - 1 and bus[-1] > 1.05 * bus[-2]:
+            notes.append(f"busbw still rising at the largest size ({size_label(curve['bytes'].iloc[-1])}): "
+                         "larger sizes may come closer to the roof")  # fmt: skip
+    return notes
+
+
+def run_verdicts(run: Run, machine: Machine) -> list[Verdict]:
+    """Verdicts of one run: per (collective, world size) the builtin and the best hand-written algorithm."""
+    data = one_variant(run.points)
+    data = data[data["bytes"] > 0]
+    out = []
+    for (coll, p), g in data.groupby(["collective", "world_size"]):
+        p = int(p)
+        peaks = {}
+        for alg, sub in g.groupby("algorithm"):
+            metric = "busbw_gbps" if p >= 2 else "algbw_gbps"
+            i = sub[metric].astype(float).idxmax()
+            peaks[alg] = (sub.loc[i], sub)
+        chosen = []
+        if "builtin" in peaks:
+            chosen.append(("builtin", "builtin"))
+        hand = [a for a in peaks if a != "builtin"]
+        if hand:
+            best = max(hand, key=lambda a: float(peaks[a][0]["busbw_gbps" if p >= 2 else "algbw_gbps"]))
+            chosen.append((best, "best hand-written"))
+        r = roof(machine, coll, p)
+        for alg, role in chosen:
+            row, sub = peaks[alg]
+            bus = float(row["busbw_gbps"])
+            ratio = bus / r.gbps if (r.gbps and p >= 2) else None
+            out.append(Verdict(
+                run_id=run.run_id, collective=str(coll), world_size=p, algorithm=str(alg), role=role,
+                peak_busbw_gbps=bus, peak_algbw_gbps=float(row["algbw_gbps"]), peak_bytes=int(row["bytes"]),
+                roof_gbps=r.gbps, roof_kind=r.kind, roof_why=r.why, ratio=ratio, rating=rating(ratio),
+                notes=tuple(_notes(r, str(coll), p, ratio, sub, machine)),
+            ))  # fmt: skip
+    return out
+
+
+def machines(runs: list[Run], overrides: dict[str, Any] | None = None) -> dict[str, Machine]:
+    """run_id -> Machine for every run (catalog, hardware file beside it, options)."""
+    return {r.run_id: hardware.resolve(r.meta, r.path, overrides) for r in runs}
+
+
+def verdicts(runs: list[Run], overrides: dict[str, Any] | None = None) -> tuple[list[Verdict], dict[str, Machine]]:
+    ms = machines(runs, overrides)
+    return [v for r in runs for v in run_verdicts(r, ms[r.run_id])], ms
+
+
+def plot_roofs(machine: Machine, collective: str, p: int) -> list[tuple[str, float, str]]:
+    """(label, GB/s, kind) spec roofs for a roofline: link, network (several nodes), reduction from memory."""
+    out = []
+    if p < 2:
+        return out
+    if machine.link_gbps:
+        out.append((f"link roof (spec) {_g(machine.link_gbps)} GB/s", machine.link_gbps, "link"))
+    net = machine.network_gbps_per_gpu()
+    if net and (machine.nnodes or 1) > 1 and not (machine.domain_gpus and p <= machine.domain_gpus):
+        out.append((f"network roof {_g(net)} GB/s ({machine.nics_per_node} x {machine.nic_gbps:g} Gb/s / "
+                    f"{machine.gpus_per_node} GPUs)", net, "network"))  # fmt: skip
+    red = reduction_roof(machine, collective, p)
+    if red:
+        out.append((f"reduction roof from memory {_g(red)} GB/s (γ = 3/B_mem)", red, "reduction"))
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", help="run directories (or parents of run directories)")
+    parser.add_argument("--json", action="store_true", help="one JSON document (verdicts and machines)")
+    hardware.add_arguments(parser)
+
+
+def to_json(vs: list[Verdict], ms: dict[str, Machine]) -> str:
+    def clean(x: Any) -> Any:
+        return None if isinstance(x, float) and not math.isfinite(x) else x
+
+    machines_out = {k: {"describe": m.describe(), "gpu": m.gpu.id if m.gpu else None, "gpu_name": m.gpu_name,
+                        "link_gbps": m.link_gbps, "hbm_gbps": m.hbm_gbps, "nic_gbps": m.nic_gbps,
+                        "nics_per_node": m.nics_per_node, "nnodes": m.nnodes, "gpus_per_node": m.gpus_per_node,
+                        "nvlink_domain_gpus": m.domain_gpus, "origin": m.origin, "notes": list(m.notes)}
+                    for k, m in ms.items()}  # fmt: skip
+    rows = [{k: clean(v) for k, v in {**asdict(x), "notes": list(x.notes), "text": x.sentence()}.items()} for x in vs]
+    return json.dumps({"verdicts": rows, "machines": machines_out}, indent=1)
+
+
+def text(vs: list[Verdict], ms: dict[str, Machine]) -> str:
+    """Per run: the machine line, then per (collective, p) the roof and why, then one line per algorithm."""
+    lines = []
+    for run_id, m in ms.items():
+        lines.append(f"# {run_id}: {m.describe()}")
+        lines += [f"#   note: {n}" for n in m.notes]
+        mine = [v for v in vs if v.run_id == run_id]
+        for key in dict.fromkeys((v.collective, v.world_size) for v in mine):
+            group = [v for v in mine if (v.collective, v.world_size) == key]
+            r = group[0]
+            roof_text = f"{r.roof_gbps:.4g} GB/s {r.roof_kind} roof" if r.roof_gbps else "roof unknown"
+            lines.append(f"{key[0]} p={key[1]}: {roof_text}: {r.roof_why}")
+            for v in group:
+                lines.append(f"  {'' if v.role == 'builtin' else v.role + ' '}{v.sentence(why=False)}")
+                lines += [f"    - {n}" for n in v.notes]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    runs = [r for p in args.runs for r in find_runs(p)]
+    if not runs:
+        raise AnalysisError("no runs given")
+    vs, ms = verdicts(runs, hardware.overrides_from_args(args))
+    print(to_json(vs, ms) if args.json else text(vs, ms))
+    return 0
