@@ -111,6 +111,11 @@ def test_layout_variants() -> None:
     js = parse_json((DATA / "synthetic-reduce_scatter.json").read_text())
     assert js.collective == "reduce_scatter" and js.world_size == 4 and len(js.points) == 6
     assert js.points[-1]["time_us"] == 328.9 and js.points[-1]["in_place"] is True
+    # an MPI run of 2 processes x -g 2: devices lists ranks 0 and 2, the hosts of every rank follow
+    assert js.rank_hosts == {0: "gpu-node-0", 1: "gpu-node-0", 2: "gpu-node-1", 3: "gpu-node-1"}
+    assert js.nnodes == 2 and js.gpus_per_node == 2 and js.nccl_version == "2.27.3"
+    assert all(len(pt["samples_us"]) == 20 for pt in js.points) and js.nccl_env == {"NCCL_ALGO": "Ring",
+                                                                                    "NCCL_DEBUG": "WARN"}
     gb10 = parse_text((DATA / "gb10-2node-all_reduce.log").read_text())
     assert gb10.iters == 100 and gb10.tests_version == "2.20.0" and gb10.hosts == ["spark-d708", "spark-dbf4"]
 
