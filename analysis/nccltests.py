@@ -17,9 +17,17 @@ Before nccl-tests pull request #45 (mid 2020) all_gather/reduce_scatter printed 
 ``busbw = algbw``; such rows are recorded with today's definitions (``algbw = S/t``, ``busbw = algbw x F``) and
 the conversion is said in the warnings.
 
-JSON (``-J``, ``JSON_FILE_VERSION`` 2 of nccl-tests ``src/util.cu``): config, devices, results with
-``out_of_place``/``in_place`` objects and, with per-iteration timing, ``times_us``. Its ``env`` list (the
-whole environment of the run) is never copied.
+JSON (``-J``, nccl-tests 2.17.3+ ``src/util.cu``; ``JSON_FILE_VERSION`` 1, 2 with ``-I``, 3 with ``-K``), as the
+writer prints it: compact, ``\\/`` in strings, doubles as ``%lf`` (``"nan"`` as a string), booleans and ``root``
+(``"%6i"``) as strings, no trailing newline. ``config.devices`` holds one entry per process (the first rank line
+of each, ``parseRankInfo``), so the world size is ``nthreads x ngpus x len(devices)``. Each result holds
+``out_of_place`` / ``in_place`` (``time`` or ``cpu_time``, ``alg_bw``, ``bus_bw``, ``nwrong``) and, with ``-I 1``,
+``out_of_place_per_iter`` / ``in_place_per_iter`` (``times_us``: every iteration, the max over GPUs and
+processes); the samples are imported. Its ``env`` list (the whole environment of the run) is never copied.
+
+``-I 1`` text columns (nccl-tests 2.19.2+, ``writeResultHeader``): per side ``time algbw busbw #wrong i_min
+i_max i_p99 i_cv%``; i_min / i_max are kept. A ``-S 1`` timestamp (``%Y-%m-%d %H:%M:%S``) at the row's end is
+dropped.
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ _PREFIXES = (
     re.compile(r"^\[\d+,\d+\]<std(?:out|err)>:"),  # Open MPI --tag-output
     re.compile(r"^\([^()\n]*\)\s"),  # a launcher's own tag: (head, rank=0, pid=3808)
     re.compile(r"^\s*\d+:\s"),  # srun --label
+    re.compile(r"^\[\d+\]\s"),  # MPICH / Hydra -prepend-rank
 )
 _TEST_MARK = re.compile(r"Collective test (starting|concluded):\s*(\w+)")
 _PROGRAM = re.compile(rf"\b({_PROGRAMS})_perf\w*")
@@ -69,6 +78,11 @@ _NCCL_INFO = re.compile(r"\bNCCL (?:INFO|WARN)\b")
 _ENV_SET = re.compile(r"\b(NCCL_[A-Z0-9_]+) set by environment to (\S+)")
 _ENV_ARG = re.compile(r"(?:^|\s)(?:-x\s+|--env\s+|-env\s+|export\s+)?(NCCL_[A-Z0-9_]+)[= ](\S+)")
 _ALGO_PROTO = re.compile(r"\b(?:[Aa]lgo(?:rithm)?)\s+(\w+)\b.*?\b(?:[Pp]roto(?:col)?)\s+(\w+)\b")
+#: NCCL's enum order (src/include/devcomm.h) for TUNING lines that print numbers: ``Algo 1 proto 2``
+_ALGO_NAMES = ("Tree", "Ring", "CollNetDirect", "CollNetChain", "NVLS", "NVLSTree", "PAT")
+_PROTO_NAMES = ("LL", "LL128", "Simple")
+_LIBRARY_CODE = re.compile(r"nccl-library=(\d+)")
+_TIMESTAMP_TAIL = re.compile(r"\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s*$")
 _NP = re.compile(r"\b(?:mpirun|mpiexec|mpirun\.\w+|mpiexec\.\w+)\b.*?\s(?:-np|-n|--np)\s+(\d+)")
 _FAILURE = re.compile(r"(Test (?:NCCL|CUDA) failure.*|NCCL failure.*|CUDA error.*|Test failure.*)")
 _NUM = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
@@ -109,6 +123,23 @@ class ParsedLog:
         for h in self.rank_hosts.values():
             counts[h] += 1
         return max(counts.values()) if len(set(counts.values())) > 1 else next(iter(counts.values()))
+
+
+def nccl_version_from_code(code: int) -> str:
+    """``NCCL_VERSION_CODE`` as a version: 22903 -> 2.29.3 (2.9+: X*10000 + Y*100 + Z; before: X*1000 + Y*100 + Z)."""
+    if code >= 10000:
+        return f"{code // 10000}.{code % 10000 // 100}.{code % 100}"
+    return f"{code // 1000}.{code % 1000 // 100}.{code % 100}"
+
+
+def _algo_proto(algo: str, proto: str) -> str:
+    """``Ring/Simple`` from a TUNING line's names (``RING``, ``SIMPLE``) or numbers (``1``, ``2``)."""
+    names = {n.lower(): n for n in _ALGO_NAMES}
+    a = _ALGO_NAMES[int(algo)] if algo.isdigit() and int(algo) < len(_ALGO_NAMES) else names.get(algo.lower(), algo)
+    pn = {n.lower(): n for n in _PROTO_NAMES}
+    pr = _PROTO_NAMES[int(proto)] if proto.isdigit() and int(proto) < len(_PROTO_NAMES) else pn.get(proto.lower())
+    pr = pr or proto
+    return f"{a}/{pr}"
 
 
 def strip_prefixes(line: str) -> str:
@@ -173,7 +204,7 @@ class _Row:
 
 def _header(tokens: list[str]) -> list[str] | None:
     if len(tokens) >= 6 and tokens[:3] == ["size", "count", "type"]:
-        return tokens
+        return [t for t in tokens if t != "timestamp"]  # -S 1 adds a timestamp column at the end
     return None
 
 
@@ -188,7 +219,7 @@ def _side_columns(header: list[str] | None, width: int) -> list[str]:
 
 def _row(line: str, header: list[str] | None) -> _Row | None:
     """The table row on ``line`` (already without prefixes), or None."""
-    tokens = line.split()
+    tokens = _TIMESTAMP_TAIL.sub("", line).split()
     if len(tokens) < 7 or not (tokens[0].isdigit() and tokens[1].isdigit()) or tokens[2] not in DTYPES:
         return None
     rest = tokens[3:]
@@ -252,7 +283,9 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
             if m := _ENV_SET.search(ln):
                 facts["env"][m.group(1)] = m.group(2)
             if m := _ALGO_PROTO.search(ln):
-                facts["algo_proto"].add(f"{m.group(1)}/{m.group(2)}")
+                facts["algo_proto"].add(_algo_proto(m.group(1), m.group(2)))
+            if m := re.search(r"NCCL INFO NCCL version (\S+)", ln):
+                facts["nccl_version"] = facts["nccl_version"] or m.group(1)
             continue
         if m := _TEST_MARK.search(body):
             prog = m.group(2)
@@ -287,6 +320,8 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
             facts[key] = facts[key] or m.group(2)
         if m := _COMPILED_WITH.search(body):
             facts["nccl_version"] = facts["nccl_version"] or m.group(1)
+        if m := _LIBRARY_CODE.search(body):  # nccl-tests 2.17.3+: "nccl-headers=22903 nccl-library=22903"
+            facts["library_version"] = nccl_version_from_code(int(m.group(1)))
         if cols := _header(body.split()):
             if cur.rows:
                 sections.append(_Section())
@@ -426,6 +461,8 @@ def parse_text_all(text: str, *, collective: str | None = None, world_size: int 
         if failures:
             raise AnalysisError(f"the run failed before printing any result ({failures[0]})")
         raise AnalysisError("no nccl-tests result table found")
+    if facts.get("library_version") and not facts["nccl_version"]:
+        facts["nccl_version"] = facts["library_version"]
     return [_parse_section(s, facts, collective, world_size, len(with_rows) > 1) for s in with_rows]
 
 
@@ -591,7 +628,7 @@ def parse_json(text: str, *, collective: str | None = None, world_size: int | No
         raise AnalysisError(f"this is an nccl-tests {coll} file; collbench does not measure {coll} "
                             f"(it measures {', '.join(costs.COLLECTIVES)}), so it cannot import it")  # fmt: skip
     config = doc.get("config") or {}
-    devices = config.get("devices") or []
+    devices = [d for d in config.get("devices") or [] if isinstance(d, dict)]
 
     def _int(value: Any, default: int = 1) -> int:
         try:
@@ -599,13 +636,15 @@ def parse_json(text: str, *, collective: str | None = None, world_size: int | No
         except (TypeError, ValueError):
             return default
 
-    procs = _int(config.get("processes", config.get("nprocs", doc.get("processes", 1))))
-    by_config = _int(config.get("nthreads")) * _int(config.get("ngpus")) * procs
-    by_devices = max(_int(d.get("rank"), 0) for d in devices) + 1 if devices else 0
-    p = world_size or max(by_config, by_devices)
-    source = "given" if world_size else ("nthreads x ngpus x processes" if by_config >= by_devices else "devices")
+    # one devices entry per process (its first rank line): p = nthreads x ngpus x processes
+    per_proc = _int(config.get("nthreads")) * _int(config.get("ngpus"))
+    by_config = per_proc * max(1, len(devices))
+    p = world_size or by_config
+    source = "given" if world_size else "nthreads x ngpus x processes (config.devices: one entry per process)"
     iters = _int(config.get("iterations"), 0) or None
+    warnings: list[str] = []
     points = []
+    cpu_time = skipped = False
     for res in doc["results"]:
         dtype = DTYPES.get(str(res.get("type")).strip())
         if dtype is None:
@@ -614,31 +653,54 @@ def parse_json(text: str, *, collective: str | None = None, world_size: int | No
         root = _int(res.get("root", "-1"), -1)
         for key, in_place in (("out_of_place", False), ("in_place", True)):
             half = res.get(key)
-            if not half:
+            if not half:  # null when the test printed no out-of-place half
                 continue
-            per_iter = res.get(f"{key}_per_iter") or half.get("per_iter") or {}
+            per_iter = res.get(f"{key}_per_iter") or {}
             samples = [float(x) for x in per_iter.get("times_us") or []] or None
+            skipped = skipped or _int(per_iter.get("skipped_iterations"), 0) > 0
             wrong = half.get("nwrong")
             wrong = None if wrong in (None, "N/A", "") else float(str(wrong).strip())
-            algbw, busbw = float(half["alg_bw"]), float(half["bus_bw"])
-            points.append(_point(coll, p, _int(res["size"], 0), _int(res["count"], 0), dtype, op, root, in_place,
-                                 float(half.get("time", half.get("cpu_time"))), algbw, busbw, wrong,
-                                 wrong is None or wrong == 0, _int(res.get("actual_iterations"), 0) or iters,
-                                 samples))  # fmt: skip
-    hosts = sorted({str(d.get("hostname")) for d in devices})
-    rank_hosts = {_int(d.get("rank"), 0): str(d.get("hostname")) for d in devices}
-    rank_gpus = {_int(d.get("rank"), 0): str(d.get("device_info")) for d in devices}
+            cpu_time = cpu_time or "time" not in half
+            try:
+                time_us = float(half["time"] if "time" in half else half["cpu_time"])
+                algbw, busbw = float(half["alg_bw"]), float(half["bus_bw"])
+            except (KeyError, TypeError, ValueError):
+                raise AnalysisError(f"unreadable result for size {res.get('size')}: {half!r}") from None
+            n_iter = _int(res.get("actual_iterations"), 0) or iters
+            pt = _point(coll, p, _int(res["size"], 0), _int(res["count"], 0), dtype, op, root, in_place, time_us,
+                        algbw, busbw, wrong, wrong is None or wrong == 0, n_iter, samples)  # fmt: skip
+            if not samples and "min_us" in per_iter:
+                pt["time_us_min"], pt["time_us_max"] = float(per_iter["min_us"]), float(per_iter["max_us"])
+            points.append(pt)
+    if not points:
+        raise AnalysisError("the -J JSON file holds no result with a time")
+    if cpu_time:
+        warnings.append("the times are CPU times (nccl-tests -C 1: cpu_time), not GPU-timed")
+    if skipped:
+        warnings.append("-K skipped leading iterations in nccl-tests' per-iteration summary; every sample is kept")
+    rank_hosts: dict[int, str] = {}
+    rank_gpus: dict[int, str] = {}
+    for d in devices:  # the ranks of one process share its host; only its first rank's GPU is listed
+        r0 = _int(d.get("rank"), 0)
+        for r in range(r0, r0 + per_proc):
+            rank_hosts[r] = str(d.get("hostname"))
+        rank_gpus[r0] = str(d.get("device_info"))
+    hosts = sorted(set(rank_hosts.values()))
     gpu = rank_gpus[min(rank_gpus)] if rank_gpus else None
     env = {}
     for item in doc.get("env") or []:  # only NCCL_* settings, never secrets
         k, _, v = str(item).partition("=")
         if k.startswith("NCCL_") and not _SECRET_ENV.search(k):
             env[k] = v
-    nccl = doc.get("nccl_version")
-    warnings = []
-    if by_devices and by_config > by_devices:
-        warnings.append(f"config.devices lists {len(devices)} device(s) but nthreads x ngpus x processes = "
-                        f"{by_config}: world size {by_config}")  # fmt: skip
-    return ParsedLog(coll, p, points, iters, hosts, gpu, None if nccl is None else str(nccl), None, warnings,
-                     source, "named in the log" if found else "given", rank_hosts if by_devices == p else {},
-                     rank_gpus, None, " ".join(map(str, doc.get("args") or [])) or None, env, [])  # fmt: skip
+    code = doc.get("nccl_version")
+    nccl = nccl_version_from_code(code) if isinstance(code, int) and code > 0 else (None if code is None else str(code))
+    if not world_size and len(devices) < p:
+        warnings.append(f"config.devices lists {len(devices)} device(s) (the first rank of each process) but "
+                        f"nthreads x ngpus x processes = {p}: world size {p}")  # fmt: skip
+    errors = [str(e) for e in doc.get("errors") or [] if str(e).strip()]
+    if errors:
+        warnings.append(f"the JSON file reports errors: {'; '.join(errors)}")
+    complete = bool(devices) and len(rank_hosts) == p
+    return ParsedLog(coll, p, points, iters, hosts, gpu, nccl, None, warnings, source,
+                     "named in the log" if found else "given", rank_hosts if complete else {}, rank_gpus, None,
+                     " ".join(map(str, doc.get("args") or [])) or None, env, [])  # fmt: skip

@@ -111,6 +111,11 @@ def test_layout_variants() -> None:
     js = parse_json((DATA / "synthetic-reduce_scatter.json").read_text())
     assert js.collective == "reduce_scatter" and js.world_size == 4 and len(js.points) == 6
     assert js.points[-1]["time_us"] == 328.9 and js.points[-1]["in_place"] is True
+    # an MPI run of 2 processes x -g 2: devices lists ranks 0 and 2, the hosts of every rank follow
+    assert js.rank_hosts == {0: "gpu-node-0", 1: "gpu-node-0", 2: "gpu-node-1", 3: "gpu-node-1"}
+    assert js.nnodes == 2 and js.gpus_per_node == 2 and js.nccl_version == "2.27.3"
+    assert all(len(pt["samples_us"]) == 20 for pt in js.points) and js.nccl_env == {"NCCL_ALGO": "Ring",
+                                                                                    "NCCL_DEBUG": "WARN"}
     gb10 = parse_text((DATA / "gb10-2node-all_reduce.log").read_text())
     assert gb10.iters == 100 and gb10.tests_version == "2.20.0" and gb10.hosts == ["spark-d708", "spark-dbf4"]
 
@@ -137,3 +142,24 @@ def test_bad_files(tmp_path: Path, capsys) -> None:
     # rows of 0.00 GB/s only: the columns cannot tell all_reduce from reduce_scatter
     assert cli.main(["import", str(DATA / "p5-mpirun-prefixed-all_reduce.log"), "--out", str(tmp_path)]) == 2
     assert "pass --collective" in capsys.readouterr().err
+
+
+def test_tuning_lines_mpich_prefix_and_timestamps() -> None:
+    # TUNING lines as NCCL prints them, by name (2.19+) and by number (older); an MPICH -prepend-rank prefix;
+    # a -S 1 timestamp at the end of a row (nccl-tests src/util.cu writeTimestamp)
+    text = "\n".join([
+        "[0] # nThread 1 nGpus 2 minBytes 1048576 maxBytes 1048576 step: 2(factor) warmup iters: 5 iters: 20 agg "
+        "iters: 1 validation: 1 graph: 0",
+        "[0] #  Rank  0 Group  0 Pid   1718 on node1 device  0 [0000:00:04] Tesla T4",
+        "[0] #  Rank  1 Group  0 Pid   1718 on node1 device  1 [0000:00:05] Tesla T4",
+        "[0] node1:1718:1718 [0] NCCL INFO 262144 Bytes -> Algo 0 proto 1 time 54.707825",
+        "[0] node1:1718:1718 [0] NCCL INFO AllReduce: 1048576 Bytes -> Algo RING proto SIMPLE channel{Lo..Hi}={0..1}",
+        "[0] #       size         count      type   redop    root     time   algbw   busbw  #wrong     time   algbw   "
+        "busbw  #wrong           timestamp",
+        "[0]      1048576        262144     float     sum      -1    105.9    9.90    9.90       0    105.7    9.92   "
+        " 9.92       0  2025-10-28 12:34:56",
+        "[0] # Collective test concluded: all_reduce_perf",
+    ])  # fmt: skip
+    log = parse_text(text)
+    assert log.collective == "all_reduce" and log.world_size == 2 and len(log.points) == 2
+    assert log.points[1]["time_us"] == 105.7 and log.algo_proto == ["Ring/Simple", "Tree/LL128"]

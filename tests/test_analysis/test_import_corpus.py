@@ -26,6 +26,8 @@ IMPORTS = {
     "a3mega-h100-16rank-all_reduce.md.log": ([], "all_reduce", 16, 31),
     "gb10-2node-all_reduce.log": ([], "all_reduce", 2, 4),
     "gb200-nvl72-all_reduce.log": (["--collective", "all_reduce"], "all_reduce", 72, 5),
+    "gpu-systems-lab-t4-i1-all_reduce.log": ([], "all_reduce", 2, 1),
+    "nccl-tests-290-srun-label-h100-2node.log": ([], "all_reduce", 16, 11),
     "hpc-ai-envs-30-rccl-mi300x.log": ([], "all_reduce", 8, 1),
     "nccl-tests-252-cutoff-all_reduce.log": ([], "all_reduce", 8, 5),
     "nccl-tests-280-noleadingspace-rtx4090.log": ([], "all_reduce", 3, 3),
@@ -51,19 +53,26 @@ REFUSED = {
     "nccl-tests-219-failed-a6000.log": "failed before printing any result",
     "rccl-2075-multitest-broadcast-tail.log": "pass --world-size",
     "p5-mpirun-prefixed-all_reduce.log": "pass --collective",
+    "gpu-systems-lab-t4-failed-cuda-driver.log": "failed before printing any result",
+    "gpu-systems-lab-t4-failed-config-only.json": "stopped after its config",
 }
+#: real -J JSON file -> (collective, world size, results, samples per point)
+JSON_IMPORTS = {"gpu-systems-lab-t4-i1-all_reduce.json": ("all_reduce", 2, 1, 50)}
 
 
-def _table(path: Path) -> list[list[str]]:
+def _table(path: Path) -> tuple[list[list[str]], int]:
     """The log's table rows, read independently of the importer: tokens of lines that start with size, count,
-    a type name (after any launcher prefix); numbers of both halves are the last 8 tokens."""
-    rows = []
+    a type name (after any launcher prefix); and the numbers per half (4, or 8 with -I 1 columns), the halves
+    being the last 2 x that many tokens."""
+    rows, width = [], 4
     for ln in path.read_text().splitlines():
         ln = re.sub(r"^(\[\d+,\d+\]<stdout>:|\s*\d+:\s)", "", ln)
         t = ln.split()
+        if "i_p99" in t:
+            width = 8
         if len(t) >= 11 and t[0].isdigit() and t[1].isdigit() and t[2] in DTYPES:
             rows.append(t)
-    return rows
+    return rows, width
 
 
 def _rounding(text: str) -> float:
@@ -81,7 +90,7 @@ def test_the_corpus_is_real_and_documented() -> None:
     assert len(real) >= 15
     for name in real:
         assert f"`{name}`" in prov, f"{name} has no provenance"
-    assert set(IMPORTS) | set(REFUSED) >= set(real)
+    assert set(IMPORTS) | set(REFUSED) | set(JSON_IMPORTS) >= set(real)
 
 
 @pytest.mark.parametrize("name", sorted(IMPORTS))
@@ -91,12 +100,14 @@ def test_every_row_matches_the_log(name: str, tmp_path: Path, capsys) -> None:
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["world_size"] == p and meta["config"]["collectives"] == [collective]
     points = meta["points"]
-    table = _table(DATA / name)
+    table, w = _table(DATA / name)
     assert len(table) == n_rows and len(points) == 2 * n_rows
     f = costs.busbw_factor(collective, p)
     for row, i in zip(table, range(0, len(points), 2), strict=True):
         nbytes = int(row[0])
-        for half, pt in zip((row[-8:-4], row[-4:]), (points[i], points[i + 1]), strict=True):
+        for half, pt in zip((row[-2 * w : -w], row[-w:]), (points[i], points[i + 1]), strict=True):
+            if w == 8:  # -I 1: i_min and i_max of the iterations are kept
+                assert (pt["time_us_min"], pt["time_us_max"]) == (float(half[4]), float(half[5]))
             assert pt["bytes"] == nbytes and pt["count"] == int(row[1]) and pt["collective"] == collective
             assert pt["time_us"] == float(half[0])  # exactly the printed time
             t, dt = float(half[0]), _rounding(half[0])
@@ -107,6 +118,31 @@ def test_every_row_matches_the_log(name: str, tmp_path: Path, capsys) -> None:
                 assert lo - _rounding(half[1]) - 1e-9 <= float(half[1]) <= hi + _rounding(half[1]) + 1e-9
                 assert lo * f - _rounding(half[2]) - 1e-9 <= float(half[2]) <= hi * f + _rounding(half[2]) + 1e-9
         assert points[i]["in_place"] is False and points[i + 1]["in_place"] is True
+
+
+@pytest.mark.parametrize("name", sorted(JSON_IMPORTS))
+def test_every_json_result_matches_the_file(name: str, tmp_path: Path, capsys) -> None:
+    collective, p, n_results, n_samples = JSON_IMPORTS[name]
+    (run_dir,) = _import(name, [], tmp_path, capsys)
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["world_size"] == p and meta["config"]["collectives"] == [collective]
+    doc = json.loads((DATA / name).read_text())
+    points = meta["points"]
+    assert len(doc["results"]) == n_results and len(points) == 2 * n_results
+    f = costs.busbw_factor(collective, p)
+    for res, i in zip(doc["results"], range(0, len(points), 2), strict=True):
+        for key, pt in (("out_of_place", points[i]), ("in_place", points[i + 1])):
+            half, t, nbytes = res[key], float(res[key]["time"]), int(res["size"])
+            assert pt["time_us"] == t and pt["bytes"] == nbytes and pt["in_place"] == (key == "in_place")
+            assert pt["algbw_gbps"] == nbytes / t / 1e3 and pt["busbw_gbps"] == pt["algbw_gbps"] * f
+            # the file's %lf figures agree (6 decimals; the time printed is itself rounded to 1e-6 us)
+            assert abs(float(half["alg_bw"]) - pt["algbw_gbps"]) <= 5e-7 + pt["algbw_gbps"] * 1e-9
+            assert abs(float(half["bus_bw"]) - pt["busbw_gbps"]) <= 5e-7 + pt["busbw_gbps"] * 1e-9
+            samples = [float(x) for x in res[f"{key}_per_iter"]["times_us"]]
+            # every iteration's time (run.json keeps samples to 1e-4 us)
+            assert pt["samples_us"] == pytest.approx(samples, abs=5e-5) and len(samples) == n_samples
+            assert min(samples) == float(res[f"{key}_per_iter"]["min_us"])
+            assert pt["time_us_min"] == pytest.approx(min(samples), abs=5e-5)
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
@@ -314,3 +350,22 @@ def test_json_edge_cases(tmp_path: Path, capsys) -> None:
     assert cli.main(["import", str(cut), "--out", str(tmp_path / "out2")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "stops after its config" in err[0]
+
+
+def test_real_json_and_per_iteration_text(tmp_path: Path, capsys) -> None:
+    # the -J file and the text log of one run (gpu-systems-lab, T4 x 2, nccl-tests 2.19.7, -I 1)
+    (run,) = _import("gpu-systems-lab-t4-i1-all_reduce.json", [], tmp_path, capsys)
+    meta = json.loads((run / "run.json").read_text())
+    hw = meta["hardware"]
+    assert meta["versions"]["nccl"] == "2.29.3" and meta["environment"] == {"NCCL_DEBUG": "INFO"}
+    assert hw["hosts"] == ["22f64f592750"] and hw["nnodes"] == 1 and hw["gpus_per_node"] == 2
+    assert hw["gpu_models"] == ["Tesla T4"]  # config.devices lists rank 0 only (the first of its process)
+    assert any("config.devices lists 1 device" in w for w in meta["warnings"])
+    assert "/kaggle/working/nccl-tests/build/all_reduce_perf" in meta["config"]["source_command"]
+    (run,) = _import("gpu-systems-lab-t4-i1-all_reduce.log", [], tmp_path, capsys)
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["versions"] == {"nccl": "2.29.3+cuda12.9", "nccl_tests": "2.19.7"}
+    assert meta["hardware"]["gpu_models"] == ["Tesla T4", "Tesla T4"]
+    (run,) = _import("nccl-tests-290-srun-label-h100-2node.log", [], tmp_path, capsys)
+    hw = json.loads((run / "run.json").read_text())["hardware"]
+    assert hw["nnodes"] == 2 and hw["gpus_per_node"] == 8 and hw["hosts"] == ["node005", "node007"]
