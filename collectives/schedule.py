@@ -19,14 +19,14 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.distributed import ReduceOp
 
-from collectives import all_gather, all_reduce, broadcast, reduce, reduce_scatter, validate
+from collectives import all_gather, all_reduce, all_to_all, broadcast, reduce, reduce_scatter, validate
 from collectives.critpath import Event, Path, Schedule, critical_path, match
 from collectives.p2p import Ctx, Msg
 
 __all__ = ["Event", "Path", "Schedule", "critical_path", "match", "record", "takes_segments"]
 
 #: modules whose module-level ``exchange`` / ``combine`` names the algorithms call
-_EXCHANGE_USERS = (all_gather, all_reduce, broadcast, reduce, reduce_scatter)
+_EXCHANGE_USERS = (all_gather, all_reduce, all_to_all, broadcast, reduce, reduce_scatter)
 _COMBINE_USERS = (all_reduce, reduce, reduce_scatter)
 
 
@@ -94,7 +94,7 @@ def record(
     """Run ``algorithm`` of ``collective`` on p simulated ranks and record what each executes.
 
     numel: elements of nccl-tests' S (the per-rank buffer; the gathered buffer for all_gather and
-    reduce_scatter, which must then be a multiple of p).
+    reduce_scatter, the send buffer of all_to_all, which must then be a multiple of p).
     """
     from collectives.registry import get
 
@@ -104,7 +104,10 @@ def record(
         if not takes_segments(fn):
             raise ValueError(f"{collective}/{algorithm} is not pipelined: it takes no segment_bytes")
         kwargs["segment_bytes"] = segment_bytes
-    if collective in ("all_gather", "reduce_scatter") and numel % p:
+    from collectives.spec import spec
+
+    layout = spec(collective).layout
+    if spec(collective).blocked and numel % p:
         raise ValueError(f"{collective}: numel {numel} is not a multiple of p = {p}")
     rec = _Recorder(p)
     with _patched(rec):
@@ -120,8 +123,8 @@ def record(
                 fn(torch.zeros(numel, dtype=dtype), torch.zeros(numel // p, dtype=dtype), **kwargs)
             elif collective == "reduce_scatter":
                 fn(torch.zeros(numel // p, dtype=dtype), torch.zeros(numel, dtype=dtype), ReduceOp.SUM, **kwargs)
+            elif layout == "exchange":  # all_to_all, equal splits
+                fn(torch.zeros(numel, dtype=dtype), torch.zeros(numel, dtype=dtype), **kwargs)
             else:
                 raise KeyError(collective)
     return Schedule(p, numel * torch.tensor([], dtype=dtype).element_size(), rec.events, rec.before)
-
-
