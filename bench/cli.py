@@ -48,7 +48,7 @@ def build_run_parser() -> argparse.ArgumentParser:
         epilog="Sizes take K/M/G suffixes (powers of 1024, like nccl-tests); bandwidths are GB/s (1e9 B/s). "
         "Default iters/warmup shrink above 256 KiB to keep sweeps short; -n/-w fix them for every size.",
     )
-    p.add_argument("--collectives", default="all", help="comma list or 'all' (default: all five)")
+    p.add_argument("--collectives", default="all", help="comma list or 'all' (default: all six)")
     p.add_argument("--algorithms", default="all", help="comma list or 'all' (default: every registered one)")
     p.add_argument("--backend", choices=("gloo", "nccl"), help="default: nccl if GPUs are visible, else gloo")
     p.add_argument("--nprocs", type=int, help="local ranks to spawn (default: GPUs for nccl, 2-4 for gloo)")
