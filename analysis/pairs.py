@@ -14,7 +14,10 @@ intra-node, inter-node with inter-node); ranks with ranks; nodes with nodes:
 - a pair's *score* is the worse of bandwidth / reference and reference latency / latency (1 = typical);
   a pair is flagged when its score < threshold;
 - a rank is flagged when the median score of its pairs (all kinds, each against its own reference) is below
-  the threshold: most of its links are slow, so the rank (its GPU, NIC or process) is the common cause;
+  the threshold: most of its links are slow, so the rank (its GPU, NIC or process) is the common cause.
+  Ranks are flagged one at a time, worst first, and the others are then scored without the pairs touching
+  a flagged rank (explaining away: a slow rank gives every other rank one slow pair, which with a noisy
+  pair or two would otherwise push a healthy rank's median under the threshold);
 - with several nodes, a node is flagged when the median score of the inter-node pairs that touch it is below
   the threshold;
 - a flagged pair neither of whose ranks (nor nodes) is flagged is reported as a *slow link*.
@@ -146,18 +149,29 @@ def analyse(records: list[dict[str, Any]], nodes: list[str], threshold: float = 
             v.flagged_pairs.append(f"{row.rank_a}-{row.rank_b} ({row.link}): {row.reason}")
         if row.n_wrong:
             v.wrong_pairs.append(f"{row.rank_a}-{row.rank_b}: {row.n_wrong} wrong elements received")
+    # ranks, explaining away: flag the rank with the lowest median score below the threshold, then score the
+    # others without the pairs it explains (a slow rank gives every other rank one slow pair), and repeat
+    scores = {r: _median([_score(x, reference[x.link]) for k in per_rank[r].values() for x in k]) for r in range(p)}
+    while True:
+        cand = {r: sc for r, sc in scores.items() if r not in v.flagged_ranks and sc < threshold}
+        if not cand:
+            break
+        worst = min(cand, key=cand.get)
+        v.flagged_ranks.append(worst)
+        for r in range(p):
+            if r not in v.flagged_ranks:
+                kept = [x for k in per_rank[r].values() for x in k if not {x.rank_a, x.rank_b} & set(v.flagged_ranks)]
+                scores[r] = _median([_score(x, reference[x.link]) for x in kept]) if kept else 1.0
+    v.flagged_ranks.sort()
     for r in range(p):
         mine = [x for kind in per_rank[r].values() for x in kind]
-        score = _median([_score(x, reference[x.link]) for x in mine])
-        why = f"median pair score {score:.2f} < {threshold:g}" if score < threshold else ""
+        why = f"median pair score {scores[r]:.2f} < {threshold:g}" if r in v.flagged_ranks else ""
         v.ranks.append({
-            "rank": r, "node": nodes[r], "pairs": len(mine), "score": score,
+            "rank": r, "node": nodes[r], "pairs": len(mine), "score": scores[r],
             "bw_median_gbps": _median([x.bw_gbps for x in mine]),
             "latency_median_us": _median([x.latency_us for x in mine]),
             "flagged": bool(why), "reason": why,
         })  # fmt: skip
-        if why:
-            v.flagged_ranks.append(r)
     names = sorted(set(nodes), key=nodes.index)
     if len(names) > 1:
         for n in names:
