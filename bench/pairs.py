@@ -43,9 +43,14 @@ class PairsPlan:
     ranks_per_node: int | None  # None: nodes are host names
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from bench.cli import _Parser
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors as one ``collbench: error: ...`` line (exit 2), as ``collbench run``."""
 
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="collbench pairs",
         description="Measure every rank pair's latency and bandwidth in p-1 rounds of disjoint pairs, write the "
