@@ -39,7 +39,7 @@ from typing import Any
 
 from analysis.errors import AnalysisError
 from collectives import costs
-from collectives.spec import COLLECTIVES, spec
+from collectives.spec import COLLECTIVES, by_program, spec
 
 DTYPES = {
     "float": "float32", "float32": "float32", "half": "float16", "float16": "float16", "double": "float64",
@@ -50,9 +50,17 @@ DTYPES = {
 DTYPE_BYTES = {"float32": 4, "float16": 2, "float64": 8, "bfloat16": 2, "int8": 1, "uint8": 1, "int32": 4,
                "uint32": 4, "int64": 8, "uint64": 8, "float8_e4m3fn": 1, "float8_e5m2": 1}  # fmt: skip
 OPS = {"sum": "sum", "prod": "prod", "max": "max", "min": "min", "avg": "avg", "none": "none", "mulsum": "mulsum"}
-#: nccl-tests programs collbench does not measure (refused by name until collbench has them)
-UNMEASURED = ("alltoall", "sendrecv", "gather", "scatter", "hypercube")
-_PROGRAMS = "|".join(sorted((*COLLECTIVES, *UNMEASURED), key=len, reverse=True))
+#: nccl-tests programs collbench does not measure as a collective (refused by name). sendrecv_perf times one
+#: ncclSend + ncclRecv around a ring (every rank sends to r + 1 and receives from r - 1 at once): a ring
+#: shift, not collbench's send_recv case between two ranks (``collbench pairs``), so its figures are not
+#: comparable and it is refused.
+UNMEASURED = ("sendrecv", "gather", "scatter", "hypercube")
+_PROGRAMS = "|".join(sorted((*(spec(c).program for c in COLLECTIVES), *UNMEASURED), key=len, reverse=True))
+
+
+def collective_of(program: str) -> str:
+    """collbench's name for nccl-tests' program stem (``alltoall`` -> ``all_to_all``); unknown names unchanged."""
+    return by_program(program) or program
 
 # one prefix a line may carry; stripped repeatedly (a launcher tag before an Open MPI tag, ...)
 _PREFIXES = (
@@ -294,7 +302,7 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
                 cur = sections[-1]
             pm = _PROGRAM.search(prog)
             if pm:
-                cur.names.append((pm.group(1), m.group(1)))
+                cur.names.append((collective_of(pm.group(1)), m.group(1)))
             continue
         if m := _RANK.match(body if body.startswith("Rank") else ln.strip()):
             if cur.rows:  # rank lines after a table: a new test
@@ -335,10 +343,11 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
             cur.failures.append(m.group(1).strip())
         pm = _PROGRAM.search(ln)
         if pm and not ln.lstrip().startswith("#"):
-            if cur.rows and pm.group(1) != (cur.names[0][0] if cur.names else pm.group(1)):
+            named = collective_of(pm.group(1))
+            if cur.rows and named != (cur.names[0][0] if cur.names else named):
                 sections.append(_Section())
                 cur = sections[-1]
-            cur.names.append((pm.group(1), "command"))
+            cur.names.append((collective_of(pm.group(1)), "command"))
             cur.command = cur.command or ln.strip()
             if npm := _NP.search(ln):
                 cur.np_ = int(npm.group(1))
@@ -373,7 +382,7 @@ def _infer_collective(sec: _Section, p_hint: int | None) -> tuple[str | None, st
     redops = {r.redop for r in rows}
     roots = {r.root for r in rows}
     if redops == {""}:
-        return "alltoall", "a redop column with no value (old alltoall layout)"
+        return collective_of("alltoall"), "a redop column with no value (old alltoall layout)"
     has_op = None not in redops
     has_root = None not in roots
     if has_root and all(r is not None and r >= 0 for r in roots):
@@ -432,7 +441,7 @@ def _factor_intervals(sec: _Section, top: int = 6) -> list[tuple[float, float]]:
 
 def _old_gather_semantics(sec: _Section, coll: str, p: int) -> bool:
     """True when the table is an all_gather/reduce_scatter of before nccl-tests PR #45 (algbw x (p-1)/p)."""
-    if not spec(coll).blocked or p < 2:
+    if not spec(coll).in_place_variants or p < 2:  # the gather/scatter layouts
         return False
     hits = 0
     for r in sec.rows:
@@ -476,6 +485,7 @@ def parse_text(text: str, *, collective: str | None = None, world_size: int | No
 
 def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None, world_size: int | None,
                    several: bool) -> ParsedLog:  # fmt: skip
+    collective = collective_of(collective) if collective else collective
     names = [n for n, _ in sec.names]
     found = next((n for n, w in sec.names if w == "starting"), names[0] if names else None)
     if collective and found and collective != found:
@@ -533,7 +543,7 @@ def _world_from_factor(sec: _Section, coll: str) -> tuple[int | None, str]:
     intervals = _factor_intervals(sec)
     if not intervals:
         return None, "no row has a bandwidth to infer it from"
-    if spec(coll).blocked and all(lo <= 1.0 <= hi for lo, hi in intervals):
+    if spec(coll).in_place_variants and all(lo <= 1.0 <= hi for lo, hi in intervals):
         # busbw == algbw: pre-2020 semantics; algbw / (S/t) = (p-1)/p
         ratios = []
         for r in sec.rows:
@@ -579,7 +589,7 @@ def _row_points(row: _Row, coll: str, p: int, f: float, iters: int | None, old: 
         raise AnalysisError(f"unknown nccl-tests redop {row.redop!r}")
     root = row.root if row.root is not None else spec(coll).recorded_root(0)
     out = []
-    for in_place, half in ((False, row.halves[0]), (True, row.halves[1])):
+    for in_place, half in _halves(coll, row.halves, warnings):
         v = _side_values(row, half)
         wrong_col = next((c for c in row.side_cols if c in ("#wrong", "error")), "#wrong")
         try:
@@ -597,6 +607,23 @@ def _row_points(row: _Row, coll: str, p: int, f: float, iters: int | None, old: 
         out.append(_point(coll, p, row.nbytes, row.count, dtype, op, root, in_place, time_us, algbw, busbw,
                           wrong, correct, iters, None, t_min, t_max))  # fmt: skip
     return out
+
+
+_DROPPED_IN_PLACE = (
+    "{coll}: nccl-tests' in-place column is dropped ({coll} is out of place only; nccl-tests does not check it)"
+)
+
+
+def _halves(coll: str, halves: list, warnings: list[str]) -> list[tuple[bool, Any]]:
+    """(in_place, half) pairs to import: both columns, or the out-of-place one of an out-of-place-only
+    collective (all_to_all: nccl-tests' in-place alltoall is unchecked, #wrong N/A, and times no exchange)."""
+    pairs = [(False, halves[0]), (True, halves[1])]
+    if spec(coll).variants("both") == (False,):
+        note = _DROPPED_IN_PLACE.format(coll=coll)
+        if note not in warnings:
+            warnings.append(note)
+        return pairs[:1]
+    return pairs
 
 
 def parse_json(text: str, *, collective: str | None = None, world_size: int | None = None) -> ParsedLog:
@@ -617,8 +644,9 @@ def parse_json(text: str, *, collective: str | None = None, world_size: int | No
     found = None
     for arg in doc.get("args") or []:
         if m := _PROGRAM.search(str(arg)):
-            found = m.group(1)
+            found = collective_of(m.group(1))
             break
+    collective = collective_of(collective) if collective else collective
     if collective and found and collective != found:
         raise AnalysisError(f"--collective {collective} but the file measured {found}")
     coll = found or collective
@@ -651,7 +679,7 @@ def parse_json(text: str, *, collective: str | None = None, world_size: int | No
             raise AnalysisError(f"unknown nccl-tests type {res.get('type')!r}")
         op = OPS.get(str(res.get("redop", "none")).strip().lower(), "none")
         root = _int(res.get("root", "-1"), -1)
-        for key, in_place in (("out_of_place", False), ("in_place", True)):
+        for in_place, key in _halves(coll, ["out_of_place", "in_place"], warnings):
             half = res.get(key)
             if not half:  # null when the test printed no out-of-place half
                 continue

@@ -79,7 +79,7 @@ def _point(rng: np.random.Generator, collective: str, algorithm: str, world_size
         "world_size": world_size, "dtype": "float32",
         "op": spec(collective).recorded_op("sum"), "bytes": int(nbytes),
         "count": int(nbytes) // 4, "root": spec(collective).recorded_root(0),
-        "in_place": not spec(collective).in_place_variants, "iters": iters, "warmup": 5,
+        "in_place": spec(collective).variants("no")[0], "iters": iters, "warmup": 5,
         "time_us": med, "time_us_p10": float(q[0]), "time_us_p25": float(q[1]),
         "time_us_p75": float(q[3]), "time_us_p90": float(q[4]),
         "time_us_min": float(samples.min()), "time_us_max": float(samples.max()),

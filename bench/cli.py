@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from bench.errors import EXIT_OK, EXIT_USAGE, UsageError
 
 RUN_HELP = "a sweep: time, check and record collectives (see collbench run --help)"
+PAIRS_HELP = "every rank pair's latency and bandwidth; flags the slow link, rank or node (exit 1)"
 
 
 def _analysis_commands() -> dict[str, str]:
@@ -34,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _top_help() -> str:
-    commands = {"run": RUN_HELP, **_analysis_commands()}
+    commands = {"run": RUN_HELP, "pairs": PAIRS_HELP, **_analysis_commands()}
     return "\n".join(["commands:", *(f"  {name:<9} {text}" for name, text in commands.items())])
 
 
@@ -47,7 +48,7 @@ def build_run_parser() -> argparse.ArgumentParser:
         epilog="Sizes take K/M/G suffixes (powers of 1024, like nccl-tests); bandwidths are GB/s (1e9 B/s). "
         "Default iters/warmup shrink above 256 KiB to keep sweeps short; -n/-w fix them for every size.",
     )
-    p.add_argument("--collectives", default="all", help="comma list or 'all' (default: all five)")
+    p.add_argument("--collectives", default="all", help="comma list or 'all' (default: all six)")
     p.add_argument("--algorithms", default="all", help="comma list or 'all' (default: every registered one)")
     p.add_argument("--backend", choices=("gloo", "nccl"), help="default: nccl if GPUs are visible, else gloo")
     p.add_argument("--nprocs", type=int, help="local ranks to spawn (default: GPUs for nccl, 2-4 for gloo)")
@@ -83,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if not args or args[0] in ("-h", "--help"):
-            print(f"usage: collbench {{{','.join(['run', *_analysis_commands()])}}} ...\n")
+            print(f"usage: collbench {{{','.join(['run', 'pairs', *_analysis_commands()])}}} ...\n")
             print("Microbenchmarks, correctness checks and cost models of collective communication.\n")
             print(_top_help())
             return EXIT_OK if args else EXIT_USAGE
@@ -95,8 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = args[0]
         if command in _analysis_commands():
             return _dispatch_analysis(args)
+        if command == "pairs":
+            from bench.pairs import pairs_command
+
+            return pairs_command(args)
         if command != "run":
-            raise UsageError(f"unknown command {command!r}; choose from {', '.join(['run', *_analysis_commands()])}")
+            choices = ", ".join(["run", "pairs", *_analysis_commands()])
+            raise UsageError(f"unknown command {command!r}; choose from {choices}")
         from bench.run import run_command
 
         return run_command(build_run_parser().parse_args(args[1:]), args)

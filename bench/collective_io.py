@@ -21,9 +21,9 @@ from collectives.spec import CollectiveSpec, spec
 class Buffers:
     """Buffers of one (collective, size), allocated once and shared by every algorithm and variant.
 
-    ``main`` holds S (the buffer, the all_gather output, the reduce_scatter input); ``other`` is the
-    per-rank block of a blocked collective (all_gather input, reduce_scatter output) for the out-of-place
-    variant, None otherwise.
+    ``main`` holds S (the buffer, the all_gather output, the reduce_scatter input, the all_to_all input);
+    ``other`` is the per-rank block of all_gather/reduce_scatter (input, output) for the out-of-place
+    variant, the all_to_all output (as large as S), None otherwise.
     """
 
     collective: str
@@ -37,13 +37,14 @@ class Buffers:
         desc = spec(collective)
         chunk = desc.block_count(count, p)
         main = torch.empty(count, dtype=dtype, device=device)
-        other = torch.empty(chunk, dtype=dtype, device=device) if desc.blocked else None
+        other = torch.empty(desc.other_count(count, p), dtype=dtype, device=device) if desc.separate_output else None
         return Buffers(collective, count, chunk, main, other)
 
     def views(self, rank: int, in_place: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(main, other) with other aliased into main's rank block for the in-place variant."""
-        if self.other is None:
-            return self.main, None
+        """(main, other) with other aliased into main's rank block for the in-place variant (all_gather,
+        reduce_scatter; a collective without in-place variants ignores ``in_place``)."""
+        if self.other is None or not spec(self.collective).in_place_variants:
+            return self.main, self.other
         if in_place:
             return self.main, self.main[rank * self.chunk : (rank + 1) * self.chunk]
         return self.main, self.other
@@ -179,8 +180,26 @@ class _ReduceScatter(CollectiveIO):
         return case.wrong(other, case.reduced(main.dtype, case.rank * chunk, chunk))
 
 
+class _AllToAll(CollectiveIO):
+    """``main`` is the send buffer (S, p blocks of S/p), ``other`` the receive buffer; equal splits."""
+
+    spec = spec("all_to_all")
+
+    def bind(self, fn: Fn, main: T, other: Other, root: int, op: object) -> Callable[[], None]:
+        return _bind(fn, other, main)
+
+    def prepare(self, main: T, other: Other, case: DataCase) -> None:
+        _sentinel(other)
+        case.fill(main)
+
+    def count_wrong(self, main: T, other: Other, case: DataCase) -> int:
+        chunk = main.numel() // case.p  # block j of the output is block ``rank`` of rank j's input
+        parts = [case.values(main.dtype, k, case.rank * chunk, chunk) for k in range(case.p)]
+        return case.wrong(other, torch.cat(parts))
+
+
 _IO: dict[str, CollectiveIO] = {io.spec.name: io for io in (_Broadcast(), _Reduce(), _AllReduce(), _AllGather(),
-                                                             _ReduceScatter())}  # fmt: skip
+                                                             _ReduceScatter(), _AllToAll())}  # fmt: skip
 
 
 def io_for(collective: str) -> CollectiveIO:

@@ -7,6 +7,8 @@ reaches COLLBENCH_TEST_FAULT_BYTES (default 0), so a test can keep a few good po
 ``COLLBENCH_TEST_INIT_FAIL`` (a rank or ``all``) makes init_process_group fail on that rank.
 ``test_slow`` adds COLLBENCH_TEST_SLOW_US microseconds of sleep to every call on every rank; ``test_reject``
 raises ValueError on every rank from the fault size on, before communicating (an unsupported case).
+``collbench pairs`` plants a slow rank the same way: with COLLBENCH_TEST_SLOW_US set, rank
+COLLBENCH_TEST_FAULT_RANK sleeps that long before each of its message steps (``pair_delay_s``).
 """
 
 from __future__ import annotations
@@ -79,3 +81,13 @@ def get(collective: str, name: str) -> Callable[..., None]:
 
     fn.__name__ = name
     return fn
+
+
+def pair_delay_s(rank: int) -> float:
+    """Seconds the planted slow rank of ``collbench pairs`` waits before each message step (0 elsewhere)."""
+    if not enabled():
+        return 0.0
+    which = os.environ.get("COLLBENCH_TEST_FAULT_RANK", "1")
+    if which != "all" and which != str(rank):
+        return 0.0
+    return float(os.environ.get("COLLBENCH_TEST_SLOW_US", "0")) / 1e6

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import protocol
-from bench.measurement import CaseSpec, Measurement
+from bench.measurement import Measurement
 from bench.plan import RunConfig
 from bench.ports import free_port, port_in_use
 from bench.run_writer import RunWriter
@@ -72,18 +72,23 @@ def _spawn_port(attempt: int) -> int:
     return forced if forced is not None else free_port()
 
 
-def run_spawned(config: RunConfig, plan: list[CaseSpec], nprocs: int, sink: Sink) -> Outcome:
-    """Spawn ``nprocs`` local ranks and supervise them; retry on a new port when the port was taken."""
+def run_spawned(config: RunConfig, plan: Any, nprocs: int, sink: Sink, rank_main: Callable | None = None) -> Outcome:
+    """Spawn ``nprocs`` local ranks and supervise them; retry on a new port when the port was taken.
+
+    ``rank_main(config, plan, emit)`` is what each rank runs once its group is up (default: ``collbench
+    run``'s ``worker.run_rank`` over a list of CaseSpec; ``collbench pairs`` passes its own)."""
     for attempt in range(PORT_ATTEMPTS):
         port = _spawn_port(attempt)
-        outcome = _run_spawned_once(config, plan, nprocs, sink, port)
+        outcome = _run_spawned_once(config, plan, nprocs, sink, port, rank_main)
         if not outcome.port_busy or attempt + 1 == PORT_ATTEMPTS or sink.writer.n_points:
             return outcome
         sink.warn(f"port {port} was taken before rank 0 could listen on it; retrying on another port")
     raise AssertionError("unreachable")
 
 
-def _run_spawned_once(config: RunConfig, plan: list[CaseSpec], nprocs: int, sink: Sink, port: int) -> Outcome:
+def _run_spawned_once(
+    config: RunConfig, plan: Any, nprocs: int, sink: Sink, port: int, rank_main: Callable | None = None
+) -> Outcome:
     """Spawn ``nprocs`` local ranks, supervise them, feed ``sink``; always leaves no rank running."""
     import multiprocessing as mp
 
@@ -98,7 +103,7 @@ def _run_spawned_once(config: RunConfig, plan: list[CaseSpec], nprocs: int, sink
             reader, writer_end = ctx.Pipe(duplex=False)
             proc = ctx.Process(
                 target=worker.spawn_entry,
-                args=(rank, nprocs, port, config, plan, writer_end, os.getpid()),
+                args=(rank, nprocs, port, config, plan, writer_end, os.getpid(), rank_main),
                 name=f"collbench-rank{rank}",
                 daemon=True,
             )
@@ -207,7 +212,9 @@ def torchrun_env() -> dict[str, int] | None:
     return out
 
 
-def run_torchrun(config: RunConfig, plan: list[CaseSpec], sink: Sink | None, env: dict[str, int]) -> Outcome:
+def run_torchrun(
+    config: RunConfig, plan: Any, sink: Sink | None, env: dict[str, int], rank_main: Callable | None = None
+) -> Outcome:
     """This process is one launcher rank; rank 0 (``sink`` not None) writes. Returns this rank's outcome."""
     from datetime import timedelta
 
@@ -266,7 +273,7 @@ def run_torchrun(config: RunConfig, plan: list[CaseSpec], sink: Sink | None, env
             else:
                 what = f"backend {config.backend} failed to initialise"
             return Outcome("failed", f"rank {env['rank']}: {what} ({msg})", sink.skipped if sink else [])
-        worker.run_rank(config, plan, emit)
+        (rank_main or worker.run_rank)(config, plan, emit)
         dist.destroy_process_group()
     except Exception as exc:  # noqa: BLE001 - a peer died or the algorithm failed: keep the points
         msg = f"rank {env['rank']}: {worker.short_error(exc)}"

@@ -64,7 +64,8 @@ def warmup_for(nbytes: int, warmup: int | None) -> int:
 
 
 def variants(collective: str, in_place: str) -> tuple[bool, ...]:
-    """in_place values measured: AG/RS have both (as nccl-tests); bcast/reduce/AR only in-place."""
+    """in_place values measured: AG/RS have both (as nccl-tests); bcast/reduce/AR only in-place; all_to_all
+    only out-of-place."""
     return spec(collective).variants(in_place)
 
 
@@ -107,7 +108,7 @@ def case_spec(
         bytes=count * esize,
         count=count,
         root=desc.recorded_root(root),
-        in_place=in_place if desc.in_place_variants else True,
+        in_place=in_place if desc.in_place_variants else desc.only_in_place,
         iters=iters_for(count * esize, iters),
         warmup=warmup_for(count * esize, warmup),
         segment_bytes=segment_bytes_for(collective, algorithm, segment_bytes),

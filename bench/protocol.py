@@ -12,6 +12,7 @@ sides import only this module, as pyperf's manager and worker share only their J
 | ``ready`` | None: the process group is up (pool) | every rank |
 | ``done`` | None: the plan is finished | every rank |
 | ``error`` | one line; ``INIT_ERROR_PREFIX`` + line when the group never came up | any rank |
+| ``result`` | a command's whole result (``collbench pairs``: every pair's figures, the hosts) | rank 0, once |
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 META, POINT, SKIP, TICK, READY, DONE, ERROR = "meta", "point", "skip", "tick", "ready", "done", "error"
+RESULT = "result"
 
 #: Prefix of an ``error`` payload from ``init_process_group`` (backend or rendezvous failure).
 INIT_ERROR_PREFIX = "init: "

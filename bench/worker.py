@@ -148,8 +148,9 @@ def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
 
 
 def spawn_entry(
-    rank: int, world_size: int, port: int, config: RunConfig, plan: list[CaseSpec], conn, parent_pid: int
-) -> None:
+    rank: int, world_size: int, port: int, config: RunConfig, plan: Any, conn, parent_pid: int,
+    rank_main: Callable[[RunConfig, Any, Emit], None] | None = None,
+) -> None:  # fmt: skip
     """Target of a locally spawned rank: the parent supervises, writes and handles Ctrl-C."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_parent_death_signal()
@@ -180,7 +181,7 @@ def spawn_entry(
             conn.send(protocol.Message(protocol.ERROR, rank, protocol.INIT_ERROR_PREFIX + short_error(exc)))
             conn.close()
             os._exit(1)
-        run_rank(config, plan, emit)
+        (rank_main or run_rank)(config, plan, emit)
         dist.destroy_process_group()
         conn.send(protocol.Message(protocol.DONE, rank))
     except BaseException as exc:  # noqa: BLE001 - report anything to the supervisor, then exit non-zero

@@ -15,6 +15,10 @@ reading of the sources, not re-verified against the torch 2.13 C++ in this proje
   scripts/bench_collectives.py measures builtin reduce_scatter at 16 MiB, 2 processes, at about
   1.5x the time of builtin all_reduce of the same buffer.
 
+- all_to_all: ``all_to_all_single``; Gloo ``gloo::alltoall`` (equal splits) / ``gloo::alltoallv``: the own
+  block copied, then every send and receive posted at once and waited for (``gloo/alltoall.cc``);
+  NCCL: grouped ``ncclSend``/``ncclRecv`` to every peer.
+
 Differences from the hand-written algorithms, checked before any communication:
 - Gloo has no ReduceOp.AVG: ``ValueError`` (the hand-written algorithms do support AVG).
 - Gloo reduces a fixed set of dtypes (the eight in ``validate.REDUCIBLE_DTYPES``); anything else
@@ -74,6 +78,11 @@ def _check_reduce_scatter(output: torch.Tensor, input: torch.Tensor, op: ReduceO
     return ctx
 
 
+def _check_all_to_all(output: torch.Tensor, input: torch.Tensor, output_split_sizes=None, input_split_sizes=None,  # noqa: ANN001
+                      group=None) -> object:  # noqa: ANN001  # fmt: skip
+    return validate.all_to_all_args(output, input, output_split_sizes, input_split_sizes, group)
+
+
 # --- the bare torch calls -----------------------------------------------------------------------------------
 
 
@@ -96,6 +105,11 @@ def _raw_all_gather(output: torch.Tensor, input: torch.Tensor, group=None) -> No
 
 def _raw_reduce_scatter(output: torch.Tensor, input: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group=None) -> None:  # noqa: ANN001,E501
     getattr(dist, "reduce_scatter_single", dist.reduce_scatter_tensor)(output, input, op=op, group=group)
+
+
+def _raw_all_to_all(output: torch.Tensor, input: torch.Tensor, output_split_sizes=None, input_split_sizes=None,  # noqa: ANN001
+                    group=None) -> None:  # noqa: ANN001  # fmt: skip
+    dist.all_to_all_single(output, input, output_split_sizes, input_split_sizes, group=group)
 
 
 # --- the public, checked functions ------------------------------------------------------------------------
@@ -133,12 +147,25 @@ def reduce_scatter(
         _raw_reduce_scatter(output, input, op, group)
 
 
+def all_to_all(
+    output: torch.Tensor,
+    input: torch.Tensor,
+    output_split_sizes: list[int] | None = None,
+    input_split_sizes: list[int] | None = None,
+    group: dist.ProcessGroup | None = None,
+) -> None:
+    """torch.distributed.all_to_all_single."""
+    if _check_all_to_all(output, input, output_split_sizes, input_split_sizes, group) is not None:
+        _raw_all_to_all(output, input, output_split_sizes, input_split_sizes, group)
+
+
 _PARTS: dict[Callable[..., None], tuple[Callable[..., object], Callable[..., None]]] = {
     broadcast: (_check_broadcast, _raw_broadcast),
     reduce: (_check_reduce, _raw_reduce),
     all_reduce: (_check_all_reduce, _raw_all_reduce),
     all_gather: (_check_all_gather, _raw_all_gather),
     reduce_scatter: (_check_reduce_scatter, _raw_reduce_scatter),
+    all_to_all: (_check_all_to_all, _raw_all_to_all),
 }
 
 

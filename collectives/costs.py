@@ -5,7 +5,8 @@ A call of an algorithm is modelled (docs/theory.md, section Cost form; docs/cost
     T = L * alpha + W * n * beta + G * n * gamma
 
 with n nccl-tests' size S in bytes (the per-rank buffer for broadcast, reduce and
-all-reduce; the whole gathered buffer for all-gather and reduce-scatter).  L counts
+all-reduce; the whole gathered buffer for all-gather and reduce-scatter; the whole per-rank send buffer
+for all-to-all).  L counts
 message steps on the critical path, W and G the bytes sent and combined on that path per
 byte of n.  Pipelined algorithms cut n into k = ceil(n / segment_bytes) segments, so their
 L and W depend on n; pass ``nbytes`` (and the segment size the run used) for them.
@@ -241,6 +242,18 @@ def _recursive_halving_reduce_scatter(p: int, n: float | None, s: int | None) ->
     return Cost(float(lg_floor(p) + 2), 1.0 + mid + 1.0 / p, 1.0 + mid)
 
 
+def _pairwise_all_to_all(p: int, n: float | None, s: int | None) -> Cost:
+    # p - 1 steps, each sending one block of n/p and receiving one (MPICH pairwise; Thakur et al. 2005)
+    return Cost(float(p - 1), (p - 1) / p, 0.0)
+
+
+def _bruck_all_to_all(p: int, n: float | None, s: int | None) -> Cost:
+    # ceil(lg p) steps; step k moves the blocks whose slot index i in [1, p) has bit k set, packed in one
+    # message each way (Bruck et al. 1997): W = sum over k of #{i < p : i & 2^k} / p (lg p / 2 at p = 2^m)
+    moved = sum(sum(1 for i in range(1, p) if i >> k & 1) for k in range(lg_ceil(p)))
+    return Cost(float(lg_ceil(p)), moved / p, 0.0)
+
+
 #: builtin on gloo, where we know what torch's ProcessGroupGloo calls (read from gloo's sources
 #: gloo/{broadcast,reduce,allreduce,allgather}.cc and torch's ProcessGroupGloo; not re-checked against the gloo
 #: bundled with every torch release).  All of gloo's algorithms are ring-based except broadcast.
@@ -256,6 +269,10 @@ _GLOO: dict[str, tuple[CostFn, str]] = {
         _ring_all_reduce,
         "torch ProcessGroupGloo: ring all-reduce of the input (gloo/allreduce.cc) + local copy",
     ),
+    "all_to_all": (
+        lambda p, n, s: Cost(1.0, (p - 1) / p, 0.0),
+        "gloo alltoall: every block posted at once, then all waited for (gloo/alltoall.cc)",
+    ),
 }
 
 
@@ -266,8 +283,10 @@ def _nccl(collective: str, p: int, n: float | None, s: int | None, algo: str | N
     frac, desc = (p - 1) / p, SPECS[collective]
     if desc.rooted:  # broadcast, reduce: ring (pipelined chain), nsteps = nRanks - 1, busBw ratio 1
         return Cost(float(p - 1), 1.0, 1.0 if desc.reducing else 0.0), "NCCL ring (tuning.cc)"
-    if desc.blocked:  # all_gather, reduce_scatter: ring, nsteps = nRanks - 1
+    if desc.layout in ("gather", "scatter"):  # all_gather, reduce_scatter: ring, nsteps = nRanks - 1
         return _ring_gather_like(p, desc.reducing), "NCCL ring (tuning.cc)"
+    if desc.layout == "exchange":  # all_to_all: grouped send/recv, outside NCCL's tuning model
+        return None
     algo = (algo or "").lower()
     if algo == "ring":
         return Cost(2.0 * (p - 1), 2.0 * frac, frac), "NCCL ring (tuning.cc)"
@@ -330,6 +349,8 @@ COSTS: dict[tuple[str, str], CostFn] = {
     ("reduce_scatter", "ring"): lambda p, n, s: _ring_gather_like(p, reducing=True),
     ("reduce_scatter", "tree"): _recursive_halving_reduce_scatter,
     ("reduce_scatter", "pairwise"): lambda p, n, s: _ring_gather_like(p, reducing=True),
+    ("all_to_all", "pairwise"): _pairwise_all_to_all,
+    ("all_to_all", "bruck"): _bruck_all_to_all,
 }
 for _c in COLLECTIVES:
     COSTS[(_c, "builtin")] = _builtin(_c)

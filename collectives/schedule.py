@@ -40,6 +40,7 @@ def _call_args(desc: CollectiveSpec, numel: int, p: int, dtype: torch.dtype, roo
     args: tuple = {
         "gather": (big, torch.zeros(numel // p, dtype=dtype)),  # (output, input)
         "scatter": (torch.zeros(numel // p, dtype=dtype), big),  # (output, input)
+        "exchange": (big, torch.zeros(numel, dtype=dtype)),  # (output, input), equal splits
     }.get(desc.layout, (big,))
     if desc.rooted:
         args += (root,)
@@ -112,7 +113,7 @@ def record(
     """Run ``algorithm`` of ``collective`` on p simulated ranks and record what each executes.
 
     numel: elements of nccl-tests' S (the per-rank buffer; the gathered buffer for all_gather and
-    reduce_scatter, which must then be a multiple of p).
+    reduce_scatter, the send buffer of all_to_all, which must then be a multiple of p).
     """
     from collectives.registry import get
 
@@ -131,5 +132,3 @@ def record(
             rec.rank = r
             fn(*_call_args(desc, numel, p, dtype, root), **kwargs)
     return Schedule(p, numel * torch.tensor([], dtype=dtype).element_size(), rec.events, rec.before)
-
-

@@ -11,7 +11,14 @@ Layouts of S (nccl-tests' size, docs/theory.md "Notation"):
 
 - ``whole``: S is each rank's whole buffer (broadcast, reduce, all_reduce);
 - ``gather``: S is the gathered output, p blocks of S/p; each rank's input is one block (all_gather);
-- ``scatter``: S is each rank's input, p blocks; each rank's output is one block (reduce_scatter).
+- ``scatter``: S is each rank's input, p blocks; each rank's output is one block (reduce_scatter);
+- ``exchange``: S is each rank's whole send buffer, p blocks (block j goes to rank j); the receive buffer
+  has the same size (all_to_all, nccl-tests ``alltoall``: ``count`` is the whole per-rank buffer).
+
+In-place: all_gather and reduce_scatter are measured out of place and in place (nccl-tests' two columns);
+broadcast, reduce and all_reduce are in place by nature; all_to_all is out of place only, as torch's
+``all_to_all_single`` and NCCL's grouped send/recv need distinct buffers (nccl-tests prints an in-place
+alltoall column with ``#wrong`` N/A: it is not checked and its times are not a real exchange).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-Layout = Literal["whole", "gather", "scatter"]
+Layout = Literal["whole", "gather", "scatter", "exchange"]
 
 
 def _lg_ceil(p: int) -> int:
@@ -38,6 +45,12 @@ class CollectiveSpec:
     busbw: Callable[[int], float]  # nccl-tests' factor F(p): busbw = algbw * F
     lower_bound: Callable[[int], tuple[float, float, float]]  # (L, W, G) of the alpha-beta-gamma bound, p >= 2
     root_name: str | None = None  # keyword of the root in torch's signature
+    nccl_tests_name: str | None = None  # nccl-tests' program stem (``<name>_perf``) when it differs from name
+
+    @property
+    def program(self) -> str:
+        """nccl-tests' name of the collective: ``alltoall`` for all_to_all, the collective's name otherwise."""
+        return self.nccl_tests_name or self.name
 
     @property
     def blocked(self) -> bool:
@@ -46,7 +59,19 @@ class CollectiveSpec:
 
     @property
     def in_place_variants(self) -> bool:
-        """nccl-tests measures an out-of-place and an in-place variant (the others are in-place by nature)."""
+        """nccl-tests measures an out-of-place and an in-place variant (all_gather, reduce_scatter)."""
+        return self.layout in ("gather", "scatter")
+
+    @property
+    def only_in_place(self) -> bool:
+        """The ``in_place`` value of a collective with one variant: True (in place by nature: broadcast, reduce,
+        all_reduce) or False (out of place only: all_to_all)."""
+        return self.layout != "exchange"
+
+    @property
+    def separate_output(self) -> bool:
+        """The call takes a second buffer besides S: the block of all_gather/reduce_scatter, the receive buffer
+        of all_to_all."""
         return self.blocked
 
     def element_count(self, nbytes: int, element_size: int, world_size: int) -> int:
@@ -55,8 +80,15 @@ class CollectiveSpec:
         return count - count % world_size if self.blocked else count
 
     def block_count(self, count: int, world_size: int) -> int:
-        """Elements of the small buffer of a blocked collective (its input or output block); count otherwise."""
+        """Elements of one rank's block of S (count / p for the blocked layouts); count otherwise."""
         return count // world_size if self.blocked else count
+
+    def other_count(self, count: int, world_size: int) -> int:
+        """Elements of the second buffer (``separate_output``): one block, or the whole receive buffer of an
+        exchange; 0 when there is none."""
+        if self.layout == "exchange":
+            return count
+        return count // world_size if self.blocked else 0
 
     def recorded_op(self, op: str) -> str:
         """The op a result records: the reduction, or ``none`` for collectives that do not reduce."""
@@ -69,7 +101,7 @@ class CollectiveSpec:
     def variants(self, in_place: str) -> tuple[bool, ...]:
         """in_place values to measure for the ``--in-place both|yes|no`` option."""
         if not self.in_place_variants:
-            return (True,)
+            return (self.only_in_place,)
         return {"both": (False, True), "yes": (True,), "no": (False,)}[in_place]
 
 
@@ -105,6 +137,11 @@ SPECS: dict[str, CollectiveSpec] = {
             busbw=_ring_share,
             lower_bound=lambda p: (float(_lg_ceil(p)), _ring_share(p), _ring_share(p)),
         ),
+        CollectiveSpec(
+            "all_to_all", rooted=False, reducing=False, layout="exchange", nccl_tests_name="alltoall",
+            busbw=_ring_share,
+            lower_bound=lambda p: (float(_lg_ceil(p)), _ring_share(p), 0.0),
+        ),
     )
 }  # fmt: skip
 
@@ -125,6 +162,11 @@ def spec(name: str) -> CollectiveSpec:
     if found is None:
         raise UnknownCollectiveError(f"unknown collective {name!r}; known: {', '.join(COLLECTIVES)}")
     return found
+
+
+def by_program(program: str) -> str | None:
+    """The collective nccl-tests' program ``<program>_perf`` measures, or None when collbench has none."""
+    return next((s.name for s in SPECS.values() if s.program == program), None)
 
 
 def busbw_factor(collective: str, world_size: int) -> float:

@@ -196,3 +196,74 @@ def reduce_scatter_args(output: object, input: object, op: object, group: dist.P
     if ctx is not None:
         check_pair(o, i, ctx.size, "reduce_scatter", ctx.rank)
     return ctx
+
+
+def _splits(splits: object, rows: int, p: int, name: str, tensor_name: str) -> list[int]:
+    """Split sizes (rows of dim 0) of one side: p equal parts of ``rows`` for None, else p ints summing to rows."""
+    if splits is None:
+        if rows % p:
+            raise ValueError(
+                f"all_to_all: {tensor_name} has {rows} rows in dim 0, not a multiple of the world size {p} "
+                f"(pass {name} for unequal splits)"
+            )
+        return [rows // p] * p
+    if isinstance(splits, torch.Tensor) or not hasattr(splits, "__len__") or isinstance(splits, (str, bytes)):
+        raise TypeError(f"all_to_all: {name} must be a list of ints, got {type(splits).__name__}")
+    sizes = list(splits)  # type: ignore[call-overload]
+    if len(sizes) != p:
+        raise ValueError(f"all_to_all: {name} has {len(sizes)} entries, expected one per rank ({p})")
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, int):
+            raise TypeError(f"all_to_all: {name} must hold ints, got {type(s).__name__} ({s!r})")
+        if s < 0:
+            raise ValueError(f"all_to_all: {name} holds a negative size {s}")
+    if sum(sizes) != rows:
+        raise ValueError(f"all_to_all: {name} sums to {sum(sizes)} but {tensor_name} has {rows} rows in dim 0")
+    return sizes
+
+
+def _row_elems(t: torch.Tensor, tensor_name: str) -> int:
+    if t.dim() == 0:
+        raise ValueError(f"all_to_all: {tensor_name} is a 0-dim tensor; it needs a dim 0 to split")
+    return t[0].numel() if t.shape[0] else int(torch.Size(t.shape[1:]).numel())
+
+
+def all_to_all_args(
+    output: object,
+    input: object,
+    output_split_sizes: object,
+    input_split_sizes: object,
+    group: dist.ProcessGroup | None,
+) -> tuple[Ctx, list[int], list[int]] | None:
+    """Checks for all_to_all (``all_to_all_single`` semantics): (ctx, elements sent to each rank, elements
+    received from each rank), or None off-group.
+
+    Split sizes count rows of dim 0, as torch's; None splits dim 0 into p equal parts. Whatever one rank can
+    check alone is checked here, before any message: sizes, sums, dtypes, devices, overlap. That rank i's
+    ``input_split_sizes[j]`` equals rank j's ``output_split_sizes[i]`` only a message could tell (torch does
+    not check it either); a mismatch makes the receive fail on the backend's size check.
+    """
+    o = check_tensor(output, "output")
+    i = check_tensor(input, "input")
+    ctx = _member(group)
+    if ctx is None:
+        return None
+    if o.dtype != i.dtype:
+        raise TypeError(f"all_to_all: output dtype {o.dtype} differs from input dtype {i.dtype}")
+    if o.device != i.device:
+        raise ValueError(f"all_to_all: output on {o.device} but input on {i.device}")
+    row_o, row_i = _row_elems(o, "output"), _row_elems(i, "input")
+    if row_o != row_i:
+        raise ValueError(
+            f"all_to_all: a row of output (dim 0) has {row_o} elements, a row of input {row_i}; they must match"
+        )
+    p = ctx.size
+    send = _splits(input_split_sizes, i.shape[0], p, "input_split_sizes", "input")
+    recv = _splits(output_split_sizes, o.shape[0], p, "output_split_sizes", "output")
+    if output_split_sizes is None and input_split_sizes is None and o.shape[0] != i.shape[0]:
+        raise ValueError(
+            f"all_to_all: with equal splits output must have as many rows as input ({i.shape[0]}), got {o.shape[0]}"
+        )
+    if o.numel() > 0 and i.numel() > 0 and _overlap(o, i):
+        raise ValueError("all_to_all: output and input overlap in memory; all_to_all is out of place only")
+    return ctx, [s * row_i for s in send], [s * row_o for s in recv]

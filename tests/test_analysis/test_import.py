@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from analysis import cli
+from analysis.errors import AnalysisError
 from analysis.loader import load_run
 from analysis.nccltests import parse_json, parse_text
 
@@ -163,3 +164,21 @@ def test_tuning_lines_mpich_prefix_and_timestamps() -> None:
     log = parse_text(text)
     assert log.collective == "all_reduce" and log.world_size == 2 and len(log.points) == 2
     assert log.points[1]["time_us"] == 105.7 and log.algo_proto == ["Ring/Simple", "Tree/LL128"]
+
+
+def test_alltoall_imports_as_all_to_all_out_of_place_only() -> None:
+    """nccl-tests' alltoall is collbench's all_to_all; its unchecked in-place column is dropped, said once."""
+    text = (DATA / "superbench-a100-alltoall.log").read_text()
+    for given in (None, "alltoall", "all_to_all"):
+        log = parse_text(text, collective=given)
+        assert log.collective == "all_to_all" and log.world_size == 8
+        assert len(log.points) == 34 and not any(pt["in_place"] for pt in log.points)
+        assert sum("in-place column is dropped" in w for w in log.warnings) == 1
+    big = log.points[-1]
+    assert big["busbw_gbps"] == pytest.approx(big["algbw_gbps"] * 7 / 8, abs=0.01)
+    with pytest.raises(AnalysisError, match="--collective all_reduce but the log measured all_to_all"):
+        parse_text((DATA / "nccl-tests-287-alltoall-rtx5090.log").read_text(), collective="all_reduce")
+    doc = json.loads((DATA / "synthetic-reduce_scatter.json").read_text())
+    doc["args"][0] = "./build/alltoall_perf"
+    js = parse_json(json.dumps(doc))
+    assert js.collective == "all_to_all" and len(js.points) == 3 and not any(pt["in_place"] for pt in js.points)

@@ -133,6 +133,8 @@ def run_one(state: dict[str, Any], case: dict[str, Any]) -> str:
             fn(t, op=OPS[op], group=group, **kwargs)
         elif coll == "all_gather":
             fn(torch.empty(0, dtype=t.dtype), t.narrow(0, 0, 0), group=group, **kwargs)
+        elif coll == "all_to_all":
+            fn(torch.empty(0, dtype=t.dtype), t, group=group, **kwargs)
         else:
             fn(t.narrow(0, 0, 0), torch.empty(0, dtype=t.dtype), op=OPS[op], group=group, **kwargs)
         return "" if torch.equal(t, before) else "non-member rank's tensor was modified"
@@ -141,7 +143,9 @@ def run_one(state: dict[str, Any], case: dict[str, Any]) -> str:
     root = ranks[root_g]
     errors = []
 
-    if coll in ("broadcast", "reduce", "all_reduce"):
+    if coll == "all_to_all":
+        errors += _all_to_all(case, fn, builtin if builtin_ok else None, group, p, gr, kwargs)
+    elif coll in ("broadcast", "reduce", "all_reduce"):
         vals = [gen(r, numel, dtype, op, seed) for r in range(p)]
         if coll == "broadcast":
             want = to_torch(vals[root_g], dtype, device)
@@ -199,6 +203,45 @@ def run_one(state: dict[str, Any], case: dict[str, Any]) -> str:
     return "; ".join(errors)
 
 
+def split_matrix(p: int, numel: int, seed: int) -> list[list[int]]:
+    """Rows rank src sends rank dst in an unequal-splits case: 0 .. numel + 2, zeros included."""
+    return [[(src * 3 + dst * 5 + seed) % (numel + 3) for dst in range(p)] for src in range(p)]
+
+
+def _all_to_all(case: dict[str, Any], fn: Any, builtin: Any, group: Any, p: int, gr: int,
+                kwargs: dict[str, Any]) -> list[str]:  # fmt: skip
+    """all_to_all on this rank (group rank gr): equal splits of ``numel`` rows per block, or the unequal
+    split_matrix (``unequal``); rows of ``width`` elements (dim 0 split, as torch's all_to_all_single)."""
+    dtype, op, numel, seed, device = case["dtype"], "SUM", case["numel"], case.get("seed", 0), case.get("device", "cpu")
+    width = case.get("width", 1)
+    unequal = case.get("unequal", False)
+    rows = split_matrix(p, numel, seed) if unequal else [[numel] * p for _ in range(p)]
+    vals = [gen(src, sum(rows[src]) * width, dtype, op, seed) for src in range(p)]
+
+    def block(src: int, dst: int) -> np.ndarray:
+        start = sum(rows[src][:dst]) * width
+        return vals[src][start : start + rows[src][dst] * width]
+
+    want = to_torch(np.concatenate([block(src, gr) for src in range(p)]), dtype, device)
+    shape_in = (sum(rows[gr]), width) if width > 1 else (sum(rows[gr]),)
+    shape_out = (sum(rows[src][gr] for src in range(p)), width) if width > 1 else (want.numel(),)
+    splits = {"input_split_sizes": rows[gr], "output_split_sizes": [rows[src][gr] for src in range(p)]}
+    errors, outs = [], {}
+    for name, f in (("alg", fn), ("builtin", builtin)) if builtin is not None else (("alg", fn),):
+        inp = to_torch(vals[gr], dtype, device).view(shape_in)
+        before = inp.clone()
+        out = sentinel_like(want).view(shape_out)
+        f(out, inp, group=group, **(splits if unequal else {}), **(kwargs if name == "alg" else {}))
+        if not torch.equal(inp, before):
+            errors.append(f"{name} modified its input")
+        outs[name] = out.reshape(-1).clone()
+    if err := same(outs["alg"], want, op):
+        errors.append(f"vs reference: {err}")
+    if "builtin" in outs and (err := same(outs["alg"], outs["builtin"], op)):
+        errors.append(f"vs builtin: {err}")
+    return errors
+
+
 def _avg(vals: list[np.ndarray], dtype: str, device: str) -> torch.Tensor:
     return torch.from_numpy(reference(vals, "AVG").astype(np.float64)).to(dtype=DTYPES[dtype], device=device)
 
@@ -246,6 +289,7 @@ _COMM_FUNCS = (
     "all_reduce",
     "all_gather_into_tensor",
     "reduce_scatter_tensor",
+    "all_to_all_single",
     "barrier",
 )
 
@@ -262,6 +306,23 @@ def bad_inputs(collective: str, algorithm: str) -> list[tuple[str, type[Exceptio
     rooted = collective in ("broadcast", "reduce")
     reducing = collective in ("reduce", "all_reduce", "reduce_scatter")
     cases: list[tuple[str, type[Exception], dict[str, Any]]] = []
+    if collective == "all_to_all":  # run on a 2-rank group
+        base = {"output": torch.zeros(8), "input": torch.zeros(8)}
+        cases.append(("output wrong size", ValueError, {**base, "output": torch.zeros(10)}))
+        cases.append(("input not a multiple of p", ValueError, {"output": torch.zeros(7), "input": torch.zeros(7)}))
+        cases.append(("dtype mismatch", TypeError, {**base, "output": torch.zeros(8, dtype=torch.float64)}))
+        cases.append(("device mismatch", ValueError, {**base, "output": torch.zeros(8, device="meta")}))
+        cases.append(("non-contiguous input", ValueError, {**base, "input": torch.zeros(8, 2)[:, 0]}))
+        cases.append(("row widths differ", ValueError, {**base, "output": torch.zeros(4, 2)}))
+        cases.append(("0-dim tensor", ValueError, {**base, "input": torch.tensor(1.0)}))
+        both = torch.zeros(16)
+        cases.append(("overlapping buffers", ValueError, {"output": both[:8], "input": both[4:12]}))
+        cases.append(("splits: one per rank", ValueError, {**base, "input_split_sizes": [8]}))
+        cases.append(("splits: wrong sum", ValueError, {**base, "input_split_sizes": [4, 3]}))
+        cases.append(("splits: negative", ValueError, {**base, "output_split_sizes": [10, -2]}))
+        cases.append(("splits: not ints", TypeError, {**base, "output_split_sizes": [4.0, 4.0]}))
+        cases.append(("splits: not a list", TypeError, {**base, "input_split_sizes": 4}))
+        return cases
     if collective in ("broadcast", "reduce", "all_reduce"):
         base: dict[str, Any] = {"tensor": f32.clone()}
         if rooted:

@@ -32,6 +32,8 @@ def test_bad_input_raises_before_communication(pools: Pools) -> None:
         ("all_gather", "bruck", "output wrong size", ["output has 17 elements", "expected"]),
         ("reduce_scatter", "builtin", "gloo has no AVG", ["gloo", "AVG"]),
         ("broadcast", "ring", "non-contiguous", ["contiguous"]),
+        ("all_to_all", "bruck", "splits: wrong sum", ["input_split_sizes sums to 7", "8 rows"]),
+        ("all_to_all", "pairwise", "input not a multiple of p", ["7 rows", "multiple of the world size 2"]),
     ],
 )
 def test_error_messages_name_the_problem(

@@ -25,6 +25,7 @@ def test_subgroups_global_roots(pools: Pools, collective: str) -> None:
                 op = ["SUM", "MAX", "PRODUCT"][root % 3]
                 case = {"collective": collective, "algorithm": algorithm, "dtype": "int64", "op": op}
                 case.update({"numel": numel, "root": root, "group": members, "seed": root})
+                case["unequal"] = collective == "all_to_all" and root % 2 == 1
                 cases.append(case)
     results = pools.get(4).run("collcases:run_cases", timeout_s=120, cases=cases)
     failures = [f"rank {r}: {c}: {e}" for r, errs in enumerate(results) for c, e in zip(cases, errs, strict=True) if e]

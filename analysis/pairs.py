@@ -1,0 +1,284 @@
+"""``collbench pairs``' verdict: flags, per-rank and per-node summaries, files and heatmap (torch-free).
+
+Input: one record per unordered pair (a < b) as measured by ``bench.pairs``: one-way latency at the small
+size (ping-pong / 2), uni-directional bandwidth both ways and bi-directional bandwidth at the large size
+(an OSU-style window of outstanding messages), and wrong elements seen by the receivers.
+
+Flag rule (docs/protocol.md, "collbench pairs"). A pair's figures are its latency and its bandwidth, the
+slower of its two directions. Pairs are compared only with pairs of their own kind (intra-node with
+intra-node, inter-node with inter-node); ranks with ranks; nodes with nodes:
+
+- the *reference* of a kind is the median over ranks of each rank's median pair of that kind (a rank's
+  typical link); a slow rank drags its own median down but only one of p values of the reference, where
+  the plain median over pairs would already sit on the slow pairs at p = 4 (3 of 6 pairs touch a rank);
+- a pair's *score* is the worse of bandwidth / reference and reference latency / latency (1 = typical);
+  a pair is flagged when its score < threshold;
+- a rank is flagged when the median score of its pairs (all kinds, each against its own reference) is below
+  the threshold: most of its links are slow, so the rank (its GPU, NIC or process) is the common cause.
+  Ranks are flagged one at a time, worst first, and the others are then scored without the pairs touching
+  a flagged rank (explaining away: a slow rank gives every other rank one slow pair, which with a noisy
+  pair or two would otherwise push a healthy rank's median under the threshold);
+- with several nodes, a node is flagged when the median score of the inter-node pairs that touch it is below
+  the threshold;
+- a flagged pair neither of whose ranks (nor nodes) is flagged is reported as a *slow link*.
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass
+class PairRow:
+    """One unordered pair's figures and verdict (a row of pairs.csv)."""
+
+    rank_a: int
+    rank_b: int
+    node_a: str
+    node_b: str
+    link: str  # intra | inter
+    latency_us: float
+    bw_a_to_b_gbps: float
+    bw_b_to_a_gbps: float
+    bw_gbps: float  # the slower direction
+    bibw_gbps: float
+    n_wrong: int
+    flagged: bool = False
+    reason: str = ""
+
+
+@dataclass
+class Verdict:
+    """Everything ``collbench pairs`` reports."""
+
+    p: int
+    nodes: list[str]  # node of each rank
+    threshold: float
+    pairs: list[PairRow]
+    reference: dict[str, dict[str, float]]  # kind -> {"bw_gbps", "latency_us"}
+    ranks: list[dict[str, Any]]
+    node_summary: list[dict[str, Any]]
+    flagged_pairs: list[str] = field(default_factory=list)
+    flagged_ranks: list[int] = field(default_factory=list)
+    flagged_nodes: list[str] = field(default_factory=list)
+    slow_links: list[str] = field(default_factory=list)
+    wrong_pairs: list[str] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.flagged_pairs or self.flagged_ranks or self.flagged_nodes or self.wrong_pairs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold, "nodes": self.nodes, "reference": self.reference, "ranks": self.ranks,
+            "node_summary": self.node_summary, "flagged_pairs": self.flagged_pairs,
+            "flagged_ranks": self.flagged_ranks, "flagged_nodes": self.flagged_nodes, "slow_links": self.slow_links,
+            "wrong_pairs": self.wrong_pairs,
+        }  # fmt: skip
+
+
+def one_factorisation(p: int) -> list[list[tuple[int, int]]]:
+    """Rounds of disjoint pairs covering every pair once (the circle method): p - 1 rounds for even p, p for
+    odd p (one rank sits out each round). Each pair is (smaller rank, larger rank)."""
+    if p < 2:
+        return []
+    n = p + (p % 2)  # odd p: a dummy rank n - 1 = p; its partner sits out
+    rounds = []
+    for r in range(n - 1):
+        pairs = []
+        for i in range(n // 2):
+            a = (r + i) % (n - 1)
+            b = (r - i) % (n - 1) if i else n - 1
+            if a != b and a < p and b < p:
+                pairs.append((min(a, b), max(a, b)))
+        rounds.append(sorted(pairs))
+    return rounds
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _bad(bw: float, lat: float, ref: dict[str, float], thr: float) -> str:
+    why = []
+    if bw < thr * ref["bw_gbps"]:
+        why.append(f"bandwidth {bw:.3g} GB/s < {thr:g} x {ref['bw_gbps']:.3g}")
+    if lat > ref["latency_us"] / thr:
+        why.append(f"latency {lat:.3g} us > {ref['latency_us']:.3g} / {thr:g}")
+    return "; ".join(why)
+
+
+def _score(x: PairRow, ref: dict[str, float]) -> float:
+    """The worse of bandwidth / reference and reference latency / latency (1 = a typical pair of its kind)."""
+    return min(x.bw_gbps / ref["bw_gbps"], ref["latency_us"] / x.latency_us)
+
+
+def analyse(records: list[dict[str, Any]], nodes: list[str], threshold: float = DEFAULT_THRESHOLD) -> Verdict:
+    """Flags and summaries of the measured pairs (module docstring)."""
+    p = len(nodes)
+    rows = []
+    for rec in sorted(records, key=lambda r: (r["rank_a"], r["rank_b"])):
+        a, b = rec["rank_a"], rec["rank_b"]
+        link = "intra" if nodes[a] == nodes[b] else "inter"
+        bw = min(rec["bw_a_to_b_gbps"], rec["bw_b_to_a_gbps"])
+        rows.append(PairRow(a, b, nodes[a], nodes[b], link, rec["latency_us"], rec["bw_a_to_b_gbps"],
+                            rec["bw_b_to_a_gbps"], bw, rec["bibw_gbps"], int(rec["n_wrong"])))  # fmt: skip
+    per_rank: dict[int, dict[str, list[PairRow]]] = {r: {} for r in range(p)}
+    for row in rows:
+        for r in (row.rank_a, row.rank_b):
+            per_rank[r].setdefault(row.link, []).append(row)
+    rank_med = {r: {k: (_median([x.bw_gbps for x in v]), _median([x.latency_us for x in v]))
+                    for k, v in kinds.items()} for r, kinds in per_rank.items()}  # fmt: skip
+    # a rank's median pair per kind; the reference of a kind is the median of these over ranks
+    reference = {}
+    for kind in ("intra", "inter"):
+        meds = [m[kind] for m in rank_med.values() if kind in m]
+        if meds:
+            reference[kind] = {"bw_gbps": _median([m[0] for m in meds]), "latency_us": _median([m[1] for m in meds])}
+    v = Verdict(p, list(nodes), threshold, rows, reference, [], [])
+    for row in rows:
+        row.reason = _bad(row.bw_gbps, row.latency_us, reference[row.link], threshold)
+        row.flagged = bool(row.reason)
+        if row.flagged:
+            v.flagged_pairs.append(f"{row.rank_a}-{row.rank_b} ({row.link}): {row.reason}")
+        if row.n_wrong:
+            v.wrong_pairs.append(f"{row.rank_a}-{row.rank_b}: {row.n_wrong} wrong elements received")
+    # ranks, explaining away: flag the rank with the lowest median score below the threshold, then score the
+    # others without the pairs it explains (a slow rank gives every other rank one slow pair), and repeat
+    scores = {r: _median([_score(x, reference[x.link]) for k in per_rank[r].values() for x in k]) for r in range(p)}
+    while True:
+        cand = {r: sc for r, sc in scores.items() if r not in v.flagged_ranks and sc < threshold}
+        if not cand:
+            break
+        worst = min(cand, key=cand.get)
+        v.flagged_ranks.append(worst)
+        for r in range(p):
+            if r not in v.flagged_ranks:
+                kept = [x for k in per_rank[r].values() for x in k if not {x.rank_a, x.rank_b} & set(v.flagged_ranks)]
+                scores[r] = _median([_score(x, reference[x.link]) for x in kept]) if kept else 1.0
+    v.flagged_ranks.sort()
+    for r in range(p):
+        mine = [x for kind in per_rank[r].values() for x in kind]
+        why = f"median pair score {scores[r]:.2f} < {threshold:g}" if r in v.flagged_ranks else ""
+        v.ranks.append({
+            "rank": r, "node": nodes[r], "pairs": len(mine), "score": scores[r],
+            "bw_median_gbps": _median([x.bw_gbps for x in mine]),
+            "latency_median_us": _median([x.latency_us for x in mine]),
+            "flagged": bool(why), "reason": why,
+        })  # fmt: skip
+    names = sorted(set(nodes), key=nodes.index)
+    if len(names) > 1:
+        for n in names:
+            touch = [x for x in rows if x.link == "inter" and n in (x.node_a, x.node_b)]
+            score = _median([_score(x, reference["inter"]) for x in touch])
+            why = f"median inter-node pair score {score:.2f} < {threshold:g}" if score < threshold else ""
+            v.node_summary.append({"node": n, "ranks": [r for r in range(p) if nodes[r] == n], "score": score,
+                                   "inter_bw_median_gbps": _median([x.bw_gbps for x in touch]),
+                                   "inter_latency_median_us": _median([x.latency_us for x in touch]),
+                                   "flagged": bool(why), "reason": why})  # fmt: skip
+            if why:
+                v.flagged_nodes.append(n)
+    for row in rows:
+        if (
+            row.flagged
+            and not ({row.rank_a, row.rank_b} & set(v.flagged_ranks))
+            and not ({row.node_a, row.node_b} & set(v.flagged_nodes))
+        ):
+            v.slow_links.append(f"{row.rank_a}-{row.rank_b}")
+    return v
+
+
+def matrix(v: Verdict, what: str) -> list[list[float | None]]:
+    """p x p matrix: ``bw`` (row i, column j: bandwidth i -> j, GB/s) or ``latency`` (us, symmetric)."""
+    m: list[list[float | None]] = [[None] * v.p for _ in range(v.p)]
+    for x in v.pairs:
+        if what == "bw":
+            m[x.rank_a][x.rank_b], m[x.rank_b][x.rank_a] = x.bw_a_to_b_gbps, x.bw_b_to_a_gbps
+        else:
+            m[x.rank_a][x.rank_b] = m[x.rank_b][x.rank_a] = x.latency_us
+    return m
+
+
+def write_files(v: Verdict, run_dir: Path) -> list[Path]:
+    """pairs.csv (one row per pair), pairs_bw_gbps.csv and pairs_latency_us.csv (p x p), pairs.png."""
+    out = [run_dir / "pairs.csv", run_dir / "pairs_bw_gbps.csv", run_dir / "pairs_latency_us.csv"]
+    with open(out[0], "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(asdict(v.pairs[0]))) if v.pairs else None
+        if w:
+            w.writeheader()
+            w.writerows(asdict(x) for x in v.pairs)
+    for path, what in ((out[1], "bw"), (out[2], "latency")):
+        with open(path, "w", newline="") as f:
+            w2 = csv.writer(f)
+            w2.writerow(["rank", *range(v.p)])
+            for i, row in enumerate(matrix(v, what)):
+                w2.writerow([i, *("" if x is None else f"{x:.6g}" for x in row)])
+    png = run_dir / "pairs.png"
+    heatmap(v, png)
+    return [*out, png]
+
+
+def heatmap(v: Verdict, path: Path) -> None:
+    """Bandwidth and latency matrices side by side, node boundaries drawn, flagged pairs marked x."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 2, figsize=(5 + 0.5 * v.p, 2.5 + 0.25 * v.p))
+    bounds = [i - 0.5 for i in range(1, v.p) if v.nodes[i] != v.nodes[i - 1]]
+    for ax, what, title, cmap in ((axes[0], "bw", "bandwidth i -> j (GB/s)", "viridis"),
+                                  (axes[1], "latency", "one-way latency (us)", "magma_r")):  # fmt: skip
+        m = np.array([[np.nan if x is None else x for x in row] for row in matrix(v, what)], dtype=float)
+        im = ax.imshow(m, cmap=cmap)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+        for b in bounds:
+            ax.axhline(b, color="red", lw=1.5)
+            ax.axvline(b, color="red", lw=1.5)
+        for x in v.pairs:
+            if x.flagged:
+                for i, j in ((x.rank_a, x.rank_b), (x.rank_b, x.rank_a)):
+                    ax.text(j, i, "x", ha="center", va="center", color="red", fontsize=9, fontweight="bold")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("rank j")
+        ax.set_ylabel("rank i")
+        ax.set_xticks(range(v.p))
+        ax.set_yticks(range(v.p))
+    flagged = f"flagged ranks {v.flagged_ranks}" if v.flagged_ranks else "no rank flagged"
+    fig.suptitle(f"collbench pairs, p = {v.p}, threshold {v.threshold:g} of the median: {flagged}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def summary_lines(v: Verdict) -> list[str]:
+    """The printed report: per-rank and per-node tables, then the flags."""
+    lines = [f"# per rank (median over its {v.p - 1} pairs; reference per link kind: " + ", ".join(
+        f"{k} {r['bw_gbps']:.3g} GB/s {r['latency_us']:.3g} us" for k, r in v.reference.items()) + ")"]  # fmt: skip
+    lines.append(f"# {'rank':>4} {'node':<16} {'bw_GBps':>10} {'latency_us':>11} {'score':>6}  flag")
+    for r in v.ranks:
+        flag = f"SLOW ({r['reason']})" if r["flagged"] else "ok"
+        bw, lat = r["bw_median_gbps"], r["latency_median_us"]
+        lines.append(f"  {r['rank']:>4} {r['node'][:16]:<16} {bw:>10.4g} {lat:>11.4g} {r['score']:>6.2f}  {flag}")
+    if v.node_summary:
+        lines.append(f"# {'node':<16} {'ranks':<16} {'inter_bw_GBps':>13} {'inter_lat_us':>12}  flag")
+        for n in v.node_summary:
+            flag = f"SLOW ({n['reason']})" if n["flagged"] else "ok"
+            ranks = ",".join(map(str, n["ranks"]))[:16]
+            lines.append(f"  {n['node'][:16]:<16} {ranks:<16} {n['inter_bw_median_gbps']:>13.4g} "
+                         f"{n['inter_latency_median_us']:>12.4g}  {flag}")  # fmt: skip
+    lines.append(f"# flagged ranks: {', '.join(map(str, v.flagged_ranks)) or 'none'}")
+    if v.node_summary:
+        lines.append(f"# flagged nodes: {', '.join(v.flagged_nodes) or 'none'}")
+    lines.append(f"# flagged pairs: {len(v.flagged_pairs)} of {len(v.pairs)}")
+    lines += [f"#   {x}" for x in v.flagged_pairs]
+    lines.append(f"# slow links (pairs whose ranks are otherwise fine): {', '.join(v.slow_links) or 'none'}")
+    lines += [f"# WRONG DATA {x}" for x in v.wrong_pairs]
+    return lines
