@@ -60,7 +60,8 @@ def test_run_writes_schema(tmp_path: Path) -> None:
     assert "SECRET_TOKEN" not in meta["environment"] and "hunter2" not in (run_dir / "run.json").read_text()
     for key in ("collectives", "algorithms", "min_bytes", "max_bytes", "step_factor", "iters", "warmup", "dtype"):
         assert key in meta["config"]
-    # 1K and 4K, every registered algorithm: AR, bcast, reduce in-place only; AG, RS both variants
+    # 1K and 4K, every registered algorithm: AR, bcast, reduce in place only; AG, RS both variants; all_to_all
+    # out of place only
     import collectives
 
     variants = {"all_gather": 2, "reduce_scatter": 2}
@@ -75,7 +76,7 @@ def test_run_writes_schema(tmp_path: Path) -> None:
         assert t == sorted(t) and t[0] > 0 and float(row["time_us_p90"]) <= float(row["time_us_max"])
         assert len(point["samples_us"]) == 3 and min(point["samples_us"]) == pytest.approx(t[0], rel=1e-3)
         assert int(row["count"]) * 4 == int(row["bytes"])
-        assert row["op"] == ("none" if row["collective"] in ("broadcast", "all_gather") else "sum")
+        assert row["op"] == ("none" if row["collective"] in ("broadcast", "all_gather", "all_to_all") else "sum")
         assert row["root"] == ("0" if row["collective"] in ("broadcast", "reduce") else "-1")
         expected_bus = float(row["algbw_gbps"]) * busbw_factor(row["collective"], 2)
         assert float(row["busbw_gbps"]) == pytest.approx(expected_bus, rel=2e-3, abs=1e-4)
@@ -91,11 +92,12 @@ def test_busbw_factor_end_to_end(tmp_path: Path, p: int) -> None:
     proc = run_cli([*args, "--out", str(tmp_path), "--quiet"])
     assert proc.returncode == 0, proc.stderr
     rows, meta = read_run(run_dir_from(proc.stdout))
-    assert meta["world_size"] == p and len(rows) == 5
+    assert meta["world_size"] == p and len(rows) == len(COLLECTIVES)
     for row in rows:
         algbw = int(row["bytes"]) / (float(row["time_us"]) * 1e3)
         assert float(row["algbw_gbps"]) == pytest.approx(algbw, rel=2e-3)
-        factor = {"all_reduce": 2 * (p - 1) / p, "all_gather": (p - 1) / p, "reduce_scatter": (p - 1) / p}.get(
+        factor = {"all_reduce": 2 * (p - 1) / p, "all_gather": (p - 1) / p, "reduce_scatter": (p - 1) / p,
+                  "all_to_all": (p - 1) / p}.get(  # fmt: skip
             row["collective"], 1.0
         )
         assert float(row["busbw_gbps"]) == pytest.approx(algbw * factor, rel=2e-3)
