@@ -158,20 +158,32 @@ BAD = [
 
 
 @pytest.mark.timeout(120)
-def test_bad_options_exit_2_with_one_line(tmp_path: Path) -> None:
+def test_bad_options_exit_2_with_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    """In process (an escaping exception fails the test as a traceback would); the console script once below."""
+    from bench.cli import main
+
+    monkeypatch.setenv("COLLBENCH_TESTING", "0")
     blocker = tmp_path / "file"
     blocker.write_text("")
     cases = [*BAD, (["--out", str(blocker / "sub")], "cannot create --out")]
     for args, message in cases:
-        proc = run_cli(["run", *args], timeout=60, COLLBENCH_TESTING="0")
-        lines = proc.stderr.strip().splitlines()
-        assert proc.returncode == 2, (args, proc.stderr)
-        assert len(lines) == 1 and lines[0].startswith("collbench: error: "), (args, proc.stderr)
+        assert main(["run", *args]) == 2, args
+        out, err = capsys.readouterr()
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("collbench: error: "), (args, err)
         assert message in lines[0], (args, lines[0])
-        assert "Traceback" not in proc.stderr and proc.stdout == ""
+        assert out == "", (args, out)
     assert not (ROOT / "results").exists() or all(
         p.stat().st_mtime < blocker.stat().st_mtime for p in (ROOT / "results").iterdir()
     ), "a rejected run created a run directory"
+
+
+@pytest.mark.timeout(60)
+def test_bad_option_through_the_console_script() -> None:
+    proc = run_cli(["run", "--nprocs", "64"], timeout=60, COLLBENCH_TESTING="0")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "too many for" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
 def test_unknown_command_and_analysis_dispatch() -> None:
