@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import fit_table, fitting, hardware, plots, verdict
+from analysis import compare, fit_table, fitting, hardware, plots, verdict
 from analysis.errors import AnalysisError
 from analysis.fitting import fit_all
 from analysis.loader import Run, find_runs
@@ -168,6 +168,32 @@ VERDICT_HEADER = ("collective", "p", "algorithm", "peak busbw (GB/s)", "at size"
                   "verdict", "roof: why")  # fmt: skip
 
 
+def changes_blocks(df: pd.DataFrame, baseline: list[Run], threshold: float = 0.10, alpha: float = 0.01) -> list[Block]:
+    """'What changed' against a baseline run, by ``collbench compare``'s rule (ratio CI past the threshold,
+    significant, confirmed by a neighbouring size): counts, then the changed points, largest first."""
+    if not baseline:
+        return []
+    base_ids = ", ".join(r.run_id for r in baseline)
+    changes, unmatched = compare.compare_frames(points(baseline), df, threshold, alpha)
+    if not changes:
+        return [Block("h2", "What changed"), Block("p", f"Against {base_ids}: no point in common.")]
+    counts = {v: sum(c.verdict == v for c in changes) for v in ("regression", "improvement", "isolated", "same")}
+    summary = (f"Against {base_ids}: {len(changes)} points compared ({len(unmatched)} unmatched); "
+               f"{counts['regression']} slower, {counts['improvement']} faster by more than {threshold:.0%} "
+               f"(95% CI, confirmed by a neighbouring size), {counts['isolated']} isolated, "
+               f"{counts['same']} unchanged.")  # fmt: skip
+    moved = sorted((c for c in changes if c.verdict in ("regression", "improvement")),
+                   key=lambda c: -abs(math.log(c.ratio)))[:15]  # fmt: skip
+    rows = tuple((c.collective, c.algorithm, str(c.world_size), size_label(c.bytes), c.verdict,
+                  f"{c.ratio:.2f} [{c.ratio_lo:.2f}, {c.ratio_hi:.2f}]", _num(c.base_time_us), _num(c.new_time_us))
+                 for c in moved)  # fmt: skip
+    blocks = [Block("h2", "What changed"), Block("p", summary)]
+    if rows:
+        blocks.append(Block("table", header=("collective", "algorithm", "p", "size", "change", "time ratio [CI]",
+                                             "base time_us", "new time_us"), rows=rows))  # fmt: skip
+    return blocks
+
+
 def _verdict_blocks(runs: list[Run], overrides: dict | None) -> list[Block]:
     """The opening section: the machine each run ran on and one verdict row per (collective, p, algorithm)."""
     vs, ms = verdict.verdicts(runs, overrides)
@@ -233,7 +259,7 @@ def fit(df: pd.DataFrame, n_boot: int = 100) -> tuple[pd.DataFrame | None, str |
 def build(runs: list[Run], fits: pd.DataFrame | None, figs: Path, *, peak_gbps: float | None = None,
           gamma_gbps: float | None = None, grad_bytes: int | None = None, compute_ms: float | None = None,
           overlap: float = 0.0, title: str | None = None, fit_error: str | None = None,
-          hardware_overrides: dict | None = None) -> list[Block]:  # fmt: skip
+          hardware_overrides: dict | None = None, baseline: list[Run] | None = None) -> list[Block]:  # fmt: skip
     """The report's blocks; its figures are drawn into ``figs``. Fitting and writing are the caller's steps.
 
     Order: verdicts (is the number good?), which algorithm when, warnings, figures (roofline first), the
@@ -243,6 +269,7 @@ def build(runs: list[Run], fits: pd.DataFrame | None, figs: Path, *, peak_gbps: 
     title = title or f"collbench report: {', '.join(r.run_id for r in runs)}"
     blocks = [Block("h1", title)]
     blocks += _verdict_blocks(runs, overrides)
+    blocks += changes_blocks(df, baseline or [])
     blocks += [Block("h2", "Which algorithm when (fastest by the fitted lines; crossover sizes)"),
                Block("table", header=("collective", "p", "sizes", "fastest", "crossover", "from"),
                      rows=tuple(which_algorithm_when(df, fits)))]  # fmt: skip
@@ -307,11 +334,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compute-ms", type=float, help="compute time per step for that plot (ms)")
     parser.add_argument("--overlap", type=float, default=0.0, help="share of the all-reduce hidden by compute")
     parser.add_argument("--boot", type=int, default=100, help="bootstrap replicates of the fits (default 100)")
+    parser.add_argument("--baseline", nargs="+", help="earlier run(s): the report opens with what changed against "
+                        "them (collbench compare's rule, 10%% threshold)")
     hardware.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     runs = [r for p in args.runs for r in find_runs(p)]
+    baseline = [r for p in args.baseline or [] for r in find_runs(p)]
     out = Path(args.out) if args.out else runs[0].path / "report"
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -322,7 +352,8 @@ def run(args: argparse.Namespace) -> int:
     written = [fit_table.write_csv(fits, out)] if fits is not None else []
     blocks = build(runs, fits, out / "figures", peak_gbps=args.peak_gbps, gamma_gbps=args.gamma_gbps,
                    grad_bytes=grad, compute_ms=args.compute_ms, overlap=args.overlap, title=args.title,
-                   fit_error=why, hardware_overrides=hardware.overrides_from_args(args))  # fmt: skip
+                   fit_error=why, hardware_overrides=hardware.overrides_from_args(args),
+                   baseline=baseline)  # fmt: skip
     (out / "report.md").write_text(to_markdown(blocks, out))
     (out / "report.html").write_text(to_html(blocks, blocks[0].text))
     n_figs = sum(b.kind == "img" for b in blocks)

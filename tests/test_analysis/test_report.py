@@ -110,3 +110,17 @@ def test_bad_input(tmp_path: Path, capsys) -> None:
     assert cli.main(["report", str(run)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("collbench: error:") and "not a collbench" in err
+
+
+def test_report_opens_with_what_changed_against_a_baseline(tmp_path: Path, capsys) -> None:
+    """--baseline: the report says what changed, by compare's rule; a planted 2x slower link is found."""
+    sizes = tuple(1 << k for k in range(16, 24, 2))  # bandwidth-bound sizes, where half the link doubles t
+    base = synthetic.write_run(tmp_path / "base", HW, cases=CASES[:1], world_size=2, sizes=sizes, seed=1)
+    slow = synthetic.Hardware(alpha_us=HW.alpha_us, bw_gbps=HW.bw_gbps / 2, gamma_gbps=HW.gamma_gbps)
+    new = synthetic.write_run(tmp_path / "new", slow, cases=CASES[:1], world_size=2, sizes=sizes, seed=2)
+    report = _report(capsys, str(new), "--baseline", str(base), "--out", str(tmp_path / "rep"))
+    md = (report / "report.md").read_text()
+    assert "## What changed" in md and md.index("## What changed") < md.index("## Which algorithm when")
+    assert f"Against {base.name}: {len(sizes)} points compared (0 unmatched); {len(sizes)} slower" in md
+    same = _report(capsys, str(base), "--baseline", str(base), "--out", str(tmp_path / "same"))
+    assert "0 slower, 0 faster" in (same / "report.md").read_text()
