@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bench.errors import EXIT_OK, EXIT_USAGE, UsageError
+from bench.errors import EXIT_OK, EXIT_USAGE, UsageError, UsageParser
 
 RUN_HELP = "a sweep: time, check and record collectives (see collbench run --help)"
 PAIRS_HELP = "every rank pair's latency and bandwidth; flags the slow link, rank or node (exit 1)"
@@ -27,20 +27,13 @@ def _analysis_commands() -> dict[str, str]:
     return {name: text for name, (_, text) in COMMANDS.items()}
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports errors as one ``collbench: error: ...`` line (exit 2)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
 def _top_help() -> str:
     commands = {"run": RUN_HELP, "pairs": PAIRS_HELP, **_analysis_commands()}
     return "\n".join(["commands:", *(f"  {name:<9} {text}" for name, text in commands.items())])
 
 
 def build_run_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = UsageParser(
         prog="collbench run",
         description="Time collectives (nccl-tests style) with every registered algorithm, check results exactly, "
         "and write results.csv + run.json into a new directory under --out. Under torchrun the launcher's "

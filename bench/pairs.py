@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import protocol
-from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError, UsageParser
 from bench.plan import RunConfig
 from bench.sizes import parse_size
 
@@ -43,15 +43,8 @@ class PairsPlan:
     ranks_per_node: int | None  # None: nodes are host names
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports errors as one ``collbench: error: ...`` line (exit 2), as ``collbench run``."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = UsageParser(
         prog="collbench pairs",
         description="Measure every rank pair's latency and bandwidth in p-1 rounds of disjoint pairs, write the "
         "p x p matrices, a heatmap and run.json into a new run directory, and flag pairs, ranks and nodes below "
