@@ -24,8 +24,8 @@ Steps (a progress line each; every command's output in <dir>/logs/<step>.log):
   summary          SUMMARY.md (scripts/gpu_summary.py): the headline figures
 
 Everything goes into one new folder <out>/gpu-<gpu>-<UTC time>/ (a second run gets a new folder; nothing is
-overwritten). If $OUT is set (the device tool returns what is written there), the folder is copied to
-$OUT/<folder name> after every step, so a run cut short still returns what it measured. A measurement step
+overwritten). If $OUT is set (the device tool returns what is written there), the folder is packed into
+$OUT/<folder name>.tar.gz after every step, so a run cut short still returns what it measured. A measurement step
 that fails is recorded and the script goes on; at the end it exits 1 naming every failed step (0 when all
 ran). A failed install stops the script (exit 1, step named). Bad options: exit 2.
 """
@@ -44,6 +44,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -167,14 +168,22 @@ class Evidence:
         (self.folder / "evidence.json").write_text(json.dumps(meta, indent=1) + "\n")
 
     def sync(self) -> None:
-        """Copy the folder to $OUT/<name> (the device tool returns $OUT), so an interrupted run keeps its data."""
+        """Pack the folder into $OUT/<name>.tar.gz (the device tool returns $OUT, but at most 8 files and 2
+        folders deep, so one archive), and copy SUMMARY.md beside it; an interrupted run keeps its data."""
         if self.collect is None:
             return
-        dest = self.collect / self.folder.name
+        dest = self.collect / f"{self.folder.name}.tar.gz"
         try:
-            if self.folder.resolve() == dest.resolve() or self.collect.resolve() in self.folder.resolve().parents:
+            if self.collect.resolve() in self.folder.resolve().parents:
                 return
-            shutil.copytree(self.folder, dest, dirs_exist_ok=True, symlinks=False)
+            self.collect.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(dest.name + ".part")
+            with tarfile.open(tmp, "w:gz") as tar:
+                tar.add(self.folder, arcname=self.folder.name)
+            tmp.replace(dest)
+            summary = self.folder / "SUMMARY.md"
+            if summary.exists():
+                shutil.copyfile(summary, self.collect / "SUMMARY.md")
         except OSError as exc:
             print(f"gpu_evidence: warning: copy to {dest} failed: {exc}", file=sys.stderr)
 

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -113,10 +114,15 @@ def test_dry_run_measures_fits_reports_and_summarises(dry_run) -> None:
         assert text in summary, text
 
 
-def test_dry_run_is_copied_to_out(dry_run) -> None:
+def test_dry_run_is_packed_into_out(dry_run, tmp_path: Path) -> None:
+    """$OUT gets one archive of the folder (the device tool returns at most 8 files, 2 folders deep) and SUMMARY.md."""
     _, folder, collect = dry_run
-    copy = collect / folder.name
+    assert sorted(p.name for p in collect.iterdir()) == sorted([f"{folder.name}.tar.gz", "SUMMARY.md"])
+    with tarfile.open(collect / f"{folder.name}.tar.gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    copy = tmp_path / folder.name
     assert (copy / "SUMMARY.md").read_text() == (folder / "SUMMARY.md").read_text()
+    assert (collect / "SUMMARY.md").read_text() == (folder / "SUMMARY.md").read_text()
     assert (copy / "steps.json").read_text() == (folder / "steps.json").read_text()
     assert list((copy / "runs" / "gloo-p2").glob("*/results.csv"))
 
