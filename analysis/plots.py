@@ -23,6 +23,7 @@ from analysis.fitting import curve_time_us, model_time_us  # noqa: E402
 from analysis.selection import one_variant  # noqa: E402
 from analysis.units import size_label  # noqa: E402
 from collectives import costs  # noqa: E402
+from collectives.spec import spec  # noqa: E402
 
 FIGSIZE = (12, 8)
 DPI = 110  # 1320 x 880 px
@@ -118,8 +119,8 @@ def _hardware(fits: pd.DataFrame | None, coll: str) -> tuple[float, float, float
     if fits is None or fits.empty:
         return None
     models = fits[fits["scope"] == "model"]
-    for sel in (models[models["collective"] == "*"],
-                models[(models["collective"] == coll) & (models["algorithm"] == "ring")]):  # fmt: skip
+    own = models[(models["collective"] == coll) & (models["algorithm"] == spec(coll).bandwidth_algorithm)]
+    for sel in (models[models["collective"] == "*"], own):
         if not sel.empty:
             r = sel.iloc[0]
             return float(r["alpha_us"]), float(r["bw_gbps"]), (float(r["gamma_gbps"]) if pd.notna(r["gamma_gbps"])
@@ -171,15 +172,16 @@ def roofline(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path, peak_gbps: 
         notes = []
         if hw is not None:
             alpha, bw, gamma_fit = hw
-            ring = costs.cost(coll, "ring", p, nbytes=float(n[-1]))
+            ref = spec(coll).bandwidth_algorithm  # ring; pairwise for all_to_all
+            ring = costs.cost(coll, ref, p, nbytes=float(n[-1]))
             ax.axhline(bw * f / ring.W, color="k", lw=1.5, label=f"link roof (fit) {bw * f / ring.W:.2f} GB/s")
             lat = f * n / (ring.L * alpha) * 1e-3
             ax.plot(n, lat, "k-", lw=0.8, alpha=0.6, label=f"latency limit F·S/(L·α), α = {alpha:.1f} µs")
             ridge = ring.L / ring.W * alpha * 1e-6 * bw * 1e9
             ax.axvline(ridge, color="grey", ls=":", lw=1)
             notes.append(f"ridge {size_label(ridge)}")
-            model = [f * x / float(model_time_us(coll, "ring", p, x, alpha, bw, gamma_fit)) * 1e-3 for x in n]
-            ax.plot(n, model, color="grey", lw=0.8, ls="-.", label="ring model")
+            model = [f * x / float(model_time_us(coll, ref, p, x, alpha, bw, gamma_fit)) * 1e-3 for x in n]
+            ax.plot(n, model, color="grey", lw=0.8, ls="-.", label=f"{ref} model")
             gamma = gamma_gbps or gamma_fit
             if coll in costs.REDUCING and gamma and ring.G > 0:
                 roof = f * gamma / ring.G

@@ -25,6 +25,7 @@ from analysis.loader import Run, find_runs
 from analysis.selection import one_variant
 from analysis.units import size_label
 from collectives import costs
+from collectives.spec import spec
 
 #: ratio bands of the rating (share of the roof)
 ABOVE, NEAR, BELOW = 1.05, 0.8, 0.5
@@ -78,7 +79,7 @@ def reduction_roof(machine: Machine, collective: str, p: int) -> float | None:
     if collective not in costs.REDUCING or not machine.hbm_gbps or p < 2:
         return None
     try:
-        c = costs.cost(collective, "ring", p, nbytes=float(1 << 30))
+        c = costs.cost(collective, spec(collective).bandwidth_algorithm, p, nbytes=float(1 << 30))
     except Exception:  # noqa: BLE001 - no ring model for this collective: no reduction roof
         return None
     if c.G <= 0:

@@ -46,6 +46,7 @@ class CollectiveSpec:
     lower_bound: Callable[[int], tuple[float, float, float]]  # (L, W, G) of the alpha-beta-gamma bound, p >= 2
     root_name: str | None = None  # keyword of the root in torch's signature
     nccl_tests_name: str | None = None  # nccl-tests' program stem (``<name>_perf``) when it differs from name
+    bandwidth_algorithm: str = "ring"  # the hand-written algorithm whose cost model draws the roofline's link roof
 
     @property
     def program(self) -> str:
@@ -139,6 +140,7 @@ SPECS: dict[str, CollectiveSpec] = {
         ),
         CollectiveSpec(
             "all_to_all", rooted=False, reducing=False, layout="exchange", nccl_tests_name="alltoall",
+            bandwidth_algorithm="pairwise",
             busbw=_ring_share,
             lower_bound=lambda p: (float(_lg_ceil(p)), _ring_share(p), 0.0),
         ),

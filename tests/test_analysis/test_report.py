@@ -124,3 +124,16 @@ def test_report_opens_with_what_changed_against_a_baseline(tmp_path: Path, capsy
     assert f"Against {base.name}: {len(sizes)} points compared (0 unmatched); {len(sizes)} slower" in md
     same = _report(capsys, str(base), "--baseline", str(base), "--out", str(tmp_path / "same"))
     assert "0 slower, 0 faster" in (same / "report.md").read_text()
+
+
+@pytest.mark.timeout(120)
+def test_roofline_of_all_to_all_uses_its_bandwidth_algorithm(tmp_path: Path, capsys) -> None:
+    """all_to_all has no ring: its roofline's link roof and model come from pairwise (the GPU evidence's gloo
+    report died on a KeyError 'no cost model for all_to_all/ring' before this)."""
+    cases = (("all_reduce", "ring"), ("all_to_all", "pairwise"), ("all_to_all", "bruck"))
+    for p in (2, 4):  # two world sizes: the joint model is fitted, so every roofline draws a link roof
+        synthetic.write_run(tmp_path / "runs", HW, cases=cases, world_size=p, sizes=SIZES, seed=p)
+    report = _report(capsys, str(tmp_path / "runs"), "--out", str(tmp_path / "rep"))
+    figs = {f.name for f in _figures(report)}
+    assert {"roofline_all_to_all_p2.png", "roofline_all_to_all_p4.png"} <= figs
+    _check_png(report / "figures" / "roofline_all_to_all_p4.png")
