@@ -47,6 +47,7 @@ class CollectiveSpec:
     root_name: str | None = None  # keyword of the root in torch's signature
     nccl_tests_name: str | None = None  # nccl-tests' program stem (``<name>_perf``) when it differs from name
     bandwidth_algorithm: str = "ring"  # the hand-written algorithm whose cost model draws the roofline's link roof
+    latency_algorithm: str = "tree"  # the hand-written algorithm with O(log p) steps, for small messages
 
     @property
     def program(self) -> str:
@@ -140,7 +141,7 @@ SPECS: dict[str, CollectiveSpec] = {
         ),
         CollectiveSpec(
             "all_to_all", rooted=False, reducing=False, layout="exchange", nccl_tests_name="alltoall",
-            bandwidth_algorithm="pairwise",
+            bandwidth_algorithm="pairwise", latency_algorithm="bruck",
             busbw=_ring_share,
             lower_bound=lambda p: (float(_lg_ceil(p)), _ring_share(p), 0.0),
         ),

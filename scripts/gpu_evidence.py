@@ -56,7 +56,7 @@ ANALYSIS_PACKAGES = ("pandas", "scipy", "matplotlib", "seaborn")
 
 # What the dry run (--cpu) and the GPU run measure. Sizes are collbench's -b/-e/-f.
 GPU_PLAN = {
-    "nccl_sweep": ["-b", "1K", "-e", "64M", "-f", "4"],
+    "nccl_sweep": ["-b", "1K", "-e", "1G", "-f", "4"],
     "multirank_sweep": ["-b", "1K", "-e", "1M", "-f", "8", "-n", "10", "-w", "2"],
     "gloo_sweep": ["-b", "1K", "-e", "1M", "-f", "4", "-n", "10", "-w", "3"],
     "gloo_procs": "2,4,8,16",

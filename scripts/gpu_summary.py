@@ -27,9 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from analysis.units import size_label  # noqa: E402 - stdlib-only module of the checkout
-from collectives.spec import COLLECTIVES  # noqa: E402 - stdlib-only module of the checkout
+from collectives.spec import COLLECTIVES, spec  # noqa: E402 - stdlib-only module of the checkout
 
-HEADLINE_ALGORITHMS = ("builtin", "ring", "tree")
+HEADLINE_ALGORITHMS = ("builtin", "ring", "tree")  # columns; ring/tree stand for each collective's own pair
+
+
+def headline_algorithms(collective: str) -> tuple[str, str, str]:
+    """builtin, the bandwidth algorithm and the log-latency one: ring and tree; pairwise and bruck for all_to_all."""
+    s = spec(collective)
+    return ("builtin", s.bandwidth_algorithm, s.latency_algorithm)
 NEAR_BYTES = 4096
 
 
@@ -68,8 +74,9 @@ def _variant(points: list[dict]) -> list[dict]:
     ]
 
 
-def headline_rows(points: list[dict], algorithms: tuple[str, ...] = HEADLINE_ALGORITHMS) -> list[tuple[str, ...]]:
-    """Per (collective, size nearest 4 KiB / largest): builtin, ring and tree bandwidth and their ratio to builtin."""
+def headline_rows(points: list[dict]) -> list[tuple[str, ...]]:
+    """Per (collective, size nearest 4 KiB / largest): builtin, ring and tree bandwidth and their ratio to builtin
+    (pairwise and bruck for all_to_all, named in the cell)."""
     rows = []
     pts = _variant(points)
     for coll in COLLECTIVES:
@@ -84,12 +91,12 @@ def headline_rows(points: list[dict], algorithms: tuple[str, ...] = HEADLINE_ALG
             by_alg = {p["algorithm"]: p for p in cp if p["bytes"] == size}
             base = by_alg.get("builtin")
             cells = []
-            for alg in algorithms:
+            for column, alg in zip(HEADLINE_ALGORITHMS, headline_algorithms(coll), strict=True):
                 p = by_alg.get(alg)
                 if p is None:
                     cells.append("-")
                     continue
-                text = f"{p[metric]:.3g} GB/s ({p['time_us']:.1f} us)"
+                text = ("" if alg == column else f"{alg}: ") + f"{p[metric]:.3g} GB/s ({p['time_us']:.1f} us)"
                 if alg != "builtin" and base is not None and base[metric] > 0:
                     text += f" x{p[metric] / base[metric]:.2f}"
                 cells.append(text)
@@ -143,12 +150,13 @@ def graph_saving_from_runs(eager: list[dict], graph: list[dict]) -> list[tuple[s
 
 
 def fit_model_rows(fits_csv: Path) -> list[tuple[str, ...]]:
-    """Model rows (across world sizes) of the joint fit and of builtin/ring/tree, out-of-place where both exist."""
+    """Model rows (across world sizes) of the joint fit and of builtin/ring/tree (pairwise/bruck for all_to_all),
+    out-of-place where both exist."""
     with open(fits_csv, newline="") as f:
         models = [r for r in csv.DictReader(f) if r["scope"] == "model"]
     keep = []
     for r in models:
-        if r["collective"] == "*" or r["algorithm"] in HEADLINE_ALGORITHMS:
+        if r["collective"] == "*" or r["algorithm"] in headline_algorithms(r["collective"]):
             twin = any(
                 o is not r
                 and o["collective"] == r["collective"]
