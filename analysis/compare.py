@@ -1,8 +1,9 @@
 """``collbench compare BASE NEW``: per-point change between two runs, with significance (pyperf-style).
 
-Points are matched on ``bench.schema.POINT_KEY``. Per point: ratio of medians NEW/BASE with a bootstrap
-95% CI (resampling each run's per-iteration samples), and a two-sided Mann-Whitney U test on log times with
-Holm's correction across points. A point regressed when the CI's lower bound exceeds 1 + threshold AND the
+Points are matched on ``bench.schema.POINT_KEY``. Per point: ratio of the robust estimates NEW/BASE with a
+bootstrap 95% CI (resampling the samples each estimate comes from: the fast mode when a run's samples have a
+slow mode, ``bench.stats``), and a two-sided Mann-Whitney U test on their log times with Holm's correction
+across points. A point regressed when the CI's lower bound exceeds 1 + threshold AND the
 corrected p-value is below --alpha; improved symmetrically; otherwise "same". Imported nccl-tests runs have
 one number per point: there the threshold on the ratio alone decides (verdict marked "threshold only").
 
@@ -30,6 +31,7 @@ from analysis.errors import AnalysisError
 from analysis.loader import load_runs
 from analysis.units import size_label
 from bench.schema import POINT_KEY
+from bench.stats import fast_mode
 
 N_BOOT = 2000
 
@@ -86,8 +88,8 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float, alph
         rb, rn = b.loc[k], n.loc[k]
         tb, tn = float(rb["time_us"]), float(rn["time_us"])
         ratio = tn / tb
-        sb, sn = rb["samples_us"], rn["samples_us"]
-        if sb and sn and len(sb) >= 3 and len(sn) >= 3:
+        sb, sn = fast_mode(rb["samples_us"] or []), fast_mode(rn["samples_us"] or [])
+        if len(sb) >= 3 and len(sn) >= 3:
             sb_a, sn_a = np.asarray(sb, dtype=float), np.asarray(sn, dtype=float)
             lo, hi = _ratio_ci(sb_a, sn_a, rng)
             p = float(stats.mannwhitneyu(np.log(sn_a), np.log(sb_a), alternative="two-sided").pvalue)

@@ -283,8 +283,8 @@ def build(runs: list[Run], fits: pd.DataFrame | None, figs: Path, *, peak_gbps: 
     notes += [f"WRONG result: {w.collective}/{w.algorithm} {w.bytes} B p={w.world_size}" for w in wrong.itertuples()]
     noisy = int(df["noisy"].sum())
     if noisy:
-        notes.append(f"{noisy} of {len(df)} points are noisy (p90/p10 > 1.5 or block vs median > 20%): "
-                     "read their medians with care")  # fmt: skip
+        notes.append(f"{noisy} of {len(df)} points are noisy (95% CI of the estimate wider than the target; "
+                     "v1 files: p90/p10 > 1.5 or block vs median > 20%): read them with care")  # fmt: skip
     for r in runs:
         notes += [f"{r.run_id}: {w}" for w in (r.meta.get("warnings") or []) if "noisy" not in str(w)][:20]
     blocks += [Block("h2", "Warnings"), Block("list", rows=tuple((n,) for n in notes) or (("none",),))]

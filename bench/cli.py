@@ -39,7 +39,8 @@ def build_run_parser() -> argparse.ArgumentParser:
         "and write results.csv + run.json into a new directory under --out. Under torchrun the launcher's "
         "ranks are used and rank 0 writes.",
         epilog="Sizes take K/M/G suffixes (powers of 1024, like nccl-tests); bandwidths are GB/s (1e9 B/s). "
-        "Default iters/warmup shrink above 256 KiB to keep sweeps short; -n/-w fix them for every size.",
+        "By default each point takes samples until its estimate's 95%% CI is within --target-ci or its "
+        "--max-time-per-point is spent, the algorithms of one size interleaved; -n fixes the sample count.",
     )
     p.add_argument("--collectives", default="all", help="comma list or 'all' (default: all six)")
     p.add_argument("--algorithms", default="all", help="comma list or 'all' (default: every registered one)")
@@ -48,7 +49,14 @@ def build_run_parser() -> argparse.ArgumentParser:
     p.add_argument("-b", "--min-bytes", default="1K", help="smallest size S (default 1K)")
     p.add_argument("-e", "--max-bytes", help="largest size S (default 1M on gloo, 64M on nccl)")
     p.add_argument("-f", "--step-factor", type=float, default=4.0, help="size multiplier (default 4)")
-    p.add_argument("-n", "--iters", type=int, help="timed iterations per point (default 20, fewer above 256K)")
+    p.add_argument("-n", "--iters", type=int, help="fixed timed iterations per point (default: adaptive)")
+    p.add_argument("--target-ci", type=float, default=0.05,
+                   help="adaptive: stop when the 95%% CI is within +-this fraction of the estimate (default 0.05)")
+    p.add_argument("--max-time-per-point", type=float, default=0.25,
+                   help="adaptive: seconds of sampling per point at most (default 0.25)")
+    p.add_argument("--max-iters", type=int, default=1000, help="adaptive: samples per point at most (default 1000)")
+    p.add_argument("--no-interleave", action="store_true",
+                   help="measure one point after another (v1 order) instead of the algorithms of a size round-robin")
     p.add_argument("-w", "--warmup", type=int, help="warm-up calls per point (default 5, fewer above 1M)")
     p.add_argument("--dtype", default="float32", help="float32 (default), float64, float16, bfloat16, int8, ...")
     p.add_argument("--op", default="sum", help="sum (default), prod, min, max, avg")

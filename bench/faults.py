@@ -7,6 +7,8 @@ reaches COLLBENCH_TEST_FAULT_BYTES (default 0), so a test can keep a few good po
 ``COLLBENCH_TEST_INIT_FAIL`` (a rank or ``all``) makes init_process_group fail on that rank.
 ``test_slow`` adds COLLBENCH_TEST_SLOW_US microseconds of sleep to every call on every rank; ``test_reject``
 raises ValueError on every rank from the fault size on, before communicating (an unsupported case).
+``test_tick`` plants interference: every rank sleeps COLLBENCH_TEST_SLOW_US before the same pseudo-random
+COLLBENCH_TEST_TICK_FRACTION (default 0.5) of its calls (the slow mode of a busy host, issue 14).
 ``collbench pairs`` plants a slow rank the same way: with COLLBENCH_TEST_SLOW_US set, rank
 COLLBENCH_TEST_FAULT_RANK sleeps that long before each of its message steps (``pair_delay_s``).
 """
@@ -14,10 +16,11 @@ COLLBENCH_TEST_FAULT_RANK sleeps that long before each of its message steps (``p
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Callable
 
-FAULTS: tuple[str, ...] = ("test_hang", "test_crash", "test_wrong", "test_slow", "test_reject")
+FAULTS: tuple[str, ...] = ("test_hang", "test_crash", "test_wrong", "test_slow", "test_reject", "test_tick")
 
 
 def enabled() -> bool:
@@ -60,6 +63,8 @@ def get(collective: str, name: str) -> Callable[..., None]:
     fault_rank = None if rank_env == "all" else int(rank_env)
     fault_bytes = int(os.environ.get("COLLBENCH_TEST_FAULT_BYTES", "0"))
     slow_s = float(os.environ.get("COLLBENCH_TEST_SLOW_US", "0")) / 1e6
+    tick_fraction = float(os.environ.get("COLLBENCH_TEST_TICK_FRACTION", "0.5"))
+    draws = random.Random(1234)  # the same sequence on every rank: ranks call in step
 
     def fn(*args, **kwargs) -> None:
         on_rank = fault_rank is None or dist.get_rank() == fault_rank
@@ -72,6 +77,8 @@ def get(collective: str, name: str) -> Callable[..., None]:
         if name == "test_reject" and _nbytes(collective, args) >= fault_bytes:
             raise ValueError(f"test_reject: {collective} does not support this case")
         if name == "test_slow" and slow_s > 0:
+            time.sleep(slow_s)
+        if name == "test_tick" and draws.random() < tick_fraction:
             time.sleep(slow_s)
         inner(*args, **kwargs)
         if name == "test_wrong" and _nbytes(collective, args) >= fault_bytes:

@@ -1,13 +1,15 @@
-"""Measure one case on every rank (docs/protocol.md); rank 0 gets the Measurement.
+"""Measure the points of one (collective, size) on every rank (docs/protocol.md); rank 0 gets the Measurements.
 
-Protocol per point: fill seeded exact data, warm up, device sync + barrier, one back-to-back loop of
-``iters`` calls marked by the device clock (block = first to last mark / iters; samples = each call's
-own interval), per-iteration max over ranks of the durations (all-reduce MAX, never timestamp
-differences across ranks), then one more call on fresh data checked against the exact reference.
+Protocol: fill seeded exact data, one checked-for-rejection call and the warm-up of every point, then samples
+taken round-robin over the points (barrier, one call marked by the device clock), per sample the max over ranks
+(all-reduce MAX, never timestamp differences across ranks), until each point's robust estimate is sure enough
+or its time is spent (adaptive) or it has ``iters`` samples (fixed); then one more call per point on fresh data,
+checked against the exact reference. ``--no-interleave -n N`` keeps v1's one back-to-back loop per point.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +20,7 @@ from bench import exact_data
 from bench.clock import Clock, CpuClock, CudaClock
 from bench.collective_io import Buffers, DataCase, io_for
 from bench.measurement import CaseSpec, Measurement
+from bench.stats import estimate
 
 
 class Unsupported(Exception):
@@ -123,61 +126,156 @@ def _timed_graph(call: Callable[[], None], iters: int, ctx: RankContext) -> tupl
     return samples, span
 
 
+@dataclass
+class _Case:
+    """One point of a group while it is being sampled."""
+
+    spec: CaseSpec
+    call: Callable[[], None]
+    samples: list[float]
+    span_us: float = 0.0  # sum of the timed chunks' first-to-last spans
+    calls: int = 0
+    done: bool = False
+
+
+def _check_calls(specs: list[CaseSpec], fns: list[Callable[..., None]], bufs: Buffers,
+                 ctx: RankContext) -> tuple[list[Callable[[], None] | None], list[str | None]]:  # fmt: skip
+    """Bind and try one call of each case (on every rank); (calls, rejection reasons), agreed by all ranks."""
+    calls: list[Callable[[], None] | None] = []
+    reasons: list[str | None] = []
+    for spec, fn in zip(specs, fns, strict=True):
+        prepare(spec, bufs, ctx)
+        try:
+            call = make_call(spec, fn, bufs, ctx.rank)
+            _on_stream(ctx, call)
+        except (ValueError, TypeError) as exc:
+            calls.append(None)
+            reasons.append(f"{type(exc).__name__}: {exc}")
+        else:
+            calls.append(call)
+            reasons.append(None)
+    flags = ctx.allreduce_cpu(torch.tensor([1 if r else 0 for r in reasons]), dist.ReduceOp.MAX).tolist()
+    for i, flag in enumerate(flags):
+        if flag:
+            calls[i] = None
+            reasons[i] = reasons[i] or "rejected on another rank"
+    return calls, reasons
+
+
+def _on_stream(ctx: RankContext, fn: Callable[[], object]) -> object:
+    if ctx.stream is not None:
+        with torch.cuda.stream(ctx.stream):
+            return fn()
+    return fn()
+
+
+def _finished(c: _Case, elapsed_s: float, budget_s: float) -> bool:
+    """The stopping rule (the same on every rank: samples and elapsed time are maxima over ranks)."""
+    s, n = c.spec, len(c.samples)
+    if not s.adaptive:
+        return n >= s.iters
+    if n >= s.iters:
+        return True
+    floor = min(s.min_iters, s.iters)
+    if n < floor:
+        return elapsed_s >= 4 * budget_s  # a call longer than the budget: stop after a few samples anyway
+    return elapsed_s >= budget_s or estimate(c.samples).meets(s.target_ci)
+
+
+def _sample_rounds(cases: list[_Case], ctx: RankContext) -> None:
+    """Round-robin sampling: each round takes one timed call of every unfinished case (barrier before each),
+    then one all-reduce (MAX over ranks) of the round's times and of the elapsed time, so every rank applies
+    the stopping rule to the same numbers. The group's time budget is the sum of its points' budgets."""
+    budget_s = sum(c.spec.max_time_per_point_s for c in cases)
+    start = time.perf_counter()
+    while True:
+        active = [c for c in cases if not c.done]
+        if not active:
+            return
+        local: list[float] = []
+        for c in active:
+            ctx.barrier()
+            ds, span = _on_stream(ctx, lambda c=c: _timed_loop(c.call, 1, ctx))
+            local += ds
+            c.span_us += span
+            c.calls += 1
+        vec = ctx.allreduce_cpu(torch.tensor([*local, time.perf_counter() - start], dtype=torch.float64),
+                                dist.ReduceOp.MAX).tolist()  # fmt: skip
+        for c, t in zip(active, vec[:-1], strict=True):
+            c.samples.append(t)
+        for c in active:
+            c.done = _finished(c, vec[-1], budget_s)
+
+
+def _sample_block(c: _Case, ctx: RankContext) -> None:
+    """One point alone with a fixed count (``--no-interleave -n N``): one back-to-back loop of N calls
+    (samples = each call's own interval, block = first to last mark / N), or CUDA-graph replays."""
+
+    def run() -> tuple[list[float], float]:
+        ctx.barrier()
+        if c.spec.cuda_graph:
+            return _timed_graph(c.call, c.spec.iters, ctx)
+        return _timed_loop(c.call, c.spec.iters, ctx)
+
+    samples, span = _on_stream(ctx, run)
+    times = ctx.allreduce_cpu(torch.tensor([*samples, span], dtype=torch.float64), dist.ReduceOp.MAX).tolist()
+    c.samples, c.span_us, c.calls = times[:-1], times[-1], c.spec.iters
+
+
+def measure_group(specs: list[CaseSpec], fns: list[Callable[..., None]], bufs: Buffers, ctx: RankContext,
+                  busbw_factor: float) -> list[Measurement | str | None]:  # fmt: skip
+    """Measure the points of one (collective, size) together (docs/protocol.md): per point a Measurement on
+    rank 0 (None on the others), or the reason the algorithm rejected the case (every rank).
+
+    Several points, or adaptive sampling: round-robin rounds (``_sample_rounds``), so a noisy second or a
+    drift hits every algorithm of the size alike. One point with a fixed count, or CUDA graphs (each point
+    alone, fixed count): one back-to-back loop, the v1 protocol. Then each point once more on fresh data,
+    checked against the exact reference.
+    """
+    calls, reasons = _check_calls(specs, fns, bufs, ctx)
+    cases = [_Case(s, call, []) for s, call in zip(specs, calls, strict=True) if call is not None]
+    for c in cases:
+        _on_stream(ctx, lambda c=c: [c.call() for _ in range(max(c.spec.warmup - 1, 0))])
+    graph = [c for c in cases if c.spec.cuda_graph]
+    rounds = [c for c in cases if not c.spec.cuda_graph]
+    for c in graph:
+        _sample_block(c, ctx)
+    if len(rounds) == 1 and not rounds[0].spec.adaptive:
+        _sample_block(rounds[0], ctx)
+    elif rounds:
+        _sample_rounds(rounds, ctx)
+
+    wrong_local = []
+    for c in cases:
+        prepare(c.spec, bufs, ctx)
+        ctx.barrier()
+        _on_stream(ctx, c.call)
+        ctx.sync()
+        wrong_local.append(count_wrong(c.spec, bufs, ctx))
+    wrong = ctx.allreduce_cpu(torch.tensor(wrong_local or [0], dtype=torch.int64), dist.ReduceOp.SUM).tolist()
+    out: list[Measurement | str | None] = []
+    it = iter(zip(cases, wrong, strict=False))
+    for reason in reasons:
+        if reason is not None:
+            out.append(reason)
+            continue
+        c, n_wrong = next(it)
+        if ctx.rank != 0:
+            out.append(None)
+            continue
+        out.append(Measurement(spec=c.spec, samples_us=tuple(c.samples), block_time_us=c.span_us / max(c.calls, 1),
+                               busbw_factor=busbw_factor, n_wrong=int(n_wrong)))  # fmt: skip
+    return out
+
+
 def measure(
     spec: CaseSpec, fn: Callable[..., None], bufs: Buffers, ctx: RankContext, busbw_factor: float
 ) -> Measurement | None:
-    """Run the protocol for ``spec`` on this rank; rank 0 returns the Measurement, others None.
+    """Run the protocol for ``spec`` alone on this rank; rank 0 returns the Measurement, others None.
 
     Raises Unsupported (on every rank) when the algorithm rejected the case on some rank.
     """
-    prepare(spec, bufs, ctx)
-    rejected = None
-    call: Callable[[], None] = lambda: None  # noqa: E731 - replaced below unless the case is rejected
-    try:
-        call = make_call(spec, fn, bufs, ctx.rank)
-        if ctx.stream is not None:
-            with torch.cuda.stream(ctx.stream):
-                call()
-        else:
-            call()
-    except (ValueError, TypeError) as exc:
-        rejected = f"{type(exc).__name__}: {exc}"
-    flag = ctx.allreduce_cpu(torch.tensor([1 if rejected else 0]), dist.ReduceOp.MAX)
-    if int(flag.item()):
-        raise Unsupported(rejected or "rejected on another rank")
-
-    def run_block() -> tuple[list[float], float]:
-        for _ in range(max(spec.warmup - 1, 0)):
-            call()
-        ctx.barrier()
-        if spec.cuda_graph:
-            return _timed_graph(call, spec.iters, ctx)
-        return _timed_loop(call, spec.iters, ctx)
-
-    if ctx.stream is not None:
-        with torch.cuda.stream(ctx.stream):
-            samples, span = run_block()
-    else:
-        samples, span = run_block()
-    block = span / spec.iters if spec.iters else 0.0
-    times = ctx.allreduce_cpu(torch.tensor([*samples, block], dtype=torch.float64), dist.ReduceOp.MAX)
-
-    prepare(spec, bufs, ctx)
-    ctx.barrier()
-    if ctx.stream is not None:
-        with torch.cuda.stream(ctx.stream):
-            call()
-    else:
-        call()
-    ctx.sync()
-    wrong = ctx.allreduce_cpu(torch.tensor([count_wrong(spec, bufs, ctx)], dtype=torch.int64), dist.ReduceOp.SUM)
-    if ctx.rank != 0:
-        return None
-    values = times.tolist()
-    return Measurement(
-        spec=spec,
-        samples_us=tuple(values[:-1]),
-        block_time_us=values[-1],
-        busbw_factor=busbw_factor,
-        n_wrong=int(wrong.item()),
-    )
+    (result,) = measure_group([spec], [fn], bufs, ctx, busbw_factor)
+    if isinstance(result, str):
+        raise Unsupported(result)
+    return result

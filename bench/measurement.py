@@ -32,6 +32,13 @@ class CaseSpec:
     warmup: int
     segment_bytes: int | None = None
     cuda_graph: bool = False
+    # adaptive sampling (docs/protocol.md): samples are taken until the estimate's 95 % CI is within
+    # +-target_ci of it (at least min_iters, at most iters) or the point's share of the time budget is spent;
+    # adaptive=False takes exactly ``iters`` samples (``-n``, as nccl-tests)
+    adaptive: bool = False
+    min_iters: int = 10
+    target_ci: float = 0.05
+    max_time_per_point_s: float = 0.25
 
     @property
     def label(self) -> str:
@@ -52,15 +59,20 @@ class Measurement:
     stats: SampleStats = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "stats", summarize(self.samples_us, self.block_time_us))
+        object.__setattr__(self, "stats", summarize(self.samples_us, self.block_time_us, self.spec.target_ci))
 
     @property
     def correct(self) -> bool:
         return self.n_wrong == 0
 
     @property
+    def time_us(self) -> float:
+        """The reported time: the robust estimate (bench.stats), not the plain median."""
+        return self.stats.estimate.time_us
+
+    @property
     def algbw_gbps(self) -> float:
-        return algbw_gbps(self.spec.bytes, self.stats.median_us)
+        return algbw_gbps(self.spec.bytes, self.time_us)
 
     @property
     def busbw_gbps(self) -> float:
@@ -71,7 +83,8 @@ class Measurement:
         s, st = self.spec, self.stats
         values = {
             **{k: v for k, v in asdict(s).items() if k in CSV_COLUMNS},
-            "time_us": st.median_us,
+            "iters": len(self.samples_us),
+            "time_us": st.estimate.time_us,
             "time_us_p10": st.p10_us,
             "time_us_p25": st.p25_us,
             "time_us_p75": st.p75_us,
@@ -84,6 +97,11 @@ class Measurement:
             "correct": self.correct,
             "n_wrong": self.n_wrong,
             "noisy": st.noisy,
+            "time_us_median": st.median_us,
+            "time_us_ci_lo": st.estimate.ci_lo_us,
+            "time_us_ci_hi": st.estimate.ci_hi_us,
+            "ci_met": st.ci_met,
+            "slow_fraction": st.estimate.slow_fraction,
         }
         return {k: values[k] for k in CSV_COLUMNS}
 

@@ -6,10 +6,14 @@ from dataclasses import dataclass
 
 from bench.backend_support import DTYPE_SIZES
 from bench.measurement import CaseSpec
+from bench.stats import DEFAULT_TARGET_CI
 from collectives.costs import DEFAULT_SEGMENT_BYTES, PIPELINED
 from collectives.spec import spec
 
 BUDGET_BYTES = 256 << 10  # above this, default iters/warmup shrink in proportion to the size
+DEFAULT_MIN_ITERS = 10  # adaptive: at least this many samples (fewer past 256 KiB, as iters_for)
+DEFAULT_MAX_ITERS = 1000  # adaptive: at most this many
+DEFAULT_MAX_TIME_PER_POINT_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,10 @@ class RunConfig:
     seed: int
     timeout_s: float
     segment_bytes: int | None = None  # None: the pipelined algorithms' default (recorded as such)
+    interleave: bool = True  # measure the algorithms of one (collective, size) round-robin
+    target_ci: float = DEFAULT_TARGET_CI  # adaptive sampling: 95 % CI half-width / estimate
+    max_time_per_point_s: float = DEFAULT_MAX_TIME_PER_POINT_S
+    max_iters: int = DEFAULT_MAX_ITERS  # adaptive sampling's cap on samples per point
 
     def algorithms_for(self, collective: str) -> tuple[str, ...]:
         return dict(self.algorithms)[collective]
@@ -92,11 +100,18 @@ def case_spec(
     warmup: int | None = None,
     segment_bytes: int | None = None,
     cuda_graph: bool = False,
+    adaptive: bool = False,
+    target_ci: float = DEFAULT_TARGET_CI,
+    max_time_per_point_s: float = DEFAULT_MAX_TIME_PER_POINT_S,
+    max_iters: int = DEFAULT_MAX_ITERS,
 ) -> CaseSpec:
     """The case ``collbench run`` measures for these options: S rounded to whole elements (and to a multiple
-    of p for blocked collectives), the op and root the collective records, the in-place variant it has."""
+    of p for blocked collectives), the op and root the collective records, the in-place variant it has.
+    ``adaptive`` (no fixed ``iters``; never with CUDA graphs): at least min(10, iters_for(S)) samples, at most
+    ``max_iters``."""
     desc, esize = spec(collective), DTYPE_SIZES[dtype]
     count = desc.element_count(nbytes, esize, world_size)
+    adaptive = adaptive and iters is None and not cuda_graph
     return CaseSpec(
         collective=collective,
         algorithm=algorithm,
@@ -109,10 +124,14 @@ def case_spec(
         count=count,
         root=desc.recorded_root(root),
         in_place=in_place if desc.in_place_variants else desc.only_in_place,
-        iters=iters_for(count * esize, iters),
+        iters=max_iters if adaptive else iters_for(count * esize, iters),
         warmup=warmup_for(count * esize, warmup),
         segment_bytes=segment_bytes_for(collective, algorithm, segment_bytes),
         cuda_graph=cuda_graph,
+        adaptive=adaptive,
+        min_iters=min(DEFAULT_MIN_ITERS, iters_for(count * esize, None)),
+        target_ci=target_ci,
+        max_time_per_point_s=max_time_per_point_s,
     )
 
 
@@ -145,6 +164,22 @@ def build_plan(config: RunConfig, world_size: int) -> list[CaseSpec]:
                             warmup=config.warmup,
                             segment_bytes=config.segment_bytes,
                             cuda_graph=config.cuda_graph,
+                            adaptive=config.iters is None,
+                            target_ci=config.target_ci,
+                            max_time_per_point_s=config.max_time_per_point_s,
+                            max_iters=config.max_iters,
                         )  # fmt: skip
                     )
     return plan
+
+
+def point_groups(plan: list[CaseSpec], interleave: bool) -> list[list[CaseSpec]]:
+    """The plan cut into the groups measured together: consecutive cases of one (collective, bytes) when
+    interleaving (every algorithm and variant of a size, round-robin), else one case each."""
+    groups: list[list[CaseSpec]] = []
+    for case in plan:
+        if interleave and groups and (groups[-1][0].collective, groups[-1][0].bytes) == (case.collective, case.bytes):
+            groups[-1].append(case)
+        else:
+            groups.append([case])
+    return groups

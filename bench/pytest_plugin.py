@@ -24,6 +24,7 @@ import pytest
 from bench.measurement import CaseSpec, Measurement
 from bench.plan import case_spec
 from bench.pool import WorkerPool
+from bench.stats import fast_mode
 
 
 class ReplayClock:
@@ -78,17 +79,21 @@ def make_spec(pool: WorkerPool, collective: str, algorithm: str, nbytes: int, *,
 
 
 def report(benchmark, m: Measurement) -> None:  # noqa: ANN001 - pytest-benchmark's fixture
-    """Hand ``m``'s per-iteration samples to pytest-benchmark and fill extra_info."""
-    s = m.spec
+    """Hand the samples of ``m``'s robust estimate (the fast mode when there is a slow one, bench.stats) to
+    pytest-benchmark, so its statistics and ``--benchmark-compare`` see what collbench reports; extra_info
+    keeps the estimate, its CI, the slow share and the plain median of all samples."""
+    s, est = m.spec, m.stats.estimate
     benchmark.extra_info.update(
         collective=s.collective, algorithm=s.algorithm, bytes=s.bytes, world_size=s.world_size, backend=s.backend,
         device=s.device, dtype=s.dtype, op=s.op, in_place=s.in_place, algbw_gbps=m.algbw_gbps,
-        busbw_gbps=m.busbw_gbps, median_us=m.stats.median_us, block_time_us=m.block_time_us, correct=m.correct,
-        noisy=m.stats.noisy,
+        busbw_gbps=m.busbw_gbps, time_us=est.time_us, time_us_ci_lo=est.ci_lo_us, time_us_ci_hi=est.ci_hi_us,
+        slow_fraction=est.slow_fraction, samples=len(m.samples_us), median_us=m.stats.median_us,
+        block_time_us=m.block_time_us, correct=m.correct, noisy=m.stats.noisy,
     )  # fmt: skip
-    clock = ReplayClock([x * 1e-6 for x in m.samples_us])
+    kept = fast_mode(m.samples_us)
+    clock = ReplayClock([x * 1e-6 for x in kept])
     benchmark._timer = clock  # pytest-benchmark reads durations from this timer around each round
-    benchmark.pedantic(clock.advance, rounds=len(m.samples_us), iterations=1, warmup_rounds=0)
+    benchmark.pedantic(clock.advance, rounds=len(kept), iterations=1, warmup_rounds=0)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.backend_support import DTYPE_SIZES, check_combination
 from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
-from bench.plan import DEFAULT_ITERS, DEFAULT_WARMUP, RunConfig, build_plan
+from bench.plan import DEFAULT_WARMUP, RunConfig, build_plan
 from bench.sizes import parse_size, size_sweep
 from collectives.costs import COLLECTIVES
 
@@ -94,6 +94,12 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
         raise UsageError(f"--step-factor must be > 1, got {ns.step_factor:g}")
     if ns.iters is not None and ns.iters < 1:
         raise UsageError(f"--iters must be >= 1, got {ns.iters}")
+    if not 0 < ns.target_ci < 1:
+        raise UsageError(f"--target-ci must be between 0 and 1 (a fraction, 0.05 = 5%), got {ns.target_ci:g}")
+    if not ns.max_time_per_point > 0:
+        raise UsageError(f"--max-time-per-point must be > 0 seconds, got {ns.max_time_per_point:g}")
+    if ns.max_iters < 1:
+        raise UsageError(f"--max-iters must be >= 1, got {ns.max_iters}")
     if ns.warmup is not None and ns.warmup < 0:
         raise UsageError(f"--warmup must be >= 0, got {ns.warmup}")
     if not ns.timeout > 0:
@@ -156,6 +162,10 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
         seed=ns.seed,
         timeout_s=ns.timeout,
         segment_bytes=segment_bytes,
+        interleave=not ns.no_interleave,
+        target_ci=ns.target_ci,
+        max_time_per_point_s=ns.max_time_per_point,
+        max_iters=ns.max_iters,
     )
     return config, world
 
@@ -196,9 +206,15 @@ def config_json(config: RunConfig, nprocs: int) -> dict[str, Any]:
         "min_bytes": config.min_bytes,
         "max_bytes": config.max_bytes,
         "step_factor": config.step_factor,
-        "iters": config.iters if config.iters is not None else DEFAULT_ITERS,
+        "iters": config.iters,
         "warmup": config.warmup if config.warmup is not None else DEFAULT_WARMUP,
-        "iters_policy": "fixed" if config.iters is not None else "auto: 20 up to 256 KiB, then 20*256K/S (>= 5)",
+        "iters_policy": "fixed" if config.iters is not None or config.cuda_graph else (
+            f"adaptive: until the 95% CI is within +-{config.target_ci:g} of the estimate, at least 10 samples "
+            f"(fewer above 256 KiB), at most {config.max_iters}, {config.max_time_per_point_s:g} s per point"),
+        "interleave": config.interleave,
+        "target_ci": config.target_ci,
+        "max_time_per_point_s": config.max_time_per_point_s,
+        "max_iters": config.max_iters,
         "dtype": config.dtype,
         "op": config.op,
         "timeout_s": config.timeout_s,
@@ -256,12 +272,13 @@ def run_command(ns: argparse.Namespace, argv: list[str]) -> int:
     bar = _progress_bar(len(plan), enabled=show_table and sys.stderr.isatty())
     write_line = (lambda line: bar.write(line, file=sys.stdout)) if bar else (lambda line: print(line, flush=True))
     table = TablePrinter(config.in_place, write=write_line)
-    stats = {"points": 0, "wrong": 0, "noisy": 0, "busbw_sum": 0.0}
+    stats = {"points": 0, "wrong": 0, "noisy": 0, "slow": 0, "busbw_sum": 0.0}
 
     def on_point(m) -> None:
         stats["points"] += 1
         stats["wrong"] += 0 if m.correct else 1
         stats["noisy"] += int(m.stats.noisy)
+        stats["slow"] += int(m.stats.estimate.slow_fraction > 0)
         stats["busbw_sum"] += m.busbw_gbps
         if bar:
             bar.update(1)
@@ -326,6 +343,7 @@ def _finish(ns: argparse.Namespace, writer, outcome, stats: dict[str, Any], worl
             "points": points,
             "wrong_points": wrong,
             "noisy_points": stats["noisy"],
+            "slow_mode_points": stats["slow"],
             "skipped": outcome.skipped,
             "exit_code": code,
         }
@@ -337,9 +355,10 @@ def _finish(ns: argparse.Namespace, writer, outcome, stats: dict[str, Any], worl
         avg = stats["busbw_sum"] / points if points else 0.0
         print(f"# Out of bounds values : {wrong} {'OK' if wrong == 0 else 'WRONG POINTS'}")
         print(f"# Avg bus bandwidth    : {avg:.4f} GB/s over {points} points")
-    if stats["noisy"]:
+    if stats["noisy"] or stats["slow"]:
         print(
-            f"collbench: warning: {stats['noisy']} of {points} points are noisy (see run.json warnings)",
+            f"collbench: warning: {stats['noisy']} of {points} points missed the CI target (noisy); "
+            f"{stats['slow']} had a slow mode left out of the estimate (interference; see run.json warnings)",
             file=sys.stderr,
         )
     if wrong:

@@ -168,6 +168,8 @@ class RunWriter:
             self.meta["points"].append(m.json_point())
             if m.stats.noisy:
                 self.meta["warnings"].append(f"{m.spec.label}: noisy ({m.stats.noise_reason})")
+            elif m.stats.estimate.interference:
+                self.meta["warnings"].append(f"{m.spec.label}: {m.stats.estimate.interference}")
             if not m.correct:
                 self.meta["warnings"].append(f"{m.spec.label}: WRONG result, {m.n_wrong} wrong elements")
             self._write_json()

@@ -18,23 +18,29 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: versions this reader understands; v1 files load with the v2 columns derived (docs/results-schema.md)
+READABLE_VERSIONS = (1, 2)
 
-CSV_COLUMNS: tuple[str, ...] = (
+V1_COLUMNS: tuple[str, ...] = (
     "collective", "algorithm", "backend", "device", "world_size", "dtype", "op", "bytes", "count", "root",
     "in_place", "iters", "warmup", "time_us", "time_us_p10", "time_us_p25", "time_us_p75", "time_us_p90",
     "time_us_min", "time_us_max", "block_time_us", "algbw_gbps", "busbw_gbps", "correct", "n_wrong", "noisy",
     "segment_bytes", "cuda_graph",
 )  # fmt: skip
+#: v2: time_us is the robust estimate (fast-mode median, bench.stats) and these say how sure it is
+V2_ADDED: tuple[str, ...] = ("time_us_median", "time_us_ci_lo", "time_us_ci_hi", "ci_met", "slow_fraction")
+CSV_COLUMNS: tuple[str, ...] = V1_COLUMNS + V2_ADDED
 #: Names a column had in earlier files of this schema version: read as the current name.
 COLUMN_ALIASES = {"graph": "cuda_graph"}
 
 INT_COLUMNS = ("world_size", "bytes", "count", "root", "iters", "warmup", "n_wrong", "segment_bytes")
 FLOAT_COLUMNS = (
     "time_us", "time_us_p10", "time_us_p25", "time_us_p75", "time_us_p90", "time_us_min", "time_us_max",
-    "block_time_us", "algbw_gbps", "busbw_gbps",
+    "block_time_us", "algbw_gbps", "busbw_gbps", "time_us_median", "time_us_ci_lo", "time_us_ci_hi",
+    "slow_fraction",
 )  # fmt: skip
-BOOL_COLUMNS = ("in_place", "correct", "noisy", "cuda_graph")
+BOOL_COLUMNS = ("in_place", "correct", "noisy", "cuda_graph", "ci_met")
 STR_COLUMNS = ("collective", "algorithm", "backend", "device", "dtype", "op")
 #: columns a reader cannot do without (the others may be empty)
 REQUIRED_VALUES = ("time_us", "bytes")
@@ -222,15 +228,31 @@ def parse_field(name: str, text: str, where: str) -> Any:
     return text
 
 
-def column_order(header: Iterable[str], where: str) -> list[int]:
-    """Position of each CSV column in ``header`` (any order, extra columns ignored); SchemaError naming
-    the missing columns (a re-saved file keeps its names, not necessarily their order)."""
+def column_order(header: Iterable[str], where: str) -> list[int | None]:
+    """Position of each CSV column in ``header`` (any order, extra columns ignored; None for a v2 column of a
+    v1 file); SchemaError naming the missing columns (a re-saved file keeps its names, not their order)."""
     names = [COLUMN_ALIASES.get(h.strip(), h.strip()) for h in header]
-    missing = [c for c in CSV_COLUMNS if c not in names]
+    missing = [c for c in V1_COLUMNS if c not in names]
     if missing:
-        what = f"not a collbench v{SCHEMA_VERSION} results.csv"
+        what = f"not a collbench v{SCHEMA_VERSION} (or v1) results.csv"
         raise SchemaError(f"{where}: {what} (missing columns: {', '.join(missing)})")
-    return [names.index(c) for c in CSV_COLUMNS]
+    return [names.index(c) if c in names else None for c in CSV_COLUMNS]
+
+
+def csv_version(header: Iterable[str]) -> int:
+    """2 when the header has every v2 column, else 1."""
+    names = {COLUMN_ALIASES.get(h.strip(), h.strip()) for h in header}
+    return 2 if all(c in names for c in V2_ADDED) else 1
+
+
+def upgrade_v1_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A v1 row in v2 terms: time_us was the plain median, so time_us_median = time_us; no CI, no mode
+    split (None), ci_met False."""
+    row.setdefault("time_us_median", row.get("time_us"))
+    for c in ("time_us_ci_lo", "time_us_ci_hi", "slow_fraction"):
+        row.setdefault(c, None)
+    row.setdefault("ci_met", False)
+    return row
 
 
 def read_results_csv(text: str, where: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -245,6 +267,8 @@ def read_results_csv(text: str, where: str) -> tuple[list[dict[str, Any]], list[
     reader = csv.reader(io.StringIO("".join(lines)))
     header = next(reader)
     order = column_order(header, where)
+    if csv_version(header) == 1:
+        notes.append(f"{where}: schema v1 file (time_us is the plain median; no CI, no slow-mode split)")
     rows: list[dict[str, Any]] = []
     for lineno, fields in enumerate(reader, start=2):
         if not fields:
@@ -252,7 +276,9 @@ def read_results_csv(text: str, where: str) -> tuple[list[dict[str, Any]], list[
         at = f"{where}:{lineno}"
         if len(fields) != len(header):
             raise SchemaError(f"{at}: corrupt row ({len(fields)} fields, expected {len(header)})")
-        row = {name: parse_field(name, fields[i], at) for name, i in zip(CSV_COLUMNS, order, strict=True)}
+        row = {name: parse_field(name, fields[i], at) for name, i in zip(CSV_COLUMNS, order, strict=True)
+               if i is not None}  # fmt: skip
+        row = upgrade_v1_row(row)
         if any(row[c] is None for c in REQUIRED_VALUES):
             raise SchemaError(f"{at}: corrupt row (no {' or '.join(REQUIRED_VALUES)})")
         rows.append(row)
@@ -264,8 +290,8 @@ def check_run_json(meta: Any, where: str) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise SchemaError(f"{where}: corrupt run.json (not a JSON object)")
     version = meta.get("schema_version")
-    if version != SCHEMA_VERSION:
-        supported = f"this collbench reads {SCHEMA_VERSION}"
+    if version not in READABLE_VERSIONS:
+        supported = f"this collbench reads {', '.join(str(v) for v in READABLE_VERSIONS)}"
         raise SchemaError(f"{where}: schema_version {version!r} is not supported ({supported})")
     if not isinstance(meta.get("points", []), list):
         raise SchemaError(f"{where}: corrupt run.json (points is not a list)")

@@ -1,4 +1,7 @@
-"""nccl-tests-style table on stdout (rank 0 / the writer only); one row per (collective, algorithm, size)."""
+"""nccl-tests-style table on stdout (rank 0 / the writer only); one row per (collective, algorithm, size).
+
+The time column is the robust estimate (bench.stats); ``noisy`` marks a point whose 95 % CI missed the target,
+``slow-mode N%`` the share of samples in a slow mode (interference) that the estimate left out."""
 
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ class TablePrinter:
         if m is None:
             return _HALF.format("n/a", "n/a", "n/a", "n/a")
         wrong = str(m.n_wrong) if m.correct else f"{m.n_wrong}!"
-        return _HALF.format(f"{m.stats.median_us:.2f}", f"{m.algbw_gbps:.3f}", f"{m.busbw_gbps:.3f}", wrong)
+        return _HALF.format(f"{m.time_us:.2f}", f"{m.algbw_gbps:.3f}", f"{m.busbw_gbps:.3f}", wrong)
 
     def add(self, m: Measurement) -> None:
         s = m.spec
@@ -60,8 +63,14 @@ class TablePrinter:
         if self._header_for != s.collective:
             self._header_for = s.collective
             self._header(m)
-        noisy = " noisy" if any(v.stats.noisy for v in got.values()) else ""
         self._write(
             f"  {s.bytes:>10} {s.count:>12} {s.dtype:>9} {s.op:>6} {s.root:>5} {s.algorithm:<{_ALG_W}}  "
-            f"{self._half(got.get(False))}  {self._half(got.get(True))}{noisy}"
+            f"{self._half(got.get(False))}  {self._half(got.get(True))}{self._flags(list(got.values()))}"
         )
+
+    @staticmethod
+    def _flags(ms: list[Measurement]) -> str:
+        """`` noisy`` when a variant's CI missed the target; `` slow-mode 38%`` when samples had a slow mode."""
+        out = " noisy" if any(m.stats.noisy for m in ms) else ""
+        slow = max(m.stats.estimate.slow_fraction for m in ms)
+        return out + (f" slow-mode {100 * slow:.0f}%" if slow > 0 else "")

@@ -78,12 +78,9 @@ class RankMeasurer:
         self._fns: dict[tuple[str, str, int | None], Callable[..., None]] = {}
         self._bufs = None
 
-    def measure(self, spec: CaseSpec):  # noqa: ANN201 - Measurement | None (rank 0 gets it)
-        """Rank 0's Measurement of ``spec`` (None elsewhere); ``bench.measure.Unsupported`` if rejected."""
+    def _buffers(self, spec: CaseSpec):  # noqa: ANN202 - bench.collective_io.Buffers
         from bench.collective_io import Buffers
         from bench.exact_data import torch_dtype
-        from bench.measure import measure
-        from collectives.costs import busbw_factor
 
         b = self._bufs
         if b is None or (b.collective, b.count, str(b.main.dtype)) != (spec.collective, spec.count,
@@ -91,29 +88,49 @@ class RankMeasurer:
             self._bufs = None  # free the previous size first
             self._bufs = Buffers.allocate(spec.collective, spec.count, self.world, torch_dtype(spec.dtype),
                                           self.device)  # fmt: skip
+        return self._bufs
+
+    def _fn(self, spec: CaseSpec) -> Callable[..., None]:
         key = (spec.collective, spec.algorithm, spec.segment_bytes)
         if key not in self._fns:
             self._fns[key] = with_segment(resolve(spec.collective, spec.algorithm), spec.segment_bytes)
-        return measure(spec, self._fns[key], self._bufs, self.ctx, busbw_factor(spec.collective, self.world))
+        return self._fns[key]
+
+    def measure_group(self, specs: list[CaseSpec]) -> list:
+        """Per spec of one (collective, bytes, dtype), measured together (``bench.measure.measure_group``):
+        rank 0's Measurement (None elsewhere) or the reason the algorithm rejected the case."""
+        from bench.measure import measure_group
+        from collectives.costs import busbw_factor
+
+        bufs = self._buffers(specs[0])
+        fns = [self._fn(s) for s in specs]
+        return measure_group(specs, fns, bufs, self.ctx, busbw_factor(specs[0].collective, self.world))
+
+    def measure(self, spec: CaseSpec):  # noqa: ANN201 - Measurement | None (rank 0 gets it)
+        """Rank 0's Measurement of ``spec`` (None elsewhere); ``bench.measure.Unsupported`` if rejected."""
+        from bench.measure import Unsupported
+
+        (result,) = self.measure_group([spec])
+        if isinstance(result, str):
+            raise Unsupported(result)
+        return result
 
 
 def run_rank(config: RunConfig, plan: list[CaseSpec], emit: Emit) -> None:
     """Measure ``plan`` on this (already initialised) rank; rank 0 emits meta, points and skips."""
-    from bench.measure import Unsupported
+    from bench.plan import point_groups
 
     measurer = RankMeasurer(config.device, config.seed)
     if measurer.rank == 0:
         emit(protocol.META, rank_meta(config.device))
-    for spec in plan:
-        try:
-            m = measurer.measure(spec)
-        except Unsupported as exc:
-            if measurer.rank == 0:
-                emit(protocol.SKIP, {"label": spec.label, "reason": str(exc)})
-        else:
-            if m is not None:
-                emit(protocol.POINT, m.to_message())
-        emit(protocol.TICK, None)
+    for group in point_groups(plan, config.interleave):
+        for spec, result in zip(group, measurer.measure_group(group), strict=True):
+            if isinstance(result, str):
+                if measurer.rank == 0:
+                    emit(protocol.SKIP, {"label": spec.label, "reason": result})
+            elif result is not None:
+                emit(protocol.POINT, result.to_message())
+            emit(protocol.TICK, None)
     measurer.ctx.barrier()
 
 

@@ -53,7 +53,7 @@ def test_run_writes_schema(tmp_path: Path) -> None:
         assert tuple(f.readline().strip().split(",")) == CSV_COLUMNS
     rows, meta = read_run(run_dir)
     assert set(meta) == RUN_JSON_KEYS
-    assert meta["schema_version"] == 1 and meta["status"] == "complete" and meta["status_reason"] is None
+    assert meta["schema_version"] == 2 and meta["status"] == "complete" and meta["status_reason"] is None
     assert meta["launcher"] == "spawn" and meta["world_size"] == 2 and meta["backend"] == "gloo"
     assert meta["nnodes"] == 1 and meta["ranks_per_node"] == 2
     assert meta["end_time"] and meta["run_id"] == run_dir.name

@@ -14,7 +14,7 @@ from bench.plan import RunConfig, build_plan, iters_for
 from bench.run_writer import allowed_environment, create_run_dir
 from bench.schema import CSV_COLUMNS, csv_field
 from bench.sizes import parse_size, size_sweep
-from bench.stats import percentile, summarize
+from bench.stats import estimate, median_ci, percentile, summarize
 from collectives.costs import busbw_factor
 from collectives.spec import spec
 
@@ -70,13 +70,55 @@ def test_percentile_matches_numpy() -> None:
     assert math.isnan(percentile([], 50))
 
 
-def test_summarize_flags_spread_and_block() -> None:
+def test_summarize_noisy_means_the_ci_missed_its_target() -> None:
     quiet = summarize([10.0] * 9 + [11.0], block_us=10.2)
-    assert not quiet.noisy and quiet.median_us == 10.0 and quiet.min_us == 10.0 and quiet.max_us == 11.0
-    spread = summarize([10.0, 10.0, 10.0, 10.0, 10.0, 20.0, 20.0, 20.0, 20.0, 20.0], block_us=15.0)
-    assert spread.noisy and "p90/p10" in spread.noise_reason
-    block = summarize([10.0] * 10, block_us=13.0)
-    assert block.noisy and "block/median" in block.noise_reason
+    assert not quiet.noisy and quiet.ci_met and quiet.median_us == 10.0 and quiet.min_us == 10.0
+    assert quiet.max_us == 11.0 and quiet.estimate.time_us == 10.0
+    wide = summarize([10.0, 30.0, 12.0, 25.0, 14.0, 22.0, 16.0, 20.0, 18.0, 11.0], block_us=17.0)
+    assert wide.noisy and not wide.ci_met and "target" in wide.noise_reason and "p90/p10" in wide.noise_reason
+    block = summarize([10.0] * 10, block_us=13.0)  # block vs median is still named, but the CI decides
+    assert not block.noisy and "block/median" in block.noise_reason
+
+
+def test_estimate_takes_the_fast_mode_and_names_the_interference() -> None:
+    rng = np.random.default_rng(1)
+    fast = list(500 * np.exp(rng.normal(0, 0.05, 62)))
+    slow = list(4500 * np.exp(rng.normal(0, 0.1, 38)))  # 38 % of the calls waited for a scheduler tick
+    est = estimate(fast + slow)
+    assert est.slow_fraction == pytest.approx(0.38) and est.kept == 62 and est.n == 100
+    assert est.time_us == pytest.approx(float(np.median(fast)))
+    assert est.ci_lo_us <= est.time_us <= est.ci_hi_us and est.meets(0.05)
+    assert est.interference == "interference: 38 % of samples in a slow mode"
+    # the plain median of a slow majority jumps to the slow mode; the estimate stays on the fast one
+    est = estimate(fast[:30] + slow + slow[:32])
+    assert est.slow_fraction == pytest.approx(70 / 100) and est.time_us < 600
+    assert float(np.median(fast[:30] + slow + slow[:32])) > 3000
+
+
+def test_estimate_keeps_one_mode_whole() -> None:
+    rng = np.random.default_rng(2)
+    one = list(1000 * np.exp(rng.normal(0, 0.3, 200)))  # wide but one mode
+    est = estimate(one)
+    assert est.slow_fraction == 0 and est.kept == 200 and est.time_us == pytest.approx(float(np.median(one)))
+    close = [100.0] * 20 + [130.0] * 20  # two clusters, but 1.3x apart: not interference
+    assert estimate(close).slow_fraction == 0
+    assert estimate([5.0] * 5 + [50.0] * 2).slow_fraction == 0  # too few samples to split
+
+
+def test_a_few_fast_samples_never_meet_the_target() -> None:
+    est = estimate([1792.0, 1874.0] + [7000.0 + 100 * i for i in range(12)])
+    assert est.kept == 2 and est.rel_half_width < 0.05 and not est.meets(0.05)
+
+
+def test_median_ci_covers_the_median_95_percent_of_the_time() -> None:
+    rng = np.random.default_rng(3)
+    for n in (10, 40, 200):
+        covered = 0
+        for _ in range(2000):
+            x = sorted(rng.exponential(1.0, n))
+            lo, hi = median_ci(x)
+            covered += lo <= math.log(2) <= hi
+        assert 0.93 <= covered / 2000 <= 0.995, (n, covered)
 
 
 def _spec(collective: str, p: int, nbytes: int = 4096) -> CaseSpec:
