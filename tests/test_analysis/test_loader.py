@@ -34,7 +34,7 @@ def test_truncated_last_line_is_dropped_with_a_warning(tmp_path: Path) -> None:
         ("results.csv", "a,b\n1,2\n", "not a collbench"),
         ("run.json", "{not json", "corrupt run.json"),
         ("run.json", json.dumps({"schema_version": 99}), "schema_version 99"),
-        ("results.csv", ",".join(CSV_COLUMNS) + "\n" + "x," * 27 + "x\n", "is not"),
+        ("results.csv", ",".join(CSV_COLUMNS) + "\n" + "x," * (len(CSV_COLUMNS) - 1) + "x\n", "is not"),
     ],
 )
 def test_corrupt_files_are_rejected_clearly(tmp_path: Path, file: str, content: str, message: str) -> None:
@@ -85,3 +85,26 @@ def test_files_with_the_old_graph_column_still_load(tmp_path: Path) -> None:
     lines = (run / "results.csv").read_text().splitlines(keepends=True)
     (run / "results.csv").write_text(lines[0].replace("cuda_graph", "graph") + "".join(lines[1:]))
     assert not load_runs([run], warn=False)["cuda_graph"].any()
+
+
+def test_schema_v1_files_still_load_and_say_so(tmp_path: Path) -> None:
+    """A v1 run (time_us was the plain median, no v2 columns, schema_version 1) loads with the v2 columns
+    derived, and the loader says it is v1."""
+    from bench.schema import V1_COLUMNS, V2_ADDED
+
+    run = _run(tmp_path)
+    text = (run / "results.csv").read_text().splitlines()
+    header = text[0].split(",")
+    keep = [header.index(c) for c in V1_COLUMNS]
+    (run / "results.csv").write_text("\n".join(",".join(line.split(",")[i] for i in keep) for line in text) + "\n")
+    meta = json.loads((run / "run.json").read_text())
+    meta["schema_version"] = 1
+    for p in meta["points"]:
+        for c in V2_ADDED:
+            p.pop(c, None)
+    (run / "run.json").write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match="schema v1 file"):
+        df = load_runs([run])
+    assert len(df) == 3 and (df["time_us_median"] == df["time_us"]).all()
+    assert not df["ci_met"].any() and df["time_us_ci_lo"].isna().all() and df["slow_fraction"].isna().all()
+    assert load_run(run).meta["schema_version"] == 1

@@ -50,9 +50,13 @@ def test_samples_and_extra_info_reach_pytest_benchmark(suite: Path) -> None:
     assert info["bytes"] == 4096 and info["world_size"] == 2 and info["correct"] is True
     assert info["algbw_gbps"] > 0 and info["busbw_gbps"] == pytest.approx(info["algbw_gbps"])  # F = 1 at p = 2
     stats = bench["stats"]
-    assert stats["rounds"] == 30 and stats["iterations"] == 1
-    # the harness's median (extra_info) is pytest-benchmark's median: the samples went through unchanged
-    assert stats["median"] * 1e6 == pytest.approx(info["median_us"], rel=1e-6)
+    # pytest-benchmark gets the samples of collbench's estimate (all 30, or the fast mode when the host's
+    # interference made a slow one), unchanged: its median is the estimate
+    assert info["samples"] == 30 and stats["iterations"] == 1
+    assert stats["rounds"] == 30 or (info["slow_fraction"] > 0 and stats["rounds"] < 30)
+    assert stats["rounds"] == round(30 * (1 - info["slow_fraction"]))
+    assert stats["median"] * 1e6 == pytest.approx(info["time_us"], rel=1e-6)
+    assert info["time_us_ci_lo"] <= info["time_us"] <= info["time_us_ci_hi"]
     assert stats["min"] >= 2000e-6  # every sample includes the planted 2 ms sleep, no more and no less
 
 
@@ -93,8 +97,8 @@ def test_plugin_case_is_collbench_runs_case(suite: Path) -> None:
     point = meta["points"][0]
     for key in ("collective", "algorithm", "bytes", "world_size", "dtype", "op", "backend"):
         assert info[key] == point[key], key
-    assert len(point["samples_us"]) == bench["stats"]["rounds"] == 30
-    for m, us in ((info, info["median_us"]), (point, statistics.median(point["samples_us"]))):
+    assert len(point["samples_us"]) == info["samples"] == 30
+    for m, us in ((info, info["time_us"]), (point, point["time_us"])):
         assert m["algbw_gbps"] == pytest.approx(m["bytes"] / us / 1e3, rel=1e-6)  # GB/s = bytes / us / 1e3
         assert m["busbw_gbps"] == pytest.approx(m["algbw_gbps"])  # all_reduce at p = 2: factor 2(p-1)/p = 1
     print(f"\nall_reduce builtin 4 KiB, 2 ranks (one sample each, not a benchmark): plugin median {plugin_us:.1f} us, "
