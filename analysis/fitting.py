@@ -26,6 +26,7 @@ from scipy import optimize, stats
 
 from analysis.errors import AnalysisError
 from bench.schema import CURVE_KEY
+from bench.stats import fast_mode
 from collectives import costs
 
 #: fits.csv columns: the fixed ones of docs/fitting.md (section fits.csv), in order, then the extras
@@ -179,13 +180,15 @@ def _quality(n: np.ndarray, t: np.ndarray, pred: np.ndarray) -> tuple[float, flo
 
 
 def _curve_points(group: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[np.ndarray] | None]:
-    """Sizes ascending, median times, per-size samples (None unless every size has them)."""
+    """Sizes ascending, times (the robust estimate), per-size samples the estimate comes from (its fast mode,
+    ``bench.stats.fast_mode``; None unless every size has samples), so the bootstrap CIs resample what
+    time_us is the median of."""
     g = group.sort_values("bytes")
     g = g[g["time_us"] > 0]
     n = g["bytes"].to_numpy(dtype=float)
     t = g["time_us"].to_numpy(dtype=float)
     raw = list(g["samples_us"]) if "samples_us" in g else [None] * len(g)
-    samples = [np.asarray(s, dtype=float) for s in raw if s] if all(raw) else None
+    samples = [np.asarray(fast_mode(s), dtype=float) for s in raw if s] if all(raw) else None
     return n, t, samples
 
 
