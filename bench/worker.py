@@ -19,6 +19,7 @@ from typing import Any
 from bench import protocol
 from bench.measurement import CaseSpec
 from bench.plan import RunConfig
+from collectives.point_to_point import DEFAULT_WINDOW, is_point_to_point
 
 Emit = Callable[[str, Any], None]
 
@@ -66,7 +67,7 @@ class RankMeasurer:
     the plugin's persistent pool alike.
     """
 
-    def __init__(self, device: str, seed: int) -> None:
+    def __init__(self, device: str, seed: int, window: int = DEFAULT_WINDOW) -> None:
         import torch.distributed as dist
 
         from bench.measure import RankContext
@@ -77,6 +78,7 @@ class RankMeasurer:
         self.ctx = RankContext.create(self.rank, self.world, device, seed)
         self._fns: dict[tuple[str, str, int | None], Callable[..., None]] = {}
         self._bufs = None
+        self.window, self._send_recv = window, None  # send_recv: bench.p2p_bench, created at its first case
 
     def measure(self, spec: CaseSpec):  # noqa: ANN201 - Measurement | None (rank 0 gets it)
         """Rank 0's Measurement of ``spec`` (None elsewhere); ``bench.measure.Unsupported`` if rejected."""
@@ -85,6 +87,12 @@ class RankMeasurer:
         from bench.measure import measure
         from collectives.costs import busbw_factor
 
+        if is_point_to_point(spec.collective):  # not a collective: its own measurement (bench.p2p_bench)
+            if self._send_recv is None:
+                from bench.p2p_bench import SendRecvMeasurer
+
+                self._send_recv = SendRecvMeasurer(self.ctx, self.window)
+            return self._send_recv.measure(spec)
         b = self._bufs
         if b is None or (b.collective, b.count, str(b.main.dtype)) != (spec.collective, spec.count,
                                                                        f"torch.{spec.dtype}"):  # fmt: skip
@@ -101,7 +109,7 @@ def run_rank(config: RunConfig, plan: list[CaseSpec], emit: Emit) -> None:
     """Measure ``plan`` on this (already initialised) rank; rank 0 emits meta, points and skips."""
     from bench.measure import Unsupported
 
-    measurer = RankMeasurer(config.device, config.seed)
+    measurer = RankMeasurer(config.device, config.seed, config.window)
     if measurer.rank == 0:
         emit(protocol.META, rank_meta(config.device))
     for spec in plan:
