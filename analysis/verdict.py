@@ -177,7 +177,7 @@ def _p2p_verdicts(run: Run, machine: Machine, g: pd.DataFrame, p: int) -> list[V
     once) against the per-direction roof of its p ranks; ``latency`` is not a bandwidth and gets no verdict."""
     same_node = (machine.nnodes or 1) <= 1 or (machine.gpus_per_node or 1) >= 2  # ranks 0 and 1 share a node
     pair = replace(machine, nnodes=1) if same_node else machine
-    roles = {"bw": "uni-directional", "bibw": "bi-directional", p2p.RING_SHIFT: "ring shift"}
+    roles = {"bw": "uni-directional", "bibw": "bi-directional", p2p.RING_SHIFT: "nccl-tests sendrecv_perf"}
     out = []
     for alg, sub in g.groupby("algorithm"):
         if alg not in roles:
