@@ -21,10 +21,6 @@ import torch.distributed as dist
 from collectives import point_to_point as p2p_spec
 from collectives.p2p import Ctx, exchange, make_ctx
 
-#: distinct receive slots of a window stop at this many bytes; past it messages share slots (osu_bw receives
-#: its whole window into one buffer)
-SLOT_BYTES = 64 << 20
-
 Body = Callable[[], None]
 
 
@@ -85,7 +81,7 @@ def _spread(slots: Sequence[torch.Tensor], window: int) -> list[torch.Tensor]:
 
 def slot_count(nbytes: int, window: int) -> int:
     """Distinct receive slots for a window of messages of ``nbytes``: the whole window up to SLOT_BYTES."""
-    return max(1, min(window, SLOT_BYTES // max(nbytes, 1)))
+    return max(1, min(window, p2p_spec.SLOT_BYTES // max(nbytes, 1)))
 
 
 def nccl_ready() -> None:
@@ -180,7 +176,7 @@ class SendRecvMeasurer:
             for _ in range(spec.warmup):
                 body()
         ctx.barrier()
-        if self.active and self.link is not None:
+        if self.link is not None:
             samples, total = self.link.timed(body, iters)
         # time per message of S (docs: time_us = iteration time / messages it moves), max over ranks
         per_msg = [s * 1e6 / msgs for s in samples] + [total * 1e6 / msgs / iters if iters else 0.0]

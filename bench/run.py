@@ -171,14 +171,14 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
 
 def _check_memory(world: int, max_bytes: int, dtype: str, window: int = 0) -> None:
     """Refuse a local run whose buffers and exact references would not fit in available memory (``window``:
-    send_recv's window, whose receive slots take up to 64 MiB more; 0 without send_recv)."""
+    send_recv's window, whose receive slots take up to SLOT_BYTES more; 0 without send_recv)."""
     available = _available_memory_bytes()
     if available is None:
         return
     # two buffers plus two float64/int64 reference arrays (and one int64 index array) per rank
     per_rank = max_bytes * (2 + 3 * 8 / DTYPE_SIZES[dtype]) + (400 << 20)  # + torch itself
     if window:
-        per_rank += min(window * max_bytes, 64 << 20)
+        per_rank += min(window * max_bytes, p2p.SLOT_BYTES)
     if world * per_rank > MEMORY_FRACTION * available:
         need, have = world * per_rank / 2**30, available / 2**30
         raise UsageError(

@@ -37,6 +37,9 @@ ALGORITHMS: tuple[str, ...] = (*MEASURED, RING_SHIFT)
 NCCL_TESTS_PROGRAM = "sendrecv"
 #: messages in flight for ``bw`` and ``bibw`` (osu_bw's default window)
 DEFAULT_WINDOW = 64
+#: distinct receive slots of a window stop at this many bytes; past it messages share slots (osu_bw receives its
+#: whole window into one buffer)
+SLOT_BYTES = 64 << 20
 #: the two ranks that measure; every other rank waits at a barrier
 RANKS = (0, 1)
 MIN_WORLD_SIZE = 2
