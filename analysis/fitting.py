@@ -446,18 +446,21 @@ def usable_points(df: pd.DataFrame) -> pd.DataFrame:
 def fit_all(
     df: pd.DataFrame, *, robust: str | None = None, n_boot: int = 200, seed: int = 0, breaks: bool = True
 ) -> pd.DataFrame:
-    """The fits table (FIT_COLUMNS): every curve with >= MIN_SIZES sizes, a model per collective +
-    algorithm measured at >= 2 world sizes, and a joint model (collective ``*``) where gamma is identified."""
+    """The fits table (FIT_COLUMNS): every curve with >= MIN_SIZES sizes (send_recv's too: t = a + b S of one
+    message), a model per collective + algorithm measured at >= 2 world sizes, and a joint model (collective
+    ``*``) where gamma is identified; send_recv has no cost model and takes part in neither."""
     if robust not in ROBUST:
         raise AnalysisError(f"unknown robust method {robust!r}; choose huber or theil-sen")
     pts = usable_points(df)
     rows: list[dict] = []
     for _, group in pts.groupby(list(CURVE_KEY), sort=True, dropna=False):
         rows += fit_curve(group, robust=robust, n_boot=n_boot, seed=seed, breaks=breaks)
-    for _, group in pts.groupby(list(MODEL_KEY), sort=True, dropna=False):
+    # the cost-model fits need L(p), W(p), G(p): collectives only (send_recv: point_to_point.NO_COST_MODEL)
+    modelled = pts[pts["collective"].isin(costs.COLLECTIVES)]
+    for _, group in modelled.groupby(list(MODEL_KEY), sort=True, dropna=False):
         if (row := fit_model(group, n_boot=n_boot, seed=seed)) is not None:
             rows.append(row)
-    rows += fit_joint(pts, n_boot=n_boot, seed=seed)
+    rows += fit_joint(modelled, n_boot=n_boot, seed=seed)
     return pd.DataFrame(rows, columns=list(FIT_COLUMNS))
 
 

@@ -2,9 +2,9 @@
 
 Each test of an input becomes one new run directory (a file holding several tests one after another, as
 a script running every ``*_perf`` writes, gives one run directory per test, and the command says so)
-(launcher ``import``, backend nccl, device cuda, algorithm
-``builtin``, one point per size and variant, ``time_us`` = ``block_time_us`` = the log's time, no
-percentiles), with the file's name, format and sha256 in ``source``.
+(launcher ``import``, backend nccl, device cuda, algorithm ``builtin``; ``sendrecv_perf``: collective
+``send_recv``, algorithm ``ring_shift``; one point per size and variant, ``time_us`` = ``block_time_us`` = the
+log's time, no percentiles), with the file's name, format and sha256 in ``source``.
 """
 
 from __future__ import annotations
@@ -14,15 +14,14 @@ import hashlib
 from pathlib import Path
 
 from analysis.errors import AnalysisError
-from analysis.nccltests import ParsedLog, parse_json, parse_text_all
+from analysis.nccltests import IMPORTED, ParsedLog, parse_json, parse_text_all
 from analysis.rundir import base_meta, new_run_dir, write_run_dir
-from collectives import costs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", help="nccl-tests stdout logs or -J JSON files")
     parser.add_argument("--out", default="results", help="parent directory of the new run directories (results/)")
-    parser.add_argument("--collective", choices=costs.COLLECTIVES, help="when the log does not name its test")
+    parser.add_argument("--collective", choices=IMPORTED, help="when the log does not name its test")
     parser.add_argument("--world-size", type=int, help="when the log has no rank lines")
 
 
@@ -91,7 +90,8 @@ def import_log(path: Path, log: ParsedLog, fmt: str, out: Path, index: int = 0, 
         versions=extra["versions"],
         hardware=extra["hardware"],
         environment=extra["environment"],
-        config={"collectives": [log.collective], "algorithms": ["builtin"], "iters": log.iters,
+        config={"collectives": [log.collective], "algorithms": sorted({pt["algorithm"] for pt in log.points}),
+                "iters": log.iters,
                 "source_command": log.command},  # fmt: skip
         warnings=notes,
         source={"file": str(path), "format": fmt, "sha256": sha, "test_index": index, "tests_in_file": total},

@@ -39,6 +39,7 @@ from typing import Any
 
 from analysis.errors import AnalysisError
 from collectives import costs
+from collectives import point_to_point as p2p
 from collectives.spec import COLLECTIVES, by_program, spec
 
 DTYPES = {
@@ -50,17 +51,32 @@ DTYPES = {
 DTYPE_BYTES = {"float32": 4, "float16": 2, "float64": 8, "bfloat16": 2, "int8": 1, "uint8": 1, "int32": 4,
                "uint32": 4, "int64": 8, "uint64": 8, "float8_e4m3fn": 1, "float8_e5m2": 1}  # fmt: skip
 OPS = {"sum": "sum", "prod": "prod", "max": "max", "min": "min", "avg": "avg", "none": "none", "mulsum": "mulsum"}
-#: nccl-tests programs collbench does not measure as a collective (refused by name). sendrecv_perf times one
-#: ncclSend + ncclRecv around a ring (every rank sends to r + 1 and receives from r - 1 at once): a ring
-#: shift, not collbench's send_recv case between two ranks (``collbench pairs``), so its figures are not
-#: comparable and it is refused.
-UNMEASURED = ("sendrecv", "gather", "scatter", "hypercube")
-_PROGRAMS = "|".join(sorted((*(spec(c).program for c in COLLECTIVES), *UNMEASURED), key=len, reverse=True))
+#: nccl-tests programs collbench does not measure (refused by name)
+UNMEASURED = ("gather", "scatter", "hypercube")
+#: what collbench imports: the collectives, and sendrecv_perf as send_recv with the algorithm ``ring_shift``
+#: (every rank sends S to rank + 1 and receives S from rank - 1 in one group call; nccl-tests' src/sendrecv.cu,
+#: SendRecvRunColl; busbw = algbw): collectives.point_to_point says how it compares with collbench's own
+#: send_recv measurements (latency, bw, bibw between ranks 0 and 1)
+IMPORTED = (*COLLECTIVES, p2p.NAME)
+_PROGRAMS = "|".join(sorted((*(spec(c).program for c in COLLECTIVES), p2p.NCCL_TESTS_PROGRAM, *UNMEASURED), key=len,
+                            reverse=True))  # fmt: skip
+_LAUNCHERS = re.compile(r"\b(?:mpirun|mpiexec|srun|torchrun|aprun|jsrun|prun|orterun|oshrun|flux|horovodrun)\b")
 
 
 def collective_of(program: str) -> str:
-    """collbench's name for nccl-tests' program stem (``alltoall`` -> ``all_to_all``); unknown names unchanged."""
-    return by_program(program) or program
+    """collbench's name for nccl-tests' program stem (``alltoall`` -> ``all_to_all``, ``sendrecv`` ->
+    ``send_recv``); unknown names unchanged."""
+    return by_program(program) or (p2p.NAME if program == p2p.NCCL_TESTS_PROGRAM else program)
+
+
+def busbw_factor(collective: str, p: int) -> float:
+    """nccl-tests' busbw / algbw: the collective's F(p); 1 for sendrecv (SendRecvGetBw)."""
+    return 1.0 if p2p.is_point_to_point(collective) else costs.busbw_factor(collective, p)
+
+
+def _algorithm(collective: str) -> str:
+    """The algorithm an imported point records: the backend's own (``builtin``), sendrecv's ``ring_shift``."""
+    return p2p.RING_SHIFT if p2p.is_point_to_point(collective) else "builtin"
 
 # one prefix a line may carry; stripped repeatedly (a launcher tag before an Open MPI tag, ...)
 _PREFIXES = (
@@ -185,9 +201,10 @@ def _point(
     to 0.01 GB/s, so small sizes print 0.00): algbw = S / t, busbw = algbw x F(p)."""
     if time_us > 0:
         algbw = nbytes / time_us / 1e3
-        busbw = algbw * costs.busbw_factor(collective, p)
+        busbw = algbw * busbw_factor(collective, p)
     return {
-        "collective": collective, "algorithm": "builtin", "backend": "nccl", "device": "cuda", "world_size": p,
+        "collective": collective, "algorithm": _algorithm(collective), "backend": "nccl", "device": "cuda",
+        "world_size": p,
         "dtype": dtype, "op": op, "bytes": nbytes, "count": count, "root": root, "in_place": in_place,
         "iters": iters, "warmup": None, "time_us": time_us, "block_time_us": time_us, "algbw_gbps": algbw,
         "busbw_gbps": busbw, "correct": correct, "n_wrong": None if wrong is None else int(wrong),
@@ -274,6 +291,8 @@ class _Section:
     iters: int | None = None
     np_: int | None = None
     ngpus_arg: int = 1
+    nthreads_arg: int = 1
+    single_process: bool = False  # the command line starts the program with no launcher: one process
     command: str | None = None
     failures: list[str] = field(default_factory=list)
 
@@ -283,7 +302,9 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
     facts: dict[str, Any] = {"tests_version": None, "nccl_version": None, "rccl_version": None, "env": {},
                              "algo_proto": set()}  # fmt: skip
     sections = [_Section()]
+    previous = ""
     for raw in lines:
+        continued, previous = previous.rstrip().endswith("\\"), raw if raw.strip() else previous
         ln = strip_prefixes(raw).rstrip()
         body = ln.lstrip("#").strip()
         cur = sections[-1]
@@ -353,6 +374,9 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
                 cur.np_ = int(npm.group(1))
             if gm := re.search(r"_perf\w*\s.*?(?:-g|--ngpus)\s+(\d+)", ln):
                 cur.ngpus_arg = int(gm.group(1))
+            if tm := re.search(r"_perf\w*\s.*?(?:-t|--nthreads)\s+(\d+)", ln):
+                cur.nthreads_arg = int(tm.group(1))
+            cur.single_process = not continued and not _LAUNCHERS.search(ln[: pm.start()])
             for em in _ENV_ARG.finditer(ln):
                 facts["env"].setdefault(em.group(1), em.group(2))
     # a section holding only names/metadata before a table belongs to the next one
@@ -366,6 +390,8 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
             sec.iters = sec.iters or prev.iters
             sec.np_ = sec.np_ or prev.np_
             sec.ngpus_arg = sec.ngpus_arg if sec.ngpus_arg != 1 else prev.ngpus_arg
+            sec.nthreads_arg = sec.nthreads_arg if sec.nthreads_arg != 1 else prev.nthreads_arg
+            sec.single_process = sec.single_process or prev.single_process
             sec.command = sec.command or prev.command
             sec.failures = prev.failures + sec.failures
         merged.append(sec)
@@ -401,7 +427,9 @@ def _infer_collective(sec: _Section, p_hint: int | None) -> tuple[str | None, st
             for coll in ("all_reduce", "reduce_scatter"):
                 f = costs.busbw_factor(coll, p_hint)
                 if ivs and all(lo - 1e-9 <= f <= hi + 1e-9 for lo, hi in ivs):
-                    return coll, f"a reduction with busbw/algbw = F(p={p_hint})"
+                    same = ("; sendrecv_perf prints the same columns (sum, -1, busbw = algbw): pass --collective "
+                            "send_recv if the log is one") if f == 1.0 else ""  # fmt: skip
+                    return coll, f"a reduction with busbw/algbw = F(p={p_hint}){same}"
         return None, "a reduction with root -1 or none: all_reduce or reduce_scatter, and no row's bandwidth tells"
     if not has_op and not has_root:
         # old layout without redop/root: all_gather (sendrecv of that age prints the same columns)
@@ -441,7 +469,7 @@ def _factor_intervals(sec: _Section, top: int = 6) -> list[tuple[float, float]]:
 
 def _old_gather_semantics(sec: _Section, coll: str, p: int) -> bool:
     """True when the table is an all_gather/reduce_scatter of before nccl-tests PR #45 (algbw x (p-1)/p)."""
-    if not spec(coll).in_place_variants or p < 2:  # the gather/scatter layouts
+    if p2p.is_point_to_point(coll) or not spec(coll).in_place_variants or p < 2:  # the gather/scatter layouts
         return False
     hits = 0
     for r in sec.rows:
@@ -500,11 +528,12 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
         if coll is None:
             raise AnalysisError(f"the log does not say which collective it measured ({why}); pass --collective")
         coll_source = f"inferred from the columns: {why}"
-    if coll in UNMEASURED or coll not in costs.COLLECTIVES:
+    if coll in UNMEASURED or coll not in IMPORTED:
         raise AnalysisError(f"this is an nccl-tests {coll} table; collbench does not measure {coll} "
-                            f"(it measures {', '.join(costs.COLLECTIVES)}), so it cannot import it")  # fmt: skip
+                            f"(it measures {', '.join(IMPORTED)}), so it cannot import it")  # fmt: skip
     warnings: list[str] = []
-    # world size: explicit > rank lines > nThread*nGpus (one process) > launcher -np x -g > busbw/algbw
+    # world size: explicit > rank lines > nThread*nGpus (one process) > busbw/algbw > launcher -np x -g >
+    # a command line with no launcher (one process: -t x -g)
     if world_size is not None:
         p, source = world_size, "given"
     elif sec.ranks:
@@ -515,13 +544,16 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
         p, source = _world_from_factor(sec, coll)
         if p is None and sec.np_ is not None:
             p, source = sec.np_ * sec.ngpus_arg, "the launcher's -np x -g"
+        elif p is None and sec.single_process:
+            p = sec.nthreads_arg * sec.ngpus_arg
+            source = "one process (the command line names no launcher): its -t x -g"
         if p is None:
             raise AnalysisError(f"the log does not say its world size ({source}); pass --world-size")
     old = _old_gather_semantics(sec, coll, p)
     if old:
         warnings.append(f"{coll}: the log's algbw is of nccl-tests before 2020 (S/t x (p-1)/p, busbw = algbw); "
                         "recorded as algbw = S/t and busbw = algbw x F(p)")  # fmt: skip
-    f = costs.busbw_factor(coll, p)
+    f = busbw_factor(coll, p)
     points = []
     for row in sec.rows:
         points.extend(_row_points(row, coll, p, f, sec.iters, old, warnings))
@@ -538,6 +570,8 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
 
 def _world_from_factor(sec: _Section, coll: str) -> tuple[int | None, str]:
     """p from busbw/algbw: the one p whose F fits the rows with the largest algbw within print rounding."""
+    if p2p.is_point_to_point(coll):
+        return None, "busbw/algbw is 1 for sendrecv whatever p"
     if spec(coll).rooted:  # F = 1 for the rooted collectives
         return None, "busbw/algbw is 1 for broadcast and reduce whatever p"
     intervals = _factor_intervals(sec)
@@ -584,10 +618,13 @@ def _row_points(row: _Row, coll: str, p: int, f: float, iters: int | None, old: 
                 warnings: list[str]) -> list[dict[str, Any]]:  # fmt: skip
     """Out-of-place and in-place points of one table row."""
     dtype = DTYPES[row.dtype_name]
-    op = row.redop.lower() if row.redop else spec(coll).recorded_op("sum")
+    if p2p.is_point_to_point(coll):  # nccl-tests prints sum and -1 for sendrecv: it neither reduces nor has a root
+        op, root = "none", -1
+    else:
+        op = row.redop.lower() if row.redop else spec(coll).recorded_op("sum")
+        root = row.root if row.root is not None else spec(coll).recorded_root(0)
     if op not in OPS:
         raise AnalysisError(f"unknown nccl-tests redop {row.redop!r}")
-    root = row.root if row.root is not None else spec(coll).recorded_root(0)
     out = []
     for in_place, half in _halves(coll, row.halves, warnings):
         v = _side_values(row, half)
@@ -616,9 +653,10 @@ _DROPPED_IN_PLACE = (
 
 def _halves(coll: str, halves: list, warnings: list[str]) -> list[tuple[bool, Any]]:
     """(in_place, half) pairs to import: both columns, or the out-of-place one of an out-of-place-only
-    collective (all_to_all: nccl-tests' in-place alltoall is unchecked, #wrong N/A, and times no exchange)."""
+    collective (all_to_all: nccl-tests' in-place alltoall is unchecked, #wrong N/A, and times no exchange;
+    sendrecv: "We don't support in-place sendrecv", SendRecvInitData, which leaves it unchecked)."""
     pairs = [(False, halves[0]), (True, halves[1])]
-    if spec(coll).variants("both") == (False,):
+    if p2p.is_point_to_point(coll) or spec(coll).variants("both") == (False,):
         note = _DROPPED_IN_PLACE.format(coll=coll)
         if note not in warnings:
             warnings.append(note)
@@ -652,9 +690,9 @@ def parse_json(text: str, *, collective: str | None = None, world_size: int | No
     coll = found or collective
     if coll is None:
         raise AnalysisError("the JSON does not say which collective it measured; pass --collective")
-    if coll in UNMEASURED or coll not in costs.COLLECTIVES:
+    if coll in UNMEASURED or coll not in IMPORTED:
         raise AnalysisError(f"this is an nccl-tests {coll} file; collbench does not measure {coll} "
-                            f"(it measures {', '.join(costs.COLLECTIVES)}), so it cannot import it")  # fmt: skip
+                            f"(it measures {', '.join(IMPORTED)}), so it cannot import it")  # fmt: skip
     config = doc.get("config") or {}
     devices = [d for d in config.get("devices") or [] if isinstance(d, dict)]
 
@@ -679,6 +717,8 @@ def parse_json(text: str, *, collective: str | None = None, world_size: int | No
             raise AnalysisError(f"unknown nccl-tests type {res.get('type')!r}")
         op = OPS.get(str(res.get("redop", "none")).strip().lower(), "none")
         root = _int(res.get("root", "-1"), -1)
+        if p2p.is_point_to_point(coll):  # sendrecv neither reduces nor has a root
+            op, root = "none", -1
         for in_place, key in _halves(coll, ["out_of_place", "in_place"], warnings):
             half = res.get(key)
             if not half:  # null when the test printed no out-of-place half

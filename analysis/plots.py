@@ -23,6 +23,7 @@ from analysis.fitting import curve_time_us, model_time_us  # noqa: E402
 from analysis.selection import one_variant  # noqa: E402
 from analysis.units import size_label  # noqa: E402
 from collectives import costs  # noqa: E402
+from collectives import point_to_point as p2p  # noqa: E402
 from collectives.spec import spec  # noqa: E402
 
 FIGSIZE = (12, 8)
@@ -56,7 +57,7 @@ def busbw_vs_size(df: pd.DataFrame, out: Path) -> list[Path]:
     paths = []
     data = one_variant(df)
     for p, g in data.groupby("world_size"):
-        colls = [c for c in costs.COLLECTIVES if c in set(g["collective"])]
+        colls = [c for c in (*costs.COLLECTIVES, p2p.NAME) if c in set(g["collective"])]
         cols = min(3, len(colls))
         rows = math.ceil(len(colls) / cols)
         fig, axes = plt.subplots(rows, cols, figsize=FIGSIZE, squeeze=False)
@@ -64,8 +65,12 @@ def busbw_vs_size(df: pd.DataFrame, out: Path) -> list[Path]:
             sub = g[g["collective"] == coll].sort_values("bytes")
             sns.lineplot(data=sub, x="bytes", y="busbw_gbps", hue="algorithm", marker="o", ax=ax, errorbar=None)
             _size_axis(ax)
-            ax.set_title(f"{coll} (p = {p})")
-            ax.set_ylabel("busbw (GB/s)")
+            if p2p.is_point_to_point(coll):
+                ax.set_title(f"{coll} between ranks 0 and 1 (p = {p})")
+                ax.set_ylabel("bytes moved per second (GB/s)")
+            else:
+                ax.set_title(f"{coll} (p = {p})")
+                ax.set_ylabel("busbw (GB/s)")
             ax.legend(fontsize=7)
         for ax in list(axes.flat)[len(colls) :]:
             ax.remove()
@@ -150,9 +155,11 @@ def roofline(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path, peak_gbps: 
              spec_roofs: dict[tuple[str, int], list[tuple[str, float, str]]] | None = None) -> list[Path]:  # fmt: skip
     """Communication roofline per (collective, world size): measured busbw with p10-p90 bars, the measured
     link roof, the spec roofs (link, network, reduction from memory: ``spec_roofs`` from the hardware catalog,
-    or ``peak_gbps``), the fitted latency floor, the ridge point, the reduction roof (docs/fitting.md)."""
+    or ``peak_gbps``), the fitted latency floor, the ridge point, the reduction roof (docs/fitting.md).
+    send_recv has none (no busbw factor F(p) or cost model: point_to_point.NO_COST_MODEL)."""
     paths = []
     data = one_variant(df)
+    data = data[~data["collective"].map(p2p.is_point_to_point)]
     for (coll, p), g in data.groupby(["collective", "world_size"]):
         if p < 2:
             continue
@@ -216,8 +223,10 @@ def roofline(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path, peak_gbps: 
 
 
 def best_algorithm(df: pd.DataFrame) -> pd.DataFrame:
-    """Fastest algorithm (median time) per (collective, world size, bytes)."""
+    """Fastest algorithm (median time) per (collective, world size, bytes); send_recv's latency, bw and bibw
+    are three measurements of one link, not algorithms to choose from, and are left out."""
     data = one_variant(df)
+    data = data[~data["collective"].map(p2p.is_point_to_point)]
     idx = data.groupby(["collective", "world_size", "bytes"])["time_us"].idxmin()
     return data.loc[idx, ["collective", "world_size", "bytes", "algorithm", "time_us"]].reset_index(drop=True)
 

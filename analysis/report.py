@@ -27,6 +27,7 @@ from analysis.loader import Run, find_runs
 from analysis.predict import parse_bytes, scaling_table
 from analysis.selection import one_variant
 from analysis.units import size_label
+from collectives import point_to_point as p2p
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ def which_algorithm_when(df: pd.DataFrame, fits: pd.DataFrame | None = None) -> 
     flip the answer at every size); curves without a fit fall back to the measured medians.
     """
     data = one_variant(df)
+    data = data[~data["collective"].map(p2p.is_point_to_point)]  # three measurements, not competing algorithms
     rows = []
     for (coll, p), g in data.groupby(["collective", "world_size"]):
         grid = np.geomspace(*plots.size_range(g["bytes"]), 256)
@@ -206,7 +208,7 @@ def _verdict_blocks(runs: list[Run], overrides: dict | None) -> list[Block]:
         if v.roof_gbps is None:
             unknown.append(why)
             why = "unknown: see below"
-        alg = v.algorithm + ("" if v.role == "builtin" else " (best hand-written)")
+        alg = v.algorithm + ("" if v.role == "builtin" else f" ({v.role})")
         peak = f"{v.peak_busbw_gbps:.4g}" if v.world_size >= 2 else f"algbw {v.peak_algbw_gbps:.4g}"
         roof = f"{v.roof_gbps:.4g} {v.roof_kind}" if v.roof_gbps else "unknown"
         share = f"{100 * v.ratio:.0f} %" if v.ratio is not None else "-"
@@ -279,6 +281,11 @@ def build(runs: list[Run], fits: pd.DataFrame | None, figs: Path, *, peak_gbps: 
         notes.append(f"Fit unavailable: {fit_error or 'not fitted'}")
     elif fits.empty:
         notes.append("No fit: every curve has fewer than 3 sizes and no model has 2 world sizes.")
+    if df["collective"].map(p2p.is_point_to_point).any():
+        notes.append(f"{p2p.NAME} (point-to-point between two ranks) has no roofline and no row in 'which "
+                     "algorithm when': latency, bw and bibw are three measurements of one link, not algorithms to "
+                     f"choose from, and it has no busbw factor or cost model; its bytes moved per second are in "
+                     "'Bus bandwidth vs size' and its times in 'Time vs size'")  # fmt: skip
     wrong = df[~df["correct"].astype(bool)]
     notes += [f"WRONG result: {w.collective}/{w.algorithm} {w.bytes} B p={w.world_size}" for w in wrong.itertuples()]
     noisy = int(df["noisy"].sum())

@@ -14,6 +14,7 @@ import numpy as np
 
 from analysis.rundir import base_meta, new_run_dir, write_run_dir
 from collectives import costs
+from collectives import point_to_point as p2p
 from collectives.spec import spec
 
 
@@ -26,6 +27,8 @@ class Hardware:
     gamma_gbps: float = 0.0
 
     def time_us(self, collective: str, algorithm: str, p: int, nbytes: float, segment_bytes: int | None) -> float:
+        if p2p.is_point_to_point(collective):  # one message of n bytes (Hockney), whatever p and the measurement
+            return self.alpha_us + nbytes * 1e-3 / self.bw_gbps
         c = costs.cost(collective, algorithm, p, nbytes=nbytes, segment_bytes=segment_bytes, backend="gloo")
         gamma = 1e-3 / self.gamma_gbps if self.gamma_gbps > 0 else 0.0
         return c.L * self.alpha_us + (c.W * 1e-3 / self.bw_gbps + c.G * gamma) * nbytes
@@ -74,17 +77,21 @@ def _point(rng: np.random.Generator, collective: str, algorithm: str, world_size
     q = np.percentile(samples, [10, 25, 50, 75, 90])
     med = float(q[2])
     algbw = nbytes / med / 1e3
+    if p2p.is_point_to_point(collective):  # send_recv: no reduction, no root, out of place, busbw = algbw
+        op, root, in_place, factor = "none", -1, False, 1.0
+    else:
+        desc = spec(collective)
+        op, root, in_place = desc.recorded_op("sum"), desc.recorded_root(0), desc.variants("no")[0]
+        factor = costs.busbw_factor(collective, world_size)
     return {
         "collective": collective, "algorithm": algorithm, "backend": backend, "device": device,
-        "world_size": world_size, "dtype": "float32",
-        "op": spec(collective).recorded_op("sum"), "bytes": int(nbytes),
-        "count": int(nbytes) // 4, "root": spec(collective).recorded_root(0),
-        "in_place": spec(collective).variants("no")[0], "iters": iters, "warmup": 5,
+        "world_size": world_size, "dtype": "float32", "op": op, "bytes": int(nbytes),
+        "count": int(nbytes) // 4, "root": root, "in_place": in_place, "iters": iters, "warmup": 5,
         "time_us": med, "time_us_p10": float(q[0]), "time_us_p25": float(q[1]),
         "time_us_p75": float(q[3]), "time_us_p90": float(q[4]),
         "time_us_min": float(samples.min()), "time_us_max": float(samples.max()),
         "block_time_us": float(samples.mean()), "algbw_gbps": algbw,
-        "busbw_gbps": algbw * costs.busbw_factor(collective, world_size), "correct": True, "n_wrong": 0,
+        "busbw_gbps": algbw * factor, "correct": True, "n_wrong": 0,
         "noisy": False, "segment_bytes": seg, "cuda_graph": False,
         "samples_us": [float(s) for s in samples],
     }  # fmt: skip

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -25,6 +25,7 @@ from analysis.loader import Run, find_runs
 from analysis.selection import one_variant
 from analysis.units import size_label
 from collectives import costs
+from collectives import point_to_point as p2p
 from collectives.spec import spec
 
 #: ratio bands of the rating (share of the roof)
@@ -156,22 +157,60 @@ def _notes(r: Roof, collective: str, p: int, ratio: float | None, curve: pd.Data
     elif ratio is not None and ratio < BELOW and r.kind == "link" and (machine.nnodes or 1) <= 1:
         notes.append("far below the link roof: check that the ranks talk over the scale-up link (nvidia-smi topo -m; "
                      "NCCL_P2P_DISABLE, NCCL_SHM_DISABLE), and the sizes reach the bandwidth regime")  # fmt: skip
+    return notes + _rising(curve, p)
+
+
+def _rising(curve: pd.DataFrame, p: int) -> list[str]:
+    """The note that busbw still rises at the largest size (larger sizes may come closer to the roof)."""
     curve = curve.sort_values("bytes")
     if len(curve) >= 3 and p >= 2:
         bus = curve["busbw_gbps"].to_numpy(dtype=float)
         if bus.argmax() == len(bus) - 1 and bus[-1] > 1.05 * bus[-2]:
-            notes.append(f"busbw still rising at the largest size ({size_label(curve['bytes'].iloc[-1])}): "
-                         "larger sizes may come closer to the roof")  # fmt: skip
-    return notes
+            return [f"busbw still rising at the largest size ({size_label(curve['bytes'].iloc[-1])}): "
+                    "larger sizes may come closer to the roof"]  # fmt: skip
+    return []
+
+
+def _p2p_verdicts(run: Run, machine: Machine, g: pd.DataFrame, p: int) -> list[Verdict]:
+    """send_recv (collectives.point_to_point): ``bw`` against the roof of one direction of the link between ranks
+    0 and 1, ``bibw`` against both directions (2 x), the imported ``ring_shift`` (every rank sends and receives at
+    once) against the per-direction roof of its p ranks; ``latency`` is not a bandwidth and gets no verdict."""
+    same_node = (machine.nnodes or 1) <= 1 or (machine.gpus_per_node or 1) >= 2  # ranks 0 and 1 share a node
+    pair = replace(machine, nnodes=1) if same_node else machine
+    roles = {"bw": "uni-directional", "bibw": "bi-directional", p2p.RING_SHIFT: "nccl-tests sendrecv_perf"}
+    out = []
+    for alg, sub in g.groupby("algorithm"):
+        if alg not in roles:
+            continue
+        if alg == p2p.RING_SHIFT:
+            r = roof(machine, p2p.NAME, p)
+        else:
+            r = roof(pair, p2p.NAME, 2)
+            if alg == "bibw" and r.gbps:
+                r = Roof(2 * r.gbps, r.kind, f"both directions at once: 2 x ({r.why})")
+        row = sub.loc[sub["busbw_gbps"].astype(float).idxmax()]
+        bus = float(row["busbw_gbps"])
+        ratio = bus / r.gbps if r.gbps else None
+        out.append(Verdict(
+            run_id=run.run_id, collective=p2p.NAME, world_size=p, algorithm=str(alg), role=roles[alg],
+            peak_busbw_gbps=bus, peak_algbw_gbps=float(row["algbw_gbps"]), peak_bytes=int(row["bytes"]),
+            roof_gbps=r.gbps, roof_kind=r.kind, roof_why=r.why, ratio=ratio, rating=rating(ratio),
+            notes=tuple(_rising(sub, max(p, 2))),
+        ))  # fmt: skip
+    return out
 
 
 def run_verdicts(run: Run, machine: Machine) -> list[Verdict]:
-    """Verdicts of one run: per (collective, world size) the builtin and the best hand-written algorithm."""
+    """Verdicts of one run: per (collective, world size) the builtin and the best hand-written algorithm
+    (send_recv: its bandwidths, ``_p2p_verdicts``)."""
     data = one_variant(run.points)
     data = data[data["bytes"] > 0]
     out = []
     for (coll, p), g in data.groupby(["collective", "world_size"]):
         p = int(p)
+        if p2p.is_point_to_point(str(coll)):
+            out += _p2p_verdicts(run, machine, g, p)
+            continue
         peaks = {}
         for alg, sub in g.groupby("algorithm"):
             metric = "busbw_gbps" if p >= 2 else "algbw_gbps"

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from bench.errors import EXIT_OK, EXIT_USAGE, UsageError, UsageParser
+from collectives.point_to_point import DEFAULT_WINDOW
 
 RUN_HELP = "a sweep: time, check and record collectives (see collbench run --help)"
 PAIRS_HELP = "every rank pair's latency and bandwidth; flags the slow link, rank or node (exit 1)"
@@ -42,8 +43,11 @@ def build_run_parser() -> argparse.ArgumentParser:
         "By default each point takes samples until its estimate's 95%% CI is within --target-ci or its "
         "--max-time-per-point is spent, the algorithms of one size interleaved; -n fixes the sample count.",
     )
-    p.add_argument("--collectives", default="all", help="comma list or 'all' (default: all six)")
-    p.add_argument("--algorithms", default="all", help="comma list or 'all' (default: every registered one)")
+    p.add_argument("--collectives", default="all",
+                   help="comma list or 'all' (default: all six collectives); send_recv (point-to-point between "
+                   "ranks 0 and 1) is measured only when named")  # fmt: skip
+    p.add_argument("--algorithms", default="all",
+                   help="comma list or 'all' (default: every registered one; send_recv's are latency, bw, bibw)")
     p.add_argument("--backend", choices=("gloo", "nccl"), help="default: nccl if GPUs are visible, else gloo")
     p.add_argument("--nprocs", type=int, help="local ranks to spawn (default: GPUs for nccl, 2-4 for gloo)")
     p.add_argument("-b", "--min-bytes", default="1K", help="smallest size S (default 1K)")
@@ -68,6 +72,12 @@ def build_run_parser() -> argparse.ArgumentParser:
         help="variants of all_gather/reduce_scatter (broadcast/reduce/all_reduce are in-place by nature)",
     )
     p.add_argument("--cuda-graph", action="store_true", help="GPU: time CUDA-graph replays of the calls")
+    p.add_argument(
+        "--window",
+        type=int,
+        default=DEFAULT_WINDOW,
+        help=f"send_recv: messages in flight for bw and bibw (default {DEFAULT_WINDOW}, as osu_bw)",
+    )
     p.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     p.add_argument(
         "--segment-bytes",

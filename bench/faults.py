@@ -11,6 +11,8 @@ raises ValueError on every rank from the fault size on, before communicating (an
 COLLBENCH_TEST_TICK_FRACTION (default 0.5) of its calls (the slow mode of a busy host, issue 14).
 ``collbench pairs`` plants a slow rank the same way: with COLLBENCH_TEST_SLOW_US set, rank
 COLLBENCH_TEST_FAULT_RANK sleeps that long before each of its message steps (``pair_delay_s``).
+``collbench run``'s send_recv case: with COLLBENCH_TEST_P2P_WRONG=1, rank COLLBENCH_TEST_FAULT_RANK sends one wrong
+element in the checked iteration of every send_recv case from COLLBENCH_TEST_FAULT_BYTES on (``p2p_wrong``).
 """
 
 from __future__ import annotations
@@ -98,3 +100,11 @@ def pair_delay_s(rank: int) -> float:
     if which != "all" and which != str(rank):
         return 0.0
     return float(os.environ.get("COLLBENCH_TEST_SLOW_US", "0")) / 1e6
+
+
+def p2p_wrong(rank: int, nbytes: int) -> bool:
+    """Whether ``rank`` sends one wrong element in the checked iteration of a send_recv case of ``nbytes``."""
+    if not enabled() or os.environ.get("COLLBENCH_TEST_P2P_WRONG") != "1":
+        return False
+    which = os.environ.get("COLLBENCH_TEST_FAULT_RANK", "1")
+    return which in ("all", str(rank)) and nbytes >= int(os.environ.get("COLLBENCH_TEST_FAULT_BYTES", "0"))

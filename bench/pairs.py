@@ -123,75 +123,54 @@ def pairs_rank(config: RunConfig, plan: PairsPlan, emit: Any) -> None:
 
     from analysis.pairs import one_factorisation
     from bench import faults
+    from bench.p2p_bench import Link, nccl_ready
     from bench.worker import rank_meta
-    from collectives.p2p import exchange, make_ctx
+    from collectives.p2p import make_ctx
 
     rank, p = dist.get_rank(), dist.get_world_size()
     control = dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else None
     if rank == 0:
         emit(protocol.META, rank_meta(config.device))
+    nccl_ready()
     ctx = make_ctx(None)
-    delay = faults.pair_delay_s(rank)
+    delay = faults.pair_delay_s(rank)  # the planted slow rank (tests only)
     dev = config.device
-
-    def sync() -> None:
-        if dev == "cuda":
-            torch.cuda.synchronize()
-
-    def step(sends: list, recvs: list) -> None:
-        if delay:
-            time.sleep(delay)  # the planted slow rank (tests only)
-        exchange(ctx, sends, recvs)
 
     def pattern(src: int, n: int) -> torch.Tensor:
         return ((torch.arange(n, device=dev) % 251 + src) % 256).to(torch.uint8)
 
     w, n_small, n_large = plan.window, plan.small_bytes, plan.large_bytes
     small_send, small_recv = pattern(rank, n_small), torch.empty(n_small, dtype=torch.uint8, device=dev)
-    big_send = pattern(rank, n_large).repeat(w)
+    big_send = pattern(rank, n_large)
     big_recv = torch.empty(w * n_large, dtype=torch.uint8, device=dev)
     ack = torch.zeros(1, dtype=torch.uint8, device=dev)
-    send_views = [big_send.narrow(0, i * n_large, n_large) for i in range(w)]
     recv_views = [big_recv.narrow(0, i * n_large, n_large) for i in range(w)]
-    total = plan.warmup + plan.iters
 
-    def timed(body: Any) -> list[float]:
-        samples = []
-        for i in range(total):
-            sync()
-            t0 = time.perf_counter()
-            body()
-            sync()
-            if i >= plan.warmup:
-                samples.append(time.perf_counter() - t0)
-        return samples
+    def best(link: Link, body: Any) -> float:
+        """The fastest of the timed iterations, in seconds (module docstring)."""
+        return min(link.timed(body, plan.iters, plan.warmup)[0])
 
     def wrong(peer: int, got: torch.Tensor, n: int) -> int:
         want = pattern(peer, n).repeat(got.numel() // n)
         return int((got != want).sum().item())
 
     def measure_pair(a: int, b: int) -> dict[str, Any]:
-        peer, first = (b, True) if rank == a else (a, False)
+        peer = b if rank == a else a
+        link = Link(ctx, peer, dev, delay)
         rec: dict[str, Any] = {"rank_a": a, "rank_b": b, "n_wrong": 0}
         small_recv.fill_(0)
         # ping-pong: the lower rank sends first; one-way latency = round trip / 2
-        if first:
-            lat = timed(lambda: (step([(small_send, peer)], []), step([], [(small_recv, peer)])))
-        else:
-            lat = timed(lambda: (step([], [(small_recv, peer)]), step([(small_send, peer)], [])))
+        rec["latency_us"] = best(link, link.ping_pong(rank == a, small_send, small_recv)) / 2 * 1e6
         rec["n_wrong"] += wrong(peer, small_recv, n_small)
-        rec["latency_us"] = min(lat) / 2 * 1e6
         for sender, key in ((a, "bw_a_to_b_gbps"), (b, "bw_b_to_a_gbps")):  # a window, then a one-byte ack
             big_recv.fill_(0)
+            t = best(link, link.stream(rank == sender, big_send, recv_views, w, ack))
             if rank == sender:
-                t = timed(lambda: (step([(v, peer) for v in send_views], []), step([], [(ack, peer)])))
-                rec[key] = w * n_large / min(t) / 1e9
+                rec[key] = w * n_large / t / 1e9
             else:
-                timed(lambda: (step([], [(v, peer) for v in recv_views]), step([(ack, peer)], [])))
                 rec["n_wrong"] += wrong(peer, big_recv, n_large)
         big_recv.fill_(0)
-        t = timed(lambda: step([(v, peer) for v in send_views], [(v, peer) for v in recv_views]))
-        rec["bibw_gbps"] = 2 * w * n_large / min(t) / 1e9
+        rec["bibw_gbps"] = 2 * w * n_large / best(link, link.both_ways(big_send, recv_views, w)) / 1e9
         rec["n_wrong"] += wrong(peer, big_recv, n_large)
         return rec
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bench.backend_support import DTYPE_SIZES
 from bench.measurement import CaseSpec
 from bench.stats import DEFAULT_TARGET_CI
+from collectives import point_to_point as p2p
 from collectives.costs import DEFAULT_SEGMENT_BYTES, PIPELINED
 from collectives.spec import spec
 
@@ -42,6 +43,7 @@ class RunConfig:
     target_ci: float = DEFAULT_TARGET_CI  # adaptive sampling: 95 % CI half-width / estimate
     max_time_per_point_s: float = DEFAULT_MAX_TIME_PER_POINT_S
     max_iters: int = DEFAULT_MAX_ITERS  # adaptive sampling's cap on samples per point
+    window: int = p2p.DEFAULT_WINDOW  # send_recv: messages in flight for bw and bibw
 
     def algorithms_for(self, collective: str) -> tuple[str, ...]:
         return dict(self.algorithms)[collective]
@@ -73,7 +75,9 @@ def warmup_for(nbytes: int, warmup: int | None) -> int:
 
 def variants(collective: str, in_place: str) -> tuple[bool, ...]:
     """in_place values measured: AG/RS have both (as nccl-tests); bcast/reduce/AR only in-place; all_to_all
-    only out-of-place."""
+    only out-of-place; send_recv (separate send and receive buffers) out-of-place."""
+    if p2p.is_point_to_point(collective):
+        return (False,)
     return spec(collective).variants(in_place)
 
 
@@ -135,10 +139,32 @@ def case_spec(
     )
 
 
+def send_recv_cases(config: RunConfig, world_size: int) -> list[CaseSpec]:
+    """The send_recv cases (collectives.point_to_point): per size S of the sweep (whole elements, sizes of no
+    element left out), its measurements (latency, bw, bibw) in that order; op none, no root, out of place."""
+    esize, cases, seen = DTYPE_SIZES[config.dtype], [], set()
+    for nbytes in config.sizes:
+        count = nbytes // esize
+        if count == 0 or count in seen:
+            continue
+        seen.add(count)
+        for algorithm in config.algorithms_for(p2p.NAME):
+            cases.append(CaseSpec(
+                collective=p2p.NAME, algorithm=algorithm, backend=config.backend, device=config.device,
+                world_size=world_size, dtype=config.dtype, op="none", bytes=count * esize, count=count, root=-1,
+                in_place=False, iters=iters_for(count * esize, config.iters),
+                warmup=warmup_for(count * esize, config.warmup),
+            ))  # fmt: skip
+    return cases
+
+
 def build_plan(config: RunConfig, world_size: int) -> list[CaseSpec]:
     """Cases in run order: collective, size, algorithm, then out-of-place before in-place (nccl-tests)."""
     plan: list[CaseSpec] = []
     for collective in config.collectives:
+        if p2p.is_point_to_point(collective):
+            plan += send_recv_cases(config, world_size)
+            continue
         seen: set[int] = set()
         for nbytes in config.sizes:
             first = case_spec(collective, "builtin", nbytes, backend=config.backend, device=config.device,

@@ -13,6 +13,7 @@ from bench.backend_support import DTYPE_SIZES, check_combination
 from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from bench.plan import DEFAULT_WARMUP, RunConfig, build_plan
 from bench.sizes import parse_size, size_sweep
+from collectives import point_to_point as p2p
 from collectives.costs import COLLECTIVES
 
 MAX_PROCS_PER_CPU = 8  # gloo ranks per CPU core beyond which a local run is refused (p=16 on 2 cores is fine)
@@ -51,10 +52,10 @@ def _resolve_algorithms(collectives: list[str], requested: str) -> tuple[tuple[s
     import collectives as registry
     from bench import faults
 
-    known = {c: list(registry.algorithms(c)) for c in collectives}
+    known = {c: list(p2p.MEASURED) if p2p.is_point_to_point(c) else list(registry.algorithms(c)) for c in collectives}
     if faults.enabled():
         for c in collectives:
-            known[c] += list(faults.FAULTS)
+            known[c] += [] if p2p.is_point_to_point(c) else list(faults.FAULTS)
     if requested.strip() == "all":
         return tuple((c, tuple(n for n in known[c] if n not in faults.FAULTS)) for c in collectives)
     names = _split(requested)
@@ -64,6 +65,8 @@ def _resolve_algorithms(collectives: list[str], requested: str) -> tuple[tuple[s
         if not any(name in known[c] for c in collectives):
             choices = sorted({n for c in collectives for n in known[c] if n not in faults.FAULTS})
             raise UsageError(f"unknown algorithm {name!r} for {', '.join(collectives)}; known: {', '.join(choices)}")
+    if p2p.NAME in collectives and not any(n in known[p2p.NAME] for n in names):
+        raise UsageError(f"--algorithms names no {p2p.NAME} measurement; {p2p.NAME} has {', '.join(p2p.MEASURED)}")
     return tuple((c, tuple(n for n in names if n in known[c])) for c in collectives)
 
 
@@ -73,8 +76,8 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
     if not collectives:
         raise UsageError("--collectives is empty")
     for c in collectives:
-        if c not in COLLECTIVES:
-            raise UsageError(f"unknown collective {c!r}; choose from {', '.join(COLLECTIVES)}")
+        if c not in COLLECTIVES and not p2p.is_point_to_point(c):
+            raise UsageError(f"unknown collective {c!r}; choose from {', '.join((*COLLECTIVES, p2p.NAME))}")
     try:
         min_bytes = parse_size(ns.min_bytes)
         max_bytes = parse_size(ns.max_bytes) if ns.max_bytes is not None else None
@@ -108,6 +111,8 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
         raise UsageError(f"--nprocs must be >= 1, got {ns.nprocs}")
     if ns.dtype not in DTYPE_SIZES:
         raise UsageError(f"unknown dtype {ns.dtype!r}; choose from {', '.join(DTYPE_SIZES)}")
+    if ns.window < 1:
+        raise UsageError(f"--window must be >= 1, got {ns.window}")
 
     gpus = _visible_gpus()
     backend = ns.backend or ("nccl" if gpus else "gloo")
@@ -116,7 +121,7 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
     device = "cuda" if backend == "nccl" else "cpu"
     if max_bytes is None:
         max_bytes = max(min_bytes, DEFAULT_MAX_BYTES[backend])
-    problem = check_combination(backend, ns.dtype, ns.op, collectives)
+    problem = check_combination(backend, ns.dtype, ns.op, [c for c in collectives if c in COLLECTIVES])
     if problem:
         raise UsageError(problem)
     if ns.cuda_graph and device != "cuda":
@@ -139,7 +144,10 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
                 f"--nprocs {world} is too many for {cpus} CPU core(s) (at most {MAX_PROCS_PER_CPU * cpus})"
             )
         if device == "cpu":
-            _check_memory(world, max_bytes, ns.dtype)
+            _check_memory(world, max_bytes, ns.dtype, ns.window if p2p.NAME in collectives else 0)
+    if p2p.NAME in collectives and world < p2p.MIN_WORLD_SIZE:
+        raise UsageError(f"{p2p.NAME} needs at least {p2p.MIN_WORLD_SIZE} ranks (ranks 0 and 1 measure), "
+                         f"world size is {world}")  # fmt: skip
     if not 0 <= ns.root < world:
         raise UsageError(f"--root {ns.root} is not a rank of world size {world}")
 
@@ -166,17 +174,21 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
         target_ci=ns.target_ci,
         max_time_per_point_s=ns.max_time_per_point,
         max_iters=ns.max_iters,
+        window=ns.window,
     )
     return config, world
 
 
-def _check_memory(world: int, max_bytes: int, dtype: str) -> None:
-    """Refuse a local run whose buffers and exact references would not fit in available memory."""
+def _check_memory(world: int, max_bytes: int, dtype: str, window: int = 0) -> None:
+    """Refuse a local run whose buffers and exact references would not fit in available memory (``window``:
+    send_recv's window, whose receive slots take up to SLOT_BYTES more; 0 without send_recv)."""
     available = _available_memory_bytes()
     if available is None:
         return
     # two buffers plus two float64/int64 reference arrays (and one int64 index array) per rank
     per_rank = max_bytes * (2 + 3 * 8 / DTYPE_SIZES[dtype]) + (400 << 20)  # + torch itself
+    if window:
+        per_rank += min(window * max_bytes, p2p.SLOT_BYTES)
     if world * per_rank > MEMORY_FRACTION * available:
         need, have = world * per_rank / 2**30, available / 2**30
         raise UsageError(
@@ -223,6 +235,7 @@ def config_json(config: RunConfig, nprocs: int) -> dict[str, Any]:
         "cuda_graph": config.cuda_graph,
         "seed": config.seed,
         "segment_bytes": config.segment_bytes,
+        **({"window": config.window} if p2p.NAME in config.collectives else {}),
         "sizes": list(config.sizes),
         "nprocs": nprocs,
     }

@@ -19,6 +19,7 @@ from typing import Any
 from bench import protocol
 from bench.measurement import CaseSpec
 from bench.plan import RunConfig
+from collectives.point_to_point import DEFAULT_WINDOW, is_point_to_point
 
 Emit = Callable[[str, Any], None]
 
@@ -66,7 +67,7 @@ class RankMeasurer:
     the plugin's persistent pool alike.
     """
 
-    def __init__(self, device: str, seed: int) -> None:
+    def __init__(self, device: str, seed: int, window: int = DEFAULT_WINDOW) -> None:
         import torch.distributed as dist
 
         from bench.measure import RankContext
@@ -77,6 +78,7 @@ class RankMeasurer:
         self.ctx = RankContext.create(self.rank, self.world, device, seed)
         self._fns: dict[tuple[str, str, int | None], Callable[..., None]] = {}
         self._bufs = None
+        self.window, self._send_recv = window, None  # send_recv: bench.p2p_bench, created at its first case
 
     def _buffers(self, spec: CaseSpec):  # noqa: ANN202 - bench.collective_io.Buffers
         from bench.collective_io import Buffers
@@ -102,6 +104,12 @@ class RankMeasurer:
         from bench.measure import measure_group
         from collectives.costs import busbw_factor
 
+        if is_point_to_point(specs[0].collective):  # not a collective: its own measurement (bench.p2p_bench)
+            if self._send_recv is None:
+                from bench.p2p_bench import SendRecvMeasurer
+
+                self._send_recv = SendRecvMeasurer(self.ctx, self.window)
+            return [self._send_recv.measure(s) for s in specs]
         bufs = self._buffers(specs[0])
         fns = [self._fn(s) for s in specs]
         return measure_group(specs, fns, bufs, self.ctx, busbw_factor(specs[0].collective, self.world))
@@ -120,7 +128,7 @@ def run_rank(config: RunConfig, plan: list[CaseSpec], emit: Emit) -> None:
     """Measure ``plan`` on this (already initialised) rank; rank 0 emits meta, points and skips."""
     from bench.plan import point_groups
 
-    measurer = RankMeasurer(config.device, config.seed)
+    measurer = RankMeasurer(config.device, config.seed, config.window)
     if measurer.rank == 0:
         emit(protocol.META, rank_meta(config.device))
     for group in point_groups(plan, config.interleave):
@@ -164,15 +172,53 @@ def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
         pass
 
 
+def process_gone(pid: int) -> bool:
+    """True when ``pid`` no longer runs (gone, or a zombie on Linux)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def _release_fork_server() -> None:
+    """A rank started by the fork server inherits the supervisor's end of the pipe that keeps the server alive;
+    closed here, so that the server ends as soon as the supervisor does (even SIGKILLed) and takes the ranks with
+    it (PR_SET_PDEATHSIG). A rank starts no process of its own, so it never needs the server."""
+    try:
+        from multiprocessing import forkserver
+
+        server = forkserver._forkserver
+        fd = server._forkserver_alive_fd
+    except AttributeError:
+        return
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        server._forkserver_alive_fd = None
+
+
 def spawn_entry(
     rank: int, world_size: int, port: int, config: RunConfig, plan: Any, conn, parent_pid: int,
-    rank_main: Callable[[RunConfig, Any, Emit], None] | None = None,
+    rank_main: Callable[[RunConfig, Any, Emit], None] | None = None, supervisor_pid: int | None = None,
 ) -> None:  # fmt: skip
-    """Target of a locally spawned rank: the parent supervises, writes and handles Ctrl-C."""
+    """Target of a locally started rank: the supervisor (``supervisor_pid``) supervises, writes and handles
+    Ctrl-C; ``parent_pid`` is this process's parent (the supervisor, or the fork server that started the rank:
+    ``bench.launch.rank_context``), whose death kills the rank."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_parent_death_signal()
+    _release_fork_server()
     if os.getppid() != parent_pid:  # the parent died before the death signal was armed
         os._exit(1)
+    if supervisor_pid is not None and supervisor_pid != parent_pid and process_gone(supervisor_pid):
+        os._exit(1)  # the supervisor died; its fork server, our parent, is about to follow
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
     os.environ.update(LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world_size))
     limit_intra_op_threads()

@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis import cli
-from analysis.nccltests import DTYPES, parse_text, parse_text_all, strip_prefixes
+from analysis.nccltests import DTYPES, busbw_factor, parse_text, parse_text_all, strip_prefixes
 from collectives import costs
+from collectives.point_to_point import RING_SHIFT
 from collectives.spec import spec
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "nccl-tests"
@@ -35,6 +36,8 @@ IMPORTS = {
     "nccl-tests-82-broadcast-v100-old.log": ([], "broadcast", 2, 1),
     "nixpkgs-251856-all_gather-1rank.log": ([], "all_gather", 1, 1),
     "nccl-tests-287-alltoall-rtx5090.log": ([], "all_to_all", 1, 1),
+    "nccl-tests-104-sendrecv-gtx1080-old.log": ([], "send_recv", 2, 1),
+    "nccl-tests-214-sendrecv-a40-2node.log": (["--collective", "send_recv"], "send_recv", 2, 5),
     "superbench-a100-alltoall.log": ([], "all_to_all", 8, 34),
     "p5-mpirun-prefixed-all_reduce.log": (["--collective", "all_reduce", "--world-size", "16"], "all_reduce", 16, 3),
     "rccl-16rank-all_reduce.log": ([], "all_reduce", 16, 4),
@@ -49,7 +52,6 @@ IMPORTS = {
 }  # fmt: skip
 #: real log -> what the one error line must say (exit 2, no traceback)
 REFUSED = {
-    "nccl-tests-104-sendrecv-gtx1080-old.log": "sendrecv",
     "nccl-tests-5-failed-nccl1.log": "failed before printing any result",
     "nccl-tests-219-failed-a6000.log": "failed before printing any result",
     "rccl-2075-multitest-broadcast-tail.log": "pass --world-size",
@@ -102,10 +104,11 @@ def test_every_row_matches_the_log(name: str, tmp_path: Path, capsys) -> None:
     assert meta["world_size"] == p and meta["config"]["collectives"] == [collective]
     points = meta["points"]
     table, w = _table(DATA / name)
-    # all_to_all is out of place only: nccl-tests' unchecked in-place alltoall column is not imported
-    halves = 1 if spec(collective).variants("both") == (False,) else 2
+    # all_to_all and send_recv are out of place only: nccl-tests' unchecked in-place alltoall / sendrecv column
+    # is not imported
+    halves = 1 if collective == "send_recv" or spec(collective).variants("both") == (False,) else 2
     assert len(table) == n_rows and len(points) == halves * n_rows
-    f = costs.busbw_factor(collective, p)
+    f = busbw_factor(collective, p)  # nccl-tests' F(p); 1 for sendrecv
     for row, i in zip(table, range(0, len(points), halves), strict=True):
         nbytes = int(row[0])
         for half, pt in zip((row[-2 * w : -w], row[-w:])[:halves], points[i : i + halves], strict=True):
@@ -372,3 +375,30 @@ def test_real_json_and_per_iteration_text(tmp_path: Path, capsys) -> None:
     (run,) = _import("nccl-tests-290-srun-label-h100-2node.log", [], tmp_path, capsys)
     hw = json.loads((run / "run.json").read_text())["hardware"]
     assert hw["nnodes"] == 2 and hw["gpus_per_node"] == 8 and hw["hosts"] == ["node005", "node007"]
+
+
+def test_sendrecv_logs_import_as_a_ring_shift(tmp_path: Path, capsys) -> None:
+    """sendrecv_perf (every rank sends to r + 1 and receives from r - 1 at once) is send_recv / ring_shift: old
+    layout named on its command line (one process, -g 2), new layout with rank lines given --collective."""
+    (old,) = _import("nccl-tests-104-sendrecv-gtx1080-old.log", [], tmp_path, capsys)
+    meta = json.loads((old / "run.json").read_text())
+    assert meta["config"]["algorithms"] == [RING_SHIFT] and meta["world_size"] == 2
+    assert "one process (the command line names no launcher): its -t x -g" in " ".join(meta["warnings"])
+    (pt,) = meta["points"]
+    assert (pt["collective"], pt["algorithm"], pt["bytes"], pt["dtype"], pt["op"], pt["root"], pt["in_place"]) == (
+        "send_recv", RING_SHIFT, 37748744, "uint8", "none", -1, False)
+    assert pt["time_us"] == 11732 and pt["busbw_gbps"] == pt["algbw_gbps"] == 37748744 / 11732 / 1e3  # F = 1
+    (new,) = _import("nccl-tests-214-sendrecv-a40-2node.log", ["--collective", "send_recv"], tmp_path, capsys)
+    meta = json.loads((new / "run.json").read_text())
+    assert meta["hardware"]["hosts"] == ["gpu23", "gpu24"] and meta["nnodes"] == 2
+    assert [p["bytes"] for p in meta["points"]] == [256, 512, 1024, 2048, 4096]
+    assert [p["time_us"] for p in meta["points"]] == [34.24, 34.24, 34.24, 31.58, 30.74]
+    assert all(p["busbw_gbps"] == p["algbw_gbps"] and p["op"] == "none" for p in meta["points"])
+    assert any("in-place column is dropped" in w for w in meta["warnings"])
+    # without --collective the columns say all_reduce at p = 2 (F = 1, sum, -1): the log cannot tell, the note says so
+    log = parse_text((DATA / "nccl-tests-214-sendrecv-a40-2node.log").read_text())
+    assert log.collective == "all_reduce" and "pass --collective send_recv" in log.collective_source
+    for run in (old, new):
+        assert cli.main(["compare", str(run), str(run)]) == 0
+    assert cli.main(["fit", str(new)]) == 0 and cli.main(["verdict", str(new)]) == 0
+    assert "nccl-tests sendrecv_perf ring_shift" in capsys.readouterr().out
