@@ -59,6 +59,8 @@ def build_run_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-time-per-point", type=float, default=0.25,
                    help="adaptive: seconds of sampling per point at most (default 0.25)")
     p.add_argument("--max-iters", type=int, default=1000, help="adaptive: samples per point at most (default 1000)")
+    p.add_argument("--transport-nice", type=int, default=19,
+                   help="gloo: nice value of gloo's transport threads, 0 leaves them (default 19; docs/protocol.md)")
     p.add_argument("--no-interleave", action="store_true",
                    help="measure one point after another (v1 order) instead of the algorithms of a size round-robin")
     p.add_argument("-w", "--warmup", type=int, help="warm-up calls per point (default 5, fewer above 1M)")

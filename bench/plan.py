@@ -15,6 +15,7 @@ BUDGET_BYTES = 256 << 10  # above this, default iters/warmup shrink in proportio
 DEFAULT_MIN_ITERS = 10  # adaptive: at least this many samples (fewer past 256 KiB, as iters_for)
 DEFAULT_MAX_ITERS = 1000  # adaptive: at most this many
 DEFAULT_MAX_TIME_PER_POINT_S = 0.25
+DEFAULT_TRANSPORT_NICE = 19  # gloo: nice value of the transport threads (bench.worker.nice_transport_threads)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class RunConfig:
     target_ci: float = DEFAULT_TARGET_CI  # adaptive sampling: 95 % CI half-width / estimate
     max_time_per_point_s: float = DEFAULT_MAX_TIME_PER_POINT_S
     max_iters: int = DEFAULT_MAX_ITERS  # adaptive sampling's cap on samples per point
+    transport_nice: int = DEFAULT_TRANSPORT_NICE  # gloo transport threads' nice value (0: leave them)
     window: int = p2p.DEFAULT_WINDOW  # send_recv: messages in flight for bw and bibw
 
     def algorithms_for(self, collective: str) -> tuple[str, ...]:

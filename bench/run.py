@@ -101,6 +101,8 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
         raise UsageError(f"--target-ci must be between 0 and 1 (a fraction, 0.05 = 5%), got {ns.target_ci:g}")
     if not ns.max_time_per_point > 0:
         raise UsageError(f"--max-time-per-point must be > 0 seconds, got {ns.max_time_per_point:g}")
+    if not 0 <= ns.transport_nice <= 19:
+        raise UsageError(f"--transport-nice must be between 0 and 19, got {ns.transport_nice}")
     if ns.max_iters < 1:
         raise UsageError(f"--max-iters must be >= 1, got {ns.max_iters}")
     if ns.warmup is not None and ns.warmup < 0:
@@ -174,6 +176,7 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
         target_ci=ns.target_ci,
         max_time_per_point_s=ns.max_time_per_point,
         max_iters=ns.max_iters,
+        transport_nice=ns.transport_nice,
         window=ns.window,
     )
     return config, world
@@ -227,6 +230,7 @@ def config_json(config: RunConfig, nprocs: int) -> dict[str, Any]:
         "target_ci": config.target_ci,
         "max_time_per_point_s": config.max_time_per_point_s,
         "max_iters": config.max_iters,
+        "transport_nice": config.transport_nice if config.backend == "gloo" else None,
         "dtype": config.dtype,
         "op": config.op,
         "timeout_s": config.timeout_s,

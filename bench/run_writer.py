@@ -155,6 +155,8 @@ class RunWriter:
             self.meta["hardware"]["gpu_model"] = info.get("gpu_model")
             self.meta["hardware"]["gpu_count"] = info.get("gpu_count", 0)
             self.meta["hardware"]["torch_threads_per_rank"] = info.get("torch_threads")
+            if info.get("transport_threads_niced") is not None:  # gloo: bench.worker.nice_transport_threads
+                self.meta["hardware"]["gloo_transport_threads_niced"] = info["transport_threads_niced"]
             self._write_json()
 
     def add(self, m: Measurement) -> None:

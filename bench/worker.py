@@ -18,7 +18,7 @@ from typing import Any
 
 from bench import protocol
 from bench.measurement import CaseSpec
-from bench.plan import RunConfig
+from bench.plan import DEFAULT_TRANSPORT_NICE, RunConfig
 from collectives.point_to_point import DEFAULT_WINDOW, is_point_to_point
 
 Emit = Callable[[str, Any], None]
@@ -59,6 +59,33 @@ def rank_meta(device: str) -> dict[str, Any]:
     return meta
 
 
+def nice_transport_threads(nice: int) -> int:
+    """Raise the nice value of this process's gloo transport threads (``gloo_tcp_loop``) to ``nice``; returns how
+    many were changed (0 when ``nice`` is 0 or not on Linux).
+
+    Why (issue 14, ``scripts/gloo_spin_probe.py``): on a machine with fewer free cores than busy threads, a
+    rank's transport thread can stay on the CPU for milliseconds per message (on-CPU, not sleeping) while the
+    rank's Python thread, which it is waiting for, waits runnable for the next scheduler tick (4 ms at HZ=250):
+    one tick per message step. At nice 19 the woken Python thread takes the CPU at once. Every algorithm,
+    builtin included, runs with the same setting; on a machine with idle cores it changes nothing.
+    """
+    if nice <= 0 or not os.path.isdir(f"/proc/{os.getpid()}/task"):
+        return 0
+    changed = 0
+    task = f"/proc/{os.getpid()}/task"
+    for tid in os.listdir(task):
+        try:
+            with open(f"{task}/{tid}/comm") as f:
+                if not f.read().startswith("gloo_tcp"):
+                    continue
+            if os.getpriority(os.PRIO_PROCESS, int(tid)) < nice:
+                os.setpriority(os.PRIO_PROCESS, int(tid), nice)
+                changed += 1
+        except (OSError, ValueError):
+            continue
+    return changed
+
+
 class RankMeasurer:
     """Measures cases on this (already initialised) rank with the harness's protocol (``bench.measure``).
 
@@ -67,7 +94,8 @@ class RankMeasurer:
     the plugin's persistent pool alike.
     """
 
-    def __init__(self, device: str, seed: int, window: int = DEFAULT_WINDOW) -> None:
+    def __init__(self, device: str, seed: int, window: int = DEFAULT_WINDOW,
+                 transport_nice: int = DEFAULT_TRANSPORT_NICE) -> None:  # fmt: skip
         import torch.distributed as dist
 
         from bench.measure import RankContext
@@ -76,6 +104,8 @@ class RankMeasurer:
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.device = device
         self.ctx = RankContext.create(self.rank, self.world, device, seed)
+        self.transport_nice = transport_nice if dist.get_backend() == "gloo" else 0
+        self.niced = nice_transport_threads(self.transport_nice)
         self._fns: dict[tuple[str, str, int | None], Callable[..., None]] = {}
         self._bufs = None
         self.window, self._send_recv = window, None  # send_recv: bench.p2p_bench, created at its first case
@@ -110,6 +140,7 @@ class RankMeasurer:
 
                 self._send_recv = SendRecvMeasurer(self.ctx, self.window)
             return [self._send_recv.measure(s) for s in specs]
+        self.niced += nice_transport_threads(self.transport_nice)  # threads gloo started since (new pairs)
         bufs = self._buffers(specs[0])
         fns = [self._fn(s) for s in specs]
         return measure_group(specs, fns, bufs, self.ctx, busbw_factor(specs[0].collective, self.world))
@@ -128,9 +159,11 @@ def run_rank(config: RunConfig, plan: list[CaseSpec], emit: Emit) -> None:
     """Measure ``plan`` on this (already initialised) rank; rank 0 emits meta, points and skips."""
     from bench.plan import point_groups
 
-    measurer = RankMeasurer(config.device, config.seed, config.window)
+    measurer = RankMeasurer(config.device, config.seed, config.window, config.transport_nice)
+    measurer.ctx.barrier()  # every pair connected: gloo has started its transport threads
+    measurer.niced += nice_transport_threads(measurer.transport_nice)
     if measurer.rank == 0:
-        emit(protocol.META, rank_meta(config.device))
+        emit(protocol.META, {**rank_meta(config.device), "transport_threads_niced": measurer.niced})
     for group in point_groups(plan, config.interleave):
         for spec, result in zip(group, measurer.measure_group(group), strict=True):
             if isinstance(result, str):

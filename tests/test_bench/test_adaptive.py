@@ -78,6 +78,7 @@ def test_adaptive_points_record_their_ci_and_stop_within_budget(tmp_path: Path) 
         (["--target-ci", "5"], "--target-ci must be between 0 and 1"),
         (["--max-time-per-point", "0"], "--max-time-per-point must be > 0"),
         (["--max-iters", "0"], "--max-iters must be >= 1"),
+        (["--transport-nice", "20"], "--transport-nice must be between 0 and 19"),
     ],
 )
 def test_bad_sampling_options_are_one_line_errors(args: list[str], message: str, capsys) -> None:
@@ -101,3 +102,17 @@ def test_point_groups_interleave_the_algorithms_of_one_size() -> None:
         [("builtin", 1024), ("builtin", 1024), ("ring", 1024), ("ring", 1024)],
     ]  # fmt: skip
     assert [len(g) for g in point_groups(plan, interleave=False)] == [1] * len(plan)
+
+
+
+@pytest.mark.timeout(90)
+def test_gloo_transport_threads_are_niced(tmp_path: Path) -> None:
+    """The work-around for the tick-per-message mode (docs/protocol.md): every rank's gloo transport threads go
+    to nice 19 (recorded in run.json); --transport-nice 0 leaves them."""
+    for nice, expect in (("19", True), ("0", False)):
+        proc = run_cli([*BASE, "-n", "3", "--algorithms", "ring", "--transport-nice", nice, "--out", str(tmp_path)],
+                       timeout=80)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        meta = read_run(run_dir_from(proc.stdout))[1]
+        assert (meta["hardware"]["gloo_transport_threads_niced"] >= 1) is expect, meta["hardware"]
+        assert meta["config"]["transport_nice"] == int(nice)
