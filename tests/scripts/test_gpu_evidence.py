@@ -159,7 +159,7 @@ def test_install_failure_stops_and_names_the_step(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(200)
 def test_failed_measurement_is_named_kept_and_a_second_run_gets_a_new_folder(tmp_path: Path) -> None:
-    skip = ["--skip", "timing,roof,fit,report,compare"]
+    skip = ["--skip", "env,timing,roof,fit,report,compare"]  # nothing asserted of these here
     # every gloo rank fails to initialise (collbench's test fault): the run directory stays, marked failed
     proc = run_script(
         ["--cpu", "--out", str(tmp_path), "--no-install", *skip],

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +12,6 @@ from analysis.compare import holm
 
 HW = synthetic.Hardware(alpha_us=50.0, bw_gbps=1.0)
 CASES = (("all_reduce", "ring"), ("all_gather", "ring"))
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(tmp: Path, name: str, seed: int, factor: float = 1.0, algorithm: str = "ring", samples: bool = True) -> Path:
@@ -78,22 +74,27 @@ def test_holm() -> None:
     assert holm([0.01, 0.04, float("nan"), 0.03]) == pytest.approx([0.03, 0.06, float("nan"), 0.06], nan_ok=True)
 
 
-def _bench(out: Path, slow_us: int) -> Path:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLLBENCH_TESTING": "1", "COLLBENCH_TEST_SLOW_US": str(slow_us)}
+def _bench(out: Path, slow_us: int, capsys, monkeypatch) -> Path:
+    """A real 2-rank gloo run through ``collbench run`` (main() in this process; the ranks are spawned)."""
+    from bench.cli import main
+
+    monkeypatch.setenv("COLLBENCH_TESTING", "1")
+    monkeypatch.setenv("COLLBENCH_TEST_SLOW_US", str(slow_us))
     args = ["run", "--nprocs", "2", "--collectives", "all_reduce", "--algorithms", "builtin,test_slow"]
     args += ["-b", "1K", "-e", "16K", "-f", "2", "-n", "30", "-w", "3", "--out", str(out), "--quiet"]
-    proc = subprocess.run([sys.executable, "-m", "bench", *args], env=env, capture_output=True, text=True, timeout=100)
-    assert proc.returncode == 0, proc.stderr
-    return Path(proc.stdout.strip().splitlines()[-1])
+    code = main(args)
+    out_text, err = capsys.readouterr()
+    assert code == 0, err
+    return Path(out_text.strip().splitlines()[-1])
 
 
 @pytest.mark.timeout(240)
-def test_real_runs_noise_pair_passes_and_planted_sleep_fails(tmp_path: Path, capsys) -> None:
+def test_real_runs_noise_pair_passes_and_planted_sleep_fails(tmp_path: Path, capsys, monkeypatch) -> None:
     """Through the harness: two identical runs are not a regression; a 5 ms sleep per call is."""
-    a, b = _bench(tmp_path / "a", 0), _bench(tmp_path / "b", 0)
+    a, b = (_bench(tmp_path / name, 0, capsys, monkeypatch) for name in ("a", "b"))
     rc, out = _compare(a, b, capsys)
     assert rc == 0, [p for p in out["points"] if p["verdict"] == "regression"]
-    rc, out = _compare(a, _bench(tmp_path / "c", 5000), capsys)
+    rc, out = _compare(a, _bench(tmp_path / "c", 5000, capsys, monkeypatch), capsys)
     assert rc == 1
     slowed = {p["algorithm"] for p in out["points"] if p["verdict"] == "regression"}
     assert slowed == {"test_slow"}

@@ -1,4 +1,5 @@
-"""Helpers for the bench tests: run the CLI in a subprocess with a time limit and inspect run directories."""
+"""Helpers for the bench tests: run the CLI (in a subprocess with a time limit, or in this process) and inspect
+run directories."""
 
 from __future__ import annotations
 
@@ -30,6 +31,26 @@ def run_cli(args: list[str], timeout: float = 120, **env: str) -> subprocess.Com
         text=True,
         timeout=timeout,
     )
+
+
+def run_main(args: list[str], capfd, **env: str) -> subprocess.CompletedProcess:
+    """``collbench ARGS`` in this process, with ``env`` set for the call: what ``run_cli`` returns, without a
+    second Python importing torch for the supervisor (pytest has it). The ranks are spawned processes as
+    always and inherit the environment; ``capfd`` collects their output too, so stderr holds everything."""
+    from bench.cli import main
+
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        code = main(args)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    out, err = capfd.readouterr()
+    return subprocess.CompletedProcess(["collbench", *args], code, out, err)
 
 
 def run_dir_from(stdout: str) -> Path:

@@ -1,5 +1,8 @@
 """Faults: a crashed rank, a hung rank, a wrong result and Ctrl-C end the run cleanly, keep earlier points,
-exit non-zero and leave no rank behind (test-only fault algorithms, COLLBENCH_TESTING=1)."""
+exit non-zero and leave no rank behind (test-only fault algorithms, COLLBENCH_TESTING=1).
+
+Spawned runs go through ``run_main`` (the supervisor in this process, ranks spawned as always: one torch import
+fewer per run); Ctrl-C and torchrun need a collbench process of their own."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from bench_helpers import ROOT, cli_env, processes_with_marker, read_run, run_cli, run_dir_from
+from bench_helpers import ROOT, cli_env, processes_with_marker, read_run, run_dir_from, run_main
 
 # sizes 1K, 2K, 4K, 8K, 16K: faults fire from 8K on, so three good points come first
 SWEEP = [
@@ -55,11 +58,11 @@ def _assert_kept_three_points(run_dir: Path, reason_part: str) -> dict:
 
 
 @pytest.mark.timeout(90)
-def test_killed_rank_keeps_points(tmp_path: Path) -> None:
+def test_killed_rank_keeps_points(tmp_path: Path, capfd) -> None:
     marker = uuid.uuid4().hex
     start = time.monotonic()
-    proc = run_cli(
-        [*SWEEP, "--algorithms", "test_crash", "--timeout", "30", "--out", str(tmp_path)], **_fault_env(marker)
+    proc = run_main(
+        [*SWEEP, "--algorithms", "test_crash", "--timeout", "30", "--out", str(tmp_path)], capfd, **_fault_env(marker)
     )
     assert time.monotonic() - start < 30  # a crash is noticed at once, not at the timeout
     assert proc.returncode == 1, proc.stderr
@@ -69,11 +72,11 @@ def test_killed_rank_keeps_points(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(90)
-def test_hung_rank_ends_within_timeout(tmp_path: Path) -> None:
+def test_hung_rank_ends_within_timeout(tmp_path: Path, capfd) -> None:
     marker = uuid.uuid4().hex
     start = time.monotonic()
     args = [*SWEEP, "--algorithms", "test_hang", "--timeout", "6", "--out", str(tmp_path)]
-    proc = run_cli(args, **_fault_env(marker))
+    proc = run_main(args, capfd, **_fault_env(marker))
     elapsed = time.monotonic() - start
     assert proc.returncode == 1, proc.stderr
     assert elapsed < 6 + 15, elapsed  # timeout plus start-up, three points and shutdown
@@ -117,7 +120,7 @@ def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(90)
-def test_wrong_result_fails_the_run(tmp_path: Path) -> None:
+def test_wrong_result_fails_the_run(tmp_path: Path, capfd) -> None:
     marker = uuid.uuid4().hex
     args = [
         *SWEEP,
@@ -128,7 +131,7 @@ def test_wrong_result_fails_the_run(tmp_path: Path) -> None:
         "--out",
         str(tmp_path),
     ]
-    proc = run_cli(args, **_fault_env(marker))
+    proc = run_main(args, capfd, **_fault_env(marker))
     assert proc.returncode == 1
     assert "WRONG" in proc.stderr and "Traceback" not in proc.stderr
     rows, meta = read_run(run_dir_from(proc.stdout))
@@ -191,9 +194,10 @@ def test_torchrun_fault_keeps_points(tmp_path: Path, fault: str, timeout_s: int)
 
 
 @pytest.mark.timeout(90)
-def test_rejected_case_is_skipped_and_reported(tmp_path: Path) -> None:
+def test_rejected_case_is_skipped_and_reported(tmp_path: Path, capfd) -> None:
     marker = uuid.uuid4().hex
-    proc = run_cli([*SWEEP, "--algorithms", "builtin,test_reject", "--out", str(tmp_path)], **_fault_env(marker))
+    args = [*SWEEP, "--algorithms", "builtin,test_reject", "--out", str(tmp_path)]
+    proc = run_main(args, capfd, **_fault_env(marker))
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("skipped, algorithm rejected the case (ValueError: test_reject") == 2
     rows, meta = read_run(run_dir_from(proc.stdout))

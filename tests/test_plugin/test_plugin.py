@@ -21,9 +21,14 @@ ROOT = Path(__file__).resolve().parents[2]
 SUITE = """
 import os
 def test_slow_all_reduce(collective_benchmark):
-    collective_benchmark("all_reduce", os.environ.get("ALG", "test_slow"), nbytes=4096,
-                         iters=int(os.environ.get("ITERS", "30")), warmup=3)
+    collective_benchmark("all_reduce", "test_slow", nbytes=4096, iters=int(os.environ["ITERS"]), warmup=1)
+
+def test_builtin_all_reduce(collective_benchmark):
+    collective_benchmark("all_reduce", "builtin", nbytes=4096, iters=30, warmup=3)
 """
+# A 200 ms sleep per test_slow call dwarfs gloo's noise on 2 cores (4 KiB all_reduce: ~0.3 ms, spikes of ~4-8 ms),
+# so an unchanged rerun's median stays well inside 10% and a planted 400 ms doubles it; 5 samples suffice for that.
+SLOW_US, ITERS = "200000", "5"
 
 
 def _pytest(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -34,65 +39,67 @@ def _pytest(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=tmp, env=full_env, capture_output=True, text=True, timeout=280)
 
 
-@pytest.fixture
-def suite(tmp_path: Path) -> Path:
-    (tmp_path / "test_suite.py").write_text(SUITE)
-    return tmp_path
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict]]:
+    """One plugin session for the module's tests: both benchmarks on one persistent pool, saved to
+    pytest-benchmark's storage (the baseline of the compare test) and to --benchmark-json."""
+    suite = tmp_path_factory.mktemp("plugin")
+    (suite / "test_suite.py").write_text(SUITE)
+    out = suite / "bench.json"
+    store = f"--benchmark-storage=file://{suite / 'store'}"
+    proc = _pytest(suite, f"--benchmark-json={out}", "--benchmark-autosave", store, COLLBENCH_TEST_SLOW_US=SLOW_US,
+                   ITERS=ITERS)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    benchmarks = {b["name"]: b for b in json.loads(out.read_text())["benchmarks"]}
+    assert set(benchmarks) == {"test_slow_all_reduce", "test_builtin_all_reduce"}
+    return suite, benchmarks
 
 
 @pytest.mark.timeout(300)
-def test_samples_and_extra_info_reach_pytest_benchmark(suite: Path) -> None:
-    out = suite / "bench.json"
-    proc = _pytest(suite, f"--benchmark-json={out}", COLLBENCH_TEST_SLOW_US="2000")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    bench = json.loads(out.read_text())["benchmarks"][0]
+def test_samples_and_extra_info_reach_pytest_benchmark(first_run) -> None:
+    bench = first_run[1]["test_slow_all_reduce"]
     info = bench["extra_info"]
     assert info["bytes"] == 4096 and info["world_size"] == 2 and info["correct"] is True
     assert info["algbw_gbps"] > 0 and info["busbw_gbps"] == pytest.approx(info["algbw_gbps"])  # F = 1 at p = 2
     stats = bench["stats"]
-    # pytest-benchmark gets the samples of collbench's estimate (all 30, or the fast mode when the host's
+    # pytest-benchmark gets the samples of collbench's estimate (all of them, or the fast mode when the host's
     # interference made a slow one), unchanged: its median is the estimate
-    assert info["samples"] == 30 and stats["iterations"] == 1
-    assert stats["rounds"] == 30 or (info["slow_fraction"] > 0 and stats["rounds"] < 30)
-    assert stats["rounds"] == round(30 * (1 - info["slow_fraction"]))
+    n = int(ITERS)
+    assert info["samples"] == n and stats["iterations"] == 1
+    assert stats["rounds"] == round(n * (1 - info["slow_fraction"]))
     assert stats["median"] * 1e6 == pytest.approx(info["time_us"], rel=1e-6)
     assert info["time_us_ci_lo"] <= info["time_us"] <= info["time_us_ci_hi"]
-    assert stats["min"] >= 2000e-6  # every sample includes the planted 2 ms sleep, no more and no less
+    assert stats["min"] >= int(SLOW_US) * 1e-6  # every sample includes the planted sleep, no more and no less
 
 
 @pytest.mark.timeout(400)
-def test_planted_slowdown_fails_compare_and_rerun_passes(suite: Path) -> None:
-    # A 200 ms sleep per call dwarfs gloo's noise on 2 cores (4 KiB all_reduce: ~0.3 ms, spikes of ~4-8 ms),
-    # so the unchanged rerun's median stays well inside 10%; the planted slowdown doubles it.
-    storage = f"file://{suite / 'store'}"
-    base = _pytest(suite, "--benchmark-autosave", f"--benchmark-storage={storage}", COLLBENCH_TEST_SLOW_US="200000",
-                   ITERS="10")  # fmt: skip
-    assert base.returncode == 0, base.stdout[-3000:]
-    compare = ["--benchmark-compare", "--benchmark-compare-fail=median:10%", f"--benchmark-storage={storage}"]
-    same = _pytest(suite, *compare, COLLBENCH_TEST_SLOW_US="200000", ITERS="10")
+def test_planted_slowdown_fails_compare_and_rerun_passes(first_run) -> None:
+    suite = first_run[0]  # the baseline: first_run's autosave, SLOW_US per call
+    compare = ["-k", "test_slow_all_reduce", "--benchmark-compare", "--benchmark-compare-fail=median:10%",
+               f"--benchmark-storage=file://{suite / 'store'}"]  # fmt: skip
+    same = _pytest(suite, *compare, COLLBENCH_TEST_SLOW_US=SLOW_US, ITERS=ITERS)
     assert same.returncode == 0, same.stdout[-3000:]
-    slow = _pytest(suite, *compare, COLLBENCH_TEST_SLOW_US="400000", ITERS="10")
+    assert "test_slow_all_reduce (0001" in same.stdout  # really compared, with the baseline's autosave 0001
+    slow = _pytest(suite, *compare, COLLBENCH_TEST_SLOW_US=str(2 * int(SLOW_US)), ITERS=ITERS)
     assert slow.returncode != 0
     assert "test_slow_all_reduce" in slow.stdout and "median" in slow.stdout.lower()
 
 
 @pytest.mark.timeout(300)
-def test_plugin_case_is_collbench_runs_case(suite: Path) -> None:
+def test_plugin_case_is_collbench_runs_case(first_run, capsys, monkeypatch) -> None:
     """The same options through the plugin and through `collbench run` give the same case and the same figures'
     definitions (bytes, world size, algbw, busbw factor) and one intra-op thread per rank in both (the default
     of spawned ranks, as under torchrun); the times themselves are compared in scripts/."""
-    out = suite / "bench.json"
-    proc = _pytest(suite, f"--benchmark-json={out}", ALG="builtin")
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    bench = json.loads(out.read_text())["benchmarks"][0]
+    suite, benchmarks = first_run
+    bench = benchmarks["test_builtin_all_reduce"]
     info, plugin_us = bench["extra_info"], bench["stats"]["median"] * 1e6
     args = ["run", "--nprocs", "2", "--collectives", "all_reduce", "--algorithms", "builtin", "-b", "4K", "-e", "4K",
             "-n", "30", "-w", "3", "--out", str(suite / "runs"), "--json"]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    run = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120, env={**env, "PYTHONPATH": str(ROOT)})  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    meta = json.loads((Path(json.loads(run.stdout)["run_dir"]) / "run.json").read_text())
+    from bench.cli import main  # in this process (torch is imported already); the ranks are spawned
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # the default of spawned ranks is what is checked
+    assert main(args) == 0, capsys.readouterr().err
+    meta = json.loads((Path(json.loads(capsys.readouterr().out)["run_dir"]) / "run.json").read_text())
     assert meta["hardware"]["torch_threads_per_rank"] == 1
     point = meta["points"][0]
     for key in ("collective", "algorithm", "bytes", "world_size", "dtype", "op", "backend"):
