@@ -182,27 +182,39 @@ def _finished(c: _Case, elapsed_s: float, budget_s: float) -> bool:
     return elapsed_s >= budget_s or estimate(c.samples).meets(s.target_ci)
 
 
+#: calls per point per round: 1 on CPU (iteration by iteration); on a GPU a short back-to-back chunk, so the
+#: stream stays busy and CUDA events time the GPU's work, not the host's launch of one call onto an idle stream
+CUDA_CHUNK = 10
+
+
 def _sample_rounds(cases: list[_Case], ctx: RankContext) -> None:
-    """Round-robin sampling: each round takes one timed call of every unfinished case (barrier before each),
-    then one all-reduce (MAX over ranks) of the round's times and of the elapsed time, so every rank applies
-    the stopping rule to the same numbers. The group's time budget is the sum of its points' budgets."""
+    """Round-robin sampling: each round takes one timed call (CPU; a chunk of CUDA_CHUNK back-to-back calls on
+    a GPU, each call its own sample) of every unfinished case, a barrier before each, then one all-reduce (MAX
+    over ranks) of the round's times and of the elapsed time, so every rank applies the stopping rule to the
+    same numbers. The group's time budget is the sum of its points' budgets."""
     budget_s = sum(c.spec.max_time_per_point_s for c in cases)
+    chunk = CUDA_CHUNK if ctx.device == "cuda" else 1
     start = time.perf_counter()
     while True:
         active = [c for c in cases if not c.done]
         if not active:
             return
         local: list[float] = []
+        counts: list[int] = []
         for c in active:
+            k = max(1, min(chunk, c.spec.iters - len(c.samples)))
             ctx.barrier()
-            ds, span = _on_stream(ctx, lambda c=c: _timed_loop(c.call, 1, ctx))
+            ds, span = _on_stream(ctx, lambda c=c, k=k: _timed_loop(c.call, k, ctx))
             local += ds
+            counts.append(k)
             c.span_us += span
-            c.calls += 1
+            c.calls += k
         vec = ctx.allreduce_cpu(torch.tensor([*local, time.perf_counter() - start], dtype=torch.float64),
                                 dist.ReduceOp.MAX).tolist()  # fmt: skip
-        for c, t in zip(active, vec[:-1], strict=True):
-            c.samples.append(t)
+        pos = 0
+        for c, k in zip(active, counts, strict=True):
+            c.samples += vec[pos:pos + k]
+            pos += k
         for c in active:
             c.done = _finished(c, vec[-1], budget_s)
 
