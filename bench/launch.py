@@ -128,7 +128,8 @@ def _run_spawned_once(
             reader, writer_end = ctx.Pipe(duplex=False)
             proc = ctx.Process(
                 target=worker.spawn_entry,
-                args=(rank, nprocs, port, config, plan, writer_end, rank_parent, rank_main, os.getpid()),
+                args=(rank, nprocs, port, config, plan, writer_end, rank_parent, rank_main, os.getpid(),
+                      dict(os.environ)),
                 name=f"collbench-rank{rank}",
                 daemon=True,
             )
@@ -197,6 +198,14 @@ def _supervise(config: RunConfig, procs: list, conns: list, sink: Sink) -> Outco
             failed_at = time.monotonic()
         now = time.monotonic()
         if failed_at is not None and (now - failed_at > 1.0 or not open_conns):
+            # a rank that crashed may not have its exit code yet (ranks from the fork server report it through
+            # the server): wait up to a second for them, so the reason names the crash, not its echo elsewhere
+            deadline = now + 1.0
+            for proc in procs:
+                if proc.exitcode is None and not open_conns:
+                    proc.join(timeout=max(0.0, deadline - time.monotonic()))
+            exits = {r: p.exitcode for r, p in enumerate(procs) if p.exitcode not in (None, 0)}
+            exits.update({r: p.exitcode for r, p in enumerate(procs) if p.exitcode == 0 and r not in done})
             return _failure_outcome(config, exits, errors, sink.skipped)
         if now - last_progress > config.timeout_s:
             alive = [r for r, p in enumerate(procs) if p.is_alive()]

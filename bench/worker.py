@@ -241,10 +241,16 @@ def _release_fork_server() -> None:
 def spawn_entry(
     rank: int, world_size: int, port: int, config: RunConfig, plan: Any, conn, parent_pid: int,
     rank_main: Callable[[RunConfig, Any, Emit], None] | None = None, supervisor_pid: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> None:  # fmt: skip
     """Target of a locally started rank: the supervisor (``supervisor_pid``) supervises, writes and handles
     Ctrl-C; ``parent_pid`` is this process's parent (the supervisor, or the fork server that started the rank:
-    ``bench.launch.rank_context``), whose death kills the rank."""
+    ``bench.launch.rank_context``), whose death kills the rank. ``env``: the supervisor's environment at launch,
+    which a rank forked from the long-lived fork server would otherwise not see (the server keeps the one it
+    started with: GLOO_SOCKET_IFNAME, NCCL_* or a test's fault settings changed since would be lost)."""
+    if env is not None:
+        os.environ.clear()
+        os.environ.update(env)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_parent_death_signal()
     _release_fork_server()

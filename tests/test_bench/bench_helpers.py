@@ -38,7 +38,9 @@ def run_main(args: list[str], capfd, **env: str) -> subprocess.CompletedProcess:
     second Python importing torch for the supervisor (pytest has it). The ranks are spawned processes as
     always and inherit the environment; ``capfd`` collects their output too, so stderr holds everything."""
     from bench.cli import main
+    from bench.launch import rank_context
 
+    rank_context()  # the fork server starts (once) with this process's own environment, not the call's
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -64,17 +66,30 @@ def read_run(run_dir: Path) -> tuple[list[dict[str, str]], dict]:
     return rows, json.loads((run_dir / "run.json").read_text())
 
 
+def _fork_server_pid() -> int | None:
+    """The pid of this process's multiprocessing fork server (bench.launch starts ranks from it), if running."""
+    from multiprocessing import forkserver
+
+    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    return pid if isinstance(pid, int) and pid > 0 else None
+
+
 def processes_with_marker(marker: str) -> list[int]:
-    """Live (non-zombie) processes whose environment holds COLLBENCH_TEST_MARK=marker: ranks inherit it."""
+    """Live (non-zombie) processes that are ranks of a run: whose environment holds COLLBENCH_TEST_MARK=marker
+    (ranks started by a separate collbench process inherit it), or that are children of this process's fork
+    server (ranks of an in-process run: /proc/<pid>/environ shows the server's environment, not the marker)."""
     needle = f"COLLBENCH_TEST_MARK={marker}".encode()
+    server = _fork_server_pid()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if fields[0] == "Z":
                 continue
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
+            if (server is not None and int(fields[1]) == server) or needle in (entry / "environ").read_bytes().split(
+                    b"\0"):  # fmt: skip
                 found.append(int(entry.name))
         except OSError:
             continue
