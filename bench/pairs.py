@@ -206,7 +206,7 @@ def pairs_rank(config: RunConfig, plan: PairsPlan, emit: Any) -> None:
 def pairs_command(args: list[str]) -> int:
     """``collbench pairs``: validate, launch, analyse, write, print; exit 0 (clean), 1 (flagged or failed)."""
     from bench.launch import Outcome, Sink, run_spawned, run_torchrun, torchrun_env
-    from bench.run import _out_parent
+    from bench.run import new_run_dir
 
     ns = build_parser().parse_args(args[1:])
     env = torchrun_env()
@@ -216,13 +216,9 @@ def pairs_command(args: list[str]) -> int:
         return EXIT_OK if outcome.status == "complete" else EXIT_FAIL
 
     from analysis.pairs import analyse, one_factorisation, summary_lines, write_files
-    from bench.run_writer import RunWriter, base_metadata, create_run_dir
+    from bench.run_writer import RunWriter, base_metadata
 
-    parent = _out_parent(ns.out)
-    try:
-        run_dir = create_run_dir(parent)
-    except OSError as exc:
-        raise UsageError(f"cannot create a run directory under {ns.out}: {exc}") from None
+    run_dir = new_run_dir(ns.out)
     meta_config = {"backend": config.backend, "device": config.device, "world_size": world, "command_kind": "pairs",
                    "small_bytes": plan.small_bytes, "large_bytes": plan.large_bytes, "window": plan.window,
                    "iters": plan.iters, "warmup": plan.warmup, "threshold": ns.threshold,

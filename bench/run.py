@@ -199,6 +199,17 @@ def _check_memory(world: int, max_bytes: int, dtype: str, window: int = 0) -> No
         )
 
 
+def new_run_dir(out: str) -> Path:
+    """A new run directory under ``--out`` (``run`` and ``pairs``); UsageError (one line) when it cannot be made."""
+    from bench.run_writer import create_run_dir
+
+    parent = _out_parent(out)
+    try:
+        return create_run_dir(parent)
+    except OSError as exc:
+        raise UsageError(f"cannot create a run directory under {out}: {exc}") from None
+
+
 def _out_parent(path: str) -> Path:
     out = Path(path)
     try:
@@ -271,14 +282,10 @@ def run_command(ns: argparse.Namespace, argv: list[str]) -> int:
         outcome = run_torchrun(config, plan, None, env)
         return EXIT_OK if outcome.status == "complete" else EXIT_FAIL
 
-    from bench.run_writer import RunWriter, base_metadata, create_run_dir
+    from bench.run_writer import RunWriter, base_metadata
     from bench.table import TablePrinter
 
-    parent = _out_parent(ns.out)
-    try:
-        run_dir = create_run_dir(parent)
-    except OSError as exc:
-        raise UsageError(f"cannot create a run directory under {ns.out}: {exc}") from None
+    run_dir = new_run_dir(ns.out)
     meta_config = {"backend": config.backend, "device": config.device, "world_size": world}
     meta_config.update(topology(env, world))
     meta_config.update(config_json(config, world))
