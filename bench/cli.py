@@ -13,6 +13,12 @@ import sys
 from collections.abc import Sequence
 
 from bench.errors import EXIT_OK, EXIT_USAGE, UsageError, UsageParser
+from bench.plan import (
+    DEFAULT_VISITS,
+    MAX_AUTO_TIME_PER_POINT_S,
+    MIN_AUTO_TIME_PER_POINT_S,
+    SWEEP_BUDGET_S,
+)
 from collectives.point_to_point import DEFAULT_WINDOW
 
 RUN_HELP = "a sweep: time, check and record collectives (see collbench run --help)"
@@ -56,8 +62,12 @@ def build_run_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--iters", type=int, help="fixed timed iterations per point (default: adaptive)")
     p.add_argument("--target-ci", type=float, default=0.05,
                    help="adaptive: stop when the 95%% CI is within +-this fraction of the estimate (default 0.05)")
-    p.add_argument("--max-time-per-point", type=float, default=0.25,
-                   help="adaptive: seconds of sampling per point at most (default 0.25)")
+    p.add_argument("--max-time-per-point", type=float,
+                   help=f"adaptive: seconds of sampling per point at most (default: {SWEEP_BUDGET_S:g} s shared by "
+                   f"the sweep's points, {MIN_AUTO_TIME_PER_POINT_S:g}-{MAX_AUTO_TIME_PER_POINT_S:g} s each)")
+    p.add_argument("--visits", type=int, default=DEFAULT_VISITS,
+                   help=f"adaptive: visits per point, spread over its curve so a drift of the host hits every size "
+                   f"alike (default {DEFAULT_VISITS}; 1: each point's samples in one stretch; docs/protocol.md)")
     p.add_argument("--max-iters", type=int, default=1000, help="adaptive: samples per point at most (default 1000)")
     p.add_argument("--transport-nice", type=int, default=19,
                    help="gloo: nice value of gloo's transport threads, 0 leaves them (default 19; docs/protocol.md)")

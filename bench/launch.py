@@ -37,10 +37,12 @@ class Outcome:
 class Sink:
     """Receives what rank 0 emits: points (to writer, table, progress bar), skips, rank metadata."""
 
-    def __init__(self, writer: RunWriter, on_point: Callable[[Measurement], None], warn: Callable[[str], None]):
+    def __init__(self, writer: RunWriter, on_point: Callable[[Measurement], None], warn: Callable[[str], None],
+                 on_progress: Callable[[int], None] | None = None) -> None:  # fmt: skip
         self.writer = writer
         self.on_point = on_point
         self.warn = warn
+        self.on_progress = on_progress
         self.skipped: list[str] = []
 
     def handle(self, kind: str, payload: Any) -> None:
@@ -55,6 +57,8 @@ class Sink:
             self.warn(msg)
         elif kind == protocol.META:
             self.writer.set_rank_meta(payload)
+        elif kind == protocol.TICK and payload and self.on_progress is not None:
+            self.on_progress(payload)
 
 
 PORT_ATTEMPTS = 3  # a free port can be taken by another process before rank 0 listens on it
@@ -183,7 +187,7 @@ def _supervise(config: RunConfig, procs: list, conns: list, sink: Sink) -> Outco
             elif kind == protocol.ERROR:
                 errors[rank] = payload
                 failed_at = failed_at or time.monotonic()
-            elif kind != protocol.TICK and rank == 0:
+            elif rank == 0:
                 sink.handle(kind, payload)
         if len(done) == len(procs):
             for proc in procs:
@@ -192,8 +196,7 @@ def _supervise(config: RunConfig, procs: list, conns: list, sink: Sink) -> Outco
             return (
                 Outcome("incomplete", "; ".join(bad), sink.skipped) if bad else Outcome("complete", None, sink.skipped)
             )
-        exits = {r: p.exitcode for r, p in enumerate(procs) if p.exitcode not in (None, 0)}
-        exits.update({r: p.exitcode for r, p in enumerate(procs) if p.exitcode == 0 and r not in done})
+        exits = _exits(procs, conns, open_conns, done)
         if exits and failed_at is None:
             failed_at = time.monotonic()
         now = time.monotonic()
@@ -204,13 +207,27 @@ def _supervise(config: RunConfig, procs: list, conns: list, sink: Sink) -> Outco
             for proc in procs:
                 if proc.exitcode is None and not open_conns:
                     proc.join(timeout=max(0.0, deadline - time.monotonic()))
-            exits = {r: p.exitcode for r, p in enumerate(procs) if p.exitcode not in (None, 0)}
-            exits.update({r: p.exitcode for r, p in enumerate(procs) if p.exitcode == 0 and r not in done})
+            exits = _exits(procs, conns, open_conns, done)
             return _failure_outcome(config, exits, errors, sink.skipped)
         if now - last_progress > config.timeout_s:
             alive = [r for r, p in enumerate(procs) if p.is_alive()]
             reason = f"timeout: no rank finished a case for {config.timeout_s:g} s (ranks still running: {alive})"
             return Outcome("incomplete", reason, sink.skipped)
+
+
+def _exits(procs: list, conns: list, open_conns: list, done: set[int]) -> dict[int, int]:
+    """Exit codes of the ranks that ended badly (non-zero, or 0 without saying done) and whose every message
+    has been read: a rank may exit while the supervisor is still behind on its pipe (a burst of points at the
+    end of a block), and those points are not lost, nor is its done mistaken for a crash."""
+    exits = {}
+    for r, p in enumerate(procs):
+        code = p.exitcode
+        if code is None or (code == 0 and r in done):
+            continue
+        if conns[r] in open_conns and conns[r].poll():
+            continue  # messages still waiting: read them first
+        exits[r] = code
+    return exits
 
 
 def _failure_outcome(config: RunConfig, exits: dict[int, int | None], errors: dict[int, str], skipped) -> Outcome:
@@ -289,7 +306,7 @@ def run_torchrun(
 
     def emit(kind: str, payload: Any) -> None:
         state["last"] = time.monotonic()
-        if sink is not None and kind != protocol.TICK:
+        if sink is not None:
             with lock:
                 sink.handle(kind, payload)
 

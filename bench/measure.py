@@ -5,6 +5,8 @@ taken round-robin over the points (barrier, one call marked by the device clock)
 (all-reduce MAX, never timestamp differences across ranks), until each point's robust estimate is sure enough
 or its time is spent (adaptive) or it has ``iters`` samples (fixed); then one more call per point on fresh data,
 checked against the exact reference. ``--no-interleave -n N`` keeps v1's one back-to-back loop per point.
+Adaptive points can be sampled in several visits spread over their curve (``start_group``, ``resume_group``,
+``sample_group`` per visit, ``finish_group``; ``bench.worker.RankMeasurer.measure_block``).
 """
 
 from __future__ import annotations
@@ -128,7 +130,7 @@ def _timed_graph(call: Callable[[], None], iters: int, ctx: RankContext) -> tupl
 
 @dataclass
 class _Case:
-    """One point of a group while it is being sampled."""
+    """One point of a group while it is being sampled (across visits: ``samples`` accumulate)."""
 
     spec: CaseSpec
     call: Callable[[], None]
@@ -136,6 +138,17 @@ class _Case:
     span_us: float = 0.0  # sum of the timed chunks' first-to-last spans
     calls: int = 0
     done: bool = False
+    visit_start: int = 0  # len(samples) when the current visit began
+
+
+@dataclass
+class GroupRun:
+    """One group's state between visits (``start_group`` ... ``finish_group``): the rejection reasons in
+    plan order and the cases still measured, with the samples taken so far."""
+
+    specs: list[CaseSpec]
+    reasons: list[str | None]
+    cases: list[_Case]
 
 
 def _check_calls(specs: list[CaseSpec], fns: list[Callable[..., None]], bufs: Buffers,
@@ -169,15 +182,24 @@ def _on_stream(ctx: RankContext, fn: Callable[[], object]) -> object:
     return fn()
 
 
-def _finished(c: _Case, elapsed_s: float, budget_s: float) -> bool:
-    """The stopping rule (the same on every rank: samples and elapsed time are maxima over ranks)."""
+def visit_floor(min_iters: int, iters: int, visits: int) -> int:
+    """Samples every visit takes at least: ``min_iters`` in one visit; over several, a share that adds up to
+    about twice ``min_iters`` (at least 3 a visit), so each visit weighs in even when the CI is met early."""
+    return min(min_iters, iters, max(3, -(-2 * min_iters // visits)))
+
+
+def _finished(c: _Case, elapsed_s: float, budget_s: float, visits: int) -> bool:
+    """The stopping rule of one visit (the same on every rank: samples and elapsed time are maxima over ranks).
+
+    Adaptive: at least ``visit_floor`` samples in this visit, at most ``iters / visits``; then stop once the
+    visit's share of the budget is spent or the estimate of every sample so far is sure enough."""
     s, n = c.spec, len(c.samples)
     if not s.adaptive:
         return n >= s.iters
-    if n >= s.iters:
+    n_visit = n - c.visit_start
+    if n >= s.iters or n_visit >= -(-s.iters // visits):
         return True
-    floor = min(s.min_iters, s.iters)
-    if n < floor:
+    if n_visit < visit_floor(s.min_iters, s.iters, visits):
         return elapsed_s >= 4 * budget_s  # a call longer than the budget: stop after a few samples anyway
     return elapsed_s >= budget_s or estimate(c.samples).meets(s.target_ci)
 
@@ -187,12 +209,14 @@ def _finished(c: _Case, elapsed_s: float, budget_s: float) -> bool:
 CUDA_CHUNK = 10
 
 
-def _sample_rounds(cases: list[_Case], ctx: RankContext) -> None:
+def _sample_rounds(cases: list[_Case], ctx: RankContext, visits: int = 1) -> None:
     """Round-robin sampling: each round takes one timed call (CPU; a chunk of CUDA_CHUNK back-to-back calls on
     a GPU, each call its own sample) of every unfinished case, a barrier before each, then one all-reduce (MAX
     over ranks) of the round's times and of the elapsed time, so every rank applies the stopping rule to the
-    same numbers. The group's time budget is the sum of its points' budgets."""
-    budget_s = sum(c.spec.max_time_per_point_s for c in cases)
+    same numbers. The group's time budget is the sum of its points' budgets, a ``visits``-th of it per visit."""
+    budget_s = sum(c.spec.max_time_per_point_s for c in cases) / visits
+    for c in cases:
+        c.done, c.visit_start = False, len(c.samples)
     chunk = CUDA_CHUNK if ctx.device == "cuda" else 1
     start = time.perf_counter()
     while True:
@@ -216,7 +240,7 @@ def _sample_rounds(cases: list[_Case], ctx: RankContext) -> None:
             c.samples += vec[pos:pos + k]
             pos += k
         for c in active:
-            c.done = _finished(c, vec[-1], budget_s)
+            c.done = _finished(c, vec[-1], budget_s, visits)
 
 
 def _sample_block(c: _Case, ctx: RankContext) -> None:
@@ -234,31 +258,51 @@ def _sample_block(c: _Case, ctx: RankContext) -> None:
     c.samples, c.span_us, c.calls = times[:-1], times[-1], c.spec.iters
 
 
-def measure_group(specs: list[CaseSpec], fns: list[Callable[..., None]], bufs: Buffers, ctx: RankContext,
-                  busbw_factor: float) -> list[Measurement | str | None]:  # fmt: skip
-    """Measure the points of one (collective, size) together (docs/protocol.md): per point a Measurement on
-    rank 0 (None on the others), or the reason the algorithm rejected the case (every rank).
-
-    Several points, or adaptive sampling: round-robin rounds (``_sample_rounds``), so a noisy second or a
-    drift hits every algorithm of the size alike. One point with a fixed count, or CUDA graphs (each point
-    alone, fixed count): one back-to-back loop, the v1 protocol. Then each point once more on fresh data,
-    checked against the exact reference.
-    """
-    calls, reasons = _check_calls(specs, fns, bufs, ctx)
-    cases = [_Case(s, call, []) for s, call in zip(specs, calls, strict=True) if call is not None]
+def _warm_up(cases: list[_Case], ctx: RankContext, calls: int | None = None) -> None:
+    """``calls`` untimed calls per case (default: the spec's warm-up less the checked call already made)."""
     for c in cases:
-        _on_stream(ctx, lambda c=c: [c.call() for _ in range(max(c.spec.warmup - 1, 0))])
-    graph = [c for c in cases if c.spec.cuda_graph]
-    rounds = [c for c in cases if not c.spec.cuda_graph]
+        n = max(c.spec.warmup - 1, 0) if calls is None else min(calls, c.spec.warmup)
+        _on_stream(ctx, lambda c=c, n=n: [c.call() for _ in range(n)])
+
+
+def start_group(specs: list[CaseSpec], fns: list[Callable[..., None]], bufs: Buffers,
+                ctx: RankContext) -> GroupRun:  # fmt: skip
+    """Seeded data, one checked-for-rejection call and the warm-up of every point of one (collective, size)."""
+    calls, reasons = _check_calls(specs, fns, bufs, ctx)
+    run = GroupRun(specs, reasons, [_Case(s, call, []) for s, call in zip(specs, calls, strict=True) if call])
+    _warm_up(run.cases, ctx)
+    return run
+
+
+def resume_group(run: GroupRun, fns: list[Callable[..., None]], bufs: Buffers, ctx: RankContext) -> None:
+    """A later visit: the surviving cases bound to ``bufs`` (allocated again), fresh data, one warm-up call
+    (the first visit did the full warm-up)."""
+    fn_of = {id(s): fn for s, fn in zip(run.specs, fns, strict=True)}
+    for c in run.cases:
+        prepare(c.spec, bufs, ctx)
+        c.call = make_call(c.spec, fn_of[id(c.spec)], bufs, ctx.rank)
+    _warm_up(run.cases, ctx, calls=1)
+
+
+def sample_group(run: GroupRun, ctx: RankContext, visits: int = 1) -> None:
+    """One visit's samples of every case: round-robin rounds (``_sample_rounds``) with a ``visits``-th of
+    the budget, so a noisy second or a drift hits every algorithm of the size alike; one point with a fixed
+    count, or CUDA graphs (each point alone, fixed count): one back-to-back loop, the v1 protocol."""
+    graph = [c for c in run.cases if c.spec.cuda_graph]
+    rounds = [c for c in run.cases if not c.spec.cuda_graph]
     for c in graph:
         _sample_block(c, ctx)
     if len(rounds) == 1 and not rounds[0].spec.adaptive:
         _sample_block(rounds[0], ctx)
     elif rounds:
-        _sample_rounds(rounds, ctx)
+        _sample_rounds(rounds, ctx, visits)
 
+
+def finish_group(run: GroupRun, bufs: Buffers, ctx: RankContext, busbw_factor: float) -> list[Measurement | str | None]:
+    """Each point once more on fresh data, checked against the exact reference; per spec a Measurement on
+    rank 0 (None on the others), or the reason the algorithm rejected the case (every rank)."""
     wrong_local = []
-    for c in cases:
+    for c in run.cases:
         prepare(c.spec, bufs, ctx)
         ctx.barrier()
         _on_stream(ctx, c.call)
@@ -266,8 +310,8 @@ def measure_group(specs: list[CaseSpec], fns: list[Callable[..., None]], bufs: B
         wrong_local.append(count_wrong(c.spec, bufs, ctx))
     wrong = ctx.allreduce_cpu(torch.tensor(wrong_local or [0], dtype=torch.int64), dist.ReduceOp.SUM).tolist()
     out: list[Measurement | str | None] = []
-    it = iter(zip(cases, wrong, strict=False))
-    for reason in reasons:
+    it = iter(zip(run.cases, wrong, strict=False))
+    for reason in run.reasons:
         if reason is not None:
             out.append(reason)
             continue
@@ -278,6 +322,15 @@ def measure_group(specs: list[CaseSpec], fns: list[Callable[..., None]], bufs: B
         out.append(Measurement(spec=c.spec, samples_us=tuple(c.samples), block_time_us=c.span_us / max(c.calls, 1),
                                busbw_factor=busbw_factor, n_wrong=int(n_wrong)))  # fmt: skip
     return out
+
+
+def measure_group(specs: list[CaseSpec], fns: list[Callable[..., None]], bufs: Buffers, ctx: RankContext,
+                  busbw_factor: float) -> list[Measurement | str | None]:  # fmt: skip
+    """Measure the points of one (collective, size) together in one visit (docs/protocol.md): start, sample,
+    finish. ``bench.worker.RankMeasurer.measure_block`` spreads a curve's points over several visits."""
+    run = start_group(specs, fns, bufs, ctx)
+    sample_group(run, ctx)
+    return finish_group(run, bufs, ctx, busbw_factor)
 
 
 def measure(

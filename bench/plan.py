@@ -14,7 +14,17 @@ from collectives.spec import spec
 BUDGET_BYTES = 256 << 10  # above this, default iters/warmup shrink in proportion to the size
 DEFAULT_MIN_ITERS = 10  # adaptive: at least this many samples (fewer past 256 KiB, as iters_for)
 DEFAULT_MAX_ITERS = 1000  # adaptive: at most this many
-DEFAULT_MAX_TIME_PER_POINT_S = 0.25
+DEFAULT_MAX_TIME_PER_POINT_S = 0.25  # a CaseSpec's own default (the plugin, pairs); collbench run: auto
+#: collbench run's default per-point budget: this many seconds shared by the sweep's adaptive points, within
+#: [MIN_AUTO_TIME_PER_POINT_S, MAX_AUTO_TIME_PER_POINT_S] each (auto_time_per_point)
+SWEEP_BUDGET_S = 40.0
+MIN_AUTO_TIME_PER_POINT_S = 0.1
+MAX_AUTO_TIME_PER_POINT_S = 1.0
+#: adaptive: each curve's points are sampled in this many visits spread over the curve (issue 14: on a shared
+#: host one-second windows differ by 10-30 %, so samples taken in one quarter second inherit that window's level)
+DEFAULT_VISITS = 8
+#: adaptive: visits spread over blocks of at most this many seconds of budget (a whole default run is one)
+MAX_BLOCK_S = 60.0
 DEFAULT_TRANSPORT_NICE = 19  # gloo: nice value of the transport threads (bench.worker.nice_transport_threads)
 
 
@@ -46,6 +56,7 @@ class RunConfig:
     max_iters: int = DEFAULT_MAX_ITERS  # adaptive sampling's cap on samples per point
     transport_nice: int = DEFAULT_TRANSPORT_NICE  # gloo transport threads' nice value (0: leave them)
     window: int = p2p.DEFAULT_WINDOW  # send_recv: messages in flight for bw and bibw
+    visits: int = DEFAULT_VISITS  # adaptive: visits per point, spread over its curve (bench.plan.visit_blocks)
 
     def algorithms_for(self, collective: str) -> tuple[str, ...]:
         return dict(self.algorithms)[collective]
@@ -211,3 +222,42 @@ def point_groups(plan: list[CaseSpec], interleave: bool) -> list[list[CaseSpec]]
         else:
             groups.append([case])
     return groups
+
+
+def auto_time_per_point(n_adaptive: int) -> float:
+    """Default ``--max-time-per-point``: SWEEP_BUDGET_S over the adaptive points, clamped. A short sweep gets
+    the samples a shared host needs for a 5 % CI (issue 14: about 150 spread over the run), a long one
+    stays bounded; an explicit value overrides."""
+    share = SWEEP_BUDGET_S / max(n_adaptive, 1)
+    return min(MAX_AUTO_TIME_PER_POINT_S, max(MIN_AUTO_TIME_PER_POINT_S, share))
+
+
+def visit_blocks(groups: list[list[CaseSpec]], max_block_s: float = MAX_BLOCK_S) -> list[list[list[CaseSpec]]]:
+    """The groups cut into blocks sampled in visits together: runs of consecutive groups whose every case is
+    adaptive, each block at most ``max_block_s`` of time budget (so a crash loses at most one block's
+    points); fixed ``-n`` counts and CUDA graphs are one block each, measured as nccl-tests does. A
+    block's points are complete at its last visit."""
+    blocks: list[list[list[CaseSpec]]] = []
+    budget_s = 0.0
+    open_block = False
+    for group in groups:
+        spread = all(c.adaptive for c in group)
+        group_s = sum(c.max_time_per_point_s for c in group)
+        if spread and open_block and budget_s + group_s <= max_block_s:
+            blocks[-1].append(group)
+            budget_s += group_s
+        else:
+            blocks.append([group])
+            budget_s, open_block = group_s, spread
+    return blocks
+
+
+def block_visits(block: list[list[CaseSpec]], visits: int) -> int:
+    """Visits a block gets: ``visits`` when every case of it is adaptive (send_recv and fixed counts: 1)."""
+    return visits if all(c.adaptive and not p2p.is_point_to_point(c.collective) for g in block for c in g) else 1
+
+
+def progress_units(plan: list[CaseSpec], config: RunConfig) -> int:
+    """Units of work of a run for its progress bar: one per case and visit (the ticks ranks send)."""
+    blocks = visit_blocks(point_groups(plan, config.interleave))
+    return sum(len(g) * block_visits(b, config.visits) for b in blocks for g in b)

@@ -8,7 +8,7 @@ sides import only this module, as pyperf's manager and worker share only their J
 | ``meta`` | versions and hardware a rank can tell (dict) | rank 0, once |
 | ``point`` | ``Measurement.to_message()`` (dict); None off rank 0 | rank 0 per case; every rank per pool request |
 | ``skip`` | ``{"label", "reason"}``: the algorithm rejected the case | rank 0 |
-| ``tick`` | None: a case finished (progress for the watchdog) | every rank |
+| ``tick`` | units of work done (int: a visit of a case, or a finished case): watchdog and progress bar | every rank |
 | ``ready`` | None: the process group is up (pool) | every rank |
 | ``done`` | None: the plan is finished | every rank |
 | ``error`` | one line; ``INIT_ERROR_PREFIX`` + line when the group never came up | any rank |

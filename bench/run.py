@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -11,7 +12,14 @@ from typing import Any
 
 from bench.backend_support import DTYPE_SIZES, check_combination
 from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
-from bench.plan import DEFAULT_WARMUP, RunConfig, build_plan
+from bench.plan import (
+    DEFAULT_MAX_TIME_PER_POINT_S,
+    DEFAULT_WARMUP,
+    RunConfig,
+    auto_time_per_point,
+    build_plan,
+    progress_units,
+)
 from bench.sizes import parse_size, size_sweep
 from collectives import point_to_point as p2p
 from collectives.costs import COLLECTIVES
@@ -99,10 +107,12 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
         raise UsageError(f"--iters must be >= 1, got {ns.iters}")
     if not 0 < ns.target_ci < 1:
         raise UsageError(f"--target-ci must be between 0 and 1 (a fraction, 0.05 = 5%), got {ns.target_ci:g}")
-    if not ns.max_time_per_point > 0:
+    if ns.max_time_per_point is not None and not ns.max_time_per_point > 0:
         raise UsageError(f"--max-time-per-point must be > 0 seconds, got {ns.max_time_per_point:g}")
     if not 0 <= ns.transport_nice <= 19:
         raise UsageError(f"--transport-nice must be between 0 and 19, got {ns.transport_nice}")
+    if ns.visits < 1:
+        raise UsageError(f"--visits must be >= 1, got {ns.visits}")
     if ns.max_iters < 1:
         raise UsageError(f"--max-iters must be >= 1, got {ns.max_iters}")
     if ns.warmup is not None and ns.warmup < 0:
@@ -174,11 +184,15 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
         segment_bytes=segment_bytes,
         interleave=not ns.no_interleave,
         target_ci=ns.target_ci,
-        max_time_per_point_s=ns.max_time_per_point,
+        max_time_per_point_s=ns.max_time_per_point or DEFAULT_MAX_TIME_PER_POINT_S,
         max_iters=ns.max_iters,
         transport_nice=ns.transport_nice,
         window=ns.window,
+        visits=ns.visits,
     )
+    if ns.max_time_per_point is None:  # auto: the sweep's budget shared by its adaptive points
+        n_adaptive = sum(1 for case in build_plan(config, world) if case.adaptive)
+        config = dataclasses.replace(config, max_time_per_point_s=auto_time_per_point(n_adaptive))
     return config, world
 
 
@@ -236,11 +250,13 @@ def config_json(config: RunConfig, nprocs: int) -> dict[str, Any]:
         "warmup": config.warmup if config.warmup is not None else DEFAULT_WARMUP,
         "iters_policy": "fixed" if config.iters is not None or config.cuda_graph else (
             f"adaptive: until the 95% CI is within +-{config.target_ci:g} of the estimate, at least 10 samples "
-            f"(fewer above 256 KiB), at most {config.max_iters}, {config.max_time_per_point_s:g} s per point"),
+            f"(fewer above 256 KiB), at most {config.max_iters}, {config.max_time_per_point_s:g} s per point, in "
+            f"{config.visits} visits spread over the run"),
         "interleave": config.interleave,
         "target_ci": config.target_ci,
         "max_time_per_point_s": config.max_time_per_point_s,
         "max_iters": config.max_iters,
+        "visits": config.visits,
         "transport_nice": config.transport_nice if config.backend == "gloo" else None,
         "dtype": config.dtype,
         "op": config.op,
@@ -293,7 +309,7 @@ def run_command(ns: argparse.Namespace, argv: list[str]) -> int:
     writer = RunWriter(run_dir, base_metadata(run_dir, command, "torchrun" if env else "spawn", meta_config))
 
     show_table = not (ns.quiet or ns.json)
-    bar = _progress_bar(len(plan), enabled=show_table and sys.stderr.isatty())
+    bar = _progress_bar(progress_units(plan, config), enabled=show_table and sys.stderr.isatty())
     write_line = (lambda line: bar.write(line, file=sys.stdout)) if bar else (lambda line: print(line, flush=True))
     table = TablePrinter(config.in_place, write=write_line)
     stats = {"points": 0, "wrong": 0, "noisy": 0, "slow": 0, "busbw_sum": 0.0}
@@ -304,18 +320,14 @@ def run_command(ns: argparse.Namespace, argv: list[str]) -> int:
         stats["noisy"] += int(m.stats.noisy)
         stats["slow"] += int(m.stats.estimate.slow_fraction > 0)
         stats["busbw_sum"] += m.busbw_gbps
-        if bar:
-            bar.update(1)
         if show_table:
             table.add(m)
 
     def warn(msg: str) -> None:
-        if bar:
-            bar.update(1)
         if not ns.json:
             print(f"collbench: warning: {msg}", file=sys.stderr)
 
-    sink = Sink(writer, on_point, warn)
+    sink = Sink(writer, on_point, warn, on_progress=bar.update if bar else None)
     if show_table:
         _print_preamble(config, world, run_dir, env is not None)
     try:
@@ -339,7 +351,7 @@ def _progress_bar(total: int, enabled: bool):
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, file=sys.stderr, unit="pt", leave=False, dynamic_ncols=True)
+    return tqdm(total=total, file=sys.stderr, unit="visit", leave=False, dynamic_ncols=True)
 
 
 def _print_preamble(config: RunConfig, world: int, run_dir: Path, torchrun: bool) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import socket
 import subprocess
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,8 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: run.json is rewritten at most this often while points arrive (RunWriter.add)
+JSON_INTERVAL_S = 1.0
 ENV_PREFIXES = ("NCCL_", "TORCH_", "GLOO_", "CUDA_", "SLURM_", "OMPI_COMM_WORLD_")
 ENV_NAMES = frozenset(
     {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "LOCAL_WORLD_SIZE"}
@@ -131,6 +135,7 @@ class RunWriter:
         self.meta = meta
         self._lock = threading.Lock()
         self._finished = False
+        self._json_written_at = -math.inf  # time.monotonic() of the last run.json write
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
         self._csv_fd: int | None = os.open(run_dir / "results.csv", flags, 0o644)
         append_line(self._csv_fd, csv_line(CSV_COLUMNS))
@@ -140,7 +145,14 @@ class RunWriter:
     def n_points(self) -> int:
         return len(self.meta["points"])
 
-    def _write_json(self) -> None:
+    def _write_json(self, *, throttle: bool = False) -> None:
+        """Rewrite run.json; ``throttle``: not again within JSON_INTERVAL_S of the last write (points arrive
+        in bursts at a block's last visit, and rewriting every sample of every point each time is quadratic
+        in the run's length; results.csv has each point at once, and ``finish`` writes the whole file)."""
+        now = time.monotonic()
+        if throttle and now - self._json_written_at < JSON_INTERVAL_S:
+            return
+        self._json_written_at = now
         tmp = self.run_dir / f".run.json.{os.getpid()}.{threading.get_ident()}.tmp"
         with open(tmp, "w") as f:
             json.dump(self.meta, f, indent=1, allow_nan=False)
@@ -160,7 +172,7 @@ class RunWriter:
             self._write_json()
 
     def add(self, m: Measurement) -> None:
-        """Append one point to results.csv (flushed) and rewrite run.json."""
+        """Append one point to results.csv (flushed) and rewrite run.json (at most once a second)."""
         with self._lock:
             if self._finished:
                 return
@@ -174,7 +186,7 @@ class RunWriter:
                 self.meta["warnings"].append(f"{m.spec.label}: {m.stats.estimate.interference}")
             if not m.correct:
                 self.meta["warnings"].append(f"{m.spec.label}: WRONG result, {m.n_wrong} wrong elements")
-            self._write_json()
+            self._write_json(throttle=True)
 
     def warn(self, message: str) -> None:
         with self._lock:

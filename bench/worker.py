@@ -12,7 +12,7 @@ import re
 import signal
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -129,21 +129,45 @@ class RankMeasurer:
         return self._fns[key]
 
     def measure_group(self, specs: list[CaseSpec]) -> list:
-        """Per spec of one (collective, bytes, dtype), measured together (``bench.measure.measure_group``):
-        rank 0's Measurement (None elsewhere) or the reason the algorithm rejected the case."""
-        from bench.measure import measure_group
+        """Per spec of one (collective, bytes, dtype), measured together in one visit
+        (``bench.measure.measure_group``): rank 0's Measurement (None elsewhere) or the rejection reason."""
+        (results,) = [r for _, r in self.measure_block([specs], 1)]
+        return results
+
+    def measure_block(self, groups: list[list[CaseSpec]], visits: int) -> Iterator[tuple[list[CaseSpec], list]]:
+        """(group, results) per group of ``groups`` and visit, each group sampled in ``visits`` visits: visit v
+        samples every group once with a ``visits``-th of its budget, so a point's samples spread over the whole
+        block and a slow drift of the host hits its points alike (docs/protocol.md). Results (correctness
+        checked) come at a group's last visit; earlier visits yield None, for progress."""
+        from bench import measure
+        from bench.plan import block_visits
         from collectives.costs import busbw_factor
 
-        if is_point_to_point(specs[0].collective):  # not a collective: its own measurement (bench.p2p_bench)
-            if self._send_recv is None:
-                from bench.p2p_bench import SendRecvMeasurer
+        visits = block_visits(groups, visits)  # fixed counts, CUDA graphs and send_recv: one stretch
+        runs: list[measure.GroupRun | None] = [None] * len(groups)
+        for visit in range(visits):
+            for i, specs in enumerate(groups):
+                if is_point_to_point(specs[0].collective):  # not a collective: bench.p2p_bench
+                    if self._send_recv is None:
+                        from bench.p2p_bench import SendRecvMeasurer
 
-                self._send_recv = SendRecvMeasurer(self.ctx, self.window)
-            return [self._send_recv.measure(s) for s in specs]
-        self.niced += nice_transport_threads(self.transport_nice)  # threads gloo started since (new pairs)
-        bufs = self._buffers(specs[0])
-        fns = [self._fn(s) for s in specs]
-        return measure_group(specs, fns, bufs, self.ctx, busbw_factor(specs[0].collective, self.world))
+                        self._send_recv = SendRecvMeasurer(self.ctx, self.window)
+                    yield specs, [self._send_recv.measure(s) for s in specs]
+                    continue
+                self.niced += nice_transport_threads(self.transport_nice)  # threads gloo started since
+                bufs, fns = self._buffers(specs[0]), [self._fn(s) for s in specs]
+                run = runs[i]
+                if run is None:
+                    run = runs[i] = measure.start_group(specs, fns, bufs, self.ctx)
+                else:
+                    measure.resume_group(run, fns, bufs, self.ctx)
+                measure.sample_group(run, self.ctx, visits)
+                if visit < visits - 1:
+                    yield specs, None  # progress: one visit of each case of the group
+                else:
+                    yield specs, measure.finish_group(run, bufs, self.ctx, busbw_factor(specs[0].collective,
+                                                                                       self.world))  # fmt: skip
+                    runs[i] = None
 
     def measure(self, spec: CaseSpec):  # noqa: ANN201 - Measurement | None (rank 0 gets it)
         """Rank 0's Measurement of ``spec`` (None elsewhere); ``bench.measure.Unsupported`` if rejected."""
@@ -157,21 +181,25 @@ class RankMeasurer:
 
 def run_rank(config: RunConfig, plan: list[CaseSpec], emit: Emit) -> None:
     """Measure ``plan`` on this (already initialised) rank; rank 0 emits meta, points and skips."""
-    from bench.plan import point_groups
+    from bench.plan import point_groups, visit_blocks
 
     measurer = RankMeasurer(config.device, config.seed, config.window, config.transport_nice)
     measurer.ctx.barrier()  # every pair connected: gloo has started its transport threads
     measurer.niced += nice_transport_threads(measurer.transport_nice)
     if measurer.rank == 0:
         emit(protocol.META, {**rank_meta(config.device), "transport_threads_niced": measurer.niced})
-    for group in point_groups(plan, config.interleave):
-        for spec, result in zip(group, measurer.measure_group(group), strict=True):
-            if isinstance(result, str):
-                if measurer.rank == 0:
-                    emit(protocol.SKIP, {"label": spec.label, "reason": result})
-            elif result is not None:
-                emit(protocol.POINT, result.to_message())
-            emit(protocol.TICK, None)
+    for block in visit_blocks(point_groups(plan, config.interleave)):
+        for group, results in measurer.measure_block(block, config.visits):
+            if results is None:
+                emit(protocol.TICK, len(group))
+                continue
+            for spec, result in zip(group, results, strict=True):
+                if isinstance(result, str):
+                    if measurer.rank == 0:
+                        emit(protocol.SKIP, {"label": spec.label, "reason": result})
+                elif result is not None:
+                    emit(protocol.POINT, result.to_message())
+                emit(protocol.TICK, 1)
     measurer.ctx.barrier()
 
 

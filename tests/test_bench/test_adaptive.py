@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from bench_helpers import read_run, run_cli, run_dir_from
 
+from bench.launch import _exits
+from bench.measure import visit_floor
 from bench.measurement import CaseSpec
-from bench.plan import point_groups
+from bench.plan import auto_time_per_point, point_groups, visit_blocks
 
 BASE = ["run", "--nprocs", "2", "--collectives", "all_reduce", "-b", "4K", "-e", "4K", "-w", "2"]
 
@@ -79,6 +81,7 @@ def test_adaptive_points_record_their_ci_and_stop_within_budget(tmp_path: Path) 
         (["--max-time-per-point", "0"], "--max-time-per-point must be > 0"),
         (["--max-iters", "0"], "--max-iters must be >= 1"),
         (["--transport-nice", "20"], "--transport-nice must be between 0 and 19"),
+        (["--visits", "0"], "--visits must be >= 1"),
     ],
 )
 def test_bad_sampling_options_are_one_line_errors(args: list[str], message: str, capsys) -> None:
@@ -89,8 +92,63 @@ def test_bad_sampling_options_are_one_line_errors(args: list[str], message: str,
     assert len(err) == 1 and err[0].startswith(f"collbench: error: {message}"), err
 
 
-def _case(collective: str, algorithm: str, nbytes: int, in_place: bool = True) -> CaseSpec:
-    return CaseSpec(collective, algorithm, "gloo", "cpu", 2, "float32", "sum", nbytes, nbytes // 4, -1, in_place, 5, 1)
+def _case(collective: str, algorithm: str, nbytes: int, in_place: bool = True, adaptive: bool = False,
+          budget_s: float = 0.25) -> CaseSpec:  # fmt: skip
+    return CaseSpec(collective, algorithm, "gloo", "cpu", 2, "float32", "sum", nbytes, nbytes // 4, -1, in_place, 5, 1,
+                    adaptive=adaptive, max_time_per_point_s=budget_s)  # fmt: skip
+
+
+@pytest.mark.timeout(120)
+def test_visits_spread_each_points_samples_over_the_run(tmp_path: Path) -> None:
+    """--visits V: every point takes at least its per-visit minimum in each of V visits. With a target every
+    estimate meets at once, one visit would stop near the 10-sample minimum; three visits take 3 x 7."""
+    proc = run_cli([*BASE, "-b", "1K", "-e", "4K", "--algorithms", "builtin,ring", "--target-ci", "0.9",
+                    "--max-time-per-point", "0.5", "--visits", "3", "--out", str(tmp_path)], timeout=100)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows, meta = read_run(run_dir_from(proc.stdout))
+    assert meta["config"]["visits"] == 3 and len(rows) == 4
+    assert visit_floor(10, 1000, 3) == 7 and visit_floor(10, 1000, 1) == 10 and visit_floor(10, 1000, 8) == 3
+    assert all(p["iters"] >= 3 * 7 for p in meta["points"]), [p["iters"] for p in meta["points"]]
+
+
+def test_visit_blocks_span_adaptive_groups_within_the_budget() -> None:
+    """Adaptive groups of several collectives share a block up to MAX_BLOCK_S of budget; a fixed-count group
+    is a block of its own (one stretch, as nccl-tests)."""
+    ar = [[_case("all_reduce", a, n, adaptive=True, budget_s=10.0) for a in ("builtin", "ring")] for n in (1024, 4096)]
+    ag = [[_case("all_gather", "builtin", 1024, adaptive=True, budget_s=10.0)]]
+    fixed = [[_case("all_gather", "ring", 4096)]]
+    blocks = visit_blocks([*ar, *ag, *fixed, *ag])
+    assert [len(b) for b in blocks] == [3, 1, 1]  # 20 + 20 + 10 s of budget fit 60 s; the fixed group splits
+    assert [len(b) for b in visit_blocks([*ar, *ar], max_block_s=45.0)] == [2, 2]
+
+
+def test_auto_budget_shares_the_sweep_time_within_bounds() -> None:
+    assert auto_time_per_point(54) == pytest.approx(40.0 / 54)
+    assert auto_time_per_point(3) == 1.0 and auto_time_per_point(100000) == 0.1
+
+
+class _Proc:
+    def __init__(self, exitcode: int | None) -> None:
+        self.exitcode = exitcode
+
+
+class _Conn:
+    def __init__(self, pending: bool) -> None:
+        self.pending = pending
+
+    def poll(self) -> bool:
+        return self.pending
+
+
+def test_a_rank_that_exited_is_judged_only_after_its_messages_are_read() -> None:
+    """A block's last visit sends its points in a burst; rank 0 may exit (code 0, done still in the pipe)
+    before the supervisor has read them. That is not a crash, and neither are the points lost."""
+    procs, conns = [_Proc(0), _Proc(None)], [_Conn(True), _Conn(False)]
+    assert _exits(procs, conns, list(conns), done=set()) == {}
+    conns[0].pending = False  # read everything, and no done among it: that exit is a failure
+    assert _exits(procs, conns, list(conns), done=set()) == {0: 0}
+    assert _exits(procs, conns, list(conns), done={0}) == {}
+    assert _exits([_Proc(3), _Proc(None)], conns, [conns[1]], done=set()) == {0: 3}
 
 
 def test_point_groups_interleave_the_algorithms_of_one_size() -> None:

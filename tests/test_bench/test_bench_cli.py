@@ -252,7 +252,7 @@ def test_progress_bar_on_tty_stderr_leaves_table_clean(tmp_path: Path) -> None:
     os.close(leader)
     err = b"".join(chunks).decode(errors="replace")
     assert proc.returncode == 0
-    assert "pt/s]" in err or "?pt/s" in err, err[-500:]  # the bar was drawn on stderr
+    assert "visit/s]" in err or "?visit/s" in err, err[-500:]  # the bar (in case visits) was drawn on stderr
     assert "\r" not in out and "\x1b" not in out
     rows = [line for line in out.splitlines() if line and not line.startswith("#")]
     assert len(rows) == 2 * 7 + 1  # 7 sizes x (all_reduce, all_gather) rows + the run directory
