@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from analysis import cli, synthetic
-from analysis.compare import holm
+from analysis.compare import PointChange, holm, run_shift
 
 HW = synthetic.Hardware(alpha_us=50.0, bw_gbps=1.0)
 CASES = (("all_reduce", "ring"), ("all_gather", "ring"))
@@ -98,3 +98,17 @@ def test_real_runs_noise_pair_passes_and_planted_sleep_fails(tmp_path: Path, cap
     assert rc == 1
     slowed = {p["algorithm"] for p in out["points"] if p["verdict"] == "regression"}
     assert slowed == {"test_slow"}
+
+
+def _change(ratio: float, nbytes: int = 1024) -> PointChange:
+    return PointChange("all_reduce", "ring", 2, nbytes, True, 100.0, 100.0 * ratio, ratio, ratio, ratio, 1.0, "same",
+                       "samples")  # fmt: skip
+
+
+def test_run_shift_names_a_move_of_the_whole_run() -> None:
+    """Issue 14: every point of a run 5-32 % faster than the run before is the host, not 30 improvements."""
+    shifted = run_shift([_change(r) for r in (0.78, 0.82, 0.85, 0.80, 0.95, 0.88)])
+    assert shifted["median_ratio"] == pytest.approx(0.835) and shifted["same_direction"] == 1.0
+    assert "moved together" in shifted["note"]
+    mixed = run_shift([_change(r) for r in (0.9, 1.1, 0.95, 1.05, 1.0, 1.02)])
+    assert mixed["note"] == "" and mixed["median_ratio"] == pytest.approx(1.01)
