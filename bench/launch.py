@@ -263,6 +263,10 @@ def torchrun_env() -> dict[str, int] | None:
     return out
 
 
+#: torchrun: how much longer than --timeout a rank other than the writer waits before it gives up by itself
+WATCHDOG_GRACE_S = 5.0
+
+
 def run_torchrun(
     config: RunConfig, plan: Any, sink: Sink | None, env: dict[str, int], rank_main: Callable | None = None
 ) -> Outcome:
@@ -274,6 +278,9 @@ def run_torchrun(
     from bench import worker
 
     state = {"last": time.monotonic()}
+    # the writer (rank 0) gives up first and records the timeout; another rank that gave up first would make the
+    # agent SIGTERM rank 0, and the run would read "terminated" instead of "timeout" (a race of 0.5 s checks)
+    limit_s = config.timeout_s if sink is not None else config.timeout_s + WATCHDOG_GRACE_S
     stop = threading.Event()
     lock = threading.Lock()
 
@@ -291,7 +298,7 @@ def run_torchrun(
             if sig is not None:
                 name = "interrupted (Ctrl-C)" if sig.si_signo == signal.SIGINT else "terminated (SIGTERM)"
                 finish_and_exit("incomplete", f"rank {env['rank']} {name}", 128 + sig.si_signo)
-            if time.monotonic() - state["last"] > config.timeout_s:
+            if time.monotonic() - state["last"] > limit_s:
                 finish_and_exit("incomplete", f"timeout: no progress for {config.timeout_s:g} s", 1)
 
     parent = os.getppid()

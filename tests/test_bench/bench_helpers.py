@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,12 +75,30 @@ def _fork_server_pid() -> int | None:
     return pid if isinstance(pid, int) and pid > 0 else None
 
 
+#: when each marker of new_marker() was made, in clock ticks since boot (the unit of /proc/<pid>/stat's start)
+_MARKER_SINCE: dict[str, int] = {}
+
+
+def _boot_ticks() -> int:
+    return int(float(Path("/proc/uptime").read_text().split()[0]) * os.sysconf("SC_CLK_TCK"))
+
+
+def new_marker() -> str:
+    """A fresh COLLBENCH_TEST_MARK value; fork-server children that started before it are not its ranks."""
+    marker = uuid.uuid4().hex
+    _MARKER_SINCE[marker] = _boot_ticks()
+    return marker
+
+
 def processes_with_marker(marker: str) -> list[int]:
     """Live (non-zombie) processes that are ranks of a run: whose environment holds COLLBENCH_TEST_MARK=marker
     (ranks started by a separate collbench process inherit it), or that are children of this process's fork
-    server (ranks of an in-process run: /proc/<pid>/environ shows the server's environment, not the marker)."""
+    server (ranks of an in-process run: /proc/<pid>/environ shows the server's environment, not the marker)
+    started since ``new_marker()`` made the marker: a pool of another test module (the collectives' pools)
+    may share the fork server and outlive its tests."""
     needle = f"COLLBENCH_TEST_MARK={marker}".encode()
     server = _fork_server_pid()
+    since = _MARKER_SINCE.get(marker, 0) - 1  # the uptime's rounding: a tick of slack
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -88,8 +107,8 @@ def processes_with_marker(marker: str) -> list[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             if fields[0] == "Z":
                 continue
-            if (server is not None and int(fields[1]) == server) or needle in (entry / "environ").read_bytes().split(
-                    b"\0"):  # fmt: skip
+            ours = server is not None and int(fields[1]) == server and int(fields[19]) >= since
+            if ours or needle in (entry / "environ").read_bytes().split(b"\0"):
                 found.append(int(entry.name))
         except OSError:
             continue

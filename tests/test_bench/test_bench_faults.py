@@ -10,11 +10,10 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-from bench_helpers import ROOT, cli_env, processes_with_marker, read_run, run_dir_from, run_main
+from bench_helpers import ROOT, cli_env, new_marker, processes_with_marker, read_run, run_dir_from, run_main
 
 # sizes 1K, 2K, 4K, 8K, 16K: faults fire from 8K on, so three good points come first
 SWEEP = [
@@ -59,7 +58,7 @@ def _assert_kept_three_points(run_dir: Path, reason_part: str) -> dict:
 
 @pytest.mark.timeout(90)
 def test_killed_rank_keeps_points(tmp_path: Path, capfd) -> None:
-    marker = uuid.uuid4().hex
+    marker = new_marker()
     start = time.monotonic()
     proc = run_main(
         [*SWEEP, "--algorithms", "test_crash", "--timeout", "30", "--out", str(tmp_path)], capfd, **_fault_env(marker)
@@ -73,7 +72,7 @@ def test_killed_rank_keeps_points(tmp_path: Path, capfd) -> None:
 
 @pytest.mark.timeout(90)
 def test_hung_rank_ends_within_timeout(tmp_path: Path, capfd) -> None:
-    marker = uuid.uuid4().hex
+    marker = new_marker()
     start = time.monotonic()
     args = [*SWEEP, "--algorithms", "test_hang", "--timeout", "6", "--out", str(tmp_path)]
     proc = run_main(args, capfd, **_fault_env(marker))
@@ -87,7 +86,7 @@ def test_hung_rank_ends_within_timeout(tmp_path: Path, capfd) -> None:
 
 @pytest.mark.timeout(90)
 def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    marker = uuid.uuid4().hex
+    marker = new_marker()
     args = [
         sys.executable,
         "-m",
@@ -121,7 +120,7 @@ def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(90)
 def test_wrong_result_fails_the_run(tmp_path: Path, capfd) -> None:
-    marker = uuid.uuid4().hex
+    marker = new_marker()
     args = [
         *SWEEP,
         "--collectives",
@@ -147,7 +146,7 @@ def test_wrong_result_fails_the_run(tmp_path: Path, capfd) -> None:
 
 @pytest.mark.timeout(120)
 def test_torchrun_launch(tmp_path: Path) -> None:
-    marker = uuid.uuid4().hex
+    marker = new_marker()
     args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "bench"]
     args += ["run", "--collectives", "all_reduce,reduce_scatter", "-b", "1K", "-e", "4K", "-n", "3", "--quiet"]
     args += ["--algorithms", "builtin"]
@@ -173,7 +172,7 @@ def test_torchrun_launch(tmp_path: Path) -> None:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("fault,timeout_s", [("test_crash", 30), ("test_hang", 5)])
 def test_torchrun_fault_keeps_points(tmp_path: Path, fault: str, timeout_s: int) -> None:
-    marker = uuid.uuid4().hex
+    marker = new_marker()
     args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "bench"]
     args += [*SWEEP[:1], *SWEEP[3:], "--algorithms", fault, "--timeout", str(timeout_s), "--quiet"]
     start = time.monotonic()
@@ -195,7 +194,7 @@ def test_torchrun_fault_keeps_points(tmp_path: Path, fault: str, timeout_s: int)
 
 @pytest.mark.timeout(90)
 def test_rejected_case_is_skipped_and_reported(tmp_path: Path, capfd) -> None:
-    marker = uuid.uuid4().hex
+    marker = new_marker()
     args = [*SWEEP, "--algorithms", "builtin,test_reject", "--out", str(tmp_path)]
     proc = run_main(args, capfd, **_fault_env(marker))
     assert proc.returncode == 0, proc.stderr
@@ -215,7 +214,7 @@ def test_rejected_case_is_skipped_and_reported(tmp_path: Path, capfd) -> None:
 @pytest.mark.parametrize("launcher", ["spawn", "torchrun"])
 def test_watchdog_ends_a_hang_outside_the_backend(tmp_path: Path, launcher: str) -> None:
     """Every rank hangs in Python (no gloo timeout can fire): collbench's own watchdog must end the run."""
-    marker = uuid.uuid4().hex
+    marker = new_marker()
     env = {**_fault_env(marker), "COLLBENCH_TEST_FAULT_RANK": "all"}
     args = [*SWEEP, "--algorithms", "test_hang", "--timeout", "4", "--out", str(tmp_path)]
     if launcher == "torchrun":

@@ -14,11 +14,10 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-from bench_helpers import ROOT, cli_env, processes_with_marker, read_run, run_cli, run_dir_from, run_main
+from bench_helpers import ROOT, cli_env, new_marker, processes_with_marker, read_run, run_cli, run_dir_from, run_main
 
 from bench.schema import effective_status, effective_status_reason, writer_identity
 
@@ -53,7 +52,7 @@ def _one_error_line(stderr: str) -> str:
     ids=["fault", "bad-interface"],
 )
 def test_backend_init_failure_is_one_line(tmp_path: Path, capfd, env: dict[str, str], expect: str) -> None:
-    marker = uuid.uuid4().hex
+    marker = new_marker()
     start = time.monotonic()
     proc = run_main([*QUICK, "--timeout", "60", "--out", str(tmp_path)], capfd, **_testing(marker, **env))
     assert time.monotonic() - start < 30  # noticed at once, not at the 60 s timeout
@@ -86,7 +85,7 @@ def _busy_port() -> socket.socket:
 @pytest.mark.timeout(90)
 def test_spawn_retries_when_its_port_was_taken(tmp_path: Path, capfd) -> None:
     """The free-port race: another process takes the port before rank 0 listens -> a new port, same run."""
-    marker = uuid.uuid4().hex
+    marker = new_marker()
     with _busy_port() as sock:
         port = sock.getsockname()[1]
         proc = run_main([*QUICK, "--out", str(tmp_path)], capfd, **_testing(marker, COLLBENCH_TEST_PORT=str(port)))
@@ -100,7 +99,7 @@ def test_spawn_retries_when_its_port_was_taken(tmp_path: Path, capfd) -> None:
 @pytest.mark.timeout(60)
 def test_master_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
     """Ranks given by the environment (as a launcher would) with MASTER_PORT taken by someone else."""
-    marker = uuid.uuid4().hex
+    marker = new_marker()
     with _busy_port() as sock:
         port = sock.getsockname()[1]
         env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": "0", "WORLD_SIZE": "1"}
@@ -125,7 +124,7 @@ def _wait_for_rows(out: Path, n_rows: int, timeout_s: float) -> Path:
 def test_sigkilled_collbench_leaves_no_rank_and_reads_incomplete(tmp_path: Path) -> None:
     """SIGKILL cannot be caught: ranks die with their parent (PDEATHSIG) and run.json stays 'running',
     which effective_status turns into 'incomplete' because the recorded writer pid is gone."""
-    marker = uuid.uuid4().hex
+    marker = new_marker()
     args = [sys.executable, "-m", "bench", "run", "--nprocs", "2", "--collectives", "all_reduce"]
     args += ["--algorithms", "test_hang", "-b", "1K", "-e", "16K", "-f", "2", "-n", "3", "-w", "1", "--quiet"]
     env = cli_env(**_testing(marker, COLLBENCH_TEST_FAULT_BYTES="8192"))
@@ -226,7 +225,7 @@ def test_two_runs_at_once_into_one_out(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(240)
 def test_sixteen_ranks_on_two_cores(tmp_path: Path, capfd) -> None:
-    marker = uuid.uuid4().hex
+    marker = new_marker()
     args = ["run", "--nprocs", "16", "--collectives", "all_reduce,all_gather", "--algorithms", "builtin,ring"]
     args += ["-b", "1K", "-e", "4K", "-n", "2", "-w", "0", "--in-place", "yes", "--timeout", "120", "--json"]
     proc = run_main([*args, "--out", str(tmp_path)], capfd, COLLBENCH_TEST_MARK=marker)
@@ -273,7 +272,7 @@ def test_writer_identity_names_this_process() -> None:
 @pytest.mark.timeout(120)
 def test_sigkilled_torchrun_agent_leaves_no_rank(tmp_path: Path) -> None:
     """The torchrun agent is SIGKILLed mid-run: its ranks get SIGTERM (PDEATHSIG), rank 0 finishes run.json."""
-    marker = uuid.uuid4().hex
+    marker = new_marker()
     args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "bench"]
     args += ["run", "--collectives", "all_reduce", "--algorithms", "test_hang", "-b", "1K", "-e", "16K", "-f", "2"]
     args += ["-n", "3", "-w", "1", "--quiet", "--timeout", "60", "--out", str(tmp_path)]

@@ -33,7 +33,8 @@ SLOW_US, ITERS = "200000", "5"
 
 def _pytest(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     plugin = [] if any(e.name == "collbench" for e in entry_points(group="pytest11")) else ["-p", "bench.pytest_plugin"]
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "COLLBENCH_TESTING": "1", **env}
+    outer = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}  # not an xdist worker itself
+    full_env = {**outer, "PYTHONPATH": str(ROOT), "COLLBENCH_TESTING": "1", **env}
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugin, str(tmp / "test_suite.py"),
            "--rootdir", str(tmp), "-o", "addopts=", "-o", "timeout=200", *args]  # fmt: skip
     return subprocess.run(cmd, cwd=tmp, env=full_env, capture_output=True, text=True, timeout=280)
