@@ -66,7 +66,7 @@ def build_run_parser() -> argparse.ArgumentParser:
                    help=f"adaptive: seconds of sampling per point at most (default: {SWEEP_BUDGET_S:g} s shared by "
                    f"the sweep's points, {MIN_AUTO_TIME_PER_POINT_S:g}-{MAX_AUTO_TIME_PER_POINT_S:g} s each)")
     p.add_argument("--visits", type=int, default=DEFAULT_VISITS,
-                   help=f"adaptive: visits per point, spread over its curve so a drift of the host hits every size "
+                   help=f"adaptive: visits per point, spread over the run so a drift of the host hits every point "
                    f"alike (default {DEFAULT_VISITS}; 1: each point's samples in one stretch; docs/protocol.md)")
     p.add_argument("--max-iters", type=int, default=1000, help="adaptive: samples per point at most (default 1000)")
     p.add_argument("--transport-nice", type=int, default=19,

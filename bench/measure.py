@@ -5,7 +5,7 @@ taken round-robin over the points (barrier, one call marked by the device clock)
 (all-reduce MAX, never timestamp differences across ranks), until each point's robust estimate is sure enough
 or its time is spent (adaptive) or it has ``iters`` samples (fixed); then one more call per point on fresh data,
 checked against the exact reference. ``--no-interleave -n N`` keeps v1's one back-to-back loop per point.
-Adaptive points can be sampled in several visits spread over their curve (``start_group``, ``resume_group``,
+Adaptive points can be sampled in several visits spread over the run (``start_group``, ``resume_group``,
 ``sample_group`` per visit, ``finish_group``; ``bench.worker.RankMeasurer.measure_block``).
 """
 

@@ -20,7 +20,7 @@ DEFAULT_MAX_TIME_PER_POINT_S = 0.25  # a CaseSpec's own default (the plugin, pai
 SWEEP_BUDGET_S = 40.0
 MIN_AUTO_TIME_PER_POINT_S = 0.1
 MAX_AUTO_TIME_PER_POINT_S = 1.0
-#: adaptive: each curve's points are sampled in this many visits spread over the curve (issue 14: on a shared
+#: adaptive: each point is sampled in this many visits spread over its block of the run (issue 14: on a shared
 #: host one-second windows differ by 10-30 %, so samples taken in one quarter second inherit that window's level)
 DEFAULT_VISITS = 8
 #: adaptive: visits spread over blocks of at most this many seconds of budget (a whole default run is one)
@@ -56,7 +56,7 @@ class RunConfig:
     max_iters: int = DEFAULT_MAX_ITERS  # adaptive sampling's cap on samples per point
     transport_nice: int = DEFAULT_TRANSPORT_NICE  # gloo transport threads' nice value (0: leave them)
     window: int = p2p.DEFAULT_WINDOW  # send_recv: messages in flight for bw and bibw
-    visits: int = DEFAULT_VISITS  # adaptive: visits per point, spread over its curve (bench.plan.visit_blocks)
+    visits: int = DEFAULT_VISITS  # adaptive: visits per point, spread over its block (bench.plan.visit_blocks)
 
     def algorithms_for(self, collective: str) -> tuple[str, ...]:
         return dict(self.algorithms)[collective]

@@ -129,8 +129,8 @@ class RankMeasurer:
         return self._fns[key]
 
     def measure_group(self, specs: list[CaseSpec]) -> list:
-        """Per spec of one (collective, bytes, dtype), measured together in one visit
-        (``bench.measure.measure_group``): rank 0's Measurement (None elsewhere) or the rejection reason."""
+        """Per spec of one (collective, bytes, dtype), measured together in one visit (``measure_block`` with
+        one group): rank 0's Measurement (None elsewhere) or the rejection reason."""
         (results,) = [r for _, r in self.measure_block([specs], 1)]
         return results
 
