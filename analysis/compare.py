@@ -7,6 +7,12 @@ across points. A point regressed when the CI's lower bound exceeds 1 + threshold
 corrected p-value is below --alpha; improved symmetrically; otherwise "same". Imported nccl-tests runs have
 one number per point: there the threshold on the ratio alone decides (verdict marked "threshold only").
 
+``--relative-to ALGO`` compares each point relative to the same run's ALGO at the same size instead:
+the ratio is (NEW / NEW's ALGO) / (BASE / BASE's ALGO), the bootstrap resamples all four sample sets, and the
+test compares each run's samples divided by its ALGO estimate. The algorithms of one size are sampled in the
+same rounds (interleaved), so a shift of the host between the two runs hits a point and its reference alike
+and cancels; a change of ALGO itself is not seen (its points are the reference and get no verdict).
+
 Per-iteration samples of one point are taken within milliseconds, so they miss run-to-run shifts (a rank
 scheduled onto a busy core for the whole point doubles its median on a small shared machine). A change is
 therefore only confirmed when a neighbouring size of the same curve changed the same way; a lone significant
@@ -53,13 +59,42 @@ class PointChange:
     p_value: float  # Holm-corrected; nan without samples
     verdict: str  # regression | improvement | same | isolated (significant, but no neighbouring size agrees)
     basis: str  # "samples" or "threshold only"
+    relative_to: str = ""  # the reference algorithm of --relative-to ("" = absolute times)
 
 
-def _ratio_ci(base: np.ndarray, new: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
-    b = np.median(rng.choice(base, (N_BOOT, base.size)), axis=1)
-    n = np.median(rng.choice(new, (N_BOOT, new.size)), axis=1)
+def _boot_medians(samples: np.ndarray | None, rng: np.random.Generator) -> np.ndarray | float:
+    """N_BOOT bootstrap medians of ``samples`` (1.0 for no samples: a reference that is not there)."""
+    if samples is None:
+        return 1.0
+    return np.median(rng.choice(samples, (N_BOOT, samples.size)), axis=1)
+
+
+def _ratio_ci(base: np.ndarray, new: np.ndarray, rng: np.random.Generator,
+              base_ref: np.ndarray | None = None, new_ref: np.ndarray | None = None) -> tuple[float, float]:
+    """Bootstrap 95% CI of median(new)/median(base), each over its reference's median when one is given."""
+    b = _boot_medians(base, rng) / _boot_medians(base_ref, rng)
+    n = _boot_medians(new, rng) / _boot_medians(new_ref, rng)
     lo, hi = np.percentile(n / b, [2.5, 97.5])
     return float(lo), float(hi)
+
+
+def with_reference(frame: pd.DataFrame, algorithm: str, label: str) -> tuple[pd.DataFrame, list[str]]:
+    """``frame`` without ``algorithm``'s points, each other point given ``ref_time_us`` and ``ref_samples_us``
+    of ``algorithm`` at the same key (size, dtype, world size...); points without one are named and dropped."""
+    if not (frame["algorithm"] == algorithm).any():
+        raise AnalysisError(f"--relative-to {algorithm}: {label} has no {algorithm} points "
+                            f"(it has {', '.join(sorted(frame['algorithm'].unique()))})")  # fmt: skip
+    key = [k for k in POINT_KEY if k != "algorithm"]
+    ref = frame[frame["algorithm"] == algorithm].drop_duplicates(key, keep="last").set_index(key)
+    rest = frame[frame["algorithm"] != algorithm]
+    at = pd.MultiIndex.from_frame(rest[key])
+    found = at.isin(ref.index)
+    missing = [f"{label}: no {algorithm} point for {k}" for k in rest[~found][list(POINT_KEY)].itertuples(index=False)]
+    rest = rest[found].copy()
+    hit = ref.loc[pd.MultiIndex.from_frame(rest[key])]
+    rest["ref_time_us"] = hit["time_us"].to_numpy()
+    rest["ref_samples_us"] = list(hit["samples_us"])
+    return rest, missing
 
 
 def holm(p_values: list[float]) -> list[float]:
@@ -74,25 +109,35 @@ def holm(p_values: list[float]) -> list[float]:
     return out
 
 
-def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float, alpha: float, seed: int = 0):
-    """(list of PointChange, unmatched labels). Pure function of two loaded runs."""
+def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float, alpha: float, seed: int = 0,
+                   relative_to: str = ""):
+    """(list of PointChange, unmatched labels). Pure function of two loaded runs; ``relative_to``: module doc."""
     key = list(POINT_KEY)
+    no_ref: list[str] = []
+    if relative_to:
+        base, miss_b = with_reference(base, relative_to, "BASE")
+        new, miss_n = with_reference(new, relative_to, "NEW")
+        no_ref = miss_b + miss_n
     b = base.drop_duplicates(key, keep="last").set_index(key)
     n = new.drop_duplicates(key, keep="last").set_index(key)
     common = b.index.intersection(n.index)
     unmatched = [f"base only: {k}" for k in b.index.difference(n.index)]
-    unmatched += [f"new only: {k}" for k in n.index.difference(b.index)]
+    unmatched += [f"new only: {k}" for k in n.index.difference(b.index)] + no_ref
     rng = np.random.default_rng(seed)
     rows, p_raw = [], []
     for k in common:
         rb, rn = b.loc[k], n.loc[k]
         tb, tn = float(rb["time_us"]), float(rn["time_us"])
-        ratio = tn / tb
+        # absolute: the reference is 1 (time itself); relative: the same run's reference point
+        ref_b, ref_n = (float(rb["ref_time_us"]), float(rn["ref_time_us"])) if relative_to else (1.0, 1.0)
+        ratio = (tn / ref_n) / (tb / ref_b)
         sb, sn = fast_mode(rb["samples_us"] or []), fast_mode(rn["samples_us"] or [])
-        if len(sb) >= 3 and len(sn) >= 3:
+        rsb, rsn = (fast_mode(r["ref_samples_us"] or []) for r in (rb, rn)) if relative_to else ([1.0] * 3,) * 2
+        if min(len(sb), len(sn), len(rsb), len(rsn)) >= 3:
             sb_a, sn_a = np.asarray(sb, dtype=float), np.asarray(sn, dtype=float)
-            lo, hi = _ratio_ci(sb_a, sn_a, rng)
-            p = float(stats.mannwhitneyu(np.log(sn_a), np.log(sb_a), alternative="two-sided").pvalue)
+            refs = (np.asarray(rsb, dtype=float), np.asarray(rsn, dtype=float)) if relative_to else (None, None)
+            lo, hi = _ratio_ci(sb_a, sn_a, rng, *refs)
+            p = float(stats.mannwhitneyu(np.log(sn_a / ref_n), np.log(sb_a / ref_b), alternative="two-sided").pvalue)
             basis = "samples"
         else:
             lo = hi = ratio
@@ -126,6 +171,7 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float, alph
                 p,
                 verdict,
                 basis,
+                relative_to,
             )  # fmt: skip
         )
     return _confirm(changes), unmatched
@@ -154,6 +200,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("new", help="new run directory")
     parser.add_argument("--threshold", type=float, default=0.10, help="relative slowdown that counts (default 0.10)")
     parser.add_argument("--alpha", type=float, default=0.01, help="significance level after Holm (default 0.01)")
+    parser.add_argument("--relative-to", metavar="ALGO", default="",
+                        help="compare each point over the same run's ALGO at its size (e.g. builtin): a shift of "
+                             "the host between the runs cancels; ALGO's own points get no verdict")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
@@ -166,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         base, new = load_runs([args.base]), load_runs([args.new])
-    changes, unmatched = compare_frames(base, new, args.threshold, args.alpha, args.seed)
+    changes, unmatched = compare_frames(base, new, args.threshold, args.alpha, args.seed, args.relative_to)
     if not changes:
         raise AnalysisError("no point of NEW matches a point of BASE (different collectives, sizes or world sizes?)")
     counts = {v: sum(c.verdict == v for c in changes) for v in ("regression", "improvement", "isolated", "same")}
@@ -176,6 +225,9 @@ def run(args: argparse.Namespace) -> int:
                           "unmatched": unmatched}))  # fmt: skip
     else:
         print(f"# compare  base {args.base}  new {args.new}  threshold {args.threshold:.0%}  alpha {args.alpha}")
+        if args.relative_to:
+            print(f"# relative to {args.relative_to}: ratio = (NEW / NEW's {args.relative_to}) / "
+                  f"(BASE / BASE's {args.relative_to}) at the same size; base_us and new_us are the times")
         print(
             f"{'collective':<15} {'algorithm':<18} {'p':>3} {'size':>9} {'ip':>2} {'base_us':>10} {'new_us':>10} "
             f"{'ratio':>6} {'95% CI':>15} {'p_holm':>8}  verdict"
@@ -213,5 +265,5 @@ def run_shift(changes: list[PointChange]) -> dict:
     note = ""
     if abs(med - 1) > RUN_SHIFT and same >= 0.8:
         note = ("every curve moved together: a change of the host between the runs (load, clock, placement) "
-                "or of something all algorithms share; rerun both to tell")  # fmt: skip
+                "or of something all algorithms share; rerun both, or compare --relative-to builtin")  # fmt: skip
     return {"median_ratio": med, "same_direction": same, "note": note}

@@ -90,14 +90,52 @@ def _bench(out: Path, slow_us: int, capsys, monkeypatch) -> Path:
 
 @pytest.mark.timeout(240)
 def test_real_runs_noise_pair_passes_and_planted_sleep_fails(tmp_path: Path, capsys, monkeypatch) -> None:
-    """Through the harness: two identical runs are not a regression; a 5 ms sleep per call is."""
+    """Through the harness: two identical runs are not a regression; a 5 ms sleep per call is.
+
+    Relative to the builtin sampled in the same rounds: in absolute times this host shifts by up to 25 % between
+    two runs seconds apart, and 2 of 20 identical pairs (-n 30) failed compare (1 of 20 with the default visits);
+    relative to builtin 0 of 20 and 0 of 20 (issue 14, results/README.md)."""
     a, b = (_bench(tmp_path / name, 0, capsys, monkeypatch) for name in ("a", "b"))
-    rc, out = _compare(a, b, capsys)
+    rc, out = _compare(a, b, capsys, "--relative-to", "builtin")
     assert rc == 0, [p for p in out["points"] if p["verdict"] == "regression"]
-    rc, out = _compare(a, _bench(tmp_path / "c", 5000, capsys, monkeypatch), capsys)
+    assert {p["algorithm"] for p in out["points"]} == {"test_slow"} and len(out["points"]) == 5
+    rc, out = _compare(a, _bench(tmp_path / "c", 5000, capsys, monkeypatch), capsys, "--relative-to", "builtin")
     assert rc == 1
-    slowed = {p["algorithm"] for p in out["points"] if p["verdict"] == "regression"}
-    assert slowed == {"test_slow"}
+    assert {p["verdict"] for p in out["points"]} == {"regression"}
+    assert all(p["ratio"] > 3 for p in out["points"])  # 5 ms on top of ~0.5 ms
+
+
+def _host_run(tmp: Path, name: str, seed: int, host: float = 1.0, ring: float = 1.0) -> Path:
+    """Synthetic run of builtin and ring: every time x ``host`` (the machine shifted), ring's also x ``ring``."""
+
+    def scaled(c: str, a: str, p: int, n: float) -> float:
+        return HW.time_us(c, a, p, n, None) * host * (ring if a == "ring" else 1.0)
+
+    cases = (("all_reduce", "builtin"), ("all_reduce", "ring"))
+    return synthetic.write_run(tmp / name, HW, cases=cases, world_size=4, noise=0.08, seed=seed, time_fn=scaled)
+
+
+def test_relative_to_cancels_a_host_shift_and_keeps_a_real_one(tmp_path: Path, capsys) -> None:
+    """A 30 % slower host fails the absolute compare and passes --relative-to builtin; a 30 % slower ring
+    on the same slower host is still caught relative to builtin, every size of it and nothing else."""
+    a = _host_run(tmp_path, "a", 1)
+    shifted = _host_run(tmp_path, "b", 2, host=1.3)
+    rc, out = _compare(a, shifted, capsys)
+    assert rc == 1 and out["counts"]["regression"] == 16  # builtin and ring, 8 sizes each
+    rc, out = _compare(a, shifted, capsys, "--relative-to", "builtin")
+    assert rc == 0 and out["counts"]["regression"] == 0 and len(out["points"]) == 8
+    assert all(p["relative_to"] == "builtin" and p["algorithm"] == "ring" for p in out["points"])
+    assert abs(out["run_shift"]["median_ratio"] - 1) < 0.05
+    rc, out = _compare(a, _host_run(tmp_path, "c", 3, host=1.3, ring=1.3), capsys, "--relative-to", "builtin")
+    assert rc == 1 and out["counts"]["regression"] == 8
+    assert all(0.15 < p["ratio"] - 1 < 0.45 for p in out["points"])
+
+
+def test_relative_to_an_algorithm_a_run_lacks_is_one_line(tmp_path: Path, capsys) -> None:
+    a, b = _host_run(tmp_path, "a", 1), _run(tmp_path, "b", 2)  # b has no builtin
+    assert cli.main(["compare", str(a), str(b), "--relative-to", "builtin"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["collbench: error: --relative-to builtin: NEW has no builtin points (it has ring)"]
 
 
 def _change(ratio: float, nbytes: int = 1024) -> PointChange:
