@@ -88,6 +88,7 @@ def _bench(out: Path, slow_us: int, capsys, monkeypatch) -> Path:
     return Path(out_text.strip().splitlines()[-1])
 
 
+@pytest.mark.alone
 @pytest.mark.timeout(240)
 def test_real_runs_noise_pair_passes_and_planted_sleep_fails(tmp_path: Path, capsys, monkeypatch) -> None:
     """Through the harness: two identical runs are not a regression; a 5 ms sleep per call is.

@@ -22,6 +22,7 @@ def _points(run_dir: Path) -> dict[str, dict]:
     return {p["algorithm"]: p for p in meta["points"]}
 
 
+@pytest.mark.alone
 @pytest.mark.timeout(120)
 def test_planted_slow_mode_is_left_out_of_the_estimate(tmp_path: Path) -> None:
     """test_tick sleeps 30 ms before a pseudo-random 60 % of its calls on every rank (a slow majority, like
@@ -41,6 +42,7 @@ def test_planted_slow_mode_is_left_out_of_the_estimate(tmp_path: Path) -> None:
     assert "slow-mode" in proc.stdout and any("interference" in w for w in read_run(run_dir)[1]["warnings"])
 
 
+@pytest.mark.alone
 @pytest.mark.timeout(120)
 def test_fixed_count_and_no_interleave_keep_the_v1_protocol(tmp_path: Path) -> None:
     proc = run_cli([*BASE, "-n", "7", "--algorithms", "builtin,ring", "--no-interleave", "--out", str(tmp_path)],
@@ -57,6 +59,7 @@ def test_fixed_count_and_no_interleave_keep_the_v1_protocol(tmp_path: Path) -> N
     assert {r["iters"] for r in rows} == {"5"} and meta["config"]["interleave"] is True
 
 
+@pytest.mark.alone
 @pytest.mark.timeout(120)
 def test_adaptive_points_record_their_ci_and_stop_within_budget(tmp_path: Path) -> None:
     proc = run_cli([*BASE, "-b", "1K", "-e", "16K", "--algorithms", "builtin,ring,tree", "--target-ci", "0.2",
@@ -98,6 +101,7 @@ def _case(collective: str, algorithm: str, nbytes: int, in_place: bool = True, a
                     adaptive=adaptive, max_time_per_point_s=budget_s)  # fmt: skip
 
 
+@pytest.mark.alone
 @pytest.mark.timeout(120)
 def test_visits_spread_each_points_samples_over_the_run(tmp_path: Path) -> None:
     """--visits V: every point takes at least its per-visit minimum in each of V visits. With a target every
@@ -163,6 +167,7 @@ def test_point_groups_interleave_the_algorithms_of_one_size() -> None:
 
 
 
+@pytest.mark.alone
 @pytest.mark.timeout(90)
 def test_gloo_transport_threads_are_niced(tmp_path: Path) -> None:
     """The work-around for the tick-per-message mode (docs/protocol.md): every rank's gloo transport threads go

@@ -63,6 +63,7 @@ def test_bad_options_are_one_line_and_exit_2(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.alone
 @pytest.mark.timeout(180)
 def test_planted_slow_rank_is_flagged_and_no_other(tmp_path: Path) -> None:
     args = ["pairs", "--nprocs", "4", "--ranks-per-node", "2", "--large-bytes", "256K", "-n", "3", "-w", "1",
