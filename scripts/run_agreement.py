@@ -1,6 +1,6 @@
 """How well two runs of the same command agree, point by point (issue 14's acceptance figures).
 
-    python scripts/run_agreement.py RUN_A RUN_B [--tolerance 0.10]
+    python scripts/run_agreement.py RUN_A RUN_B [--tolerance 0.10] [--relative-to builtin]
 
 For each point present in both runs (matched on the schema's point key): does the reported estimate
 ``time_us`` of B lie within ``tolerance`` of A's (|B/A - 1| <= tol)? Also prints, per run, how many
@@ -27,6 +27,12 @@ def _load(run: Path) -> tuple[dict[tuple, dict], dict]:
     return {tuple(r[k] for k in POINT_KEY): r for r in rows}, meta
 
 
+def _ref(key: tuple, algorithm: str) -> tuple:
+    """The same point's key with ``algorithm`` in place of its own."""
+    i = POINT_KEY.index("algorithm")
+    return (*key[:i], algorithm, *key[i + 1:])
+
+
 def _wall_s(meta: dict) -> float:
     parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
     return (parse(meta["end_time"]) - parse(meta["start_time"])).total_seconds()
@@ -37,15 +43,20 @@ def main() -> int:
     ap.add_argument("run_a", type=Path)
     ap.add_argument("run_b", type=Path)
     ap.add_argument("--tolerance", type=float, default=0.10, help="relative agreement bound (default 0.10)")
+    ap.add_argument("--relative-to", metavar="ALGO", default="", help="agreement of each point's time over ALGO's")
     ap.add_argument("--list", action="store_true", help="print every point that disagrees")
     args = ap.parse_args()
     a, meta_a = _load(args.run_a)
     b, meta_b = _load(args.run_b)
     common = sorted(set(a) & set(b), key=str)
+    if args.relative_to:
+        common = [k for k in common if k[1] != args.relative_to and _ref(k, args.relative_to) in a.keys() & b.keys()]
     if not common:
         print("no common points", file=sys.stderr)
         return 2
-    ratios = {k: b[k]["time_us"] / a[k]["time_us"] for k in common}
+    ra = {k: a[_ref(k, args.relative_to)]["time_us"] if args.relative_to else 1.0 for k in common}
+    rb = {k: b[_ref(k, args.relative_to)]["time_us"] if args.relative_to else 1.0 for k in common}
+    ratios = {k: (b[k]["time_us"] / rb[k]) / (a[k]["time_us"] / ra[k]) for k in common}
     agree = [k for k in common if abs(ratios[k] - 1) <= args.tolerance]
     print(f"points in both runs: {len(common)}")
     print(f"agree within {args.tolerance:.0%}: {len(agree)}/{len(common)} = {len(agree) / len(common):.0%}")
