@@ -220,6 +220,9 @@ def run(args: argparse.Namespace) -> int:
         raise AnalysisError("no point of NEW matches a point of BASE (different collectives, sizes or world sizes?)")
     counts = {v: sum(c.verdict == v for c in changes) for v in ("regression", "improvement", "isolated", "same")}
     shift = run_shift(changes)
+    if shift["note"] and not args.relative_to and _has_builtin(base) and _has_builtin(new):
+        rel, _ = compare_frames(base, new, args.threshold, args.alpha, args.seed, "builtin")
+        shift["relative_to_builtin"] = {v: sum(c.verdict == v for c in rel) for v in counts}
     if args.json:
         print(json.dumps({"counts": counts, "run_shift": shift, "points": [asdict(c) for c in changes],
                           "unmatched": unmatched}))  # fmt: skip
@@ -247,7 +250,15 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"# whole run: NEW/BASE median ratio {shift['median_ratio']:.3f}, {shift['same_direction']:.0%} of the "
               f"points moved the same way" + (f" ({shift['note']})" if shift["note"] else ""))  # fmt: skip
+        if "relative_to_builtin" in shift:
+            rel = shift["relative_to_builtin"]
+            print(f"# relative to builtin (a shift of the host cancels): {rel['regression']} regressed, "
+                  f"{rel['improvement']} improved of {sum(rel.values())} points; the builtin's own change is not seen")
     return 1 if counts["regression"] else 0
+
+
+def _has_builtin(frame: pd.DataFrame) -> bool:
+    return bool((frame["algorithm"] == "builtin").any()) and bool((frame["algorithm"] != "builtin").any())
 
 
 #: a median ratio over every point further than this from 1, with most points moving with it, is named

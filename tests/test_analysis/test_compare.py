@@ -123,6 +123,10 @@ def test_relative_to_cancels_a_host_shift_and_keeps_a_real_one(tmp_path: Path, c
     shifted = _host_run(tmp_path, "b", 2, host=1.3)
     rc, out = _compare(a, shifted, capsys)
     assert rc == 1 and out["counts"]["regression"] == 16  # builtin and ring, 8 sizes each
+    assert out["run_shift"]["relative_to_builtin"]["regression"] == 0  # named, with what relative mode says
+    assert cli.main(["compare", str(a), str(shifted)]) == 1
+    table = capsys.readouterr().out
+    assert "# relative to builtin (a shift of the host cancels): 0 regressed, 0 improved of 8" in table
     rc, out = _compare(a, shifted, capsys, "--relative-to", "builtin")
     assert rc == 0 and out["counts"]["regression"] == 0 and len(out["points"]) == 8
     assert all(p["relative_to"] == "builtin" and p["algorithm"] == "ring" for p in out["points"])
