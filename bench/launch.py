@@ -23,6 +23,11 @@ from bench.plan import RunConfig
 from bench.ports import free_port, port_in_use
 from bench.run_writer import RunWriter
 
+#: how much longer than --timeout a watchdog waits before it gives up by itself: the local supervisor (so the
+#: process group's own timeout, at --timeout, reports first and names the rank) and, under torchrun, every rank
+#: other than the writer (so the writer records the timeout before the agent tears it down)
+WATCHDOG_GRACE_S = 5.0
+
 
 @dataclass
 class Outcome:
@@ -209,9 +214,12 @@ def _supervise(config: RunConfig, procs: list, conns: list, sink: Sink) -> Outco
                     proc.join(timeout=max(0.0, deadline - time.monotonic()))
             exits = _exits(procs, conns, open_conns, done)
             return _failure_outcome(config, exits, errors, sink.skipped)
-        if now - last_progress > config.timeout_s:
+        # the process group's own timeout (--timeout) fires first and names the rank and the call that waited;
+        # the supervisor waits WATCHDOG_GRACE_S longer, for hangs the backend cannot see (a rank stuck in Python)
+        if now - last_progress > config.timeout_s + WATCHDOG_GRACE_S:
             alive = [r for r, p in enumerate(procs) if p.is_alive()]
-            reason = f"timeout: no rank finished a case for {config.timeout_s:g} s (ranks still running: {alive})"
+            waited = config.timeout_s + WATCHDOG_GRACE_S
+            reason = f"timeout: no rank finished a case for {waited:g} s (ranks still running: {alive})"
             return Outcome("incomplete", reason, sink.skipped)
 
 
@@ -263,8 +271,6 @@ def torchrun_env() -> dict[str, int] | None:
     return out
 
 
-#: torchrun: how much longer than --timeout a rank other than the writer waits before it gives up by itself
-WATCHDOG_GRACE_S = 5.0
 
 
 def run_torchrun(
