@@ -42,7 +42,6 @@ def test_planted_slow_mode_is_left_out_of_the_estimate(tmp_path: Path) -> None:
     assert "slow-mode" in proc.stdout and any("interference" in w for w in read_run(run_dir)[1]["warnings"])
 
 
-@pytest.mark.alone
 @pytest.mark.timeout(120)
 def test_fixed_count_and_no_interleave_keep_the_v1_protocol(tmp_path: Path) -> None:
     proc = run_cli([*BASE, "-n", "7", "--algorithms", "builtin,ring", "--no-interleave", "--out", str(tmp_path)],
@@ -167,7 +166,6 @@ def test_point_groups_interleave_the_algorithms_of_one_size() -> None:
 
 
 
-@pytest.mark.alone
 @pytest.mark.timeout(90)
 def test_gloo_transport_threads_are_niced(tmp_path: Path) -> None:
     """The work-around for the tick-per-message mode (docs/protocol.md): every rank's gloo transport threads go
