@@ -132,10 +132,9 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float, alph
         ref_b, ref_n = (float(rb["ref_time_us"]), float(rn["ref_time_us"])) if relative_to else (1.0, 1.0)
         ratio = (tn / ref_n) / (tb / ref_b)
         sb, sn = fast_mode(rb["samples_us"] or []), fast_mode(rn["samples_us"] or [])
-        rsb, rsn = (fast_mode(r["ref_samples_us"] or []) for r in (rb, rn)) if relative_to else ([1.0] * 3,) * 2
-        if min(len(sb), len(sn), len(rsb), len(rsn)) >= 3:
+        refs = [np.asarray(fast_mode(r["ref_samples_us"] or []), dtype=float) for r in (rb, rn)] if relative_to else []
+        if min(len(sb), len(sn), *(r.size for r in refs)) >= 3:
             sb_a, sn_a = np.asarray(sb, dtype=float), np.asarray(sn, dtype=float)
-            refs = (np.asarray(rsb, dtype=float), np.asarray(rsn, dtype=float)) if relative_to else (None, None)
             lo, hi = _ratio_ci(sb_a, sn_a, rng, *refs)
             p = float(stats.mannwhitneyu(np.log(sn_a / ref_n), np.log(sb_a / ref_b), alternative="two-sided").pvalue)
             basis = "samples"
@@ -218,11 +217,11 @@ def run(args: argparse.Namespace) -> int:
     changes, unmatched = compare_frames(base, new, args.threshold, args.alpha, args.seed, args.relative_to)
     if not changes:
         raise AnalysisError("no point of NEW matches a point of BASE (different collectives, sizes or world sizes?)")
-    counts = {v: sum(c.verdict == v for c in changes) for v in ("regression", "improvement", "isolated", "same")}
+    counts = _counts(changes)
     shift = run_shift(changes)
     if shift["note"] and not args.relative_to and _has_builtin(base) and _has_builtin(new):
-        rel, _ = compare_frames(base, new, args.threshold, args.alpha, args.seed, "builtin")
-        shift["relative_to_builtin"] = {v: sum(c.verdict == v for c in rel) for v in counts}
+        shift["relative_to_builtin"] = _counts(compare_frames(base, new, args.threshold, args.alpha, args.seed,
+                                                              "builtin")[0])  # fmt: skip
     if args.json:
         print(json.dumps({"counts": counts, "run_shift": shift, "points": [asdict(c) for c in changes],
                           "unmatched": unmatched}))  # fmt: skip
@@ -255,6 +254,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"# relative to builtin (a shift of the host cancels): {rel['regression']} regressed, "
                   f"{rel['improvement']} improved of {sum(rel.values())} points; the builtin's own change is not seen")
     return 1 if counts["regression"] else 0
+
+
+def _counts(changes: list[PointChange]) -> dict[str, int]:
+    """Points per verdict."""
+    return {v: sum(c.verdict == v for c in changes) for v in ("regression", "improvement", "isolated", "same")}
 
 
 def _has_builtin(frame: pd.DataFrame) -> bool:

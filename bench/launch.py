@@ -177,6 +177,9 @@ def _supervise(config: RunConfig, procs: list, conns: list, sink: Sink) -> Outco
     errors: dict[int, str] = {}
     last_progress = time.monotonic()
     failed_at: float | None = None
+    # the process group's own timeout (--timeout) fires first and names the rank and the call that waited;
+    # the supervisor waits WATCHDOG_GRACE_S longer, for hangs the backend cannot see (a rank stuck in Python)
+    limit_s = config.timeout_s + WATCHDOG_GRACE_S
     while True:
         ready = wait(open_conns, timeout=0.2) if open_conns else []
         for conn in ready:
@@ -214,12 +217,9 @@ def _supervise(config: RunConfig, procs: list, conns: list, sink: Sink) -> Outco
                     proc.join(timeout=max(0.0, deadline - time.monotonic()))
             exits = _exits(procs, conns, open_conns, done)
             return _failure_outcome(config, exits, errors, sink.skipped)
-        # the process group's own timeout (--timeout) fires first and names the rank and the call that waited;
-        # the supervisor waits WATCHDOG_GRACE_S longer, for hangs the backend cannot see (a rank stuck in Python)
-        if now - last_progress > config.timeout_s + WATCHDOG_GRACE_S:
+        if now - last_progress > limit_s:
             alive = [r for r, p in enumerate(procs) if p.is_alive()]
-            waited = config.timeout_s + WATCHDOG_GRACE_S
-            reason = f"timeout: no rank finished a case for {waited:g} s (ranks still running: {alive})"
+            reason = f"timeout: no rank finished a case for {limit_s:g} s (ranks still running: {alive})"
             return Outcome("incomplete", reason, sink.skipped)
 
 
@@ -269,8 +269,6 @@ def torchrun_env() -> dict[str, int] | None:
     if env.get("GROUP_WORLD_SIZE", "").isdigit():  # torchrun: the number of agents (nodes)
         out["group_world_size"] = int(env["GROUP_WORLD_SIZE"])
     return out
-
-
 
 
 def run_torchrun(
