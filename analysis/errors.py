@@ -1,7 +1,11 @@
-"""The one error type of ``analysis``: bad input a user can fix (missing file, corrupt result file, bad option)."""
+"""The error ``analysis`` raises for bad input a user can fix (missing file, corrupt result file, bad option).
+
+It is ``bench.errors.UsageError`` under the name the analysis modules use: the command line prints it as one
+``collbench: error: ...`` line and exits 2.
+"""
 
 from __future__ import annotations
 
+from bench.errors import UsageError as AnalysisError
 
-class AnalysisError(Exception):
-    """Printed as one ``collbench: error: ...`` line; the command exits 2."""
+__all__ = ["AnalysisError"]

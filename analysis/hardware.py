@@ -145,20 +145,6 @@ def find_hardware_file(run_dir: Path) -> Path | None:
     return None
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The hardware options shared by ``verdict`` and ``report``."""
-    g = parser.add_argument_group("hardware (override the catalog and run.json; docs/hardware.md)")
-    g.add_argument("--hardware", metavar="FILE", help="hardware.toml/.json (default: one beside the run or results)")
-    g.add_argument("--gpu", help="catalog GPU id or name, when run.json's name is unknown (e.g. gb200, h100-sxm)")
-    g.add_argument("--system", help="named system: " + ", ".join(catalog().systems))
-    g.add_argument("--link-gbps", type=float, help="scale-up link per GPU per direction (GB/s)")
-    g.add_argument("--hbm-gbps", type=float, help="memory bandwidth per GPU (GB/s), for the reduction roof")
-    g.add_argument("--nic-gbps", type=float, help="speed of one NIC port (Gb/s), e.g. 400")
-    g.add_argument("--nics-per-node", type=int, help="NIC ports per node used by the collectives, e.g. 8")
-    g.add_argument("--gpus-per-node", type=int, help="GPUs (ranks) per node, when run.json does not say")
-    g.add_argument("--nvlink-domain-gpus", type=int, help="GPUs in one NVLink domain (72 for a GB200 NVL72 rack)")
-
-
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The hardware settings given as options (validated like a file's)."""
     out = {}

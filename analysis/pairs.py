@@ -1,8 +1,9 @@
 """``collbench pairs``' verdict: flags, per-rank and per-node summaries, files and heatmap (torch-free).
 
-Input: one record per unordered pair (a < b) as measured by ``bench.pairs``: one-way latency at the small
-size (ping-pong / 2), uni-directional bandwidth both ways and bi-directional bandwidth at the large size
-(an OSU-style window of outstanding messages), and wrong elements seen by the receivers.
+Input: one record per unordered pair (a < b) as measured by ``bench.pairs`` (in the rounds of
+``bench.pairings``): one-way latency at the small size (ping-pong / 2), uni-directional bandwidth both ways
+and bi-directional bandwidth at the large size (an OSU-style window of outstanding messages), and wrong
+elements seen by the receivers.
 
 Flag rule (docs/protocol.md, "collbench pairs"). A pair's figures are its latency and its bandwidth, the
 slower of its two directions. Pairs are compared only with pairs of their own kind (intra-node with
@@ -31,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = 0.5  # flag below this fraction of the reference (the --threshold default)
 
 
 @dataclass
@@ -81,24 +82,6 @@ class Verdict:
             "flagged_ranks": self.flagged_ranks, "flagged_nodes": self.flagged_nodes, "slow_links": self.slow_links,
             "wrong_pairs": self.wrong_pairs,
         }  # fmt: skip
-
-
-def one_factorisation(p: int) -> list[list[tuple[int, int]]]:
-    """Rounds of disjoint pairs covering every pair once (the circle method): p - 1 rounds for even p, p for
-    odd p (one rank sits out each round). Each pair is (smaller rank, larger rank)."""
-    if p < 2:
-        return []
-    n = p + (p % 2)  # odd p: a dummy rank n - 1 = p; its partner sits out
-    rounds = []
-    for r in range(n - 1):
-        pairs = []
-        for i in range(n // 2):
-            a = (r + i) % (n - 1)
-            b = (r - i) % (n - 1) if i else n - 1
-            if a != b and a < p and b < p:
-                pairs.append((min(a, b), max(a, b)))
-        rounds.append(sorted(pairs))
-    return rounds
 
 
 def _median(values: list[float]) -> float:

@@ -9,7 +9,6 @@ Both documents are rendered from one list of blocks; every string taken from a r
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import math
@@ -20,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import compare, fit_table, fitting, hardware, plots, verdict
+from analysis import compare, fits_table, fitting, plots, verdict
 from analysis.errors import AnalysisError
 from analysis.fitting import fit_all
-from analysis.loader import Run, find_runs
-from analysis.predict import parse_bytes, scaling_table
+from analysis.predict import scaling_table
+from analysis.read_runs import Run
 from analysis.selection import one_variant
 from analysis.units import size_label
 from collectives import point_to_point as p2p
@@ -324,46 +323,7 @@ def build(runs: list[Run], fits: pd.DataFrame | None, figs: Path, *, peak_gbps: 
         blocks += [Block("h2", "Fits"),
                    Block("details", f"Full fit table ({len(fits)} rows): alpha_us [95% CI], bw_gbps, gamma, R2, "
                                     "MAPE, loo"),
-                   Block("p", fit_table.CAPTION),
-                   Block("table", header=fit_table.HEADER, rows=tuple(fit_table.rows(fits))),
+                   Block("p", fits_table.CAPTION),
+                   Block("table", header=fits_table.HEADER, rows=tuple(fits_table.rows(fits))),
                    Block("end")]  # fmt: skip
     return blocks
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", help="run directories (or parents of run directories)")
-    parser.add_argument("--out", help="report directory (default: <first run>/report)")
-    parser.add_argument("--title", help="report title")
-    parser.add_argument("--peak-gbps", type=float, help="a spec roof drawn on the roofline in place of the link "
-                        "roof (GB/s; e.g. HBM); the verdict's link roof is --link-gbps")
-    parser.add_argument("--gamma-gbps", type=float, help="reduction rate 1/gamma for the reduction roof (GB/s)")
-    parser.add_argument("--grad-bytes", help="gradient size for the 'will more GPUs help?' plot, e.g. 1G")
-    parser.add_argument("--compute-ms", type=float, help="compute time per step for that plot (ms)")
-    parser.add_argument("--overlap", type=float, default=0.0, help="share of the all-reduce hidden by compute")
-    parser.add_argument("--boot", type=int, default=100, help="bootstrap replicates of the fits (default 100)")
-    parser.add_argument("--baseline", nargs="+", help="earlier run(s): the report opens with what changed against "
-                        "them (collbench compare's rule, 10%% threshold)")
-    hardware.add_arguments(parser)
-
-
-def run(args: argparse.Namespace) -> int:
-    runs = [r for p in args.runs for r in find_runs(p)]
-    baseline = [r for p in args.baseline or [] for r in find_runs(p)]
-    out = Path(args.out) if args.out else runs[0].path / "report"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AnalysisError(f"cannot create {out}: {exc.strerror}") from None
-    grad = parse_bytes(args.grad_bytes) if args.grad_bytes else None
-    fits, why = fit(points(runs), n_boot=args.boot)
-    written = [fit_table.write_csv(fits, out)] if fits is not None else []
-    blocks = build(runs, fits, out / "figures", peak_gbps=args.peak_gbps, gamma_gbps=args.gamma_gbps,
-                   grad_bytes=grad, compute_ms=args.compute_ms, overlap=args.overlap, title=args.title,
-                   fit_error=why, hardware_overrides=hardware.overrides_from_args(args),
-                   baseline=baseline)  # fmt: skip
-    (out / "report.md").write_text(to_markdown(blocks, out))
-    (out / "report.html").write_text(to_html(blocks, blocks[0].text))
-    n_figs = sum(b.kind == "img" for b in blocks)
-    also = f" and {written[0]}" if written else ""
-    print(f"wrote {out / 'report.md'}, {out / 'report.html'} ({n_figs} figures){also}")
-    return 0

@@ -155,7 +155,7 @@ def topology_of(meta: dict, world_size: int, gpus_per_node: int | None = None) -
 
 def load_points(paths: Iterable[str], gpus_per_node: int | None = None) -> pd.DataFrame:
     """Usable points of every run under ``paths`` with ``nnodes`` and ``gpus_per_node`` columns."""
-    from analysis.loader import find_runs
+    from analysis.read_runs import find_runs
 
     frames = []
     for path in paths:

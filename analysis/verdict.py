@@ -10,7 +10,6 @@ backend moved less than a flat ring would over the bottleneck (NVLS / SHARP, a t
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from dataclasses import asdict, dataclass, replace
@@ -19,9 +18,8 @@ from typing import Any
 import pandas as pd
 
 from analysis import hardware
-from analysis.errors import AnalysisError
 from analysis.hardware import Machine
-from analysis.loader import Run, find_runs
+from analysis.read_runs import Run
 from analysis.selection import one_variant
 from analysis.units import size_label
 from collectives import costs
@@ -264,12 +262,6 @@ def plot_roofs(machine: Machine, collective: str, p: int) -> list[tuple[str, flo
     return out
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", help="run directories (or parents of run directories)")
-    parser.add_argument("--json", action="store_true", help="one JSON document (verdicts and machines)")
-    hardware.add_arguments(parser)
-
-
 def to_json(vs: list[Verdict], ms: dict[str, Machine]) -> str:
     def clean(x: Any) -> Any:
         return None if isinstance(x, float) and not math.isfinite(x) else x
@@ -299,12 +291,3 @@ def text(vs: list[Verdict], ms: dict[str, Machine]) -> str:
                 lines.append(f"  {'' if v.role == 'builtin' else v.role + ' '}{v.sentence(why=False)}")
                 lines += [f"    - {n}" for n in v.notes]
     return "\n".join(lines)
-
-
-def run(args: argparse.Namespace) -> int:
-    runs = [r for p in args.runs for r in find_runs(p)]
-    if not runs:
-        raise AnalysisError("no runs given")
-    vs, ms = verdicts(runs, hardware.overrides_from_args(args))
-    print(to_json(vs, ms) if args.json else text(vs, ms))
-    return 0

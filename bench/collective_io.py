@@ -1,7 +1,7 @@
 """The torch side of each collective: its buffers, one bound call, its input data and its exact result.
 
 Together with the torch-free :mod:`collectives.spec` this is the one place that knows what a collective's
-arguments and results look like; the harness (``bench.measure``), the pytest plugin and the scripts ask
+arguments and results look like; the harness (``bench.timing``), the pytest plugin and the scripts ask
 :func:`io_for` instead of comparing names. Data and references come from :mod:`bench.exact_data`
 (seeded integers, exact in every dtype; docs/protocol.md "Exact data").
 """

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import protocol
-from bench.measurement import Measurement
 from bench.plan import RunConfig
 from bench.ports import free_port, port_in_use
+from bench.records import Measurement
 from bench.run_writer import RunWriter
 
 #: how much longer than --timeout a watchdog waits before it gives up by itself: the local supervisor (so the
@@ -96,7 +96,7 @@ def run_spawned(config: RunConfig, plan: Any, nprocs: int, sink: Sink, rank_main
 
 
 #: what the fork server imports once (torch and torch.distributed among it), so that no rank imports it again
-FORKSERVER_PRELOAD = ["bench.measure", "bench.p2p_bench", "bench.worker"]
+FORKSERVER_PRELOAD = ["bench.timing", "bench.p2p_bench", "bench.worker"]
 
 
 def rank_context() -> tuple[Any, int]:

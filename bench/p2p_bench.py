@@ -6,7 +6,7 @@ osu_bw (a window of messages posted at once, then an acknowledgement from the re
 sides post their window at once), every message through ``collectives.p2p.exchange``, and a timer of
 back-to-back iterations. What each figure means: ``collectives.point_to_point`` and docs/protocol.md
 ("send_recv"). Timing is this module's own (host clock around each iteration, a device synchronize after
-it on GPUs), not ``bench.measure``'s collective loop.
+it on GPUs), not ``bench.timing``'s collective loop.
 """
 
 from __future__ import annotations
@@ -95,8 +95,8 @@ class SendRecvMeasurer:
     """The ``send_recv`` cases of ``collbench run`` on this rank: ranks 0 and 1 measure, every other rank only
     takes part in the barriers and reductions of the control group (it idles).
 
-    ``ctx`` is the rank's ``bench.measure.RankContext`` (rank, world size, device, seed, control barrier and
-    reductions). Per case, as ``bench.measure`` does for a collective: seeded data in the send buffer and the
+    ``ctx`` is the rank's ``bench.timing.RankContext`` (rank, world size, device, seed, control barrier and
+    reductions). Per case, as ``bench.timing`` does for a collective: seeded data in the send buffer and the
     sentinel in every receive slot, warm-up, barrier, ``iters`` timed iterations, per-iteration max over ranks,
     then one more iteration on fresh sentinels whose received data every receiver checks (``n_wrong``).
     """
@@ -163,7 +163,7 @@ class SendRecvMeasurer:
 
     def measure(self, spec: Any) -> Any:  # CaseSpec -> Measurement | None (rank 0 gets it)
         """Rank 0's Measurement of one ``send_recv`` case (``spec.algorithm`` latency, bw or bibw); None elsewhere."""
-        from bench.measurement import Measurement
+        from bench.records import Measurement
 
         ctx, iters = self.ctx, spec.iters
         msgs = p2p_spec.messages_per_iteration(spec.algorithm, self.window)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.backend_support import DTYPE_SIZES
-from bench.measurement import CaseSpec
+from bench.records import CaseSpec
 from bench.stats import DEFAULT_TARGET_CI
 from collectives import point_to_point as p2p
 from collectives.costs import DEFAULT_SEGMENT_BYTES, PIPELINED

@@ -1,7 +1,7 @@
 """A persistent process group of local ranks that measures cases on request (for the pytest plugin).
 
 Spawning ranks and forming a process group costs seconds; a test suite that benchmarks many cases pays it
-once. Each request is one ``CaseSpec``; every rank runs ``bench.measure.measure`` (the same protocol as
+once. Each request is one ``CaseSpec``; every rank runs ``bench.timing.measure`` (the same protocol as
 ``collbench run``) and rank 0 returns the Measurement. Ranks die with the parent (PR_SET_PDEATHSIG), every
 request has a deadline, and a rank that hangs or dies kills the pool with a clear error.
 """
@@ -16,8 +16,8 @@ from datetime import timedelta
 from typing import Any
 
 from bench import protocol
-from bench.measurement import CaseSpec, Measurement
 from bench.ports import free_port
+from bench.records import CaseSpec, Measurement
 
 
 class PoolError(RuntimeError):
@@ -35,7 +35,7 @@ def _rank_main(rank: int, world: int, port: int, backend: str, device: str, conn
     import torch
     import torch.distributed as dist
 
-    from bench.measure import Unsupported
+    from bench.timing import Unsupported
 
     def send(kind: str, payload: Any = None) -> None:
         conn.send(protocol.Message(kind, rank, payload))

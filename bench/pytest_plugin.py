@@ -5,7 +5,7 @@ Fixtures:
 - ``collbench_pool`` (session): a persistent local process group (``--collbench-nprocs``, default 2;
   ``--collbench-backend`` gloo, or nccl on GPUs), started on first use only.
 - ``collective_benchmark``: ``collective_benchmark("all_reduce", "ring", nbytes=1 << 20)`` measures one case
-  with the harness's own protocol (``bench.measure``, exactly what ``collbench run`` does), fails the test
+  with the harness's own protocol (``bench.timing``, exactly what ``collbench run`` does), fails the test
   on a wrong result, and reports the case through pytest-benchmark.
 
 What pytest-benchmark sees are the harness's per-iteration times (max over ranks): the fixture swaps the
@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from bench.measurement import CaseSpec, Measurement
 from bench.plan import case_spec
 from bench.pool import WorkerPool
+from bench.records import CaseSpec, Measurement
 from bench.stats import fast_mode
 
 

@@ -20,13 +20,12 @@ from bench.plan import (
     build_plan,
     progress_units,
 )
-from bench.sizes import parse_size, size_sweep
+from bench.sizes import DEFAULT_MAX_BYTES, parse_size, size_sweep
 from collectives import point_to_point as p2p
 from collectives.costs import COLLECTIVES
 
 MAX_PROCS_PER_CPU = 8  # gloo ranks per CPU core beyond which a local run is refused (p=16 on 2 cores is fine)
 MEMORY_FRACTION = 0.8  # share of available memory a local CPU run may plan to use
-DEFAULT_MAX_BYTES = {"gloo": 1 << 20, "nccl": 64 << 20}  # default sweeps end here (budget: < 3 min locally)
 
 
 def _split(text: str) -> list[str]:
@@ -39,7 +38,8 @@ def several_ranks_per_gpu() -> bool:
     return os.environ.get("NCCL_MULTI_RANK_GPU_ENABLE") == "1"
 
 
-def _visible_gpus() -> int:
+def visible_gpus() -> int:
+    """CUDA devices this process sees (0 without CUDA); the default backend and rank count follow it."""
     import torch
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -126,7 +126,7 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
     if ns.window < 1:
         raise UsageError(f"--window must be >= 1, got {ns.window}")
 
-    gpus = _visible_gpus()
+    gpus = visible_gpus()
     backend = ns.backend or ("nccl" if gpus else "gloo")
     if backend == "nccl" and gpus == 0:
         raise UsageError("--backend nccl needs a visible GPU; none found (use --backend gloo)")

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.measurement import Measurement
+from bench.records import Measurement
 from bench.schema import (
     CSV_COLUMNS,
     create_run_dir,

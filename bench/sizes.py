@@ -8,6 +8,10 @@ _SUFFIX = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 <<
 _SUFFIX.update({"G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40})
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
 
+#: the default largest message per backend: the end of ``collbench run``'s sweep (-e; a local gloo sweep stays
+#: under 3 minutes) and the bandwidth size of ``collbench pairs`` (--large-bytes)
+DEFAULT_MAX_BYTES = {"gloo": 1 << 20, "nccl": 64 << 20}
+
 
 def parse_size(text: str, *, fraction: bool = False) -> int:
     """Bytes in ``text``: an integer (a decimal number with ``fraction=True``, rounded down to whole bytes)

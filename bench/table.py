@@ -9,8 +9,8 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from bench.measurement import Measurement
 from bench.plan import variants
+from bench.records import Measurement
 
 _HALF = "{:>10} {:>8} {:>8} {:>7}"
 _ALG_W = 18  # longest registered name: recursive_doubling

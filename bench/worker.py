@@ -17,8 +17,8 @@ from datetime import timedelta
 from typing import Any
 
 from bench import protocol
-from bench.measurement import CaseSpec
 from bench.plan import DEFAULT_TRANSPORT_NICE, RunConfig
+from bench.records import CaseSpec
 from collectives.point_to_point import DEFAULT_WINDOW, is_point_to_point
 
 Emit = Callable[[str, Any], None]
@@ -87,7 +87,7 @@ def nice_transport_threads(nice: int) -> int:
 
 
 class RankMeasurer:
-    """Measures cases on this (already initialised) rank with the harness's protocol (``bench.measure``).
+    """Measures cases on this (already initialised) rank with the harness's protocol (``bench.timing``).
 
     Keeps the buffers of the current (collective, count, dtype) and the bound algorithm callables, so a
     plan of many algorithms per size allocates once per size. Used by ``collbench run``'s ranks and by
@@ -98,7 +98,7 @@ class RankMeasurer:
                  transport_nice: int = DEFAULT_TRANSPORT_NICE) -> None:  # fmt: skip
         import torch.distributed as dist
 
-        from bench.measure import RankContext
+        from bench.timing import RankContext
 
         warnings.filterwarnings("ignore", category=FutureWarning)  # torch's *_into_tensor renames
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
@@ -139,12 +139,12 @@ class RankMeasurer:
         samples every group once with a ``visits``-th of its budget, so a point's samples spread over the whole
         block and a slow drift of the host hits its points alike (docs/protocol.md). Results (correctness
         checked) come at a group's last visit; earlier visits yield None, for progress."""
-        from bench import measure
+        from bench import timing
         from bench.plan import block_visits
         from collectives.costs import busbw_factor
 
         visits = block_visits(groups, visits)  # fixed counts, CUDA graphs and send_recv: one stretch
-        runs: list[measure.GroupRun | None] = [None] * len(groups)
+        runs: list[timing.GroupRun | None] = [None] * len(groups)
         for visit in range(visits):
             for i, specs in enumerate(groups):
                 if is_point_to_point(specs[0].collective):  # not a collective: bench.p2p_bench
@@ -158,20 +158,20 @@ class RankMeasurer:
                 bufs, fns = self._buffers(specs[0]), [self._fn(s) for s in specs]
                 run = runs[i]
                 if run is None:
-                    run = runs[i] = measure.start_group(specs, fns, bufs, self.ctx)
+                    run = runs[i] = timing.start_group(specs, fns, bufs, self.ctx)
                 else:
-                    measure.resume_group(run, fns, bufs, self.ctx)
-                measure.sample_group(run, self.ctx, visits)
+                    timing.resume_group(run, fns, bufs, self.ctx)
+                timing.sample_group(run, self.ctx, visits)
                 if visit < visits - 1:
                     yield specs, None  # progress: one visit of each case of the group
                 else:
-                    yield specs, measure.finish_group(run, bufs, self.ctx, busbw_factor(specs[0].collective,
+                    yield specs, timing.finish_group(run, bufs, self.ctx, busbw_factor(specs[0].collective,
                                                                                        self.world))  # fmt: skip
                     runs[i] = None
 
     def measure(self, spec: CaseSpec):  # noqa: ANN201 - Measurement | None (rank 0 gets it)
-        """Rank 0's Measurement of ``spec`` (None elsewhere); ``bench.measure.Unsupported`` if rejected."""
-        from bench.measure import Unsupported
+        """Rank 0's Measurement of ``spec`` (None elsewhere); ``bench.timing.Unsupported`` if rejected."""
+        from bench.timing import Unsupported
 
         (result,) = self.measure_group([spec])
         if isinstance(result, str):

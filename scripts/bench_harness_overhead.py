@@ -3,7 +3,7 @@
 
 Two gloo ranks on this machine. In ABBA-ordered rounds (to cancel drift) each rank runs
 (a) a bare loop: ``iters`` back-to-back ``dist.all_reduce`` calls, each timed with ``perf_counter_ns``;
-(b) collbench's ``bench.measure.measure`` (the code ``collbench run`` executes per point) with ``builtin``.
+(b) collbench's ``bench.timing.measure`` (the code ``collbench run`` executes per point) with ``builtin``.
 Both take the per-iteration max over ranks. Reported: median per-iteration time at 4 B and busbw at
 64 MiB. Targets: 4 B median within 10 %, 64 MiB busbw within 5 %. Exit 1 if a target is missed.
 
@@ -46,8 +46,8 @@ def _rank(rank: int, world: int, port: int, args: argparse.Namespace, queue) -> 
 
     import collectives
     from bench.collective_io import Buffers
-    from bench.measure import RankContext, measure
-    from bench.measurement import CaseSpec
+    from bench.records import CaseSpec
+    from bench.timing import RankContext, measure
     from collectives.costs import busbw_factor
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))

@@ -21,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from analysis.compare import compare_frames  # noqa: E402
-from analysis.loader import load_runs  # noqa: E402
+from analysis.read_runs import load_runs  # noqa: E402
 from bench.sizes import parse_size  # noqa: E402
 
 FLAGGED = ("regression", "improvement")

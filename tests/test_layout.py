@@ -13,7 +13,13 @@ import pytest
 import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("collectives", "bench", "analysis")
+#: the layers, bottom first: a module may import from its own layer and those below, never from one above
+PACKAGES = ("collectives", "bench", "analysis", "collbench")
+#: bench modules analysis may use: the result schema, size strings, sample statistics, the error and exit codes,
+#: the pairs schedule (each torch-free, which test_torch_stays_out_of_analysis_and_the_command_layer checks)
+BENCH_FOR_ANALYSIS = {"bench.schema", "bench.sizes", "bench.stats", "bench.errors", "bench.pairings"}
+#: the one upward hand-over: ``python -m bench`` runs ``collbench`` (runpy, not an import) as an alias
+ALIASES = {("bench.__main__", "collbench")}
 
 
 def test_no_test_folder_shadows_a_package() -> None:
@@ -22,12 +28,15 @@ def test_no_test_folder_shadows_a_package() -> None:
     assert not shadows, f"test folders named like a package: {shadows}"
 
 
-def test_wheel_ships_exactly_the_three_packages() -> None:
+def test_wheel_ships_exactly_the_four_packages() -> None:
     import setuptools
 
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())
     found = setuptools.find_packages(str(ROOT), include=cfg["tool"]["setuptools"]["packages"]["find"]["include"])
     assert {name.split(".")[0] for name in found} == set(PACKAGES)
+    assert "collbench.commands" in found
+    assert cfg["project"]["scripts"]["collbench"] == "collbench.cli:main"
+    assert cfg["project"]["entry-points"]["pytest11"]["collbench"] == "bench.pytest_plugin"
     # data files the code reads at run time travel in the wheel too
     assert "hardware.json" in cfg["tool"]["setuptools"]["package-data"]["analysis"]
     assert (ROOT / "analysis" / "hardware.json").is_file()
@@ -36,27 +45,94 @@ def test_wheel_ships_exactly_the_three_packages() -> None:
 def _module_names() -> dict[str, Path]:
     names = {}
     for pkg in PACKAGES:
-        for f in (ROOT / pkg).glob("*.py"):
-            names[pkg if f.stem == "__init__" else f"{pkg}.{f.stem}"] = f
+        for f in (ROOT / pkg).rglob("*.py"):
+            parts = f.relative_to(ROOT).with_suffix("").parts
+            names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
     return names
 
 
-def _imports(path: Path, known: set[str]) -> set[str]:
-    """Project modules ``path`` imports anywhere (module level or inside functions)."""
+def _imported(node: ast.AST) -> set[str]:
+    """Dotted names one import statement (or ``runpy.run_module`` call) brings in, submodules spelled out."""
+    if isinstance(node, ast.Import):
+        return {a.name for a in node.names}
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        return {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "run_module" and node.args:
+        first = node.args[0]
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            return {first.value}
+    return set()
+
+
+def _imports(path: Path, known: set[str], *, module_level: bool = False) -> set[str]:
+    """Modules ``path`` imports: project modules of ``known`` (a package's ``__init__`` when no module of it is
+    named) and third-party top-level names; every import statement, or with ``module_level`` only those that
+    run when the module is imported (not inside a function)."""
     deps: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            deps |= {a.name for a in node.names if a.name in known}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            subs = {f"{node.module}.{a.name}" for a in node.names} & known
-            deps |= subs or ({node.module} & known)
+    todo: list[ast.AST] = [ast.parse(path.read_text())]
+    while todo:
+        node = todo.pop()
+        for child in ast.iter_child_nodes(node):
+            if module_level and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            todo.append(child)
+        names = _imported(node)
+        project = {n for n in names if n in known}
+        deps |= {n for n in project if not any(m.startswith(n + ".") for m in project)}
+        deps |= {n.split(".")[0] for n in names if n.split(".")[0] not in PACKAGES}
     return deps
 
 
-def test_no_import_cycles_between_modules() -> None:
-    """Data flows collectives -> bench -> analysis; inside a package no two modules import each other."""
+def _layer(module: str) -> int:
+    return PACKAGES.index(module.split(".")[0])
+
+
+def test_every_import_between_packages_points_down() -> None:
+    """collectives <- bench <- analysis <- collbench: every import statement anywhere (module level or inside a
+    function) reaches its own layer or one below; bench never imports analysis or the commands, collectives
+    imports neither; analysis uses only bench's torch-free vocabulary (BENCH_FOR_ANALYSIS)."""
     names = _module_names()
-    graph = {m: _imports(p, set(names)) - {m} for m, p in names.items()}
+    upward, harness = [], []
+    for mod, path in names.items():
+        for dep in _imports(path, set(names)):
+            if dep not in names:
+                continue
+            if _layer(dep) > _layer(mod) and (mod, dep) not in ALIASES:
+                upward.append(f"{mod} -> {dep}")
+            if mod.startswith("analysis") and dep.startswith("bench") and dep not in BENCH_FOR_ANALYSIS | {"bench"}:
+                harness.append(f"{mod} -> {dep}")
+    assert not upward, f"imports against the layers: {upward}"
+    assert not harness, f"analysis reaches into the harness: {harness}"
+    assert ALIASES <= {(m, d) for m, p in names.items() for d in _imports(p, set(names))}, "the alias moved"
+
+
+def test_torch_stays_out_of_analysis_and_the_command_layer() -> None:
+    """analysis never imports torch, not even inside a function; importing any analysis or collbench module (and
+    the bench modules analysis uses) loads no torch: no module it imports at module level, directly or through
+    other project modules, imports torch then (the commands that run ranks import it when they start them)."""
+    names = _module_names()
+    known = set(names)
+    at_import = {m: _imports(p, known, module_level=True) for m, p in names.items()}
+    for mod, path in names.items():
+        if mod.startswith("analysis"):
+            assert "torch" not in _imports(path, known), f"{mod} imports torch"
+    checked = [m for m in names if m.startswith(("analysis", "collbench"))] + sorted(BENCH_FOR_ANALYSIS)
+    for mod in checked:
+        seen, todo = set(), [mod]
+        while todo:
+            m = todo.pop()
+            if m in seen:
+                continue
+            seen.add(m)
+            assert "torch" not in at_import[m], f"importing {mod} imports torch (through {m})"
+            parents = [".".join(m.split(".")[:i]) for i in range(1, m.count(".") + 1)]  # packages load first
+            todo += [d for d in at_import[m] | set(parents) if d in known]
+
+
+def test_no_import_cycles_between_modules() -> None:
+    """Inside a package no two modules import each other (the layers above keep packages apart)."""
+    names = _module_names()
+    graph = {m: {d for d in _imports(p, set(names)) if d in names} - {m} for m, p in names.items()}
     graph = {m: {d for d in deps if d not in PACKAGES} for m, deps in graph.items()}  # __init__ is always loaded
     cycles = []
 
@@ -70,18 +146,6 @@ def test_no_import_cycles_between_modules() -> None:
     for m in graph:
         visit(m, [m])
     assert not cycles, f"import cycles: {sorted({' -> '.join(c) for c in cycles})}"
-
-
-def test_analysis_and_collectives_never_import_bench_internals_with_torch() -> None:
-    """analysis may use bench's torch-free vocabulary (result schema, size strings, sample statistics); never the
-    harness (torch)."""
-    names = _module_names()
-    for mod, path in names.items():
-        if mod.startswith("analysis"):
-            bench_deps = {d for d in _imports(path, set(names)) if d.startswith("bench")}
-            assert bench_deps <= {"bench.schema", "bench.sizes", "bench.stats"}, f"{mod} imports {bench_deps}"
-        if mod.startswith("collectives"):
-            assert not any(d.startswith(("bench", "analysis")) for d in _imports(path, set(names))), mod
 
 
 @pytest.mark.skipif(shutil.which("ruff") is None and importlib.util.find_spec("ruff") is None,

@@ -138,7 +138,7 @@ def test_no_secret_lands_in_a_result_file(tmp_path: Path) -> None:
         "PATH": "/usr/bin:/bin",
         "OMP_NUM_THREADS": "1",
     }
-    args = [sys.executable, "-m", "bench", "run", "--nprocs", "2", "--collectives", "all_reduce"]
+    args = [sys.executable, "-m", "collbench", "run", "--nprocs", "2", "--collectives", "all_reduce"]
     args += ["--algorithms", "builtin", "-b", "1K", "-e", "1K", "-n", "2", "-w", "1", "--quiet", "--out", str(tmp_path)]
     proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=80)
     assert proc.returncode == 0, proc.stderr
@@ -181,7 +181,7 @@ def _hostile_run(run_dir: Path) -> Path:
 
 
 def test_loader_treats_code_and_pickle_payloads_as_data(tmp_path: Path) -> None:
-    from analysis.loader import load_run
+    from analysis.read_runs import load_run
 
     marker = _hostile_run(tmp_path / "run")
     run = load_run(tmp_path / "run")
@@ -193,7 +193,7 @@ def test_loader_treats_code_and_pickle_payloads_as_data(tmp_path: Path) -> None:
 
 def test_a_pickle_file_is_rejected_not_loaded(tmp_path: Path) -> None:
     from analysis.errors import AnalysisError
-    from analysis.loader import load_run
+    from analysis.read_runs import load_run
 
     _hostile_run(tmp_path / "run")
     (tmp_path / "run" / "results.csv").write_bytes(pickle.dumps({"a": 1}))

@@ -273,10 +273,11 @@ def test_summary_reads_model_fits(tmp_path: Path) -> None:
 def test_several_ranks_per_gpu_only_when_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
     """collbench run --backend nccl --nprocs 2 on one GPU: refused unless NCCL_MULTI_RANK_GPU_ENABLE=1."""
     from bench import run
-    from bench.cli import UsageError, build_run_parser
+    from bench.errors import UsageError
+    from collbench.cli import build_parser
 
-    monkeypatch.setattr(run, "_visible_gpus", lambda: 1)
-    ns = build_run_parser().parse_args(["--backend", "nccl", "--nprocs", "2", "-e", "4K"])
+    monkeypatch.setattr(run, "visible_gpus", lambda: 1)
+    ns = build_parser("run").parse_args(["--backend", "nccl", "--nprocs", "2", "-e", "4K"])
     monkeypatch.delenv("NCCL_MULTI_RANK_GPU_ENABLE", raising=False)
     with pytest.raises(UsageError, match="NCCL_MULTI_RANK_GPU_ENABLE"):
         run.validate(ns, None)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
+from collbench.cli import main
 
 BAD = {
     "missing": lambda tmp: str(tmp / "nope"),
@@ -47,7 +47,7 @@ def test_bad_path_is_one_line_and_exit_2(tmp_path: Path, command: str, what: str
 
 
 def test_bad_path_through_the_console_script() -> None:
-    proc = subprocess.run([sys.executable, "-m", "bench", "predict", "--fits", "/dev/null", "--bytes", "1M",
+    proc = subprocess.run([sys.executable, "-m", "collbench", "predict", "--fits", "/dev/null", "--bytes", "1M",
                            "--world-sizes", "8"], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 2 and proc.stderr.startswith("collbench: error: /dev/null"), proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis import cli, synthetic
+from analysis import synthetic
 from analysis.compare import PointChange, holm, run_shift
+from collbench import cli
 
 HW = synthetic.Hardware(alpha_us=50.0, bw_gbps=1.0)
 CASES = (("all_reduce", "ring"), ("all_gather", "ring"))
@@ -76,7 +77,7 @@ def test_holm() -> None:
 
 def _bench(out: Path, slow_us: int, capsys, monkeypatch) -> Path:
     """A real 2-rank gloo run through ``collbench run`` (main() in this process; the ranks are spawned)."""
-    from bench.cli import main
+    from collbench.cli import main
 
     monkeypatch.setenv("COLLBENCH_TESTING", "1")
     monkeypatch.setenv("COLLBENCH_TEST_SLOW_US", str(slow_us))

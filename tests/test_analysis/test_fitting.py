@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import cli, fitting, synthetic
-from analysis.loader import load_runs
+from analysis import fitting, synthetic
+from analysis.read_runs import load_runs
+from collbench import cli
 
 HW = synthetic.Hardware(alpha_us=20.0, bw_gbps=2.0, gamma_gbps=1.0)
 CASES = (("all_reduce", "ring"), ("all_gather", "ring"), ("reduce_scatter", "ring"), ("broadcast", "tree"))

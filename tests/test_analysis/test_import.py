@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from analysis import cli
 from analysis.errors import AnalysisError
-from analysis.loader import load_run
 from analysis.nccltests import parse_json, parse_text
+from analysis.read_runs import load_run
+from collbench import cli
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "nccl-tests"
 #: file -> (import options, collective, world size, first row, last row, rows); a row is the log's numbers

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis import cli
 from analysis.nccltests import DTYPES, busbw_factor, parse_text, parse_text_all, strip_prefixes
+from collbench import cli
 from collectives import costs
 from collectives.point_to_point import RING_SHIFT
 from collectives.spec import spec

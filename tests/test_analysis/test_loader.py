@@ -11,7 +11,7 @@ import pytest
 
 from analysis import synthetic
 from analysis.errors import AnalysisError
-from analysis.loader import load_run, load_runs
+from analysis.read_runs import load_run, load_runs
 from bench.schema import CSV_COLUMNS
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import cli, fitting, predict
+from analysis import fitting, predict
 from analysis.fitting import FIT_COLUMNS
+from collbench import cli
 from collectives import costs
 
 

@@ -13,7 +13,8 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from analysis import cli, synthetic
+from analysis import synthetic
+from collbench import cli
 
 HW = synthetic.Hardware(alpha_us=30.0, bw_gbps=1.5, gamma_gbps=2.0)
 CASES = (("all_reduce", "ring"), ("all_reduce", "builtin"), ("all_gather", "ring"), ("all_gather", "bruck"))

@@ -13,7 +13,8 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from analysis import cli, synthetic
+from analysis import synthetic
+from collbench import cli
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome-headless-shell")
 BROWSER = next((b for b in map(shutil.which, BROWSERS) if b), None)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis import cli, twotier
+from analysis import twotier
 from analysis.synthetic import Hardware, TwoTierHardware, write_run, write_two_tier_run
+from collbench import cli
 from collectives import costs
 
 HW = TwoTierHardware(alpha_intra_us=4.0, bw_intra_gbps=150.0, alpha_inter_us=12.0, bw_inter_gbps=40.0)
@@ -193,7 +194,7 @@ def test_real_series_nccl_tests_309(tmp_path: Path) -> None:
     """One H100 cluster at 2, 4, 8 nodes (tests/data/scaling/nccl-tests-309-h100-ib400/PROVENANCE.md): the
     2-node run (NVLSTree, 466 GB/s busbw over a 400 GB/s network) is flagged; leaving 4 or 8 nodes out and
     predicting it from the other gives < 10 % mean error at sizes >= 256 MiB."""
-    from analysis.importer import import_file
+    from analysis.nccltests import import_file
 
     for log in sorted(REAL.glob("*.log")):
         import_file(log, tmp_path)

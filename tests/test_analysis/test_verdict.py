@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from analysis import cli, hardware, synthetic, verdict
+from analysis import hardware, synthetic, verdict
 from analysis.errors import AnalysisError
-from analysis.loader import load_run
+from analysis.read_runs import load_run
+from collbench import cli
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "nccl-tests"
 RESULTS = Path(__file__).resolve().parents[2] / "results"

@@ -23,9 +23,9 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 def run_cli(args: list[str], timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
-    """``python -m bench ARGS`` with a hard time limit."""
+    """``python -m collbench ARGS`` with a hard time limit."""
     return subprocess.run(
-        [sys.executable, "-m", "bench", *args],
+        [sys.executable, "-m", "collbench", *args],
         cwd=ROOT,
         env=cli_env(**env),
         capture_output=True,
@@ -38,8 +38,8 @@ def run_main(args: list[str], capfd, **env: str) -> subprocess.CompletedProcess:
     """``collbench ARGS`` in this process, with ``env`` set for the call: what ``run_cli`` returns, without a
     second Python importing torch for the supervisor (pytest has it). The ranks are spawned processes as
     always and inherit the environment; ``capfd`` collects their output too, so stderr holds everything."""
-    from bench.cli import main
     from bench.launch import rank_context
+    from collbench.cli import main
 
     rank_context()  # the fork server starts (once) with this process's own environment, not the call's
     saved = {k: os.environ.get(k) for k in env}

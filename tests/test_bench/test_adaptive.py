@@ -10,9 +10,9 @@ import pytest
 from bench_helpers import read_run, run_cli, run_dir_from
 
 from bench.launch import _exits
-from bench.measure import visit_floor
-from bench.measurement import CaseSpec
 from bench.plan import auto_time_per_point, point_groups, visit_blocks
+from bench.records import CaseSpec
+from bench.timing import visit_floor
 
 BASE = ["run", "--nprocs", "2", "--collectives", "all_reduce", "-b", "4K", "-e", "4K", "-w", "2"]
 
@@ -87,7 +87,7 @@ def test_adaptive_points_record_their_ci_and_stop_within_budget(tmp_path: Path) 
     ],
 )
 def test_bad_sampling_options_are_one_line_errors(args: list[str], message: str, capsys) -> None:
-    from bench.cli import main
+    from collbench.cli import main
 
     assert main(["run", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()

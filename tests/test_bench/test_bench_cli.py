@@ -45,7 +45,7 @@ SMALL = ["-b", "1K", "-e", "4K", "-f", "4", "-n", "3", "-w", "1", "--timeout", "
 
 @pytest.fixture(scope="module")
 def schema_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path, Path]:
-    """The default sweep (every collective and algorithm, 1K and 4K) through ``python -m bench``, once for the
+    """The default sweep (every collective and algorithm, 1K and 4K) through ``python -m collbench``, once for the
     tests that read it."""
     out = tmp_path_factory.mktemp("schema")
     proc = run_cli(["run", "--nprocs", "2", *SMALL, "--out", str(out)], SECRET_TOKEN="hunter2")
@@ -153,7 +153,7 @@ BAD = [
 @pytest.mark.timeout(120)
 def test_bad_options_exit_2_with_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
     """In process (an escaping exception fails the test as a traceback would); the console script once below."""
-    from bench.cli import main
+    from collbench.cli import main
 
     monkeypatch.setenv("COLLBENCH_TESTING", "0")
     blocker = tmp_path / "file"
@@ -182,29 +182,38 @@ def test_bad_option_through_the_console_script() -> None:
 def test_unknown_command_and_analysis_dispatch(capsys) -> None:
     """In process, like test_bad_options_exit_2_with_one_line: an exception escaping the dispatcher fails the test
     as a traceback would."""
-    from bench.cli import main
+    from collbench.cli import COMMANDS, main
 
     assert main(["frobnicate"]) == 2 and capsys.readouterr().err.startswith("collbench: error: unknown command")
     assert main(["--help"]) == 0
     help_out = capsys.readouterr().out
-    for name in ("run", "fit", "report", "compare", "import", "predict"):
+    for name in COMMANDS:
         assert f"  {name}" in help_out
-    analysis_cli = ROOT / "analysis" / "cli.py"
-    code = main(["fit", "nothing"])
+    assert main([]) == 2 and capsys.readouterr().out == help_out  # no command: the same help, exit 2
+    code = main(["fit", "nothing"])  # dispatched to the fit command: a usage error, one line
     err = capsys.readouterr().err
-    if not analysis_cli.exists():
-        assert code == 2
-        assert err.strip().splitlines() == [
-            "collbench: error: 'fit' is not available: analysis.cli is not installed in this checkout"
-        ]
-    else:  # dispatched to analysis: a usage error, one line
-        assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("collbench: error:"), err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("collbench: error:"), err
 
 
 def test_cli_imports_no_torch() -> None:
-    code = "import sys, bench.cli; sys.exit(1 if 'torch' in sys.modules else 0)"
+    code = "import sys, collbench.cli; sys.exit(1 if 'torch' in sys.modules else 0)"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=cli_env(), timeout=60)
-    assert proc.returncode == 0, "bench.cli imports torch at module level"
+    assert proc.returncode == 0, "collbench.cli imports torch at module level"
+
+
+def test_python_m_bench_is_an_alias_of_collbench() -> None:
+    """``python -m bench`` (older scripts, torchrun lines) runs the same command line as ``python -m collbench``."""
+    procs = [
+        subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=cli_env(), capture_output=True,
+                       text=True, timeout=60)  # fmt: skip
+        for module in ("bench", "collbench")
+        for args in (["--help"], ["pairs", "--threshold", "2"])
+    ]
+    alias, own = procs[:2], procs[2:]
+    for a, b in zip(alias, own, strict=True):
+        assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr)
+    assert alias[0].returncode == 0 and "  pairs" in alias[0].stdout
+    assert alias[1].returncode == 2 and alias[1].stderr.startswith("collbench: error: --threshold")
 
 
 @pytest.mark.timeout(120)

@@ -147,7 +147,7 @@ def test_wrong_result_fails_the_run(tmp_path: Path, capfd) -> None:
 @pytest.mark.timeout(120)
 def test_torchrun_launch(tmp_path: Path) -> None:
     marker = new_marker()
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "bench"]
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "collbench"]
     args += ["run", "--collectives", "all_reduce,reduce_scatter", "-b", "1K", "-e", "4K", "-n", "3", "--quiet"]
     args += ["--algorithms", "builtin"]
     proc = subprocess.run(
@@ -173,7 +173,7 @@ def test_torchrun_launch(tmp_path: Path) -> None:
 @pytest.mark.parametrize("fault,timeout_s", [("test_crash", 30), ("test_hang", 5)])
 def test_torchrun_fault_keeps_points(tmp_path: Path, fault: str, timeout_s: int) -> None:
     marker = new_marker()
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "bench"]
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "collbench"]
     args += [*SWEEP[:1], *SWEEP[3:], "--algorithms", fault, "--timeout", str(timeout_s), "--quiet"]
     start = time.monotonic()
     proc = subprocess.run(
@@ -218,9 +218,9 @@ def test_watchdog_ends_a_hang_outside_the_backend(tmp_path: Path, launcher: str)
     env = {**_fault_env(marker), "COLLBENCH_TEST_FAULT_RANK": "all"}
     args = [*SWEEP, "--algorithms", "test_hang", "--timeout", "4", "--out", str(tmp_path)]
     if launcher == "torchrun":
-        args = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "bench", *args]
+        args = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "collbench", *args]
     else:
-        args = ["-m", "bench", *args]
+        args = ["-m", "collbench", *args]
     start = time.monotonic()
     proc = subprocess.run(
         [sys.executable, *args], cwd=ROOT, env=cli_env(**env), capture_output=True, text=True, timeout=80

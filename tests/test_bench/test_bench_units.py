@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from bench.backend_support import check_combination
-from bench.measurement import CaseSpec, Measurement
 from bench.plan import RunConfig, build_plan, iters_for
+from bench.records import CaseSpec, Measurement
 from bench.run_writer import allowed_environment, create_run_dir
 from bench.schema import CSV_COLUMNS, csv_field
 from bench.sizes import parse_size, size_sweep

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from bench_helpers import run_cli, run_dir_from
 
-from analysis.pairs import analyse, one_factorisation
+from analysis.pairs import analyse
+from bench.pairings import one_factorisation
 
 
 @pytest.mark.parametrize("p", range(1, 13))

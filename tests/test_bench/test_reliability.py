@@ -125,7 +125,7 @@ def test_sigkilled_collbench_leaves_no_rank_and_reads_incomplete(tmp_path: Path)
     """SIGKILL cannot be caught: ranks die with their parent (PDEATHSIG) and run.json stays 'running',
     which effective_status turns into 'incomplete' because the recorded writer pid is gone."""
     marker = new_marker()
-    args = [sys.executable, "-m", "bench", "run", "--nprocs", "2", "--collectives", "all_reduce"]
+    args = [sys.executable, "-m", "collbench", "run", "--nprocs", "2", "--collectives", "all_reduce"]
     args += ["--algorithms", "test_hang", "-b", "1K", "-e", "16K", "-f", "2", "-n", "3", "-w", "1", "--quiet"]
     env = cli_env(**_testing(marker, COLLBENCH_TEST_FAULT_BYTES="8192"))
     proc = subprocess.Popen([*args, "--out", str(tmp_path)], cwd=ROOT, env=env, stdout=subprocess.PIPE)
@@ -158,7 +158,7 @@ _WRITER_LOOP = """
 import sys
 from pathlib import Path
 from bench.run_writer import RunWriter
-from bench.measurement import CaseSpec, Measurement
+from bench.records import CaseSpec, Measurement
 spec = CaseSpec("all_reduce", "ring", "gloo", "cpu", 2, "float32", "sum", 4096, 1024, -1, True, 3, 1)
 w = RunWriter(Path(sys.argv[1]), {"points": [], "warnings": []})
 w._write_json = lambda **_: None  # rows only: kill it while it appends as fast as it can
@@ -198,7 +198,7 @@ def test_two_runs_at_once_into_one_out(tmp_path: Path) -> None:
     single += ["-w", "1"]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "bench", *args, "--out", str(tmp_path)],
+            [sys.executable, "-m", "collbench", *args, "--out", str(tmp_path)],
             cwd=ROOT,
             env=cli_env(),
             stdout=subprocess.PIPE,
@@ -256,7 +256,7 @@ def test_segment_bytes_reach_pipelined_algorithms(tmp_path: Path, capfd) -> None
 
 @pytest.mark.parametrize("value,message", [("0", "at least 1 byte"), ("1Q", "--segment-bytes: bad size")])
 def test_bad_segment_bytes_is_a_usage_error(tmp_path: Path, capsys, value: str, message: str) -> None:
-    from bench.cli import main
+    from collbench.cli import main
 
     assert main([*QUICK, "--segment-bytes", value, "--out", str(tmp_path)]) == 2
     assert message in _one_error_line(capsys.readouterr().err)
@@ -273,7 +273,7 @@ def test_writer_identity_names_this_process() -> None:
 def test_sigkilled_torchrun_agent_leaves_no_rank(tmp_path: Path) -> None:
     """The torchrun agent is SIGKILLed mid-run: its ranks get SIGTERM (PDEATHSIG), rank 0 finishes run.json."""
     marker = new_marker()
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "bench"]
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "collbench"]
     args += ["run", "--collectives", "all_reduce", "--algorithms", "test_hang", "-b", "1K", "-e", "16K", "-f", "2"]
     args += ["-n", "3", "-w", "1", "--quiet", "--timeout", "60", "--out", str(tmp_path)]
     env = cli_env(**_testing(marker, COLLBENCH_TEST_FAULT_BYTES="8192"))

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from bench_helpers import ROOT, cli_env, read_run, run_cli, run_dir_from
 
-from analysis import cli as analysis_cli
 from analysis.synthetic import Hardware, write_run
+from collbench import cli
 from collectives.point_to_point import MEASURED, messages_per_iteration
 
 SMALL = ["-b", "1K", "-e", "16K", "-f", "4", "-n", "3", "-w", "1", "--window", "4"]
@@ -62,10 +62,10 @@ def test_send_recv_next_to_a_collective_with_an_idle_rank(tmp_path: Path, capsys
     assert [r["collective"] for r in rows] == ["all_reduce"] * 3 + ["send_recv"] * 9
     _check_rows(rows, 3, [1024, 2048, 4096])
     # fit (curves; no cost model for send_recv), compare and verdict take it without a traceback
-    assert analysis_cli.main(["fit", str(run_dir), "--boot", "10"]) == 0
+    assert cli.main(["fit", str(run_dir), "--boot", "10"]) == 0
     assert "curve  send_recv   latency" in capsys.readouterr().out
-    assert analysis_cli.main(["compare", str(run_dir), str(run_dir)]) == 0
-    assert analysis_cli.main(["verdict", str(run_dir)]) == 0
+    assert cli.main(["compare", str(run_dir), str(run_dir)]) == 0
+    assert cli.main(["verdict", str(run_dir)]) == 0
     assert "uni-directional bw" in capsys.readouterr().out
 
 
@@ -96,7 +96,7 @@ BAD = [
 
 
 def test_bad_send_recv_options_exit_2_with_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
-    from bench.cli import main
+    from collbench.cli import main
 
     monkeypatch.setenv("COLLBENCH_TESTING", "0")
     for args, message in BAD:
@@ -110,7 +110,7 @@ def test_bad_send_recv_options_exit_2_with_one_line(tmp_path: Path, capsys, monk
 
 @pytest.mark.timeout(120)
 def test_send_recv_under_torchrun(tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "bench",
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "collbench",
             "run", "--collectives", "send_recv", "-b", "1K", "-e", "1K", "-n", "2", "-w", "1", "--window", "4",
             "--quiet", "--out", str(tmp_path)]  # fmt: skip
     proc = subprocess.run(args, cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=100)
@@ -128,19 +128,19 @@ def test_analysis_of_send_recv_at_two_world_sizes(tmp_path: Path, capsys) -> Non
     runs = [write_run(tmp_path / "runs", Hardware(alpha_us=30.0, bw_gbps=2.0), cases=cases, world_size=p, seed=p)
             for p in (2, 3)]  # fmt: skip
     out = tmp_path / "fit"
-    assert analysis_cli.main(["fit", *map(str, runs), "--out", str(out), "--boot", "10"]) == 0
+    assert cli.main(["fit", *map(str, runs), "--out", str(out), "--boot", "10"]) == 0
     fits = (out / "fits.csv").read_text().splitlines()
     assert sum(ln.startswith("curve,send_recv,") for ln in fits) == 6  # 3 measurements x 2 world sizes
     assert any(ln.startswith("model,all_reduce,ring") for ln in fits)
     assert not any(ln.startswith("model,send_recv") for ln in fits)
     latency = next(ln for ln in fits if ln.startswith("curve,send_recv,latency"))
     assert 25 < float(latency.split(",")[5]) < 35  # alpha of one message
-    assert analysis_cli.main(["report", *map(str, runs), "--boot", "10", "--out", str(tmp_path / "report")]) == 0
+    assert cli.main(["report", *map(str, runs), "--boot", "10", "--out", str(tmp_path / "report")]) == 0
     report = (tmp_path / "report" / "report.md").read_text()
     assert "send_recv (point-to-point between two ranks) has no roofline" in report
     assert "| send_recv | 3 | bw (uni-directional) |" in report  # verdict rows: bw and bibw, no latency
     assert not (tmp_path / "report" / "figures" / "roofline_send_recv_p3.png").exists()
     assert (tmp_path / "report" / "figures" / "time_send_recv_p3.png").exists()
-    assert analysis_cli.main(["compare", str(runs[0]), str(runs[0])]) == 0
-    assert analysis_cli.main(["verdict", *map(str, runs)]) == 0
+    assert cli.main(["compare", str(runs[0]), str(runs[0])]) == 0
+    assert cli.main(["verdict", *map(str, runs)]) == 0
     capsys.readouterr()

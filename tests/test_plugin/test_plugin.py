@@ -96,7 +96,7 @@ def test_plugin_case_is_collbench_runs_case(first_run, capsys, monkeypatch) -> N
     info, plugin_us = bench["extra_info"], bench["stats"]["median"] * 1e6
     args = ["run", "--nprocs", "2", "--collectives", "all_reduce", "--algorithms", "builtin", "-b", "4K", "-e", "4K",
             "-n", "30", "-w", "3", "--out", str(suite / "runs"), "--json"]  # fmt: skip
-    from bench.cli import main  # in this process (torch is imported already); the ranks are spawned
+    from collbench.cli import main  # in this process (torch is imported already); the ranks are spawned
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # the default of spawned ranks is what is checked
     assert main(args) == 0, capsys.readouterr().err

@@ -21,7 +21,7 @@ import torch.distributed as dist
 from bench import exact_data
 from bench.clock import Clock, CpuClock, CudaClock
 from bench.collective_io import Buffers, DataCase, io_for
-from bench.measurement import CaseSpec, Measurement
+from bench.records import CaseSpec, Measurement
 from bench.stats import estimate
 
 

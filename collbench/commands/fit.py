@@ -1,4 +1,5 @@
-"""``collbench fit RUN... [--out DIR] [--robust huber|theil-sen] [--boot N] [--seed S]``: writes fits.csv."""
+"""``collbench fit RUN... [--out DIR] [--robust huber|theil-sen] [--boot N] [--seed S]``: fits every curve
+(``analysis.fitting``), writes fits.csv and prints the table (``analysis.fits_table``)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import argparse
 import warnings
 from pathlib import Path
 
-from analysis import fit_table
-from analysis.errors import AnalysisError
+from analysis import fits_table
 from analysis.fitting import fit_all
-from analysis.loader import load_runs
+from analysis.read_runs import load_runs
+from bench.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,9 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-breaks", action="store_true", help="one line per curve (no breakpoint search)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.boot < 0:
-        raise AnalysisError("--boot must be >= 0")
+        raise UsageError("--boot must be >= 0")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         df = load_runs(args.runs)
@@ -31,9 +32,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"collbench: warning: {w.message}")
     fits = fit_all(df, robust=args.robust, n_boot=args.boot, seed=args.seed, breaks=not args.no_breaks)
     if fits.empty:
-        raise AnalysisError("nothing to fit: every curve has fewer than 3 sizes (and no model has 2 world sizes)")
-    path = fit_table.write_csv(fits, Path(args.out) if args.out else Path(df["run_dir"].iloc[0]) / "fit")
-    print(fit_table.text(fits))
+        raise UsageError("nothing to fit: every curve has fewer than 3 sizes (and no model has 2 world sizes)")
+    path = fits_table.write_csv(fits, Path(args.out) if args.out else Path(df["run_dir"].iloc[0]) / "fit")
+    print(fits_table.text(fits))
     skipped = df.groupby(["collective", "algorithm", "world_size"])["bytes"].nunique()
     for (c, a, p), k in skipped[skipped < 3].items():
         print(f"collbench: warning: {c}/{a} p={p}: {k} size(s), no curve fit (needs 3)")

@@ -1,0 +1,103 @@
+"""The ``collbench`` command line: the one table of subcommands, the one usage parser, the one dispatcher.
+
+Top-level imports stay light (no torch, no pandas): ``collbench --help`` and a usage error answer fast, and a
+subcommand's module is imported only when it runs. Every bad option or input raises
+:class:`bench.errors.UsageError`, printed here as one ``collbench: error: ...`` line with exit 2, before any
+process starts; the exit codes are ``bench.errors``'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.errors import EXIT_OK, EXIT_USAGE, UsageError
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its module under ``collbench.commands``, its one-line help, and whether it runs ranks
+    (under torchrun every rank parses the options; only rank 0 reports a usage error)."""
+
+    module: str
+    help: str
+    ranks: bool = False
+
+
+COMMANDS: dict[str, Command] = {
+    "run": Command("run", "a sweep: time, check and record collectives (see collbench run --help)", ranks=True),
+    "pairs": Command("pairs", "every rank pair's latency and bandwidth; flags the slow link, rank or node (exit 1)",
+                     ranks=True),  # fmt: skip
+    "fit": Command("fit", "alpha-beta(-gamma) fits per curve and across world sizes; writes fits.csv"),
+    "report": Command("report", "Markdown + HTML report with plots of one or more runs"),
+    "compare": Command("compare", "per-point change between two runs with significance; exit 1 on a regression"),
+    "import": Command("import_", "nccl-tests output (text log or -J JSON) -> collbench run directories"),
+    "predict": Command("predict", "time, busbw and best algorithm at unmeasured sizes / world sizes, from a fit"),
+    "verdict": Command("verdict", "is my number good? peak busbw against the link / network roof, with the reason"),
+    "export": Command("export", "fitted two-tier model -> simulator config (--astra-sim: analytical network YAML)"),
+}
+
+
+class UsageParser(argparse.ArgumentParser):
+    """argparse that reports errors as :class:`UsageError` (one ``collbench: error: ...`` line, exit 2) instead
+    of a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _module(name: str):  # noqa: ANN202 - a module object
+    return importlib.import_module(f"collbench.commands.{COMMANDS[name].module}")
+
+
+def build_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand, filled by its module's ``add_arguments``."""
+    module = _module(name)
+    parser = UsageParser(prog=f"collbench {name}", description=getattr(module, "DESCRIPTION", COMMANDS[name].help),
+                         epilog=getattr(module, "EPILOG", None))  # fmt: skip
+    module.add_arguments(parser)
+    return parser
+
+
+def _top_help() -> str:
+    lines = [f"usage: collbench {{{','.join(COMMANDS)}}} ...", "",
+             "Microbenchmarks, correctness checks and cost models of collective communication.", "", "commands:"]
+    return "\n".join(lines + [f"  {name:<9} {c.help}" for name, c in COMMANDS.items()])  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``collbench`` console script and ``python -m collbench``: run ``argv`` = [command,
+    options...] (default ``sys.argv[1:]``) and return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_top_help())
+        return EXIT_OK if args else EXIT_USAGE
+    if args[0] == "--version":
+        from bench.schema import collbench_version
+
+        print(f"collbench {collbench_version()}")
+        return EXIT_OK
+    name = args[0]
+    command = COMMANDS.get(name)
+    try:
+        if command is None:
+            raise UsageError(f"unknown command {name!r}; choose from {', '.join(COMMANDS)}")
+        parsed = build_parser(name).parse_args(args[1:])
+        return int(_module(name).run(parsed, args))
+    except UsageError as exc:
+        other_rank = os.environ.get("RANK", "0") != "0"  # under torchrun every rank parses; rank 0 speaks
+        if not (other_rank and (command is None or command.ranks)):
+            print(f"collbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # output piped into head: the answer was read
+        if command.ranks:
+            raise
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

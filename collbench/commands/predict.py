@@ -1,0 +1,84 @@
+"""``collbench predict``: time, busbw and the best algorithm at sizes and world sizes not measured, and "will
+more GPUs help?" for a data-parallel step, from a fit (``analysis.predict``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from analysis import twotier
+from analysis.predict import build_predictor, json_records, predict_table, scaling_table
+from bench.errors import UsageError
+from collbench.commands.options import int_list, parse_bytes
+from collectives import costs
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fits", nargs="+", required=True,
+                        help="a fits.csv, or run directories to fit (runs at >= 2 node counts: two-tier model)")
+    parser.add_argument("--collective", default="all_reduce", choices=costs.COLLECTIVES)
+    parser.add_argument("--algorithm", default="all", help="algorithm name or 'all' (default)")
+    parser.add_argument("--bytes", default="1M,64M,1G", help="sizes, e.g. 4K,1M,1G (default 1M,64M,1G)")
+    parser.add_argument("--world-sizes", default="8,64,512", help="comma list (default 8,64,512)")
+    parser.add_argument("--gpus-per-node", type=int,
+                        help="GPUs per node (default: from the runs' run.json; overrides it)")
+    parser.add_argument("--boot", type=int, default=200, help="bootstrap replicates for the intervals (default 200)")
+    parser.add_argument("--json", action="store_true",
+                        help="print a JSON list: one record per (collective, algorithm, world size, bytes)")
+    parser.add_argument("--scaling", action="store_true", help="data-parallel step: will more GPUs help?")
+    parser.add_argument("--grad-bytes", default="1G", help="gradient bytes all-reduced per step (--scaling)")
+    parser.add_argument("--compute-ms", type=float, default=300.0, help="compute time of one step (--scaling)")
+    parser.add_argument("--overlap", type=float, default=0.0, help="share of the all-reduce hidden by compute")
+    parser.add_argument("--bucket-bytes", help="gradient bucket size, e.g. 25M (PyTorch DDP's default)")
+    parser.add_argument("--gpu-hour-usd", type=float, help="price of one GPU-hour: cost per step (--scaling)")
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> int:
+    world_sizes = int_list(args.world_sizes, "--world-sizes")
+    pred, summary = build_predictor(args.fits, args.collective, gpus_per_node=args.gpus_per_node, n_boot=args.boot)
+    if args.scaling:
+        alg = "ring" if args.algorithm == "all" else args.algorithm
+        bucket = parse_bytes(args.bucket_bytes) if args.bucket_bytes else None
+        if args.compute_ms <= 0:
+            raise UsageError("--compute-ms must be positive")
+        table = scaling_table(
+            pred, grad_bytes=parse_bytes(args.grad_bytes), compute_ms=args.compute_ms, world_sizes=world_sizes,
+            algorithm=alg, overlap=args.overlap, bucket_bytes=bucket, collective=args.collective,
+            gpu_hour_usd=args.gpu_hour_usd,
+        )  # fmt: skip
+        for w in pred.warnings:
+            print(f"collbench: warning: {w}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(json_records(table)))
+            return 0
+        for line in summary:
+            print(f"# {line}")
+        price = f", {args.gpu_hour_usd:g} USD per GPU-hour" if args.gpu_hour_usd else ""
+        print(f"# data-parallel step: {args.collective}/{alg} of {args.grad_bytes} per step, compute "
+              f"{args.compute_ms} ms, overlap {args.overlap:.0%}{price}")  # fmt: skip
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        return 0
+    known = sorted(set(costs.cost_algorithms(args.collective)) | set(twotier.ALGORITHMS))
+    algorithms = known if args.algorithm == "all" else [args.algorithm]
+    if args.algorithm != "all" and args.algorithm not in known:
+        raise UsageError(f"unknown algorithm {args.algorithm!r} for {args.collective}")
+    sizes = [parse_bytes(s) for s in args.bytes.split(",") if s.strip()]
+    table = predict_table(pred, args.collective, algorithms, sizes, world_sizes)
+    for w in pred.warnings:
+        print(f"collbench: warning: {w}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(json_records(table)))
+        return 0
+    for line in summary:
+        print(f"# {line}")
+    print(f"{'collective':<15} {'algorithm':<18} {'p':>5} {'bytes':>12} {'time_us':>12} {'95% interval':>23} "
+          f"{'busbw_gbps':>10}  basis")  # fmt: skip
+    for r in table.sort_values(["world_size", "bytes", "time_us"]).itertuples(index=False):
+        mark = "  <- best" if r.best else ("  (lower bound, not ranked)" if r.lower_bound else "")
+        t = f"{'>=' if r.lower_bound else ''}{r.time_us:.1f}"
+        ci = f"[{r.time_us_lo:.1f}, {r.time_us_hi:.1f}]" if math.isfinite(r.time_us_lo) else "-"
+        print(f"{r.collective:<15} {r.algorithm:<18} {r.world_size:>5} {r.bytes:>12} {t:>12} {ci:>23} "
+              f"{r.busbw_gbps:>10.3f}  {r.basis}{mark}")  # fmt: skip
+    return 0

@@ -1,0 +1,52 @@
+"""``collbench report RUN...``: a Markdown + HTML report with plots of one or more runs (``analysis.report``),
+and fits.csv beside it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from analysis import fits_table, hardware
+from analysis.read_runs import find_runs
+from analysis.report import build, fit, points, to_html, to_markdown
+from bench.errors import UsageError
+from collbench.commands.options import add_hardware_arguments, parse_bytes
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", help="run directories (or parents of run directories)")
+    parser.add_argument("--out", help="report directory (default: <first run>/report)")
+    parser.add_argument("--title", help="report title")
+    parser.add_argument("--peak-gbps", type=float, help="a spec roof drawn on the roofline in place of the link "
+                        "roof (GB/s; e.g. HBM); the verdict's link roof is --link-gbps")
+    parser.add_argument("--gamma-gbps", type=float, help="reduction rate 1/gamma for the reduction roof (GB/s)")
+    parser.add_argument("--grad-bytes", help="gradient size for the 'will more GPUs help?' plot, e.g. 1G")
+    parser.add_argument("--compute-ms", type=float, help="compute time per step for that plot (ms)")
+    parser.add_argument("--overlap", type=float, default=0.0, help="share of the all-reduce hidden by compute")
+    parser.add_argument("--boot", type=int, default=100, help="bootstrap replicates of the fits (default 100)")
+    parser.add_argument("--baseline", nargs="+", help="earlier run(s): the report opens with what changed against "
+                        "them (collbench compare's rule, 10%% threshold)")
+    add_hardware_arguments(parser)
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> int:
+    runs = [r for p in args.runs for r in find_runs(p)]
+    baseline = [r for p in args.baseline or [] for r in find_runs(p)]
+    out = Path(args.out) if args.out else runs[0].path / "report"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {out}: {exc.strerror}") from None
+    grad = parse_bytes(args.grad_bytes) if args.grad_bytes else None
+    fits, why = fit(points(runs), n_boot=args.boot)
+    written = [fits_table.write_csv(fits, out)] if fits is not None else []
+    blocks = build(runs, fits, out / "figures", peak_gbps=args.peak_gbps, gamma_gbps=args.gamma_gbps,
+                   grad_bytes=grad, compute_ms=args.compute_ms, overlap=args.overlap, title=args.title,
+                   fit_error=why, hardware_overrides=hardware.overrides_from_args(args),
+                   baseline=baseline)  # fmt: skip
+    (out / "report.md").write_text(to_markdown(blocks, out))
+    (out / "report.html").write_text(to_html(blocks, blocks[0].text))
+    n_figs = sum(b.kind == "img" for b in blocks)
+    also = f" and {written[0]}" if written else ""
+    print(f"wrote {out / 'report.md'}, {out / 'report.html'} ({n_figs} figures){also}")
+    return 0
