@@ -18,7 +18,6 @@ scheduled onto a busy core for the whole point doubles its median on a small sha
 therefore only confirmed when a neighbouring size of the same curve changed the same way; a lone significant
 point is reported as ``isolated`` and does not fail the comparison (a real slowdown of an algorithm or a
 backend shows at several sizes).
-Exit 0 when nothing regressed, 1 on a regression, 2 on a usage or input error.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The result files' format, in both directions: columns, types, spellings, the run.json skeleton, run
 directory names and the "writer is gone" rule (docs/results-schema.md). torch-free.
 
-``bench.run_writer`` writes with it, ``analysis`` (loader, importer, synthetic runs) reads and writes with
+``bench.run_writer`` writes with it, ``analysis`` (read_runs, nccltests, synthetic runs) reads and writes with
 it: one definition, as pyperf's ``_bench.py`` owns its JSON both ways.
 """
 

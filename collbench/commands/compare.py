@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
+    """Match the points of BASE and NEW, print the table (or JSON); exit 1 when a point regressed."""
     if not 0 <= args.threshold < 10:
         raise UsageError("--threshold must be a fraction like 0.05 (5 %)")
     if not 0 < args.alpha < 1:
@@ -41,8 +42,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     counts = count_verdicts(changes)
     shift = run_shift(changes)
     if shift["note"] and not args.relative_to and has_builtin(base) and has_builtin(new):
-        shift["relative_to_builtin"] = count_verdicts(compare_frames(base, new, args.threshold, args.alpha, args.seed,
-                                                              "builtin")[0])  # fmt: skip
+        builtin_changes = compare_frames(base, new, args.threshold, args.alpha, args.seed, "builtin")[0]
+        shift["relative_to_builtin"] = count_verdicts(builtin_changes)
     if args.json:
         print(json.dumps({"counts": counts, "run_shift": shift, "points": [asdict(c) for c in changes],
                           "unmatched": unmatched}))  # fmt: skip

@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
+    """Fit the two tiers of the runs and write (or print) the ASTRA-sim YAML."""
     if args.gpus_per_node is not None and args.gpus_per_node < 1:
         raise UsageError("--gpus-per-node must be >= 1")
     with warnings.catch_warnings():

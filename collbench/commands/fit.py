@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
+    """Fit every curve of the runs, write fits.csv and print the table and the curves too short to fit."""
     if args.boot < 0:
         raise UsageError("--boot must be >= 0")
     with warnings.catch_warnings(record=True) as caught:

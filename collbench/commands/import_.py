@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
+    """Parse every file first (a bad one writes nothing), then write one run directory per test."""
     if args.world_size is not None and args.world_size < 1:
         raise UsageError("--world-size must be >= 1")
     paths = [Path(f) for f in args.files]

@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
+    """Predict the table (or, with --scaling, the data-parallel step) and print it or its JSON records."""
     world_sizes = int_list(args.world_sizes, "--world-sizes")
     pred, summary = build_predictor(args.fits, args.collective, gpus_per_node=args.gpus_per_node, n_boot=args.boot)
     if args.scaling:

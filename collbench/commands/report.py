@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
+    """Fit the runs, write report.md, report.html and fits.csv into the report directory."""
     runs = [r for p in args.runs for r in find_runs(p)]
     baseline = [r for p in args.baseline or [] for r in find_runs(p)]
     out = Path(args.out) if args.out else runs[0].path / "report"

@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
+    """Judge every curve of the runs against its machine's roof; print text or JSON."""
     runs = [r for p in args.runs for r in find_runs(p)]
     if not runs:
         raise UsageError("no runs given")
