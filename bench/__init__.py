@@ -1,1 +1,4 @@
-"""The collbench harness: case specs, timing, correctness checks, result files and the CLI."""
+"""The collbench harness: case specs, timing on the ranks, correctness checks, launching and result files.
+
+Never imports ``analysis`` or the command line (``collbench``), which sit above it.
+"""
