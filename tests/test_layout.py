@@ -129,6 +129,36 @@ def test_torch_stays_out_of_analysis_and_the_command_layer() -> None:
             todo += [d for d in at_import[m] | set(parents) if d in known]
 
 
+def test_options_are_read_only_in_the_command_layer() -> None:
+    """One usage parser (``collbench.cli.UsageParser``) and one module per subcommand in ``collbench.commands``
+    (each with ``add_arguments`` and ``run``); no library module of bench or analysis builds a parser or adds an
+    option, and none defines exit codes."""
+    names = _module_names()
+    offenders = []
+    for mod, path in names.items():
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            call = node.func if isinstance(node, ast.Call) else None
+            called = getattr(call, "attr", None) or getattr(call, "id", None)
+            if called in ("ArgumentParser", "add_argument", "add_argument_group") and not mod.startswith("collbench"):
+                offenders.append(f"{mod}: {called}")
+            if isinstance(node, ast.ClassDef) and mod != "collbench.cli":
+                bases = {getattr(b, "attr", None) or getattr(b, "id", None) for b in node.bases}
+                if "ArgumentParser" in bases:
+                    offenders.append(f"{mod}: a parser class {node.name}")
+            stores = node.targets if isinstance(node, ast.Assign) else []
+            targets = [n.id for t in stores for n in ast.walk(t) if isinstance(n, ast.Name)]
+            if mod != "bench.errors" and any(t.startswith("EXIT_") for t in targets):
+                offenders.append(f"{mod}: defines {[t for t in targets if t.startswith('EXIT_')]}")
+    assert not offenders, offenders
+    from collbench.cli import COMMANDS
+
+    for name, command in COMMANDS.items():
+        path = ROOT / "collbench" / "commands" / f"{command.module}.py"
+        defs = {n.name for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef)}
+        assert {"add_arguments", "run"} <= defs, f"collbench {name}: {path.name} lacks add_arguments or run"
+
+
 def test_no_import_cycles_between_modules() -> None:
     """Inside a package no two modules import each other (the layers above keep packages apart)."""
     names = _module_names()
