@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 from bench.errors import EXIT_OK, EXIT_USAGE, UsageError
 
@@ -50,7 +51,8 @@ class UsageParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _module(name: str):  # noqa: ANN202 - a module object
+def _module(name: str) -> ModuleType:
+    """The command's module, imported only when the command runs (so ``collbench --help`` stays fast)."""
     return importlib.import_module(f"collbench.commands.{COMMANDS[name].module}")
 
 
