@@ -108,7 +108,7 @@ class RankMeasurer:
         self.niced = nice_transport_threads(self.transport_nice)
         self._fns: dict[tuple[str, str, int | None], Callable[..., None]] = {}
         self._bufs = None
-        self.window, self._send_recv = window, None  # send_recv: bench.p2p_bench, created at its first case
+        self.window, self._send_recv = window, None  # send_recv: bench.osu_p2p, created at its first case
 
     def _buffers(self, spec: CaseSpec):  # noqa: ANN202 - bench.collective_io.Buffers
         from bench.collective_io import Buffers
@@ -147,9 +147,9 @@ class RankMeasurer:
         runs: list[measure.GroupRun | None] = [None] * len(groups)
         for visit in range(visits):
             for i, specs in enumerate(groups):
-                if is_point_to_point(specs[0].collective):  # not a collective: bench.p2p_bench
+                if is_point_to_point(specs[0].collective):  # not a collective: bench.osu_p2p
                     if self._send_recv is None:
-                        from bench.p2p_bench import SendRecvMeasurer
+                        from bench.osu_p2p import SendRecvMeasurer
 
                         self._send_recv = SendRecvMeasurer(self.ctx, self.window)
                     yield specs, [self._send_recv.measure(s) for s in specs]

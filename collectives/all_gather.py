@@ -21,8 +21,8 @@ import torch
 import torch.distributed as dist
 
 from collectives import validate
-from collectives.layout import fold_map, fold_newrank, fold_oldrank
-from collectives.p2p import Ctx, Msg, exchange
+from collectives.batched_p2p import Ctx, Msg, exchange
+from collectives.blocks import fold_map, fold_newrank, fold_oldrank
 
 
 def _blocks(out: torch.Tensor, m: int, lo: int, hi: int) -> torch.Tensor:

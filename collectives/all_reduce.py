@@ -25,10 +25,10 @@ import torch.distributed as dist
 from torch.distributed import ReduceOp
 
 from collectives import validate
+from collectives.batched_p2p import Ctx, exchange
+from collectives.blocks import block_starts, chain_segment_elems, fold_map, fold_newrank, fold_oldrank, span
 from collectives.broadcast import binomial_bcast
 from collectives.costs import DEFAULT_SEGMENT_BYTES
-from collectives.layout import block_starts, chain_segment_elems, fold_map, fold_newrank, fold_oldrank, span
-from collectives.p2p import Ctx, exchange
 from collectives.reduce import binomial_reduce
 from collectives.reduce_ops import combine, finish
 from collectives.trees import btree_parent, dtree_parents, heights_depths

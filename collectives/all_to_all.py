@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 
 from collectives import all_gather, validate
-from collectives.p2p import exchange
+from collectives.batched_p2p import exchange
 
 
 def _offsets(sizes: list[int]) -> list[int]:

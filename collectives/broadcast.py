@@ -18,9 +18,9 @@ import torch
 import torch.distributed as dist
 
 from collectives import validate
+from collectives.batched_p2p import Ctx, exchange
+from collectives.blocks import block_starts, chain_segment_elems, span
 from collectives.costs import DEFAULT_SEGMENT_BYTES
-from collectives.layout import block_starts, chain_segment_elems, span
-from collectives.p2p import Ctx, exchange
 
 
 def binomial_bcast(ctx: Ctx, t: torch.Tensor, root: int) -> None:

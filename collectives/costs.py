@@ -101,7 +101,7 @@ CostFn = Callable[[int, "float | None", "int | None"], Cost]
 
 def _chain(p: int, n: float | None, s: int | None, reducing: bool) -> Cost:
     # Pipelined chain around the ring: T = (p-2+k)(alpha + n/k beta [+ n/k gamma]); one segment at p = 2,
-    # where k = 1 is optimal whatever alpha and beta (collectives.layout.chain_segment_elems).
+    # where k = 1 is optimal whatever alpha and beta (collectives.blocks.chain_segment_elems).
     k = segments(n, s) if p > 2 else 1
     steps = p - 2 + k
     return Cost(float(steps), steps / k, steps / k if reducing else 0.0)

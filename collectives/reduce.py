@@ -19,9 +19,9 @@ import torch.distributed as dist
 from torch.distributed import ReduceOp
 
 from collectives import validate
+from collectives.batched_p2p import Ctx, exchange
+from collectives.blocks import chain_segment_elems
 from collectives.costs import DEFAULT_SEGMENT_BYTES
-from collectives.layout import chain_segment_elems
-from collectives.p2p import Ctx, exchange
 from collectives.reduce_ops import combine, finish
 
 

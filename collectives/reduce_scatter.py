@@ -22,8 +22,8 @@ import torch.distributed as dist
 from torch.distributed import ReduceOp
 
 from collectives import validate
-from collectives.layout import fold_map, fold_newrank, fold_oldrank
-from collectives.p2p import Ctx, exchange
+from collectives.batched_p2p import Ctx, exchange
+from collectives.blocks import fold_map, fold_newrank, fold_oldrank
 from collectives.reduce_ops import combine, finish
 
 

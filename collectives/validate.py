@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 from torch.distributed import ReduceOp
 
-from collectives.p2p import Ctx, make_ctx
+from collectives.batched_p2p import Ctx, make_ctx
 from collectives.reduce_ops import SUPPORTED_OPS
 from collectives.spec import spec
 

@@ -3,7 +3,7 @@ send_recv`` (:class:`SendRecvMeasurer`) and ``collbench pairs`` (:class:`Link`, 
 
 :class:`Link` is one rank's end of a link to a peer: the bodies of one iteration of osu_latency (ping-pong),
 osu_bw (a window of messages posted at once, then an acknowledgement from the receiver) and osu_bibw (both
-sides post their window at once), every message through ``collectives.p2p.exchange``, and a timer of
+sides post their window at once), every message through ``collectives.batched_p2p.exchange``, and a timer of
 back-to-back iterations. What each figure means: ``collectives.point_to_point`` and docs/protocol.md
 ("send_recv"). Timing is this module's own (host clock around each iteration, a device synchronize after
 it on GPUs), not ``bench.measure``'s collective loop.
@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 
 from collectives import point_to_point as p2p_spec
-from collectives.p2p import Ctx, exchange, make_ctx
+from collectives.batched_p2p import Ctx, exchange, make_ctx
 
 Body = Callable[[], None]
 
@@ -86,7 +86,7 @@ def slot_count(nbytes: int, window: int) -> int:
 
 def nccl_ready() -> None:
     """On NCCL one collective on the default group first: torch wants the group's first batched P2P call to
-    involve every rank (communicators are created lazily; collectives/p2p.py)."""
+    involve every rank (communicators are created lazily; collectives/batched_p2p.py)."""
     if dist.get_backend() == "nccl":
         dist.barrier()
 
