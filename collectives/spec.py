@@ -1,23 +1,26 @@
 """One torch-free description per collective: what every other module asks instead of comparing names.
 
 Like nccl-tests' ``struct testColl``, a :class:`CollectiveSpec` says what a collective is: whether it has a
-root, whether it reduces, how nccl-tests' size S maps to the per-rank buffers, its bus-bandwidth factor and
-its alpha-beta-gamma lower bound (docs/theory.md). ``bench`` (torch side: buffers, calls, data, checks) and
-``analysis`` (busbw, imports, fits) derive everything collective-specific from here, so adding a
-collective means one entry here, its algorithms, one torch-side entry in ``bench.collective_io`` and its
-costs in ``collectives.costs``.
+root (and whether the root sends or receives), whether it reduces, how nccl-tests' size S maps to the per-rank
+buffers, its bus-bandwidth factor, its alpha-beta-gamma lower bound (docs/theory.md) and whether the default
+sweep measures it. ``bench`` (torch side: buffers, calls, data, checks) and ``analysis`` (busbw, imports, fits)
+derive everything collective-specific from here and never compare names. The torch side of a collective
+(algorithms, builtin call and check, harness) is its module ``collectives/<name>.py``; its costs are one entry
+of ``collectives.costs``. docs/add-a-collective.md lists the steps.
 
 Layouts of S (nccl-tests' size, docs/theory.md "Notation"):
 
 - ``whole``: S is each rank's whole buffer (broadcast, reduce, all_reduce);
-- ``gather``: S is the gathered output, p blocks of S/p; each rank's input is one block (all_gather);
-- ``scatter``: S is each rank's input, p blocks; each rank's output is one block (reduce_scatter);
+- ``gather``: S is the gathered output, p blocks of S/p; each rank's input is one block (all_gather, and
+  gather, where only the root's output is the result);
+- ``scatter``: S is each rank's input, p blocks; each rank's output is one block (reduce_scatter, and scatter,
+  where only the root's input is read);
 - ``exchange``: S is each rank's whole send buffer, p blocks (block j goes to rank j); the receive buffer
   has the same size (all_to_all, nccl-tests ``alltoall``: ``count`` is the whole per-rank buffer).
 
-In-place: all_gather and reduce_scatter are measured out of place and in place (nccl-tests' two columns);
-broadcast, reduce and all_reduce are in place by nature; all_to_all is out of place only, as torch's
-``all_to_all_single`` and NCCL's grouped send/recv need distinct buffers (nccl-tests prints an in-place
+In-place: all_gather, reduce_scatter, gather and scatter are measured out of place and in place (nccl-tests'
+two columns); broadcast, reduce and all_reduce are in place by nature; all_to_all is out of place only, as
+torch's ``all_to_all_single`` and NCCL's grouped send/recv need distinct buffers (nccl-tests prints an in-place
 alltoall column with ``#wrong`` N/A: it is not checked and its times are not a real exchange).
 """
 
@@ -39,12 +42,13 @@ class CollectiveSpec:
     """What a collective is, independent of any algorithm or backend."""
 
     name: str
-    rooted: bool  # takes a root rank (src for broadcast, dst for reduce)
+    rooted: bool  # takes a root rank (src for broadcast and scatter, dst for reduce and gather)
     reducing: bool  # combines data with a ReduceOp (has a gamma term)
     layout: Layout  # how S maps to the per-rank buffers (module docstring)
     busbw: Callable[[int], float]  # nccl-tests' factor F(p): busbw = algbw * F
     lower_bound: Callable[[int], tuple[float, float, float]]  # (L, W, G) of the alpha-beta-gamma bound, p >= 2
-    root_name: str | None = None  # keyword of the root in torch's signature
+    root_name: str | None = None  # keyword of the root in torch's signature: ``src`` sends, ``dst`` receives
+    default_sweep: bool = True  # ``collbench run`` measures it when --collectives is ``all``; else only when named
     nccl_tests_name: str | None = None  # nccl-tests' program stem (``<name>_perf``) when it differs from name
     bandwidth_algorithm: str = "ring"  # the hand-written algorithm whose cost model draws the roofline's link roof
     latency_algorithm: str = "tree"  # the hand-written algorithm with O(log p) steps, for small messages
@@ -53,6 +57,22 @@ class CollectiveSpec:
     def program(self) -> str:
         """nccl-tests' name of the collective: ``alltoall`` for all_to_all, the collective's name otherwise."""
         return self.nccl_tests_name or self.name
+
+    @property
+    def result_at_root_only(self) -> bool:
+        """Only the root's buffer holds the result (reduce, gather: the root is ``dst``); other ranks' are
+        scratch."""
+        return self.root_name == "dst"
+
+    @property
+    def input_at_root_only(self) -> bool:
+        """Only the root's input is read (broadcast, scatter: the root is ``src``); other ranks' are scratch."""
+        return self.root_name == "src"
+
+    @property
+    def busbw_reveals_p(self) -> bool:
+        """F(p) differs between world sizes, so busbw / algbw tells p (not for F = 1: broadcast, reduce)."""
+        return len({self.busbw(p) for p in (2, 3, 4)}) > 1
 
     @property
     def blocked(self) -> bool:
@@ -145,11 +165,27 @@ SPECS: dict[str, CollectiveSpec] = {
             busbw=_ring_share,
             lower_bound=lambda p: (float(_lg_ceil(p)), _ring_share(p), 0.0),
         ),
+        # nccl-tests' src/gather.cu and src/scatter.cu (GatherGetBw, ScatterGetBw): algbw = S / t and
+        # busbw = algbw * (p - 1) / p, the root sending or receiving every block but its own
+        CollectiveSpec(
+            "gather", rooted=True, reducing=False, layout="gather", root_name="dst", default_sweep=False,
+            bandwidth_algorithm="linear",
+            busbw=_ring_share,
+            lower_bound=lambda p: (float(_lg_ceil(p)), _ring_share(p), 0.0),
+        ),
+        CollectiveSpec(
+            "scatter", rooted=True, reducing=False, layout="scatter", root_name="src", default_sweep=False,
+            bandwidth_algorithm="linear",
+            busbw=_ring_share,
+            lower_bound=lambda p: (float(_lg_ceil(p)), _ring_share(p), 0.0),
+        ),
     )
 }  # fmt: skip
 
 #: The collectives collbench measures, in nccl-tests' order.
 COLLECTIVES: tuple[str, ...] = tuple(SPECS)
+#: What ``collbench run --collectives all`` (the default) measures; the others run when named.
+DEFAULT_SWEEP: tuple[str, ...] = tuple(name for name, s in SPECS.items() if s.default_sweep)
 
 
 class UnknownCollectiveError(KeyError):

@@ -87,10 +87,11 @@ def check_root(root: object, ctx: Ctx, name: str) -> int:
 
 
 def check_pair(output: torch.Tensor, input: torch.Tensor, p: int, collective: str, rank: int) -> None:
-    """all_gather / reduce_scatter buffers: same dtype and device, output = p x input (or input = p x output).
+    """Buffers of the blocked layouts: same dtype and device, output = p x input (``gather`` layout: all_gather,
+    gather) or input = p x output (``scatter`` layout: reduce_scatter, scatter).
 
     The buffers may overlap only in the in-place layout of NCCL and nccl-tests: the small buffer is exactly
-    this rank's block of the large one (all_gather: input = output block ``rank``; reduce_scatter: output =
+    this rank's block of the large one (gather layout: input = output block ``rank``; scatter layout: output =
     input block ``rank``)."""
     if output.dtype != input.dtype:
         raise TypeError(f"{collective}: output dtype {output.dtype} differs from input dtype {input.dtype}")
@@ -99,12 +100,12 @@ def check_pair(output: torch.Tensor, input: torch.Tensor, p: int, collective: st
     if spec(collective).layout == "gather":
         if output.numel() != p * input.numel():
             raise ValueError(
-                f"all_gather: output has {output.numel()} elements, expected world size {p} x input "
+                f"{collective}: output has {output.numel()} elements, expected world size {p} x input "
                 f"{input.numel()} = {p * input.numel()}"
             )
     elif input.numel() != p * output.numel():
         raise ValueError(
-            f"reduce_scatter: input has {input.numel()} elements, expected world size {p} x output "
+            f"{collective}: input has {input.numel()} elements, expected world size {p} x output "
             f"{output.numel()} = {p * output.numel()}"
         )
     if output.numel() > 0 and input.numel() > 0 and _overlap(output, input) and not is_in_place(output, input, rank):
@@ -196,6 +197,21 @@ def reduce_scatter_args(output: object, input: object, op: object, group: dist.P
     if ctx is not None:
         check_pair(o, i, ctx.size, "reduce_scatter", ctx.rank)
     return ctx
+
+
+def rooted_pair_args(
+    output: object, input: object, root: object, group: dist.ProcessGroup | None, collective: str
+) -> tuple[Ctx, int] | None:
+    """Checks for gather (``dst``) and scatter (``src``): the buffers as :func:`check_pair`, the root in the group;
+    (ctx, root group rank) or None off-group."""
+    o = check_tensor(output, "output")
+    i = check_tensor(input, "input")
+    ctx = _member(group)
+    if ctx is None:
+        return None
+    root_rank = check_root(root, ctx, spec(collective).root_name or "root")
+    check_pair(o, i, ctx.size, collective, ctx.rank)
+    return ctx, root_rank
 
 
 def _splits(splits: object, rows: int, p: int, name: str, tensor_name: str) -> list[int]:
