@@ -52,7 +52,7 @@ DTYPE_BYTES = {"float32": 4, "float16": 2, "float64": 8, "bfloat16": 2, "int8": 
                "uint32": 4, "int64": 8, "uint64": 8, "float8_e4m3fn": 1, "float8_e5m2": 1}  # fmt: skip
 OPS = {"sum": "sum", "prod": "prod", "max": "max", "min": "min", "avg": "avg", "none": "none", "mulsum": "mulsum"}
 #: nccl-tests programs collbench does not measure (refused by name)
-UNMEASURED = ("gather", "scatter", "hypercube")
+UNMEASURED = ("hypercube",)
 #: what collbench imports: the collectives, and sendrecv_perf as send_recv with the algorithm ``ring_shift``
 #: (every rank sends S to rank + 1 and receives S from rank - 1 in one group call; nccl-tests' src/sendrecv.cu,
 #: SendRecvRunColl; busbw = algbw): collectives.point_to_point says how it compares with collbench's own
@@ -414,6 +414,8 @@ def _infer_collective(sec: _Section, p_hint: int | None) -> tuple[str | None, st
     if has_root and all(r is not None and r >= 0 for r in roots):
         if has_op and any(r.redop and r.redop.lower() != "none" for r in rows):
             return "reduce", "a redop and a root >= 0"
+        if any(hi < 1.0 and lo > 0.0 for lo, hi in _factor_intervals(sec, top=len(rows) * 2)):  # F = (p-1)/p
+            return None, "a root >= 0 without a reduction and busbw/algbw < 1: gather or scatter"
         return "broadcast", "a root >= 0 without a reduction"
     reducing = has_op and any(r.redop and r.redop.lower() != "none" for r in rows)
     if reducing:
@@ -572,7 +574,7 @@ def _world_from_factor(sec: _Section, coll: str) -> tuple[int | None, str]:
     """p from busbw/algbw: the one p whose F fits the rows with the largest algbw within print rounding."""
     if p2p.is_point_to_point(coll):
         return None, "busbw/algbw is 1 for sendrecv whatever p"
-    if spec(coll).rooted:  # F = 1 for the rooted collectives
+    if not spec(coll).busbw_reveals_p:  # F = 1 for broadcast and reduce
         return None, "busbw/algbw is 1 for broadcast and reduce whatever p"
     intervals = _factor_intervals(sec)
     if not intervals:

@@ -50,8 +50,8 @@ def build_run_parser() -> argparse.ArgumentParser:
         "--max-time-per-point is spent, the algorithms of one size interleaved; -n fixes the sample count.",
     )
     p.add_argument("--collectives", default="all",
-                   help="comma list or 'all' (default: all six collectives); send_recv (point-to-point between "
-                   "ranks 0 and 1) is measured only when named")  # fmt: skip
+                   help="comma list or 'all' (default: the six collectives of the default sweep); gather, scatter "
+                   "and send_recv (point-to-point between ranks 0 and 1) are measured only when named")  # fmt: skip
     p.add_argument("--algorithms", default="all",
                    help="comma list or 'all' (default: every registered one; send_recv's are latency, bw, bibw)")
     p.add_argument("--backend", choices=("gloo", "nccl"), help="default: nccl if GPUs are visible, else gloo")

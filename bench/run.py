@@ -23,6 +23,7 @@ from bench.plan import (
 from bench.sizes import parse_size, size_sweep
 from collectives import point_to_point as p2p
 from collectives.costs import COLLECTIVES
+from collectives.spec import DEFAULT_SWEEP
 
 MAX_PROCS_PER_CPU = 8  # gloo ranks per CPU core beyond which a local run is refused (p=16 on 2 cores is fine)
 MEMORY_FRACTION = 0.8  # share of available memory a local CPU run may plan to use
@@ -80,7 +81,7 @@ def _resolve_algorithms(collectives: list[str], requested: str) -> tuple[tuple[s
 
 def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tuple[RunConfig, int]:
     """RunConfig and world size from the options; UsageError naming the first problem."""
-    collectives = list(COLLECTIVES) if ns.collectives.strip() == "all" else _split(ns.collectives)
+    collectives = list(DEFAULT_SWEEP) if ns.collectives.strip() == "all" else _split(ns.collectives)
     if not collectives:
         raise UsageError("--collectives is empty")
     for c in collectives:
