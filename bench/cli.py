@@ -19,7 +19,7 @@ from bench.plan import (
     MIN_AUTO_TIME_PER_POINT_S,
     SWEEP_BUDGET_S,
 )
-from collectives.point_to_point import DEFAULT_WINDOW
+from collectives.spec import SEND_RECV
 
 RUN_HELP = "a sweep: time, check and record collectives (see collbench run --help)"
 PAIRS_HELP = "every rank pair's latency and bandwidth; flags the slow link, rank or node (exit 1)"
@@ -87,8 +87,8 @@ def build_run_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--window",
         type=int,
-        default=DEFAULT_WINDOW,
-        help=f"send_recv: messages in flight for bw and bibw (default {DEFAULT_WINDOW}, as osu_bw)",
+        default=SEND_RECV.p2p.default_window,
+        help=f"send_recv: messages in flight for bw and bibw (default {SEND_RECV.p2p.default_window}, as osu_bw)",
     )
     p.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     p.add_argument(

@@ -19,7 +19,7 @@ from typing import Any
 from bench import protocol
 from bench.measurement import CaseSpec
 from bench.plan import DEFAULT_TRANSPORT_NICE, RunConfig
-from collectives.point_to_point import DEFAULT_WINDOW, is_point_to_point
+from collectives.spec import SEND_RECV, is_point_to_point
 
 Emit = Callable[[str, Any], None]
 
@@ -94,7 +94,7 @@ class RankMeasurer:
     the plugin's persistent pool alike.
     """
 
-    def __init__(self, device: str, seed: int, window: int = DEFAULT_WINDOW,
+    def __init__(self, device: str, seed: int, window: int = SEND_RECV.p2p.default_window,
                  transport_nice: int = DEFAULT_TRANSPORT_NICE) -> None:  # fmt: skip
         import torch.distributed as dist
 

@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 from analysis import cli
 from analysis.nccltests import DTYPES, busbw_factor, parse_text, parse_text_all, strip_prefixes
 from collectives import costs
-from collectives.point_to_point import RING_SHIFT
-from collectives.spec import spec
+from collectives.spec import SEND_RECV, spec
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "nccl-tests"
 
@@ -387,11 +386,11 @@ def test_sendrecv_logs_import_as_a_ring_shift(tmp_path: Path, capsys) -> None:
     layout named on its command line (one process, -g 2), new layout with rank lines given --collective."""
     (old,) = _import("nccl-tests-104-sendrecv-gtx1080-old.log", [], tmp_path, capsys)
     meta = json.loads((old / "run.json").read_text())
-    assert meta["config"]["algorithms"] == [RING_SHIFT] and meta["world_size"] == 2
+    assert meta["config"]["algorithms"] == [SEND_RECV.p2p.imported_algorithm] and meta["world_size"] == 2
     assert "one process (the command line names no launcher): its -t x -g" in " ".join(meta["warnings"])
     (pt,) = meta["points"]
     assert (pt["collective"], pt["algorithm"], pt["bytes"], pt["dtype"], pt["op"], pt["root"], pt["in_place"]) == (
-        "send_recv", RING_SHIFT, 37748744, "uint8", "none", -1, False)
+        "send_recv", SEND_RECV.p2p.imported_algorithm, 37748744, "uint8", "none", -1, False)
     assert pt["time_us"] == 11732 and pt["busbw_gbps"] == pt["algbw_gbps"] == 37748744 / 11732 / 1e3  # F = 1
     (new,) = _import("nccl-tests-214-sendrecv-a40-2node.log", ["--collective", "send_recv"], tmp_path, capsys)
     meta = json.loads((new / "run.json").read_text())
