@@ -6,7 +6,7 @@ A call of an algorithm is modelled (docs/theory.md, section Cost form; docs/cost
 
 with n nccl-tests' size S in bytes (the per-rank buffer for broadcast, reduce and
 all-reduce; the whole gathered buffer for all-gather and reduce-scatter; the whole per-rank send buffer
-for all-to-all).  L counts
+for all-to-all; the root's whole buffer for gather and scatter).  L counts
 message steps on the critical path, W and G the bytes sent and combined on that path per
 byte of n.  Pipelined algorithms cut n into k = ceil(n / segment_bytes) segments, so their
 L and W depend on n; pass ``nbytes`` (and the segment size the run used) for them.
@@ -16,7 +16,9 @@ L and W depend on n; pass ``nbytes`` (and the segment size the run used) for the
 ``assumed=True`` (a lower bound on the time, never a basis for ranking).  docs/costs.md lists every
 formula, its source, the port model and how tests/test_schedule.py checks them against the code.
 
-This module is data and arithmetic only: ``analysis`` imports it and must never pull torch in.
+Each collective has one :class:`CollectiveCosts` entry in ``ENTRIES`` (its algorithms, which are pipelined, its
+builtin on gloo and NCCL); ``COSTS`` and ``PIPELINED`` are views of them. This module is data and arithmetic
+only: ``analysis`` imports it and must never pull torch in.
 """
 
 from __future__ import annotations
