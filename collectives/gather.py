@@ -32,7 +32,7 @@ from collectives.scatter import block, pieces
 def _start(output: torch.Tensor, input: torch.Tensor, dst: int,
            group: dist.ProcessGroup | None) -> tuple[Ctx, int, torch.Tensor, torch.Tensor, int] | None:  # fmt: skip
     """Checks; on the root, its own block copied into ``output``; (ctx, root, flat output, flat input, m)."""
-    args = validate.rooted_pair_args(output, input, dst, group, "gather")
+    args = validate.pair_args("gather", output, input, group, root=dst)
     if args is None:
         return None
     ctx, root = args
@@ -94,7 +94,7 @@ ALGORITHMS = {"linear": linear, "tree": tree}
 
 
 def _check_builtin(output: torch.Tensor, input: torch.Tensor, dst: int, group=None) -> object:  # noqa: ANN001
-    return validate.rooted_pair_args(output, input, dst, group, "gather")
+    return validate.pair_args("gather", output, input, group, root=dst)
 
 
 def _torch_gather(output: torch.Tensor, input: torch.Tensor, dst: int, group=None) -> None:  # noqa: ANN001

@@ -46,7 +46,7 @@ def pieces(t: torch.Tensor, m: int, lo: int, hi: int, root: int, p: int) -> list
 def _start(output: torch.Tensor, input: torch.Tensor, src: int,
            group: dist.ProcessGroup | None) -> tuple[Ctx, int, torch.Tensor, torch.Tensor, int] | None:  # fmt: skip
     """Checks; on the root, its own block copied to ``output``; (ctx, root, flat output, flat input, m)."""
-    args = validate.rooted_pair_args(output, input, src, group, "scatter")
+    args = validate.pair_args("scatter", output, input, group, root=src)
     if args is None:
         return None
     ctx, root = args
@@ -111,7 +111,7 @@ ALGORITHMS = {"linear": linear, "tree": tree}
 
 
 def _check_builtin(output: torch.Tensor, input: torch.Tensor, src: int, group=None) -> object:  # noqa: ANN001
-    return validate.rooted_pair_args(output, input, src, group, "scatter")
+    return validate.pair_args("scatter", output, input, group, root=src)
 
 
 def _torch_scatter(output: torch.Tensor, input: torch.Tensor, src: int, group=None) -> None:  # noqa: ANN001

@@ -199,17 +199,29 @@ def reduce_scatter_args(output: object, input: object, op: object, group: dist.P
     return ctx
 
 
-def rooted_pair_args(
-    output: object, input: object, root: object, group: dist.ProcessGroup | None, collective: str
+def pair_args(
+    collective: str,
+    output: object,
+    input: object,
+    group: dist.ProcessGroup | None,
+    root: object = None,
+    op: object = None,
 ) -> tuple[Ctx, int] | None:
-    """Checks for gather (``dst``) and scatter (``src``): the buffers as :func:`check_pair`, the root in the group;
-    (ctx, root group rank) or None off-group."""
+    """Checks of any collective with a blocked layout (``gather``: output = p x input; ``scatter``: input = p x
+    output), read from its descriptor: the two tensors, the op when it reduces, membership, the root when it
+    has one (named as torch names it: ``src`` or ``dst``), the buffers (:func:`check_pair`).
+
+    (ctx, root group rank; 0 without a root), or None off-group. A new collective with one of these layouts
+    needs no check of its own."""
+    desc = spec(collective)
     o = check_tensor(output, "output")
     i = check_tensor(input, "input")
+    if desc.reducing:
+        check_op(op, i.dtype)
     ctx = _member(group)
     if ctx is None:
         return None
-    root_rank = check_root(root, ctx, spec(collective).root_name or "root")
+    root_rank = check_root(root, ctx, desc.root_name or "root") if desc.rooted else 0
     check_pair(o, i, ctx.size, collective, ctx.rank)
     return ctx, root_rank
 
