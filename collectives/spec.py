@@ -93,6 +93,9 @@ class CollectiveSpec:
     root_name: str | None = None  # keyword of the root in torch's signature: ``src`` sends, ``dst`` receives
     default_sweep: bool = True  # ``collbench run`` measures it when --collectives is ``all``; else only when named
     kind: Kind = "collective"  # ``point_to_point``: between two ranks, no F(p) and no L(p), W(p), G(p) model
+    nccl_tests_name: str | None = None  # nccl-tests' program stem (``<name>_perf``) when it differs from name
+    bandwidth_algorithm: str = "ring"  # the hand-written algorithm whose cost model draws the roofline's link roof
+    latency_algorithm: str = "tree"  # the hand-written algorithm with O(log p) steps, for small messages
     point_to_point: PointToPoint | None = None  # what a point-to-point case measures
 
     @property
@@ -111,9 +114,6 @@ class CollectiveSpec:
     def min_world_size(self) -> int:
         """Ranks the case needs: 2 for point-to-point, 1 for a collective."""
         return 2 if self.is_point_to_point else 1
-    nccl_tests_name: str | None = None  # nccl-tests' program stem (``<name>_perf``) when it differs from name
-    bandwidth_algorithm: str = "ring"  # the hand-written algorithm whose cost model draws the roofline's link roof
-    latency_algorithm: str = "tree"  # the hand-written algorithm with O(log p) steps, for small messages
 
     @property
     def program(self) -> str:

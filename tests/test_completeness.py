@@ -95,3 +95,19 @@ def test_the_default_sweep_is_the_six_classic_collectives() -> None:
     others run when named."""
     assert DEFAULT_SWEEP == ("broadcast", "reduce", "all_reduce", "all_gather", "reduce_scatter", "all_to_all")
     assert set(COLLECTIVES) - set(DEFAULT_SWEEP) == {"gather", "scatter"}
+
+
+def test_send_recv_is_a_point_to_point_case_of_the_same_descriptor() -> None:
+    """send_recv is described like a collective (kind point_to_point) but is no collective: not registered, not in
+    the cost table, measured only when named, busbw = algbw, op none, no root, out of place."""
+    from collectives.spec import CASES, SEND_RECV, describe, is_point_to_point
+
+    assert describe("send_recv") is SEND_RECV and CASES["send_recv"] is SEND_RECV
+    assert SEND_RECV.is_point_to_point and is_point_to_point("send_recv") and SEND_RECV.min_world_size == 2
+    assert not any(is_point_to_point(c) for c in COLLECTIVES) and not is_point_to_point("nope")
+    assert "send_recv" not in COLLECTIVES and "send_recv" not in costs.ENTRIES and not SEND_RECV.default_sweep
+    assert (SEND_RECV.busbw(8), SEND_RECV.recorded_op("sum"), SEND_RECV.recorded_root(0)) == (1.0, "none", -1)
+    assert SEND_RECV.variants("both") == (False,) and SEND_RECV.program == "sendrecv"
+    assert SEND_RECV.p2p.algorithms == ("latency", "bw", "bibw", "ring_shift")
+    with pytest.raises(ValueError, match="not point-to-point"):
+        SPECS["all_reduce"].p2p  # noqa: B018
