@@ -3,8 +3,9 @@
 Data are seeded integer-valued numbers chosen so every reduction is exact in every dtype
 (docs/protocol.md, Buffers and data): small ranges for SUM/MIN/MAX/AVG, {-1, 1, 2} for PRODUCT ({1, 2, 3} for
 uint8), int8/uint8 references computed modulo 2^8.  The reference is NumPy over all ranks'
-inputs (each rank regenerates them locally).  Outputs of all_gather/reduce_scatter are pre-filled
-with a sentinel that differs from the expected value at every element.
+inputs (each rank regenerates them locally).  Outputs of the blocked layouts are pre-filled with a sentinel
+that differs from the expected value at every element.  Calls, inputs, references and bad inputs are built
+from each collective's descriptor (``collectives.spec``: layout, root, reduction), never from its name.
 """
 
 from __future__ import annotations
