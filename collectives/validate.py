@@ -150,32 +150,36 @@ def _member(group: dist.ProcessGroup | None) -> Ctx | None:
     return make_ctx(group)
 
 
-def rooted(tensor: object, root: object, group: dist.ProcessGroup | None, name: str) -> tuple[Ctx, int] | None:
-    """broadcast / reduce without op: (ctx, root group rank), or None on a non-member rank."""
-    check_tensor(tensor, "tensor")
+def whole_args(
+    collective: str, tensor: object, group: dist.ProcessGroup | None, root: object = None, op: object = None
+) -> tuple[Ctx, int] | None:
+    """Checks of any collective of the ``whole`` layout (one buffer of S per rank), read from its descriptor: the
+    tensor, the op when it reduces, membership, the root when it has one (named ``src`` or ``dst`` as torch
+    names it). (ctx, root group rank; 0 without a root), or None off-group."""
+    desc = spec(collective)
+    t = check_tensor(tensor, "tensor")
+    if desc.reducing:
+        check_op(op, t.dtype)
     ctx = _member(group)
     if ctx is None:
         return None
-    return ctx, check_root(root, ctx, name)
+    return ctx, check_root(root, ctx, desc.root_name or "root") if desc.rooted else 0
 
 
 def broadcast_args(tensor: object, src: object, group: dist.ProcessGroup | None) -> tuple[Ctx, int] | None:
     """Checks for broadcast; (ctx, src group rank) or None off-group."""
-    return rooted(tensor, src, group, "src")
+    return whole_args("broadcast", tensor, group, root=src)
 
 
 def reduce_args(tensor: object, dst: object, op: object, group: dist.ProcessGroup | None) -> tuple[Ctx, int] | None:
     """Checks for reduce; (ctx, dst group rank) or None off-group."""
-    t = check_tensor(tensor, "tensor")
-    check_op(op, t.dtype)
-    return rooted(t, dst, group, "dst")
+    return whole_args("reduce", tensor, group, root=dst, op=op)
 
 
 def all_reduce_args(tensor: object, op: object, group: dist.ProcessGroup | None) -> Ctx | None:
     """Checks for all_reduce; ctx or None off-group."""
-    t = check_tensor(tensor, "tensor")
-    check_op(op, t.dtype)
-    return _member(group)
+    args = whole_args("all_reduce", tensor, group, op=op)
+    return None if args is None else args[0]
 
 
 def all_gather_args(output: object, input: object, group: dist.ProcessGroup | None) -> Ctx | None:
