@@ -455,7 +455,7 @@ def fit_all(
     rows: list[dict] = []
     for _, group in pts.groupby(list(CURVE_KEY), sort=True, dropna=False):
         rows += fit_curve(group, robust=robust, n_boot=n_boot, seed=seed, breaks=breaks)
-    # the cost-model fits need L(p), W(p), G(p): collectives only (send_recv: point_to_point.NO_COST_MODEL)
+    # the cost-model fits need L(p), W(p), G(p): collectives only (send_recv: SEND_RECV.p2p.no_cost_model)
     modelled = pts[pts["collective"].isin(costs.COLLECTIVES)]
     for _, group in modelled.groupby(list(MODEL_KEY), sort=True, dropna=False):
         if (row := fit_model(group, n_boot=n_boot, seed=seed)) is not None:

@@ -44,8 +44,7 @@ from typing import Any
 from analysis.errors import AnalysisError
 from analysis.rundir import base_meta, new_run_dir, write_run_dir
 from collectives import costs
-from collectives import point_to_point as p2p
-from collectives.spec import COLLECTIVES, by_program, spec
+from collectives.spec import COLLECTIVES, SEND_RECV, by_program, is_point_to_point, spec
 
 DTYPES = {
     "float": "float32", "float32": "float32", "half": "float16", "float16": "float16", "double": "float64",
@@ -57,13 +56,13 @@ DTYPE_BYTES = {"float32": 4, "float16": 2, "float64": 8, "bfloat16": 2, "int8": 
                "uint32": 4, "int64": 8, "uint64": 8, "float8_e4m3fn": 1, "float8_e5m2": 1}  # fmt: skip
 OPS = {"sum": "sum", "prod": "prod", "max": "max", "min": "min", "avg": "avg", "none": "none", "mulsum": "mulsum"}
 #: nccl-tests programs collbench does not measure (refused by name)
-UNMEASURED = ("gather", "scatter", "hypercube")
+UNMEASURED = ("hypercube",)
 #: what collbench imports: the collectives, and sendrecv_perf as send_recv with the algorithm ``ring_shift``
 #: (every rank sends S to rank + 1 and receives S from rank - 1 in one group call; nccl-tests' src/sendrecv.cu,
-#: SendRecvRunColl; busbw = algbw): collectives.point_to_point says how it compares with collbench's own
+#: SendRecvRunColl; busbw = algbw): collectives.spec.SEND_RECV says how it compares with collbench's own
 #: send_recv measurements (latency, bw, bibw between ranks 0 and 1)
-IMPORTED = (*COLLECTIVES, p2p.NAME)
-_PROGRAMS = "|".join(sorted((*(spec(c).program for c in COLLECTIVES), p2p.NCCL_TESTS_PROGRAM, *UNMEASURED), key=len,
+IMPORTED = (*COLLECTIVES, SEND_RECV.name)
+_PROGRAMS = "|".join(sorted((*(spec(c).program for c in COLLECTIVES), SEND_RECV.program, *UNMEASURED), key=len,
                             reverse=True))  # fmt: skip
 _LAUNCHERS = re.compile(r"\b(?:mpirun|mpiexec|srun|torchrun|aprun|jsrun|prun|orterun|oshrun|flux|horovodrun)\b")
 
@@ -71,17 +70,17 @@ _LAUNCHERS = re.compile(r"\b(?:mpirun|mpiexec|srun|torchrun|aprun|jsrun|prun|ort
 def collective_of(program: str) -> str:
     """collbench's name for nccl-tests' program stem (``alltoall`` -> ``all_to_all``, ``sendrecv`` ->
     ``send_recv``); unknown names unchanged."""
-    return by_program(program) or (p2p.NAME if program == p2p.NCCL_TESTS_PROGRAM else program)
+    return by_program(program) or (SEND_RECV.name if program == SEND_RECV.program else program)
 
 
 def busbw_factor(collective: str, p: int) -> float:
     """nccl-tests' busbw / algbw: the collective's F(p); 1 for sendrecv (SendRecvGetBw)."""
-    return 1.0 if p2p.is_point_to_point(collective) else costs.busbw_factor(collective, p)
+    return 1.0 if is_point_to_point(collective) else costs.busbw_factor(collective, p)
 
 
 def _algorithm(collective: str) -> str:
     """The algorithm an imported point records: the backend's own (``builtin``), sendrecv's ``ring_shift``."""
-    return p2p.RING_SHIFT if p2p.is_point_to_point(collective) else "builtin"
+    return SEND_RECV.p2p.imported_algorithm if is_point_to_point(collective) else "builtin"
 
 # one prefix a line may carry; stripped repeatedly (a launcher tag before an Open MPI tag, ...)
 _PREFIXES = (
@@ -419,6 +418,8 @@ def _infer_collective(sec: _Section, p_hint: int | None) -> tuple[str | None, st
     if has_root and all(r is not None and r >= 0 for r in roots):
         if has_op and any(r.redop and r.redop.lower() != "none" for r in rows):
             return "reduce", "a redop and a root >= 0"
+        if any(hi < 1.0 and lo > 0.0 for lo, hi in _factor_intervals(sec, top=len(rows) * 2)):  # F = (p-1)/p
+            return None, "a root >= 0 without a reduction and busbw/algbw < 1: gather or scatter"
         return "broadcast", "a root >= 0 without a reduction"
     reducing = has_op and any(r.redop and r.redop.lower() != "none" for r in rows)
     if reducing:
@@ -474,7 +475,7 @@ def _factor_intervals(sec: _Section, top: int = 6) -> list[tuple[float, float]]:
 
 def _old_gather_semantics(sec: _Section, coll: str, p: int) -> bool:
     """True when the table is an all_gather/reduce_scatter of before nccl-tests PR #45 (algbw x (p-1)/p)."""
-    if p2p.is_point_to_point(coll) or not spec(coll).in_place_variants or p < 2:  # the gather/scatter layouts
+    if is_point_to_point(coll) or not spec(coll).in_place_variants or p < 2:  # the gather/scatter layouts
         return False
     hits = 0
     for r in sec.rows:
@@ -575,9 +576,9 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
 
 def _world_from_factor(sec: _Section, coll: str) -> tuple[int | None, str]:
     """p from busbw/algbw: the one p whose F fits the rows with the largest algbw within print rounding."""
-    if p2p.is_point_to_point(coll):
+    if is_point_to_point(coll):
         return None, "busbw/algbw is 1 for sendrecv whatever p"
-    if spec(coll).rooted:  # F = 1 for the rooted collectives
+    if not spec(coll).busbw_reveals_p:  # F = 1 for broadcast and reduce
         return None, "busbw/algbw is 1 for broadcast and reduce whatever p"
     intervals = _factor_intervals(sec)
     if not intervals:
@@ -623,7 +624,7 @@ def _row_points(row: _Row, coll: str, p: int, f: float, iters: int | None, old: 
                 warnings: list[str]) -> list[dict[str, Any]]:  # fmt: skip
     """Out-of-place and in-place points of one table row."""
     dtype = DTYPES[row.dtype_name]
-    if p2p.is_point_to_point(coll):  # nccl-tests prints sum and -1 for sendrecv: it neither reduces nor has a root
+    if is_point_to_point(coll):  # nccl-tests prints sum and -1 for sendrecv: it neither reduces nor has a root
         op, root = "none", -1
     else:
         op = row.redop.lower() if row.redop else spec(coll).recorded_op("sum")
@@ -661,7 +662,7 @@ def _halves(coll: str, halves: list, warnings: list[str]) -> list[tuple[bool, An
     collective (all_to_all: nccl-tests' in-place alltoall is unchecked, #wrong N/A, and times no exchange;
     sendrecv: "We don't support in-place sendrecv", SendRecvInitData, which leaves it unchecked)."""
     pairs = [(False, halves[0]), (True, halves[1])]
-    if p2p.is_point_to_point(coll) or spec(coll).variants("both") == (False,):
+    if is_point_to_point(coll) or spec(coll).variants("both") == (False,):
         note = _DROPPED_IN_PLACE.format(coll=coll)
         if note not in warnings:
             warnings.append(note)
@@ -722,7 +723,7 @@ def parse_json(text: str, *, collective: str | None = None, world_size: int | No
             raise AnalysisError(f"unknown nccl-tests type {res.get('type')!r}")
         op = OPS.get(str(res.get("redop", "none")).strip().lower(), "none")
         root = _int(res.get("root", "-1"), -1)
-        if p2p.is_point_to_point(coll):  # sendrecv neither reduces nor has a root
+        if is_point_to_point(coll):  # sendrecv neither reduces nor has a root
             op, root = "none", -1
         for in_place, key in _halves(coll, ["out_of_place", "in_place"], warnings):
             half = res.get(key)

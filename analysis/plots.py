@@ -23,8 +23,11 @@ from analysis.fitting import curve_time_us, model_time_us  # noqa: E402
 from analysis.selection import one_variant  # noqa: E402
 from analysis.units import size_label  # noqa: E402
 from collectives import costs  # noqa: E402
-from collectives import point_to_point as p2p  # noqa: E402
-from collectives.spec import spec  # noqa: E402
+from collectives.spec import (  # noqa: E402
+    SEND_RECV,
+    is_point_to_point,
+    spec,  # noqa: E402
+)
 
 FIGSIZE = (12, 8)
 DPI = 110  # 1320 x 880 px
@@ -57,7 +60,7 @@ def busbw_vs_size(df: pd.DataFrame, out: Path) -> list[Path]:
     paths = []
     data = one_variant(df)
     for p, g in data.groupby("world_size"):
-        colls = [c for c in (*costs.COLLECTIVES, p2p.NAME) if c in set(g["collective"])]
+        colls = [c for c in (*costs.COLLECTIVES, SEND_RECV.name) if c in set(g["collective"])]
         cols = min(3, len(colls))
         rows = math.ceil(len(colls) / cols)
         fig, axes = plt.subplots(rows, cols, figsize=FIGSIZE, squeeze=False)
@@ -65,7 +68,7 @@ def busbw_vs_size(df: pd.DataFrame, out: Path) -> list[Path]:
             sub = g[g["collective"] == coll].sort_values("bytes")
             sns.lineplot(data=sub, x="bytes", y="busbw_gbps", hue="algorithm", marker="o", ax=ax, errorbar=None)
             _size_axis(ax)
-            if p2p.is_point_to_point(coll):
+            if is_point_to_point(coll):
                 ax.set_title(f"{coll} between ranks 0 and 1 (p = {p})")
                 ax.set_ylabel("bytes moved per second (GB/s)")
             else:
@@ -156,10 +159,10 @@ def roofline(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path, peak_gbps: 
     """Communication roofline per (collective, world size): measured busbw with p10-p90 bars, the measured
     link roof, the spec roofs (link, network, reduction from memory: ``spec_roofs`` from the hardware catalog,
     or ``peak_gbps``), the fitted latency floor, the ridge point, the reduction roof (docs/fitting.md).
-    send_recv has none (no busbw factor F(p) or cost model: point_to_point.NO_COST_MODEL)."""
+    send_recv has none (no busbw factor F(p) or cost model: SEND_RECV.p2p.no_cost_model)."""
     paths = []
     data = one_variant(df)
-    data = data[~data["collective"].map(p2p.is_point_to_point)]
+    data = data[~data["collective"].map(is_point_to_point)]
     for (coll, p), g in data.groupby(["collective", "world_size"]):
         if p < 2:
             continue
@@ -226,7 +229,7 @@ def best_algorithm(df: pd.DataFrame) -> pd.DataFrame:
     """Fastest algorithm (median time) per (collective, world size, bytes); send_recv's latency, bw and bibw
     are three measurements of one link, not algorithms to choose from, and are left out."""
     data = one_variant(df)
-    data = data[~data["collective"].map(p2p.is_point_to_point)]
+    data = data[~data["collective"].map(is_point_to_point)]
     idx = data.groupby(["collective", "world_size", "bytes"])["time_us"].idxmin()
     return data.loc[idx, ["collective", "world_size", "bytes", "algorithm", "time_us"]].reset_index(drop=True)
 

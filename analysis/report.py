@@ -26,7 +26,7 @@ from analysis.predict import scaling_table
 from analysis.read_runs import Run
 from analysis.selection import one_variant
 from analysis.units import size_label
-from collectives import point_to_point as p2p
+from collectives.spec import SEND_RECV, is_point_to_point
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def which_algorithm_when(df: pd.DataFrame, fits: pd.DataFrame | None = None) -> 
     flip the answer at every size); curves without a fit fall back to the measured medians.
     """
     data = one_variant(df)
-    data = data[~data["collective"].map(p2p.is_point_to_point)]  # three measurements, not competing algorithms
+    data = data[~data["collective"].map(is_point_to_point)]  # three measurements, not competing algorithms
     rows = []
     for (coll, p), g in data.groupby(["collective", "world_size"]):
         grid = np.geomspace(*plots.size_range(g["bytes"]), 256)
@@ -280,8 +280,8 @@ def build(runs: list[Run], fits: pd.DataFrame | None, figs: Path, *, peak_gbps: 
         notes.append(f"Fit unavailable: {fit_error or 'not fitted'}")
     elif fits.empty:
         notes.append("No fit: every curve has fewer than 3 sizes and no model has 2 world sizes.")
-    if df["collective"].map(p2p.is_point_to_point).any():
-        notes.append(f"{p2p.NAME} (point-to-point between two ranks) has no roofline and no row in 'which "
+    if df["collective"].map(is_point_to_point).any():
+        notes.append(f"{SEND_RECV.name} (point-to-point between two ranks) has no roofline and no row in 'which "
                      "algorithm when': latency, bw and bibw are three measurements of one link, not algorithms to "
                      f"choose from, and it has no busbw factor or cost model; its bytes moved per second are in "
                      "'Bus bandwidth vs size' and its times in 'Time vs size'")  # fmt: skip

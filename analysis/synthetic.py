@@ -14,8 +14,7 @@ import numpy as np
 
 from analysis.rundir import base_meta, new_run_dir, write_run_dir
 from collectives import costs
-from collectives import point_to_point as p2p
-from collectives.spec import spec
+from collectives.spec import describe, is_point_to_point
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class Hardware:
     gamma_gbps: float = 0.0
 
     def time_us(self, collective: str, algorithm: str, p: int, nbytes: float, segment_bytes: int | None) -> float:
-        if p2p.is_point_to_point(collective):  # one message of n bytes (Hockney), whatever p and the measurement
+        if is_point_to_point(collective):  # one message of n bytes (Hockney), whatever p and the measurement
             return self.alpha_us + nbytes * 1e-3 / self.bw_gbps
         c = costs.cost(collective, algorithm, p, nbytes=nbytes, segment_bytes=segment_bytes, backend="gloo")
         gamma = 1e-3 / self.gamma_gbps if self.gamma_gbps > 0 else 0.0
@@ -77,12 +76,9 @@ def _point(rng: np.random.Generator, collective: str, algorithm: str, world_size
     q = np.percentile(samples, [10, 25, 50, 75, 90])
     med = float(q[2])
     algbw = nbytes / med / 1e3
-    if p2p.is_point_to_point(collective):  # send_recv: no reduction, no root, out of place, busbw = algbw
-        op, root, in_place, factor = "none", -1, False, 1.0
-    else:
-        desc = spec(collective)
-        op, root, in_place = desc.recorded_op("sum"), desc.recorded_root(0), desc.variants("no")[0]
-        factor = costs.busbw_factor(collective, world_size)
+    desc = describe(collective)  # send_recv: no reduction, no root, out of place, busbw = algbw
+    op, root, in_place = desc.recorded_op("sum"), desc.recorded_root(0), desc.variants("no")[0]
+    factor = desc.busbw(world_size)
     return {
         "collective": collective, "algorithm": algorithm, "backend": backend, "device": device,
         "world_size": world_size, "dtype": "float32", "op": op, "bytes": int(nbytes),

@@ -23,8 +23,7 @@ from analysis.read_runs import Run
 from analysis.selection import one_variant
 from analysis.units import size_label
 from collectives import costs
-from collectives import point_to_point as p2p
-from collectives.spec import spec
+from collectives.spec import SEND_RECV, is_point_to_point, spec
 
 #: ratio bands of the rating (share of the roof)
 ABOVE, NEAR, BELOW = 1.05, 0.8, 0.5
@@ -170,27 +169,28 @@ def _rising(curve: pd.DataFrame, p: int) -> list[str]:
 
 
 def _p2p_verdicts(run: Run, machine: Machine, g: pd.DataFrame, p: int) -> list[Verdict]:
-    """send_recv (collectives.point_to_point): ``bw`` against the roof of one direction of the link between ranks
+    """send_recv (collectives.spec.SEND_RECV): ``bw`` against the roof of one direction of the link between ranks
     0 and 1, ``bibw`` against both directions (2 x), the imported ``ring_shift`` (every rank sends and receives at
     once) against the per-direction roof of its p ranks; ``latency`` is not a bandwidth and gets no verdict."""
     same_node = (machine.nnodes or 1) <= 1 or (machine.gpus_per_node or 1) >= 2  # ranks 0 and 1 share a node
     pair = replace(machine, nnodes=1) if same_node else machine
-    roles = {"bw": "uni-directional", "bibw": "bi-directional", p2p.RING_SHIFT: "nccl-tests sendrecv_perf"}
+    roles = {"bw": "uni-directional", "bibw": "bi-directional",
+             SEND_RECV.p2p.imported_algorithm: "nccl-tests sendrecv_perf"}  # fmt: skip
     out = []
     for alg, sub in g.groupby("algorithm"):
         if alg not in roles:
             continue
-        if alg == p2p.RING_SHIFT:
-            r = roof(machine, p2p.NAME, p)
+        if alg == SEND_RECV.p2p.imported_algorithm:
+            r = roof(machine, SEND_RECV.name, p)
         else:
-            r = roof(pair, p2p.NAME, 2)
+            r = roof(pair, SEND_RECV.name, 2)
             if alg == "bibw" and r.gbps:
                 r = Roof(2 * r.gbps, r.kind, f"both directions at once: 2 x ({r.why})")
         row = sub.loc[sub["busbw_gbps"].astype(float).idxmax()]
         bus = float(row["busbw_gbps"])
         ratio = bus / r.gbps if r.gbps else None
         out.append(Verdict(
-            run_id=run.run_id, collective=p2p.NAME, world_size=p, algorithm=str(alg), role=roles[alg],
+            run_id=run.run_id, collective=SEND_RECV.name, world_size=p, algorithm=str(alg), role=roles[alg],
             peak_busbw_gbps=bus, peak_algbw_gbps=float(row["algbw_gbps"]), peak_bytes=int(row["bytes"]),
             roof_gbps=r.gbps, roof_kind=r.kind, roof_why=r.why, ratio=ratio, rating=rating(ratio),
             notes=tuple(_rising(sub, max(p, 2))),
@@ -206,7 +206,7 @@ def run_verdicts(run: Run, machine: Machine) -> list[Verdict]:
     out = []
     for (coll, p), g in data.groupby(["collective", "world_size"]):
         p = int(p)
-        if p2p.is_point_to_point(str(coll)):
+        if is_point_to_point(str(coll)):
             out += _p2p_verdicts(run, machine, g, p)
             continue
         peaks = {}

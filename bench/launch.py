@@ -96,7 +96,7 @@ def run_spawned(config: RunConfig, plan: Any, nprocs: int, sink: Sink, rank_main
 
 
 #: what the fork server imports once (torch and torch.distributed among it), so that no rank imports it again
-FORKSERVER_PRELOAD = ["bench.timing", "bench.p2p_bench", "bench.worker"]
+FORKSERVER_PRELOAD = ["bench.timing", "bench.osu_p2p", "bench.worker"]
 
 
 def rank_context() -> tuple[Any, int]:

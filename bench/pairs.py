@@ -8,7 +8,7 @@ messages, then a one-byte acknowledgement) and bi-directional bandwidth (both si
 once). Each figure is the best of the timed iterations: noise (a busy core, another job) only ever slows an
 iteration down, while a slow link, rank or node is slow in every iteration, so the best iteration tells
 them apart where the mean or median of a noisy machine would not. Every message goes through
-``collectives.p2p.exchange``; the receiver checks the data of the last window (wrong elements fail the
+``collectives.batched_p2p.exchange``; the receiver checks the data of the last window (wrong elements fail the
 run). Options, launch and output: ``collbench.commands.pairs``; verdict and files: ``analysis.pairs``.
 """
 
@@ -93,9 +93,9 @@ def pairs_rank(config: RunConfig, plan: PairsPlan, emit: Any) -> None:
     import torch.distributed as dist
 
     from bench import faults
-    from bench.p2p_bench import Link, nccl_ready
+    from bench.osu_p2p import Link, nccl_ready
     from bench.worker import rank_meta
-    from collectives.p2p import make_ctx
+    from collectives.batched_p2p import make_ctx
 
     rank, p = dist.get_rank(), dist.get_world_size()
     control = dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else None

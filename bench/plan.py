@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from bench.backend_support import DTYPE_SIZES
 from bench.records import CaseSpec
 from bench.stats import DEFAULT_TARGET_CI
-from collectives import point_to_point as p2p
 from collectives.costs import DEFAULT_SEGMENT_BYTES, PIPELINED
-from collectives.spec import spec
+from collectives.spec import SEND_RECV, describe, is_point_to_point, spec
 
 BUDGET_BYTES = 256 << 10  # above this, default iters/warmup shrink in proportion to the size
 DEFAULT_MIN_ITERS = 10  # adaptive: at least this many samples (fewer past 256 KiB, as iters_for)
@@ -55,7 +54,7 @@ class RunConfig:
     max_time_per_point_s: float = DEFAULT_MAX_TIME_PER_POINT_S
     max_iters: int = DEFAULT_MAX_ITERS  # adaptive sampling's cap on samples per point
     transport_nice: int = DEFAULT_TRANSPORT_NICE  # gloo transport threads' nice value (0: leave them)
-    window: int = p2p.DEFAULT_WINDOW  # send_recv: messages in flight for bw and bibw
+    window: int = SEND_RECV.p2p.default_window  # send_recv: messages in flight for bw and bibw
     visits: int = DEFAULT_VISITS  # adaptive: visits per point, spread over its block (bench.plan.visit_blocks)
 
     def algorithms_for(self, collective: str) -> tuple[str, ...]:
@@ -89,9 +88,7 @@ def warmup_for(nbytes: int, warmup: int | None) -> int:
 def variants(collective: str, in_place: str) -> tuple[bool, ...]:
     """in_place values measured: AG/RS have both (as nccl-tests); bcast/reduce/AR only in-place; all_to_all
     only out-of-place; send_recv (separate send and receive buffers) out-of-place."""
-    if p2p.is_point_to_point(collective):
-        return (False,)
-    return spec(collective).variants(in_place)
+    return describe(collective).variants(in_place)
 
 
 def segment_bytes_for(collective: str, algorithm: str, segment_bytes: int | None) -> int | None:
@@ -153,7 +150,7 @@ def case_spec(
 
 
 def send_recv_cases(config: RunConfig, world_size: int) -> list[CaseSpec]:
-    """The send_recv cases (collectives.point_to_point): per size S of the sweep (whole elements, sizes of no
+    """The send_recv cases (collectives.spec.SEND_RECV): per size S of the sweep (whole elements, sizes of no
     element left out), its measurements (latency, bw, bibw) in that order; op none, no root, out of place."""
     esize, cases, seen = DTYPE_SIZES[config.dtype], [], set()
     for nbytes in config.sizes:
@@ -161,9 +158,9 @@ def send_recv_cases(config: RunConfig, world_size: int) -> list[CaseSpec]:
         if count == 0 or count in seen:
             continue
         seen.add(count)
-        for algorithm in config.algorithms_for(p2p.NAME):
+        for algorithm in config.algorithms_for(SEND_RECV.name):
             cases.append(CaseSpec(
-                collective=p2p.NAME, algorithm=algorithm, backend=config.backend, device=config.device,
+                collective=SEND_RECV.name, algorithm=algorithm, backend=config.backend, device=config.device,
                 world_size=world_size, dtype=config.dtype, op="none", bytes=count * esize, count=count, root=-1,
                 in_place=False, iters=iters_for(count * esize, config.iters),
                 warmup=warmup_for(count * esize, config.warmup),
@@ -175,7 +172,7 @@ def build_plan(config: RunConfig, world_size: int) -> list[CaseSpec]:
     """Cases in run order: collective, size, algorithm, then out-of-place before in-place (nccl-tests)."""
     plan: list[CaseSpec] = []
     for collective in config.collectives:
-        if p2p.is_point_to_point(collective):
+        if is_point_to_point(collective):
             plan += send_recv_cases(config, world_size)
             continue
         seen: set[int] = set()
@@ -254,7 +251,7 @@ def visit_blocks(groups: list[list[CaseSpec]], max_block_s: float = MAX_BLOCK_S)
 
 def block_visits(block: list[list[CaseSpec]], visits: int) -> int:
     """Visits a block gets: ``visits`` when every case of it is adaptive (send_recv and fixed counts: 1)."""
-    return visits if all(c.adaptive and not p2p.is_point_to_point(c.collective) for g in block for c in g) else 1
+    return visits if all(c.adaptive and not is_point_to_point(c.collective) for g in block for c in g) else 1
 
 
 def progress_units(plan: list[CaseSpec], config: RunConfig) -> int:

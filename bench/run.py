@@ -21,8 +21,8 @@ from bench.plan import (
     progress_units,
 )
 from bench.sizes import DEFAULT_MAX_BYTES, parse_size, size_sweep
-from collectives import point_to_point as p2p
 from collectives.costs import COLLECTIVES
+from collectives.spec import DEFAULT_SWEEP, SEND_RECV, is_point_to_point
 
 MAX_PROCS_PER_CPU = 8  # gloo ranks per CPU core beyond which a local run is refused (p=16 on 2 cores is fine)
 MEMORY_FRACTION = 0.8  # share of available memory a local CPU run may plan to use
@@ -60,10 +60,11 @@ def _resolve_algorithms(collectives: list[str], requested: str) -> tuple[tuple[s
     import collectives as registry
     from bench import faults
 
-    known = {c: list(p2p.MEASURED) if p2p.is_point_to_point(c) else list(registry.algorithms(c)) for c in collectives}
+    known = {c: list(SEND_RECV.p2p.measured) if is_point_to_point(c) else list(registry.algorithms(c))
+             for c in collectives}  # fmt: skip
     if faults.enabled():
         for c in collectives:
-            known[c] += [] if p2p.is_point_to_point(c) else list(faults.FAULTS)
+            known[c] += [] if is_point_to_point(c) else list(faults.FAULTS)
     if requested.strip() == "all":
         return tuple((c, tuple(n for n in known[c] if n not in faults.FAULTS)) for c in collectives)
     names = _split(requested)
@@ -73,19 +74,20 @@ def _resolve_algorithms(collectives: list[str], requested: str) -> tuple[tuple[s
         if not any(name in known[c] for c in collectives):
             choices = sorted({n for c in collectives for n in known[c] if n not in faults.FAULTS})
             raise UsageError(f"unknown algorithm {name!r} for {', '.join(collectives)}; known: {', '.join(choices)}")
-    if p2p.NAME in collectives and not any(n in known[p2p.NAME] for n in names):
-        raise UsageError(f"--algorithms names no {p2p.NAME} measurement; {p2p.NAME} has {', '.join(p2p.MEASURED)}")
+    if SEND_RECV.name in collectives and not any(n in known[SEND_RECV.name] for n in names):
+        raise UsageError(f"--algorithms names no {SEND_RECV.name} measurement; {SEND_RECV.name} has "
+                         f"{', '.join(SEND_RECV.p2p.measured)}")
     return tuple((c, tuple(n for n in names if n in known[c])) for c in collectives)
 
 
 def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tuple[RunConfig, int]:
     """RunConfig and world size from the options; UsageError naming the first problem."""
-    collectives = list(COLLECTIVES) if ns.collectives.strip() == "all" else _split(ns.collectives)
+    collectives = list(DEFAULT_SWEEP) if ns.collectives.strip() == "all" else _split(ns.collectives)
     if not collectives:
         raise UsageError("--collectives is empty")
     for c in collectives:
-        if c not in COLLECTIVES and not p2p.is_point_to_point(c):
-            raise UsageError(f"unknown collective {c!r}; choose from {', '.join((*COLLECTIVES, p2p.NAME))}")
+        if c not in COLLECTIVES and not is_point_to_point(c):
+            raise UsageError(f"unknown collective {c!r}; choose from {', '.join((*COLLECTIVES, SEND_RECV.name))}")
     try:
         min_bytes = parse_size(ns.min_bytes)
         max_bytes = parse_size(ns.max_bytes) if ns.max_bytes is not None else None
@@ -156,9 +158,9 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
                 f"--nprocs {world} is too many for {cpus} CPU core(s) (at most {MAX_PROCS_PER_CPU * cpus})"
             )
         if device == "cpu":
-            _check_memory(world, max_bytes, ns.dtype, ns.window if p2p.NAME in collectives else 0)
-    if p2p.NAME in collectives and world < p2p.MIN_WORLD_SIZE:
-        raise UsageError(f"{p2p.NAME} needs at least {p2p.MIN_WORLD_SIZE} ranks (ranks 0 and 1 measure), "
+            _check_memory(world, max_bytes, ns.dtype, ns.window if SEND_RECV.name in collectives else 0)
+    if SEND_RECV.name in collectives and world < SEND_RECV.min_world_size:
+        raise UsageError(f"{SEND_RECV.name} needs at least {SEND_RECV.min_world_size} ranks (ranks 0 and 1 measure), "
                          f"world size is {world}")  # fmt: skip
     if not 0 <= ns.root < world:
         raise UsageError(f"--root {ns.root} is not a rank of world size {world}")
@@ -205,7 +207,7 @@ def _check_memory(world: int, max_bytes: int, dtype: str, window: int = 0) -> No
     # two buffers plus two float64/int64 reference arrays (and one int64 index array) per rank
     per_rank = max_bytes * (2 + 3 * 8 / DTYPE_SIZES[dtype]) + (400 << 20)  # + torch itself
     if window:
-        per_rank += min(window * max_bytes, p2p.SLOT_BYTES)
+        per_rank += min(window * max_bytes, SEND_RECV.p2p.slot_bytes)
     if world * per_rank > MEMORY_FRACTION * available:
         need, have = world * per_rank / 2**30, available / 2**30
         raise UsageError(
@@ -266,7 +268,7 @@ def config_json(config: RunConfig, nprocs: int) -> dict[str, Any]:
         "cuda_graph": config.cuda_graph,
         "seed": config.seed,
         "segment_bytes": config.segment_bytes,
-        **({"window": config.window} if p2p.NAME in config.collectives else {}),
+        **({"window": config.window} if SEND_RECV.name in config.collectives else {}),
         "sizes": list(config.sizes),
         "nprocs": nprocs,
     }

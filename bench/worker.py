@@ -19,7 +19,7 @@ from typing import Any
 from bench import protocol
 from bench.plan import DEFAULT_TRANSPORT_NICE, RunConfig
 from bench.records import CaseSpec
-from collectives.point_to_point import DEFAULT_WINDOW, is_point_to_point
+from collectives.spec import SEND_RECV, is_point_to_point
 
 Emit = Callable[[str, Any], None]
 
@@ -94,7 +94,7 @@ class RankMeasurer:
     the plugin's persistent pool alike.
     """
 
-    def __init__(self, device: str, seed: int, window: int = DEFAULT_WINDOW,
+    def __init__(self, device: str, seed: int, window: int = SEND_RECV.p2p.default_window,
                  transport_nice: int = DEFAULT_TRANSPORT_NICE) -> None:  # fmt: skip
         import torch.distributed as dist
 
@@ -108,7 +108,7 @@ class RankMeasurer:
         self.niced = nice_transport_threads(self.transport_nice)
         self._fns: dict[tuple[str, str, int | None], Callable[..., None]] = {}
         self._bufs = None
-        self.window, self._send_recv = window, None  # send_recv: bench.p2p_bench, created at its first case
+        self.window, self._send_recv = window, None  # send_recv: bench.osu_p2p, created at its first case
 
     def _buffers(self, spec: CaseSpec):  # noqa: ANN202 - bench.collective_io.Buffers
         from bench.collective_io import Buffers
@@ -147,9 +147,9 @@ class RankMeasurer:
         runs: list[timing.GroupRun | None] = [None] * len(groups)
         for visit in range(visits):
             for i, specs in enumerate(groups):
-                if is_point_to_point(specs[0].collective):  # not a collective: bench.p2p_bench
+                if is_point_to_point(specs[0].collective):  # not a collective: bench.osu_p2p
                     if self._send_recv is None:
-                        from bench.p2p_bench import SendRecvMeasurer
+                        from bench.osu_p2p import SendRecvMeasurer
 
                         self._send_recv = SendRecvMeasurer(self.ctx, self.window)
                     yield specs, [self._send_recv.measure(s) for s in specs]

@@ -3,6 +3,10 @@
 ``get(collective, algorithm)`` returns a callable with torch.distributed's signature;
 ``algorithms(collective)`` lists the names.  torch is imported only when an algorithm is
 asked for, so ``collectives.costs`` stays importable without torch (``analysis`` uses it).
+
+A collective is one descriptor (``collectives.spec``, torch-free) plus its module ``collectives/<name>.py``
+(algorithms, builtin, harness), its entry in ``collectives.costs`` and its section of docs/costs.md
+(docs/add-a-collective.md).
 """
 
 from __future__ import annotations

@@ -17,12 +17,16 @@ Every algorithm first copies ``input`` into its own block of ``output`` (one n/p
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.distributed as dist
 
 from collectives import validate
-from collectives.layout import fold_map, fold_newrank, fold_oldrank
-from collectives.p2p import Ctx, Msg, exchange
+from collectives.batched_p2p import Ctx, Msg, exchange
+from collectives.blocks import fold_map, fold_newrank, fold_oldrank
+from collectives.builtin import Builtin
+from collectives.harness import Data, Fn, Harness, Other, T, bind
 
 
 def _blocks(out: torch.Tensor, m: int, lo: int, hi: int) -> torch.Tensor:
@@ -119,3 +123,37 @@ def bruck(output: torch.Tensor, input: torch.Tensor, group: dist.ProcessGroup | 
 
 #: Algorithm name -> implementation; ``collectives.registry`` collects these (``builtin`` is added there).
 ALGORITHMS = {"ring": ring, "tree": tree, "bruck": bruck}
+
+
+# --- builtin: all_gather_into_tensor (all_gather_single in torch >= 2.13); Gloo ``gloo::allgather`` into the flat
+# output, ring; NCCL ``ncclAllGather``, ring
+
+
+def _check_builtin(output: torch.Tensor, input: torch.Tensor, group=None) -> object:  # noqa: ANN001
+    return validate.all_gather_args(output, input, group)
+
+
+def _torch_all_gather(output: torch.Tensor, input: torch.Tensor, group=None) -> None:  # noqa: ANN001
+    """torch.distributed.all_gather_into_tensor (all_gather_single in newer torch)."""
+    getattr(dist, "all_gather_single", dist.all_gather_into_tensor)(output, input, group=group)
+
+
+BUILTIN = Builtin(check=_check_builtin, call=_torch_all_gather)
+
+
+class _Harness(Harness):
+    """``main`` is the gathered output, ``other`` this rank's block (a view of ``main`` in place)."""
+
+    def bind(self, fn: Fn, main: T, other: Other, root: int, op: object) -> Callable[[], None]:
+        return bind(fn, main, other)
+
+    def prepare(self, main: T, other: Other, data: Data) -> None:
+        data.sentinel(main)  # in place, ``other`` is this rank's block of ``main``: filled after the sentinel
+        data.fill(other)
+
+    def count_wrong(self, main: T, other: Other, data: Data) -> int:
+        parts = [data.values(main.dtype, k, 0, other.numel()) for k in range(data.p)]
+        return data.wrong(main, torch.cat(parts))
+
+
+HARNESS = _Harness()

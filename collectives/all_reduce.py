@@ -20,15 +20,19 @@ Costs: ``collectives.costs`` (all_reduce/*).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.distributed as dist
 from torch.distributed import ReduceOp
 
 from collectives import validate
+from collectives.batched_p2p import Ctx, exchange
+from collectives.blocks import block_starts, chain_segment_elems, fold_map, fold_newrank, fold_oldrank, span
 from collectives.broadcast import binomial_bcast
+from collectives.builtin import Builtin, check_backend_op
 from collectives.costs import DEFAULT_SEGMENT_BYTES
-from collectives.layout import block_starts, chain_segment_elems, fold_map, fold_newrank, fold_oldrank, span
-from collectives.p2p import Ctx, exchange
+from collectives.harness import Data, Fn, Harness, Other, T, bind
 from collectives.reduce import binomial_reduce
 from collectives.reduce_ops import combine, finish
 from collectives.trees import btree_parent, dtree_parents, heights_depths
@@ -261,3 +265,38 @@ ALGORITHMS = {
     "recursive_doubling": recursive_doubling,
     "rabenseifner": rabenseifner,
 }
+
+
+# --- builtin: torch.distributed.all_reduce (Gloo ``gloo::allreduce``, ring or bcube, Gloo's choice; NCCL
+# ``ncclAllReduce``: ring, double binary tree, NVLS or CollNet, chosen by NCCL's tuner per size and topology)
+
+
+def _check_builtin(tensor: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group=None) -> object:  # noqa: ANN001
+    ctx = validate.all_reduce_args(tensor, op, group)
+    if ctx is not None:
+        check_backend_op(op, group)
+    return ctx
+
+
+def _torch_all_reduce(tensor: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group=None) -> None:  # noqa: ANN001
+    """torch.distributed.all_reduce."""
+    dist.all_reduce(tensor, op=op, group=group)
+
+
+BUILTIN = Builtin(check=_check_builtin, call=_torch_all_reduce)
+
+
+class _Harness(Harness):
+    """``main`` is the buffer; every rank ends with the reduction."""
+
+    def bind(self, fn: Fn, main: T, other: Other, root: int, op: object) -> Callable[[], None]:
+        return bind(fn, main, op=op)
+
+    def prepare(self, main: T, other: Other, data: Data) -> None:
+        data.fill(main)
+
+    def count_wrong(self, main: T, other: Other, data: Data) -> int:
+        return data.wrong(main, data.reduced(main.dtype, 0, main.numel()))
+
+
+HARNESS = _Harness()

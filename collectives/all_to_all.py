@@ -22,11 +22,15 @@ included (it suits only networks that are physically rings). Costs: ``collective
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.distributed as dist
 
 from collectives import all_gather, validate
-from collectives.p2p import exchange
+from collectives.batched_p2p import exchange
+from collectives.builtin import Builtin
+from collectives.harness import Data, Fn, Harness, Other, T, bind
 
 
 def _offsets(sizes: list[int]) -> list[int]:
@@ -125,3 +129,41 @@ def bruck(
 
 #: Algorithm name -> implementation; ``collectives.registry`` collects these (``builtin`` is added there).
 ALGORITHMS = {"pairwise": pairwise, "bruck": bruck}
+
+
+# --- builtin: all_to_all_single; Gloo ``gloo::alltoall`` (equal splits) / ``gloo::alltoallv``: the own block
+# copied, then every send and receive posted at once and waited for (``gloo/alltoall.cc``); NCCL: grouped
+# ``ncclSend``/``ncclRecv`` to every peer
+
+
+def _check_builtin(output: torch.Tensor, input: torch.Tensor, output_split_sizes=None, input_split_sizes=None,  # noqa: ANN001
+                   group=None) -> object:  # noqa: ANN001  # fmt: skip
+    return validate.all_to_all_args(output, input, output_split_sizes, input_split_sizes, group)
+
+
+def _torch_all_to_all(output: torch.Tensor, input: torch.Tensor, output_split_sizes=None, input_split_sizes=None,  # noqa: ANN001
+                      group=None) -> None:  # noqa: ANN001  # fmt: skip
+    """torch.distributed.all_to_all_single."""
+    dist.all_to_all_single(output, input, output_split_sizes, input_split_sizes, group=group)
+
+
+BUILTIN = Builtin(check=_check_builtin, call=_torch_all_to_all)
+
+
+class _Harness(Harness):
+    """``main`` is the send buffer (S, p blocks of S/p), ``other`` the receive buffer; equal splits."""
+
+    def bind(self, fn: Fn, main: T, other: Other, root: int, op: object) -> Callable[[], None]:
+        return bind(fn, other, main)
+
+    def prepare(self, main: T, other: Other, data: Data) -> None:
+        data.sentinel(other)
+        data.fill(main)
+
+    def count_wrong(self, main: T, other: Other, data: Data) -> int:
+        chunk = main.numel() // data.p  # block j of the output is block ``rank`` of rank j's input
+        parts = [data.values(main.dtype, k, data.rank * chunk, chunk) for k in range(data.p)]
+        return data.wrong(other, torch.cat(parts))
+
+
+HARNESS = _Harness()

@@ -14,13 +14,17 @@ Costs: ``collectives.costs`` (broadcast/tree, ring, scatter_allgather).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.distributed as dist
 
 from collectives import validate
+from collectives.batched_p2p import Ctx, exchange
+from collectives.blocks import block_starts, chain_segment_elems, span
+from collectives.builtin import Builtin
 from collectives.costs import DEFAULT_SEGMENT_BYTES
-from collectives.layout import block_starts, chain_segment_elems, span
-from collectives.p2p import Ctx, exchange
+from collectives.harness import Data, Fn, Harness, Other, T, bind
 
 
 def binomial_bcast(ctx: Ctx, t: torch.Tensor, root: int) -> None:
@@ -123,3 +127,34 @@ def scatter_allgather(tensor: torch.Tensor, src: int, group: dist.ProcessGroup |
 
 #: Algorithm name -> implementation; ``collectives.registry`` collects these (``builtin`` is added there).
 ALGORITHMS = {"ring": ring, "tree": tree, "scatter_allgather": scatter_allgather}
+
+
+# --- builtin: torch.distributed.broadcast (Gloo ``gloo::broadcast``, binomial tree; NCCL ``ncclBroadcast``, ring)
+
+
+def _check_builtin(tensor: torch.Tensor, src: int, group: dist.ProcessGroup | None = None) -> object:
+    return validate.broadcast_args(tensor, src, group)
+
+
+def _torch_broadcast(tensor: torch.Tensor, src: int, group: dist.ProcessGroup | None = None) -> None:
+    """torch.distributed.broadcast."""
+    dist.broadcast(tensor, src, group=group)
+
+
+BUILTIN = Builtin(check=_check_builtin, call=_torch_broadcast)
+
+
+class _Harness(Harness):
+    """``main`` is the buffer; the root's data reach every rank."""
+
+    def bind(self, fn: Fn, main: T, other: Other, root: int, op: object) -> Callable[[], None]:
+        return bind(fn, main, root)
+
+    def prepare(self, main: T, other: Other, data: Data) -> None:
+        data.fill(main, data.root) if data.rank == data.root else data.sentinel(main)
+
+    def count_wrong(self, main: T, other: Other, data: Data) -> int:
+        return data.wrong(main, data.values(main.dtype, data.root, 0, main.numel()))
+
+
+HARNESS = _Harness()

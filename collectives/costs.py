@@ -6,7 +6,7 @@ A call of an algorithm is modelled (docs/theory.md, section Cost form; docs/cost
 
 with n nccl-tests' size S in bytes (the per-rank buffer for broadcast, reduce and
 all-reduce; the whole gathered buffer for all-gather and reduce-scatter; the whole per-rank send buffer
-for all-to-all).  L counts
+for all-to-all; the root's whole buffer for gather and scatter).  L counts
 message steps on the critical path, W and G the bytes sent and combined on that path per
 byte of n.  Pipelined algorithms cut n into k = ceil(n / segment_bytes) segments, so their
 L and W depend on n; pass ``nbytes`` (and the segment size the run used) for them.
@@ -16,7 +16,9 @@ L and W depend on n; pass ``nbytes`` (and the segment size the run used) for the
 ``assumed=True`` (a lower bound on the time, never a basis for ranking).  docs/costs.md lists every
 formula, its source, the port model and how tests/test_schedule.py checks them against the code.
 
-This module is data and arithmetic only: ``analysis`` imports it and must never pull torch in.
+Each collective has one :class:`CollectiveCosts` entry in ``ENTRIES`` (its algorithms, which are pipelined, its
+builtin on gloo and NCCL); ``COSTS`` and ``PIPELINED`` are views of them. This module is data and arithmetic
+only: ``analysis`` imports it and must never pull torch in.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ CostFn = Callable[[int, "float | None", "int | None"], Cost]
 
 def _chain(p: int, n: float | None, s: int | None, reducing: bool) -> Cost:
     # Pipelined chain around the ring: T = (p-2+k)(alpha + n/k beta [+ n/k gamma]); one segment at p = 2,
-    # where k = 1 is optimal whatever alpha and beta (collectives.layout.chain_segment_elems).
+    # where k = 1 is optimal whatever alpha and beta (collectives.blocks.chain_segment_elems).
     k = segments(n, s) if p > 2 else 1
     steps = p - 2 + k
     return Cost(float(steps), steps / k, steps / k if reducing else 0.0)
@@ -254,45 +256,141 @@ def _bruck_all_to_all(p: int, n: float | None, s: int | None) -> Cost:
     return Cost(float(lg_ceil(p)), moved / p, 0.0)
 
 
-#: builtin on gloo, where we know what torch's ProcessGroupGloo calls (read from gloo's sources
-#: gloo/{broadcast,reduce,allreduce,allgather}.cc and torch's ProcessGroupGloo; not re-checked against the gloo
-#: bundled with every torch release).  All of gloo's algorithms are ring-based except broadcast.
-_GLOO: dict[str, tuple[CostFn, str]] = {
-    "broadcast": (lambda p, n, s: _binomial(p, reducing=False), "gloo binomial tree (gloo/broadcast.cc)"),
-    "reduce": (
-        lambda p, n, s: Cost(float(p), 2.0 * (p - 1) / p, (p - 1) / p),
-        "gloo ring reduce-scatter + gather to the root (gloo/reduce.cc)",
-    ),
-    "all_reduce": (_ring_all_reduce, "gloo ring reduce-scatter + all-gather (gloo/allreduce.cc)"),
-    "all_gather": (lambda p, n, s: _ring_gather_like(p, reducing=False), "gloo ring (gloo/allgather.cc)"),
-    "reduce_scatter": (
-        _ring_all_reduce,
-        "torch ProcessGroupGloo: ring all-reduce of the input (gloo/allreduce.cc) + local copy",
-    ),
-    "all_to_all": (
-        lambda p, n, s: Cost(1.0, (p - 1) / p, 0.0),
-        "gloo alltoall: every block posted at once, then all waited for (gloo/alltoall.cc)",
-    ),
-}
+def _linear_rooted(p: int, n: float | None, s: int | None) -> Cost:
+    # scatter / gather: the root sends (receives) one block to (from) each other rank, one per step
+    return Cost(float(p - 1), (p - 1) / p, 0.0)
 
 
-def _nccl(collective: str, p: int, n: float | None, s: int | None, algo: str | None) -> tuple[Cost, str] | None:
-    """NCCL's ring and tree as NCCL's own tuning model counts them (src/graph/tuning.cc: ring nsteps, tree
-    latency 2 log2i(nNodes) hops with one rank per node, tree all-reduce bandwidth ratio 0.5); None when the
-    algorithm NCCL's tuner picked is not known (all_reduce without an ``algo``) or is neither ring nor tree."""
-    frac, desc = (p - 1) / p, SPECS[collective]
-    if desc.rooted:  # broadcast, reduce: ring (pipelined chain), nsteps = nRanks - 1, busBw ratio 1
-        return Cost(float(p - 1), 1.0, 1.0 if desc.reducing else 0.0), "NCCL ring (tuning.cc)"
-    if desc.layout in ("gather", "scatter"):  # all_gather, reduce_scatter: ring, nsteps = nRanks - 1
-        return _ring_gather_like(p, desc.reducing), "NCCL ring (tuning.cc)"
-    if desc.layout == "exchange":  # all_to_all: grouped send/recv, outside NCCL's tuning model
-        return None
-    algo = (algo or "").lower()
+def _binomial_rooted(p: int, n: float | None, s: int | None) -> Cost:
+    # binomial scatter / gather: ceil(lg p) steps; every block but the root's own passes the root's port once
+    # (the root's first message carries the largest subtree, and each path below it carries what remains)
+    return Cost(float(lg_ceil(p)), (p - 1) / p, 0.0)
+
+
+NcclFn = Callable[[int, "str | None"], "tuple[Cost, str] | None"]
+
+
+def _nccl_rooted_ring(reducing: bool) -> NcclFn:
+    # broadcast, reduce: ring (pipelined chain), nsteps = nRanks - 1, busBw ratio 1
+    return lambda p, algo: (Cost(float(p - 1), 1.0, 1.0 if reducing else 0.0), "NCCL ring (tuning.cc)")
+
+
+def _nccl_ring_gather_like(reducing: bool) -> NcclFn:
+    # all_gather, reduce_scatter: ring, nsteps = nRanks - 1
+    return lambda p, algo: (_ring_gather_like(p, reducing), "NCCL ring (tuning.cc)")
+
+
+def _nccl_all_reduce(p: int, algo: str | None) -> tuple[Cost, str] | None:
+    # ring or double binary tree, as NCCL's tuner picked (the run's NCCL_ALGO); unknown without it
+    frac, algo = (p - 1) / p, (algo or "").lower()
     if algo == "ring":
         return Cost(2.0 * (p - 1), 2.0 * frac, frac), "NCCL ring (tuning.cc)"
     if algo == "tree":
         return Cost(2.0 * lg_floor(p), 2.0, 1.0), "NCCL double binary tree (tuning.cc)"
     return None
+
+
+def _not_modelled(p: int, algo: str | None) -> None:
+    # grouped send/recv (all_to_all, gather, scatter): outside NCCL's tuning model
+    return None
+
+
+@dataclass(frozen=True)
+class CollectiveCosts:
+    """Everything ``costs`` knows about one collective: each hand-written algorithm's coefficients (the
+    registry's names), which of them are pipelined, and what its builtin runs on gloo and on NCCL."""
+
+    algorithms: dict[str, CostFn]
+    gloo: tuple[CostFn, str]  # gloo's schedule and where it is read from
+    nccl: NcclFn  # (p, NCCL's algorithm or None) -> NCCL's ring/tree per its tuning model, or None if not modelled
+    pipelined: frozenset[str] = frozenset()  # algorithms whose L and W depend on n through the segment count
+
+
+#: One entry per collective.  gloo's schedules were read from gloo/{broadcast,reduce,allreduce,allgather,
+#: alltoall,gather,scatter}.cc and torch's ProcessGroupGloo, not re-checked against the gloo bundled with every
+#: torch release; NCCL's from src/graph/tuning.cc (ring nsteps, tree latency 2 log2i(nNodes) hops with one rank
+#: per node, tree all-reduce bandwidth ratio 0.5).
+ENTRIES: dict[str, CollectiveCosts] = {
+    "broadcast": CollectiveCosts(
+        algorithms={
+            "ring": lambda p, n, s: _chain(p, n, s, reducing=False),
+            "tree": lambda p, n, s: _binomial(p, reducing=False),
+            "scatter_allgather": _scatter_allgather_bcast,
+        },
+        pipelined=frozenset({"ring"}),
+        gloo=(lambda p, n, s: _binomial(p, reducing=False), "gloo binomial tree (gloo/broadcast.cc)"),
+        nccl=_nccl_rooted_ring(reducing=False),
+    ),
+    "reduce": CollectiveCosts(
+        algorithms={
+            "ring": lambda p, n, s: _chain(p, n, s, reducing=True),
+            "tree": lambda p, n, s: _binomial(p, reducing=True),
+        },
+        pipelined=frozenset({"ring"}),
+        gloo=(
+            lambda p, n, s: Cost(float(p), 2.0 * (p - 1) / p, (p - 1) / p),
+            "gloo ring reduce-scatter + gather to the root (gloo/reduce.cc)",
+        ),
+        nccl=_nccl_rooted_ring(reducing=True),
+    ),
+    "all_reduce": CollectiveCosts(
+        algorithms={
+            "ring": _ring_all_reduce,
+            "tree": _double_binary_tree_all_reduce,
+            "reduce_broadcast": _reduce_broadcast_all_reduce,
+            "recursive_doubling": _recursive_doubling_all_reduce,
+            "rabenseifner": _rabenseifner_all_reduce,
+        },
+        pipelined=frozenset({"tree"}),
+        gloo=(_ring_all_reduce, "gloo ring reduce-scatter + all-gather (gloo/allreduce.cc)"),
+        nccl=_nccl_all_reduce,
+    ),
+    "all_gather": CollectiveCosts(
+        algorithms={
+            "ring": lambda p, n, s: _ring_gather_like(p, reducing=False),
+            "tree": _recursive_doubling_all_gather,
+            "bruck": _bruck_all_gather,
+        },
+        gloo=(lambda p, n, s: _ring_gather_like(p, reducing=False), "gloo ring (gloo/allgather.cc)"),
+        nccl=_nccl_ring_gather_like(reducing=False),
+    ),
+    "reduce_scatter": CollectiveCosts(
+        algorithms={
+            "ring": lambda p, n, s: _ring_gather_like(p, reducing=True),
+            "tree": _recursive_halving_reduce_scatter,
+            "pairwise": lambda p, n, s: _ring_gather_like(p, reducing=True),
+        },
+        gloo=(
+            _ring_all_reduce,
+            "torch ProcessGroupGloo: ring all-reduce of the input (gloo/allreduce.cc) + local copy",
+        ),
+        nccl=_nccl_ring_gather_like(reducing=True),
+    ),
+    "all_to_all": CollectiveCosts(
+        algorithms={"pairwise": _pairwise_all_to_all, "bruck": _bruck_all_to_all},
+        gloo=(
+            lambda p, n, s: Cost(1.0, (p - 1) / p, 0.0),
+            "gloo alltoall: every block posted at once, then all waited for (gloo/alltoall.cc)",
+        ),
+        nccl=_not_modelled,
+    ),
+    "gather": CollectiveCosts(
+        algorithms={"linear": _linear_rooted, "tree": _binomial_rooted},
+        gloo=(
+            lambda p, n, s: Cost(1.0, (p - 1) / p, 0.0),
+            "gloo gather: the root posts every receive at once, then waits for all (gloo/gather.cc)",
+        ),
+        nccl=_not_modelled,
+    ),
+    "scatter": CollectiveCosts(
+        algorithms={"linear": _linear_rooted, "tree": _binomial_rooted},
+        gloo=(
+            lambda p, n, s: Cost(1.0, (p - 1) / p, 0.0),
+            "gloo scatter: the root posts every send at once, then waits for all (gloo/scatter.cc)",
+        ),
+        nccl=_not_modelled,
+    ),
+}
 
 
 def builtin_cost(
@@ -310,12 +408,13 @@ def builtin_cost(
     b = (backend or "").lower()
     if p == 1:
         return Cost(0.0, 0.0, 0.0, basis="one rank")
+    entry = ENTRIES[collective]
     if b == "gloo":
-        fn, basis = _GLOO[collective]
+        fn, basis = entry.gloo
         c = fn(p, nbytes, segment_bytes)
         return Cost(c.L, c.W, c.G, basis=basis)
     if b == "nccl":
-        got = _nccl(collective, p, nbytes, segment_bytes, backend_algorithm)
+        got = entry.nccl(p, backend_algorithm)
         if got is not None:
             c, basis = got
             return Cost(c.L, c.W, c.G, basis=basis)
@@ -331,33 +430,13 @@ def _builtin(collective: str) -> CostFn:
     return fn
 
 
-#: (collective, algorithm) -> coefficient function.  The names are the registry's names.
+#: (collective, algorithm) -> coefficient function, builtin included (the registry's names).
 COSTS: dict[tuple[str, str], CostFn] = {
-    ("broadcast", "ring"): lambda p, n, s: _chain(p, n, s, reducing=False),
-    ("broadcast", "tree"): lambda p, n, s: _binomial(p, reducing=False),
-    ("broadcast", "scatter_allgather"): _scatter_allgather_bcast,
-    ("reduce", "ring"): lambda p, n, s: _chain(p, n, s, reducing=True),
-    ("reduce", "tree"): lambda p, n, s: _binomial(p, reducing=True),
-    ("all_reduce", "ring"): _ring_all_reduce,
-    ("all_reduce", "tree"): _double_binary_tree_all_reduce,
-    ("all_reduce", "reduce_broadcast"): _reduce_broadcast_all_reduce,
-    ("all_reduce", "recursive_doubling"): _recursive_doubling_all_reduce,
-    ("all_reduce", "rabenseifner"): _rabenseifner_all_reduce,
-    ("all_gather", "ring"): lambda p, n, s: _ring_gather_like(p, reducing=False),
-    ("all_gather", "tree"): _recursive_doubling_all_gather,
-    ("all_gather", "bruck"): _bruck_all_gather,
-    ("reduce_scatter", "ring"): lambda p, n, s: _ring_gather_like(p, reducing=True),
-    ("reduce_scatter", "tree"): _recursive_halving_reduce_scatter,
-    ("reduce_scatter", "pairwise"): lambda p, n, s: _ring_gather_like(p, reducing=True),
-    ("all_to_all", "pairwise"): _pairwise_all_to_all,
-    ("all_to_all", "bruck"): _bruck_all_to_all,
+    (c, a): fn for c in COLLECTIVES for a, fn in {"builtin": _builtin(c), **ENTRIES[c].algorithms}.items()
 }
-for _c in COLLECTIVES:
-    COSTS[(_c, "builtin")] = _builtin(_c)
-del _c
 
 #: Algorithms whose L and W depend on n through the segment count.
-PIPELINED: frozenset[tuple[str, str]] = frozenset({("broadcast", "ring"), ("reduce", "ring"), ("all_reduce", "tree")})
+PIPELINED: frozenset[tuple[str, str]] = frozenset((c, a) for c in COLLECTIVES for a in ENTRIES[c].pipelined)
 
 
 def cost_algorithms(collective: str) -> list[str]:

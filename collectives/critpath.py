@@ -3,7 +3,7 @@
 No torch here: ``collectives.costs`` builds the double binary tree's schedule symbolically and measures it
 with the same rule ``collectives.schedule`` applies to the schedules the real code executes.
 
-A schedule is, per rank, its sequence of *events*: one event per ``collectives.p2p.exchange`` call that
+A schedule is, per rank, its sequence of *events*: one event per ``collectives.batched_p2p.exchange`` call that
 carries a message (its sends and receives: peer and bytes) and the bytes the rank combined after it
 (before its next call).  ``critical_path`` matches the messages between ranks (per ordered pair, in
 posting order, as torch.distributed matches them; sizes must agree, none may be left over, and no events

@@ -14,14 +14,18 @@ Costs: ``collectives.costs`` (reduce/tree, reduce/ring).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.distributed as dist
 from torch.distributed import ReduceOp
 
 from collectives import validate
+from collectives.batched_p2p import Ctx, exchange
+from collectives.blocks import chain_segment_elems
+from collectives.builtin import Builtin, check_backend_op
 from collectives.costs import DEFAULT_SEGMENT_BYTES
-from collectives.layout import chain_segment_elems
-from collectives.p2p import Ctx, exchange
+from collectives.harness import Data, Fn, Harness, Other, T, bind
 from collectives.reduce_ops import combine, finish
 
 
@@ -105,3 +109,39 @@ def ring(
 
 #: Algorithm name -> implementation; ``collectives.registry`` collects these (``builtin`` is added there).
 ALGORITHMS = {"ring": ring, "tree": tree}
+
+
+# --- builtin: torch.distributed.reduce (Gloo ``gloo::reduce``; NCCL ``ncclReduce``, ring)
+
+
+def _check_builtin(tensor: torch.Tensor, dst: int, op: ReduceOp = ReduceOp.SUM, group=None) -> object:  # noqa: ANN001
+    ctx = validate.reduce_args(tensor, dst, op, group)
+    if ctx is not None:
+        check_backend_op(op, group)
+    return ctx
+
+
+def _torch_reduce(tensor: torch.Tensor, dst: int, op: ReduceOp = ReduceOp.SUM, group=None) -> None:  # noqa: ANN001
+    """torch.distributed.reduce."""
+    dist.reduce(tensor, dst, op=op, group=group)
+
+
+BUILTIN = Builtin(check=_check_builtin, call=_torch_reduce)
+
+
+class _Harness(Harness):
+    """``main`` is the buffer; only the root's holds the result (the others are scratch)."""
+
+    def bind(self, fn: Fn, main: T, other: Other, root: int, op: object) -> Callable[[], None]:
+        return bind(fn, main, root, op=op)
+
+    def prepare(self, main: T, other: Other, data: Data) -> None:
+        data.fill(main)
+
+    def count_wrong(self, main: T, other: Other, data: Data) -> int:
+        if data.rank != data.root:
+            return 0
+        return data.wrong(main, data.reduced(main.dtype, 0, main.numel()))
+
+
+HARNESS = _Harness()

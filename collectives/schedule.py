@@ -1,7 +1,7 @@
 """Record the schedule an algorithm really executes, without communicating.
 
 ``record(collective, algorithm, p, numel)`` runs the real algorithm code once per simulated rank with the
-one P2P helper (``collectives.p2p.exchange``) and the local reduction (``collectives.reduce_ops.combine``)
+one P2P helper (``collectives.batched_p2p.exchange``) and the local reduction (``collectives.reduce_ops.combine``)
 replaced by recorders, and the group membership check (``validate._member``) by a fake ``Ctx``.  No
 process group is created and no data moves: the hand-written algorithms' control flow and message sizes
 never depend on the data, only on (p, rank, numel, segment size), so each rank can run to completion on its
@@ -21,8 +21,8 @@ import torch
 from torch.distributed import ReduceOp
 
 from collectives import validate
+from collectives.batched_p2p import Ctx, Msg
 from collectives.critpath import Event, Path, Schedule, critical_path, match
-from collectives.p2p import Ctx, Msg
 from collectives.spec import COLLECTIVES, CollectiveSpec, spec
 
 __all__ = ["Event", "Path", "Schedule", "critical_path", "match", "record", "takes_segments"]

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 from torch.distributed import ReduceOp
 
-from collectives.p2p import Ctx, make_ctx
+from collectives.batched_p2p import Ctx, make_ctx
 from collectives.reduce_ops import SUPPORTED_OPS
 from collectives.spec import spec
 
@@ -87,10 +87,11 @@ def check_root(root: object, ctx: Ctx, name: str) -> int:
 
 
 def check_pair(output: torch.Tensor, input: torch.Tensor, p: int, collective: str, rank: int) -> None:
-    """all_gather / reduce_scatter buffers: same dtype and device, output = p x input (or input = p x output).
+    """Buffers of the blocked layouts: same dtype and device, output = p x input (``gather`` layout: all_gather,
+    gather) or input = p x output (``scatter`` layout: reduce_scatter, scatter).
 
     The buffers may overlap only in the in-place layout of NCCL and nccl-tests: the small buffer is exactly
-    this rank's block of the large one (all_gather: input = output block ``rank``; reduce_scatter: output =
+    this rank's block of the large one (gather layout: input = output block ``rank``; scatter layout: output =
     input block ``rank``)."""
     if output.dtype != input.dtype:
         raise TypeError(f"{collective}: output dtype {output.dtype} differs from input dtype {input.dtype}")
@@ -99,12 +100,12 @@ def check_pair(output: torch.Tensor, input: torch.Tensor, p: int, collective: st
     if spec(collective).layout == "gather":
         if output.numel() != p * input.numel():
             raise ValueError(
-                f"all_gather: output has {output.numel()} elements, expected world size {p} x input "
+                f"{collective}: output has {output.numel()} elements, expected world size {p} x input "
                 f"{input.numel()} = {p * input.numel()}"
             )
     elif input.numel() != p * output.numel():
         raise ValueError(
-            f"reduce_scatter: input has {input.numel()} elements, expected world size {p} x output "
+            f"{collective}: input has {input.numel()} elements, expected world size {p} x output "
             f"{output.numel()} = {p * output.numel()}"
         )
     if output.numel() > 0 and input.numel() > 0 and _overlap(output, input) and not is_in_place(output, input, rank):
@@ -149,32 +150,36 @@ def _member(group: dist.ProcessGroup | None) -> Ctx | None:
     return make_ctx(group)
 
 
-def rooted(tensor: object, root: object, group: dist.ProcessGroup | None, name: str) -> tuple[Ctx, int] | None:
-    """broadcast / reduce without op: (ctx, root group rank), or None on a non-member rank."""
-    check_tensor(tensor, "tensor")
+def whole_args(
+    collective: str, tensor: object, group: dist.ProcessGroup | None, root: object = None, op: object = None
+) -> tuple[Ctx, int] | None:
+    """Checks of any collective of the ``whole`` layout (one buffer of S per rank), read from its descriptor: the
+    tensor, the op when it reduces, membership, the root when it has one (named ``src`` or ``dst`` as torch
+    names it). (ctx, root group rank; 0 without a root), or None off-group."""
+    desc = spec(collective)
+    t = check_tensor(tensor, "tensor")
+    if desc.reducing:
+        check_op(op, t.dtype)
     ctx = _member(group)
     if ctx is None:
         return None
-    return ctx, check_root(root, ctx, name)
+    return ctx, check_root(root, ctx, desc.root_name or "root") if desc.rooted else 0
 
 
 def broadcast_args(tensor: object, src: object, group: dist.ProcessGroup | None) -> tuple[Ctx, int] | None:
     """Checks for broadcast; (ctx, src group rank) or None off-group."""
-    return rooted(tensor, src, group, "src")
+    return whole_args("broadcast", tensor, group, root=src)
 
 
 def reduce_args(tensor: object, dst: object, op: object, group: dist.ProcessGroup | None) -> tuple[Ctx, int] | None:
     """Checks for reduce; (ctx, dst group rank) or None off-group."""
-    t = check_tensor(tensor, "tensor")
-    check_op(op, t.dtype)
-    return rooted(t, dst, group, "dst")
+    return whole_args("reduce", tensor, group, root=dst, op=op)
 
 
 def all_reduce_args(tensor: object, op: object, group: dist.ProcessGroup | None) -> Ctx | None:
     """Checks for all_reduce; ctx or None off-group."""
-    t = check_tensor(tensor, "tensor")
-    check_op(op, t.dtype)
-    return _member(group)
+    args = whole_args("all_reduce", tensor, group, op=op)
+    return None if args is None else args[0]
 
 
 def all_gather_args(output: object, input: object, group: dist.ProcessGroup | None) -> Ctx | None:
@@ -196,6 +201,33 @@ def reduce_scatter_args(output: object, input: object, op: object, group: dist.P
     if ctx is not None:
         check_pair(o, i, ctx.size, "reduce_scatter", ctx.rank)
     return ctx
+
+
+def pair_args(
+    collective: str,
+    output: object,
+    input: object,
+    group: dist.ProcessGroup | None,
+    root: object = None,
+    op: object = None,
+) -> tuple[Ctx, int] | None:
+    """Checks of any collective with a blocked layout (``gather``: output = p x input; ``scatter``: input = p x
+    output), read from its descriptor: the two tensors, the op when it reduces, membership, the root when it
+    has one (named as torch names it: ``src`` or ``dst``), the buffers (:func:`check_pair`).
+
+    (ctx, root group rank; 0 without a root), or None off-group. A new collective with one of these layouts
+    needs no check of its own."""
+    desc = spec(collective)
+    o = check_tensor(output, "output")
+    i = check_tensor(input, "input")
+    if desc.reducing:
+        check_op(op, i.dtype)
+    ctx = _member(group)
+    if ctx is None:
+        return None
+    root_rank = check_root(root, ctx, desc.root_name or "root") if desc.rooted else 0
+    check_pair(o, i, ctx.size, collective, ctx.rank)
+    return ctx, root_rank
 
 
 def _splits(splits: object, rows: int, p: int, name: str, tensor_name: str) -> list[int]:

@@ -30,7 +30,7 @@ from bench.collective_io import Buffers, io_for  # noqa: E402
 from bench.ports import free_port  # noqa: E402
 from bench.sizes import parse_size  # noqa: E402
 from collectives.costs import COLLECTIVES, PIPELINED, busbw_factor  # noqa: E402
-from collectives.spec import spec  # noqa: E402
+from collectives.spec import DEFAULT_SWEEP, spec  # noqa: E402
 
 
 @dataclass
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--dtype", default="float32")
-    ap.add_argument("--collectives", default=",".join(COLLECTIVES))
+    ap.add_argument("--collectives", default=",".join(DEFAULT_SWEEP))
     ap.add_argument("--algorithms", default=None, help="comma list (builtin is always added)")
     ap.add_argument("--segment-bytes", type=int, default=0, help="segment size of the pipelined algorithms")
     args = ap.parse_args(argv)

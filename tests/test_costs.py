@@ -26,6 +26,8 @@ def test_costs_import_no_torch():
         ("broadcast", 8, 1.0),
         ("reduce", 3, 1.0),
         ("all_reduce", 1, 0.0),
+        ("gather", 8, 0.875),  # nccl-tests' GatherGetBw / ScatterGetBw: (p - 1)/p
+        ("scatter", 4, 0.75),
     ],
 )
 def test_busbw_factor_check_values(collective, p, expected):
@@ -75,6 +77,17 @@ def test_binomial_and_ring_gather(p):
     assert cost("all_gather", "ring", p) == Cost(p - 1, (p - 1) / p, 0.0)
     sag = cost("broadcast", "scatter_allgather", p)
     assert (sag.L, sag.W) == pytest.approx((lg + p - 1, 2 * (p - 1) / p))
+
+
+@pytest.mark.parametrize("p", [2, 3, 5, 8, 13])
+def test_gather_and_scatter_forms(p):
+    lg = math.ceil(math.log2(p))
+    for collective in ("gather", "scatter"):
+        assert cost(collective, "linear", p) == Cost(p - 1, (p - 1) / p, 0.0)
+        assert cost(collective, "tree", p) == Cost(lg, (p - 1) / p, 0.0)
+        gloo = cost(collective, "builtin", p, backend="gloo")
+        assert (gloo.L, gloo.W, gloo.G, gloo.assumed) == (1.0, (p - 1) / p, 0.0, False) and collective in gloo.basis
+        assert cost(collective, "builtin", p, backend="nccl").assumed  # grouped send/recv: not in NCCL's model
 
 
 def test_pipelined_chain_matches_closed_form():

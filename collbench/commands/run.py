@@ -15,7 +15,7 @@ from bench.plan import (
     SWEEP_BUDGET_S,
 )
 from bench.sizes import DEFAULT_MAX_BYTES, format_size
-from collectives.point_to_point import DEFAULT_WINDOW
+from collectives.spec import SEND_RECV
 
 DESCRIPTION = (
     "Time collectives (nccl-tests style) with every registered algorithm, check results exactly, "
@@ -33,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--collectives",
         default="all",
-        help="comma list or 'all' (default: all six collectives); send_recv (point-to-point between "
-        "ranks 0 and 1) is measured only when named",
+        help="comma list or 'all' (default: the six collectives of the default sweep); gather, scatter "
+        "and send_recv (point-to-point between ranks 0 and 1) are measured only when named",
     )
     parser.add_argument(
         "--algorithms",
@@ -99,8 +99,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--window",
         type=int,
-        default=DEFAULT_WINDOW,
-        help=f"send_recv: messages in flight for bw and bibw (default {DEFAULT_WINDOW}, as osu_bw)",
+        default=SEND_RECV.p2p.default_window,
+        help=f"send_recv: messages in flight for bw and bibw (default {SEND_RECV.p2p.default_window}, as osu_bw)",
     )
     parser.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     parser.add_argument(

@@ -11,14 +11,13 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from analysis.nccltests import DTYPES, busbw_factor, parse_text, parse_text_all, strip_prefixes
 from collbench import cli
 from collectives import costs
-from collectives.point_to_point import RING_SHIFT
-from collectives.spec import spec
+from collectives.spec import SEND_RECV, spec
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "nccl-tests"
 
@@ -220,6 +219,11 @@ def _fmt(x: float) -> str:
     return f"{x:.2f}"
 
 
+#: the header columns between type and time of the pre-2020 table layout
+OLD_LAYOUT = {"all_reduce": "redop", "reduce_scatter": "redop", "reduce": "redop    root", "broadcast": "root",
+              "all_gather": "", "all_to_all": "redop"}  # fmt: skip
+
+
 @st.composite
 def tables(draw):
     coll = draw(st.sampled_from(costs.COLLECTIVES))
@@ -242,13 +246,13 @@ def tables(draw):
         lines += [f"#  Rank {r:2d} Group  0 Pid {100 + r:6d} on node{r // 8} device {r % 8:2d} [0x{r:02x}] "
                   "NVIDIA H100 80GB HBM3" for r in range(p)]  # fmt: skip
     op = "sum" if coll in costs.REDUCING else "none"
-    root = 0 if coll in ("broadcast", "reduce") else -1
+    root = spec(coll).recorded_root(0)
+    assume(layout == "new" or coll in OLD_LAYOUT)  # gather_perf and scatter_perf came after the old layout
     if layout == "new":
         lines.append("#       size         count      type   redop    root     time   algbw   busbw #wrong     time   "
                      "algbw   busbw #wrong")  # fmt: skip
     else:
-        mid = {"all_reduce": "redop", "reduce_scatter": "redop", "reduce": "redop    root", "broadcast": "root",
-               "all_gather": "", "all_to_all": "redop"}[coll]  # fmt: skip
+        mid = OLD_LAYOUT[coll]
         lines.append(f"#       size         count      type   {mid}     time   algbw   busbw  error     time   algbw   "
                      "busbw  error")  # fmt: skip
     for k in sizes:
@@ -382,11 +386,11 @@ def test_sendrecv_logs_import_as_a_ring_shift(tmp_path: Path, capsys) -> None:
     layout named on its command line (one process, -g 2), new layout with rank lines given --collective."""
     (old,) = _import("nccl-tests-104-sendrecv-gtx1080-old.log", [], tmp_path, capsys)
     meta = json.loads((old / "run.json").read_text())
-    assert meta["config"]["algorithms"] == [RING_SHIFT] and meta["world_size"] == 2
+    assert meta["config"]["algorithms"] == [SEND_RECV.p2p.imported_algorithm] and meta["world_size"] == 2
     assert "one process (the command line names no launcher): its -t x -g" in " ".join(meta["warnings"])
     (pt,) = meta["points"]
     assert (pt["collective"], pt["algorithm"], pt["bytes"], pt["dtype"], pt["op"], pt["root"], pt["in_place"]) == (
-        "send_recv", RING_SHIFT, 37748744, "uint8", "none", -1, False)
+        "send_recv", SEND_RECV.p2p.imported_algorithm, 37748744, "uint8", "none", -1, False)
     assert pt["time_us"] == 11732 and pt["busbw_gbps"] == pt["algbw_gbps"] == 37748744 / 11732 / 1e3  # F = 1
     (new,) = _import("nccl-tests-214-sendrecv-a40-2node.log", ["--collective", "send_recv"], tmp_path, capsys)
     meta = json.loads((new / "run.json").read_text())

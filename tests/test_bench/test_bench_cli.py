@@ -11,7 +11,8 @@ import pytest
 from bench_helpers import ROOT, cli_env, read_run, run_cli, run_dir_from, run_main
 
 from bench.schema import CSV_COLUMNS
-from collectives.costs import COLLECTIVES, busbw_factor
+from collectives.costs import busbw_factor
+from collectives.spec import DEFAULT_SWEEP as COLLECTIVES  # what 'all' measures
 
 RUN_JSON_KEYS = {
     "schema_version",
@@ -73,7 +74,7 @@ def test_run_writes_schema(schema_run: tuple[subprocess.CompletedProcess, Path, 
     import collectives
 
     variants = {"all_gather": 2, "reduce_scatter": 2}
-    expected = 2 * sum(len(collectives.algorithms(c)) * variants.get(c, 1) for c in collectives.COLLECTIVES)
+    expected = 2 * sum(len(collectives.algorithms(c)) * variants.get(c, 1) for c in COLLECTIVES)
     assert len(rows) == expected and len(meta["points"]) == expected
     assert {r["collective"] for r in rows} == set(COLLECTIVES)
     for row, point in zip(rows, meta["points"], strict=True):
@@ -125,6 +126,26 @@ def test_busbw_factor_json_and_root_end_to_end(tmp_path: Path, capfd, p: int) ->
         assert row["root"] == ("1" if row["collective"] in ("broadcast", "reduce") else "-1")
         if row["collective"] in ("all_gather", "reduce_scatter"):
             assert int(row["count"]) % p == 0  # rounded like nccl-tests
+
+
+@pytest.mark.timeout(120)
+def test_gather_and_scatter_run_when_named(tmp_path: Path, capfd) -> None:
+    """Outside the default sweep, measured and checked exactly when named: every algorithm, both variants, root 1,
+    busbw = algbw x (p-1)/p."""
+    p = 3
+    args = ["run", "--nprocs", str(p), "-b", "4K", "-e", "4K", "-n", "2", "-w", "1", "--collectives", "gather,scatter"]
+    proc = run_main([*args, "--root", "1", "--json", "--out", str(tmp_path)], capfd)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["status"] == "complete" and summary["wrong_points"] == 0
+    rows, _ = read_run(Path(summary["run_dir"]))
+    got = {(r["collective"], r["algorithm"], r["in_place"]) for r in rows}
+    algorithms = ("builtin", "linear", "tree")
+    assert got == {(c, a, v) for c in ("gather", "scatter") for a in algorithms for v in ("true", "false")}
+    for row in rows:
+        assert row["correct"] == "true" and row["root"] == "1" and row["op"] == "none"
+        assert int(row["count"]) % p == 0
+        assert float(row["busbw_gbps"]) == pytest.approx(float(row["algbw_gbps"]) * (p - 1) / p, rel=2e-3)
 
 
 BAD = [

@@ -14,7 +14,10 @@ from bench_helpers import ROOT, cli_env, read_run, run_cli, run_dir_from
 
 from analysis.synthetic import Hardware, write_run
 from collbench import cli
-from collectives.point_to_point import MEASURED, messages_per_iteration
+from collectives.spec import SEND_RECV
+
+MEASURED = SEND_RECV.p2p.measured
+messages_per_iteration = SEND_RECV.p2p.messages_per_iteration
 
 SMALL = ["-b", "1K", "-e", "16K", "-f", "4", "-n", "3", "-w", "1", "--window", "4"]
 TWO_SIZES = ["-b", "1K", "-e", "4K", "-f", "4", "--window", "4"]

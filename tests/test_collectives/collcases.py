@@ -3,8 +3,9 @@
 Data are seeded integer-valued numbers chosen so every reduction is exact in every dtype
 (docs/protocol.md, Buffers and data): small ranges for SUM/MIN/MAX/AVG, {-1, 1, 2} for PRODUCT ({1, 2, 3} for
 uint8), int8/uint8 references computed modulo 2^8.  The reference is NumPy over all ranks'
-inputs (each rank regenerates them locally).  Outputs of all_gather/reduce_scatter are pre-filled
-with a sentinel that differs from the expected value at every element.
+inputs (each rank regenerates them locally).  Outputs of the blocked layouts are pre-filled with a sentinel
+that differs from the expected value at every element.  Calls, inputs, references and bad inputs are built
+from each collective's descriptor (``collectives.spec``: layout, root, reduction), never from its name.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from torch.distributed import ReduceOp
 
 import collectives
 from collectives.builtin import bind
+from collectives.schedule import takes_segments
+from collectives.spec import CollectiveSpec, spec
 
 DTYPES = {
     "float32": torch.float32,
@@ -108,10 +111,19 @@ def group_of(state: dict[str, Any], members: list[int] | None) -> Any:
     return state[key]
 
 
+def call(f: Any, desc: CollectiveSpec, buffers: tuple, root: int, op: str, group: Any, kwargs: dict[str, Any]) -> None:
+    """``f`` with torch's signature, built from the descriptor: the buffers (``tensor``, or ``output, input``),
+    the root when the collective has one, the op when it reduces."""
+    args = (*buffers, root) if desc.rooted else buffers
+    extra = {"op": OPS[op]} if desc.reducing else {}
+    f(*args, group=group, **extra, **kwargs)
+
+
 def run_one(state: dict[str, Any], case: dict[str, Any]) -> str:
     """Run one case on this rank; '' on success, else what went wrong."""
     coll, alg, dtype, op = case["collective"], case["algorithm"], case["dtype"], case.get("op", "SUM")
     numel, seed, device = case["numel"], case.get("seed", 0), case.get("device", "cpu")
+    desc = spec(coll)
     members = case.get("group")
     group = group_of(state, members)
     ranks = members if members is not None else list(range(dist.get_world_size()))
@@ -125,83 +137,50 @@ def run_one(state: dict[str, Any], case: dict[str, Any]) -> str:
         t = to_torch(gen(me, max(numel, 1), dtype, op, seed), dtype, device)
         before = t.clone()
         root = ranks[case.get("root", 0) % p]
-        if coll == "broadcast":
-            fn(t, root, group=group, **kwargs)
-        elif coll == "reduce":
-            fn(t, root, op=OPS[op], group=group, **kwargs)
-        elif coll == "all_reduce":
-            fn(t, op=OPS[op], group=group, **kwargs)
-        elif coll == "all_gather":
-            fn(torch.empty(0, dtype=t.dtype), t.narrow(0, 0, 0), group=group, **kwargs)
-        elif coll == "all_to_all":
-            fn(torch.empty(0, dtype=t.dtype), t, group=group, **kwargs)
-        else:
-            fn(t.narrow(0, 0, 0), torch.empty(0, dtype=t.dtype), op=OPS[op], group=group, **kwargs)
+        buffers = (t,) if desc.layout == "whole" else (torch.empty(0, dtype=t.dtype), t)
+        call(fn, desc, buffers, root, op, group, kwargs)
         return "" if torch.equal(t, before) else "non-member rank's tensor was modified"
     gr = ranks.index(me)
     root_g = case.get("root", 0) % p
     root = ranks[root_g]
-    errors = []
+    if desc.layout == "exchange":
+        return "; ".join(_all_to_all(case, fn, builtin if builtin_ok else None, group, p, gr, kwargs))
+    in_place = case.get("in_place", False)
+    # numel: the per-rank buffer of the whole layout, the block of the blocked ones
+    sizes = {"whole": numel, "gather": numel, "scatter": p * numel}
+    m = numel
 
-    if coll == "all_to_all":
-        errors += _all_to_all(case, fn, builtin if builtin_ok else None, group, p, gr, kwargs)
-    elif coll in ("broadcast", "reduce", "all_reduce"):
-
-        def inputs() -> tuple[list[np.ndarray], torch.Tensor]:
-            vals = [gen(r, numel, dtype, op, seed) for r in range(p)]
-            if coll == "broadcast":
-                return vals, to_torch(vals[root_g], dtype, device)
-            return vals, to_torch(reference(vals, op), dtype, device) if op != "AVG" else _avg(vals, dtype, device)
-
-        key = (coll == "broadcast", root_g if coll == "broadcast" else -1, p, numel, dtype, op, seed, device)
-        vals, want = _cached(state, key, inputs)
-        outs = {}
-        for name, f in (("alg", fn), ("builtin", builtin)) if builtin_ok else (("alg", fn),):
-            t = to_torch(vals[gr], dtype, device)
-            if coll == "broadcast":
-                f(t, root, group=group, **(kwargs if name == "alg" else {}))
-            elif coll == "reduce":
-                f(t, root, op=OPS[op], group=group, **(kwargs if name == "alg" else {}))
-            else:
-                f(t, op=OPS[op], group=group, **(kwargs if name == "alg" else {}))
-            outs[name] = t
-        check = coll != "reduce" or gr == root_g
-        if check:
-            if err := same(outs["alg"], want, op):
-                errors.append(f"vs reference: {err}")
-            if "builtin" in outs and (err := same(outs["alg"], outs["builtin"], op)):
-                errors.append(f"vs builtin: {err}")
-    else:
-        m = numel  # block elements per rank
-
-        def inputs() -> tuple[list[np.ndarray], torch.Tensor]:
-            if coll == "all_gather":
-                vals = [gen(r, m, dtype, op, seed) for r in range(p)]
-                return vals, to_torch(np.concatenate(vals), dtype, device)
-            vals = [gen(r, p * m, dtype, op, seed) for r in range(p)]
+    def inputs() -> tuple[list[np.ndarray], torch.Tensor]:
+        vals = [gen(r, sizes[desc.layout], dtype, op, seed) for r in range(p)]
+        if desc.reducing:
             full = to_torch(reference(vals, op), dtype, device) if op != "AVG" else _avg(vals, dtype, device)
-            return vals, full.narrow(0, gr * m, m)
+        elif desc.layout == "gather":
+            full = to_torch(np.concatenate(vals), dtype, device)
+        else:  # the root's input reaches every rank (broadcast; scatter: its block)
+            full = to_torch(vals[root_g], dtype, device)
+        return vals, full.narrow(0, gr * m, m) if desc.layout == "scatter" else full
 
-        vals, want = _cached(state, (coll, gr, p, m, dtype, op, seed, device), inputs)
-        inp_np = vals[gr]
-        outs = {}
-        in_place = case.get("in_place", False)
-        for name, f in (("alg", fn), ("builtin", builtin)) if builtin_ok else (("alg", fn),):
-            inp = to_torch(inp_np, dtype, device)
-            before = inp.clone()
+    vals, want = _cached(state, (coll, gr, root_g, p, numel, dtype, op, seed, device), inputs)
+    errors, outs = [], {}
+    for name, f in (("alg", fn), ("builtin", builtin)) if builtin_ok else (("alg", fn),):
+        inp = to_torch(vals[gr], dtype, device)
+        before = inp.clone()
+        if desc.layout == "whole":  # in place by nature
+            buffers, result = (inp,), inp
+        else:
             out = sentinel_like(want)
-            if in_place and coll == "all_gather":  # nccl-tests layout: input is block gr of output
+            if in_place and desc.layout == "gather":  # nccl-tests layout: input is block gr of output
                 out.narrow(0, gr * m, m).copy_(inp)
                 inp = out.narrow(0, gr * m, m)
-            elif in_place:  # reduce_scatter: output is block gr of input
+            elif in_place:  # scatter layout: output is block gr of input
                 out = inp.narrow(0, gr * m, m)
-            if coll == "all_gather":
-                f(out, inp, group=group, **(kwargs if name == "alg" else {}))
-            else:
-                f(out, inp, op=OPS[op], group=group, **(kwargs if name == "alg" else {}))
-            if not in_place and not torch.equal(inp, before):
-                errors.append(f"{name} modified its input")
-            outs[name] = out.clone()
+            buffers, result = (out, inp), out
+        call(f, desc, buffers, root, op, group, kwargs if name == "alg" else {})
+        scratch_input = desc.input_at_root_only and gr != root_g  # read on the root only (scatter)
+        if desc.layout != "whole" and not in_place and not scratch_input and not torch.equal(inp, before):
+            errors.append(f"{name} modified its input")
+        outs[name] = result.clone()
+    if not desc.result_at_root_only or gr == root_g:  # reduce, gather: other ranks' buffers are scratch
         if err := same(outs["alg"], want, op):
             errors.append(f"vs reference: {err}")
         if "builtin" in outs and (err := same(outs["alg"], outs["builtin"], op)):
@@ -310,6 +289,8 @@ _COMM_FUNCS = (
     "all_gather_into_tensor",
     "reduce_scatter_tensor",
     "all_to_all_single",
+    "gather",
+    "scatter",
     "barrier",
 )
 
@@ -319,14 +300,13 @@ class CommunicationAttempted(Exception):
 
 
 def bad_inputs(collective: str, algorithm: str) -> list[tuple[str, type[Exception], dict[str, Any]]]:
-    """(label, expected exception, call arguments) for every kind of bad input of one collective."""
+    """(label, expected exception, call arguments) for every kind of bad input of one collective (on 2 ranks)."""
+    desc = spec(collective)
     f32 = torch.zeros(8)
     i32 = torch.zeros(8, dtype=torch.int32)
     noncontig = torch.zeros(4, 4).t()
-    rooted = collective in ("broadcast", "reduce")
-    reducing = collective in ("reduce", "all_reduce", "reduce_scatter")
     cases: list[tuple[str, type[Exception], dict[str, Any]]] = []
-    if collective == "all_to_all":  # run on a 2-rank group
+    if desc.layout == "exchange":  # run on a 2-rank group
         base = {"output": torch.zeros(8), "input": torch.zeros(8)}
         cases.append(("output wrong size", ValueError, {**base, "output": torch.zeros(10)}))
         cases.append(("input not a multiple of p", ValueError, {"output": torch.zeros(7), "input": torch.zeros(7)}))
@@ -343,43 +323,41 @@ def bad_inputs(collective: str, algorithm: str) -> list[tuple[str, type[Exceptio
         cases.append(("splits: not ints", TypeError, {**base, "output_split_sizes": [4.0, 4.0]}))
         cases.append(("splits: not a list", TypeError, {**base, "input_split_sizes": 4}))
         return cases
-    if collective in ("broadcast", "reduce", "all_reduce"):
+    if desc.layout == "whole":
         base: dict[str, Any] = {"tensor": f32.clone()}
-        if rooted:
-            base["src" if collective == "broadcast" else "dst"] = 0
         cases.append(("non-contiguous", ValueError, {**base, "tensor": noncontig}))
         cases.append(("not a tensor", TypeError, {**base, "tensor": [1.0, 2.0]}))
-        if rooted:
-            key = "src" if collective == "broadcast" else "dst"
-            cases.append(("root outside group", ValueError, {**base, key: 7}))
-            cases.append(("root negative", ValueError, {**base, key: -1}))
-            cases.append(("root not int", TypeError, {**base, key: "0"}))
-    else:
-        out, inp = torch.zeros(16), torch.zeros(8)
-        if collective == "reduce_scatter":
-            out, inp = torch.zeros(4), torch.zeros(8)
+    else:  # the blocked layouts on 2 ranks: the large buffer is 2 blocks of the small one
+        out, inp = (torch.zeros(16), torch.zeros(8)) if desc.layout == "gather" else (torch.zeros(4), torch.zeros(8))
         base = {"output": out, "input": inp}
         cases.append(("output wrong size", ValueError, {**base, "output": torch.zeros(out.numel() + 1)}))
         cases.append(("dtype mismatch", TypeError, {**base, "output": out.to(torch.float64)}))
         cases.append(("device mismatch", ValueError, {**base, "output": torch.zeros(out.numel(), device="meta")}))
         cases.append(("non-contiguous input", ValueError, {**base, "input": torch.zeros(inp.numel(), 2)[:, 0]}))
-        if collective == "all_gather":  # overlapping, but not the in-place layout (off by one element)
+        if desc.layout == "gather":  # overlapping, but not the in-place layout (off by one element)
             overlap = {**base, "input": out.narrow(0, 1, inp.numel())}
         else:
             overlap = {**base, "output": inp.narrow(0, 1, out.numel())}
         cases.append(("overlapping buffers", ValueError, overlap))
-    if reducing:
-        t_key = "input" if collective == "reduce_scatter" else "tensor"
+    if desc.rooted:
+        key = desc.root_name
+        base[key] = 0
+        cases = [(label, exc, {key: 0, **kwargs}) for label, exc, kwargs in cases]
+        cases.append(("root outside group", ValueError, {**base, key: 7}))
+        cases.append(("root negative", ValueError, {**base, key: -1}))
+        cases.append(("root not int", TypeError, {**base, key: "0"}))
+    if desc.reducing:
+        t_key = "tensor" if desc.layout == "whole" else "input"
         cases.append(("AVG on int32", ValueError, {**base, t_key: i32.clone(), "op": ReduceOp.AVG}))
         cases.append(("bitwise op", ValueError, {**base, "op": ReduceOp.BAND}))
         cases.append(("op not a ReduceOp", ValueError, {**base, "op": "sum"}))
         bad_dtype = {**base, t_key: torch.zeros(8, dtype=torch.complex64)}
-        if collective == "reduce_scatter":
+        if desc.layout == "scatter":
             bad_dtype["output"] = torch.zeros(4, dtype=torch.complex64)
         cases.append(("dtype cannot be reduced", TypeError, bad_dtype))
         if algorithm == "builtin":
             cases.append(("gloo has no AVG", ValueError, {**base, "op": ReduceOp.AVG}))
-    if (collective, algorithm) in (("broadcast", "ring"), ("reduce", "ring"), ("all_reduce", "tree")):
+    if takes_segments(collectives.get(collective, algorithm)):
         cases.append(("segment_bytes 0", ValueError, {**base, "segment_bytes": 0}))
     return cases
 

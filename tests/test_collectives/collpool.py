@@ -47,7 +47,7 @@ def _worker(rank: int, world: int, port: int, backend: str, inq: Any, outq: Any)
             backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world, timeout=timedelta(seconds=60)
         )
         if backend == "nccl":
-            dist.barrier()  # NCCL: first collective involves every rank (see collectives.p2p)
+            dist.barrier()  # NCCL: first collective involves every rank (see collectives.batched_p2p)
         outq.put((rank, True, "ready"))
     except BaseException:
         outq.put((rank, False, traceback.format_exc()))

@@ -34,6 +34,8 @@ def test_bad_input_raises_before_communication(pools: Pools) -> None:
         ("broadcast", "ring", "non-contiguous", ["contiguous"]),
         ("all_to_all", "bruck", "splits: wrong sum", ["input_split_sizes sums to 7", "8 rows"]),
         ("all_to_all", "pairwise", "input not a multiple of p", ["7 rows", "multiple of the world size 2"]),
+        ("gather", "tree", "root outside group", ["dst=7", "not a rank of the group"]),
+        ("scatter", "linear", "output wrong size", ["scatter: input has 8 elements", "2 x output 5 = 10"]),
     ],
 )
 def test_error_messages_name_the_problem(

@@ -15,17 +15,18 @@ import pytest
 from collpool import Pools
 
 import collectives
+from collectives.schedule import takes_segments
+from collectives.spec import spec
 
 WORLD_SIZES = range(1, 9)
 DTYPES = ["float32", "float64", "float16", "bfloat16", "int8", "int32", "int64", "uint8"]
 FLOATS = ["float32", "float64", "float16", "bfloat16"]
-REDUCING = ("reduce", "all_reduce", "reduce_scatter")
-SEGMENTED = {("broadcast", "ring"), ("reduce", "ring"), ("all_reduce", "tree")}
+REDUCING = tuple(c for c in collectives.COLLECTIVES if spec(c).reducing)
 
 
 def numels(p: int, collective: str) -> list[int]:
-    """Per-rank numel classes (block size for all_gather/reduce_scatter)."""
-    if collective in ("all_gather", "reduce_scatter", "all_to_all"):
+    """Per-rank numel classes (the block size of the blocked layouts)."""
+    if spec(collective).blocked:
         return [0, 1, 2, 5, 333]
     return [0, 1, max(p - 1, 1), 7 * p + 3, 1001]
 
@@ -34,6 +35,7 @@ def matrix(p: int, collective: str, algorithm: str) -> list[dict[str, Any]]:
     """The cases one (world size, collective, algorithm) test runs."""
     ops = ["SUM", "PRODUCT", "MIN", "MAX", "AVG"] if collective in REDUCING else ["SUM", "SUM", "SUM", "SUM"]
     cases = []
+    segmented = takes_segments(collectives.get(collective, algorithm))
     for i, n in enumerate(numels(p, collective)):
         for j, op in enumerate(ops):
             if op == "AVG" and algorithm == "builtin":
@@ -45,9 +47,9 @@ def matrix(p: int, collective: str, algorithm: str) -> list[dict[str, Any]]:
             case = {"collective": collective, "algorithm": algorithm, "dtype": dtype, "op": op, "numel": n}
             case["root"] = k % p
             case["seed"] = k
-            if (collective, algorithm) in SEGMENTED and j % 2 == 1:
+            if segmented and j % 2 == 1:
                 case["kwargs"] = {"segment_bytes": 8 * (1 + j)}  # a few elements per segment
-            if collective == "all_to_all":  # unequal splits (zeros included) and 2-D rows in turn
+            if spec(collective).layout == "exchange":  # unequal splits (zeros included) and 2-D rows in turn
                 case["unequal"] = j % 2 == 1
                 case["width"] = 3 if j >= 2 else 1
             cases.append(case)
@@ -91,17 +93,18 @@ def test_matrix_covers_every_dtype_op_pair() -> None:
             assert roots == {(p, r) for p in WORLD_SIZES for r in range(p)}
 
 
-IN_PLACE = [pytest.param(p, c, id=f"p{p}-{c}") for p in (1, 2, 3, 4, 5, 8) for c in ("all_gather", "reduce_scatter")]
+IN_PLACE = [pytest.param(p, c, id=f"p{p}-{c}") for p in (1, 2, 3, 4, 5, 8) for c in collectives.COLLECTIVES
+            if spec(c).in_place_variants]  # fmt: skip
 
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize(("p", "collective"), IN_PLACE)
 def test_in_place_layout(pools: Pools, p: int, collective: str) -> None:
     """nccl-tests' in-place variant (the small buffer is this rank's block of the large one), every algorithm."""
-    ops = ["SUM", "MAX", "PRODUCT"] if collective == "reduce_scatter" else ["SUM"]
+    ops = ["SUM", "MAX", "PRODUCT"] if spec(collective).reducing else ["SUM"]
     cases = [
         {"collective": collective, "algorithm": a, "dtype": DTYPES[(i + p) % 4 + 4 * (i % 2)], "op": op,
-         "numel": n, "root": 0, "seed": i, "in_place": True}
+         "numel": n, "root": (i + 1) % p, "seed": i, "in_place": True}
         for a in collectives.algorithms(collective)
         for i, (n, op) in enumerate((n, op) for n in (0, 1, 5, 333) for op in ops)
     ]  # fmt: skip
@@ -113,12 +116,13 @@ LARGE_NUMEL = (64 << 20) // 4  # 64 MiB of float32
 
 
 @pytest.mark.timeout(300)
-# all_to_all: 10 s here; collbench run checks it exactly at 16 MiB (docs/protocol.md)
-@pytest.mark.parametrize("collective", [c for c in collectives.COLLECTIVES if c != "all_to_all"])
+# the exchange layout (all_to_all): 10 s here; collbench run checks it exactly at 16 MiB (docs/protocol.md)
+@pytest.mark.parametrize("collective", [c for c in collectives.COLLECTIVES if spec(c).layout != "exchange"])
 def test_large_64mib(pools: Pools, collective: str) -> None:
-    """One 64 MiB float32 buffer per collective (whole gathered buffer for AG/RS), p = 2, all algorithms."""
+    """One 64 MiB float32 buffer per collective (S: the whole large buffer of a blocked layout), p = 2, all
+    algorithms."""
     p = 2
-    n = LARGE_NUMEL // p if collective in ("all_gather", "reduce_scatter") else LARGE_NUMEL
+    n = LARGE_NUMEL // p if spec(collective).blocked else LARGE_NUMEL
     cases = [
         {"collective": collective, "algorithm": a, "dtype": "float32", "op": "SUM", "numel": n, "root": 1}
         for a in collectives.algorithms(collective)

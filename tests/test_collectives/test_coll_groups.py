@@ -10,6 +10,7 @@ import pytest
 from collpool import Pools
 
 import collectives
+from collectives.spec import spec
 
 GROUPS = [[1, 3], [0, 2, 3], [1, 2, 3]]
 
@@ -21,11 +22,11 @@ def test_subgroups_global_roots(pools: Pools, collective: str) -> None:
     for members in GROUPS:
         for algorithm in collectives.algorithms(collective):
             for root in range(len(members)):  # root index into members -> global rank members[root]
-                numel = 2 if collective in ("all_gather", "reduce_scatter") else 7
+                numel = 2 if spec(collective).blocked else 7
                 op = ["SUM", "MAX", "PRODUCT"][root % 3]
                 case = {"collective": collective, "algorithm": algorithm, "dtype": "int64", "op": op}
                 case.update({"numel": numel, "root": root, "group": members, "seed": root})
-                case["unequal"] = collective == "all_to_all" and root % 2 == 1
+                case["unequal"] = spec(collective).layout == "exchange" and root % 2 == 1
                 cases.append(case)
     results = pools.get(4).run("collcases:run_cases", timeout_s=120, cases=cases)
     failures = [f"rank {r}: {c}: {e}" for r, errs in enumerate(results) for c, e in zip(cases, errs, strict=True) if e]

@@ -3,8 +3,8 @@ send_recv`` (:class:`SendRecvMeasurer`) and ``collbench pairs`` (:class:`Link`, 
 
 :class:`Link` is one rank's end of a link to a peer: the bodies of one iteration of osu_latency (ping-pong),
 osu_bw (a window of messages posted at once, then an acknowledgement from the receiver) and osu_bibw (both
-sides post their window at once), every message through ``collectives.p2p.exchange``, and a timer of
-back-to-back iterations. What each figure means: ``collectives.point_to_point`` and docs/protocol.md
+sides post their window at once), every message through ``collectives.batched_p2p.exchange``, and a timer of
+back-to-back iterations. What each figure means: ``collectives.spec.SEND_RECV`` and docs/protocol.md
 ("send_recv"). Timing is this module's own (host clock around each iteration, a device synchronize after
 it on GPUs), not ``bench.timing``'s collective loop.
 """
@@ -18,8 +18,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from collectives import point_to_point as p2p_spec
-from collectives.p2p import Ctx, exchange, make_ctx
+from collectives.batched_p2p import Ctx, exchange, make_ctx
+from collectives.spec import SEND_RECV
 
 Body = Callable[[], None]
 
@@ -81,12 +81,12 @@ def _spread(slots: Sequence[torch.Tensor], window: int) -> list[torch.Tensor]:
 
 def slot_count(nbytes: int, window: int) -> int:
     """Distinct receive slots for a window of messages of ``nbytes``: the whole window up to SLOT_BYTES."""
-    return max(1, min(window, p2p_spec.SLOT_BYTES // max(nbytes, 1)))
+    return max(1, min(window, SEND_RECV.p2p.slot_bytes // max(nbytes, 1)))
 
 
 def nccl_ready() -> None:
     """On NCCL one collective on the default group first: torch wants the group's first batched P2P call to
-    involve every rank (communicators are created lazily; collectives/p2p.py)."""
+    involve every rank (communicators are created lazily; collectives/batched_p2p.py)."""
     if dist.get_backend() == "nccl":
         dist.barrier()
 
@@ -101,12 +101,12 @@ class SendRecvMeasurer:
     then one more iteration on fresh sentinels whose received data every receiver checks (``n_wrong``).
     """
 
-    def __init__(self, ctx: Any, window: int = p2p_spec.DEFAULT_WINDOW) -> None:
+    def __init__(self, ctx: Any, window: int = SEND_RECV.p2p.default_window) -> None:
         from bench import faults
 
         self.ctx, self.window = ctx, window
-        self.active = ctx.rank in p2p_spec.RANKS
-        self.peer = p2p_spec.RANKS[1 - ctx.rank] if self.active else -1
+        self.active = ctx.rank in SEND_RECV.p2p.ranks
+        self.peer = SEND_RECV.p2p.ranks[1 - ctx.rank] if self.active else -1
         nccl_ready()
         self.link = Link(make_ctx(None), self.peer, ctx.device) if self.active else None
         self._faults = faults
@@ -126,7 +126,7 @@ class SendRecvMeasurer:
         self._shape = (count, dtype_name)
 
     def _body(self, algorithm: str) -> Body:
-        link, first = self.link, self.ctx.rank == p2p_spec.RANKS[0]
+        link, first = self.link, self.ctx.rank == SEND_RECV.p2p.ranks[0]
         assert link is not None
         if algorithm == "latency":
             return link.ping_pong(first, self.send, self.slots[0])
@@ -134,13 +134,13 @@ class SendRecvMeasurer:
             return link.stream(first, self.send, self.slots, self.window, self.ack)
         if algorithm == "bibw":
             return link.both_ways(self.send, self.slots, self.window)
-        raise ValueError(f"unknown send_recv measurement {algorithm!r}; known: {', '.join(p2p_spec.MEASURED)}")
+        raise ValueError(f"unknown send_recv measurement {algorithm!r}; known: {', '.join(SEND_RECV.p2p.measured)}")
 
     def _received(self, algorithm: str) -> list[torch.Tensor]:
         """The slots this rank receives data into (the bw sender receives only the acknowledgement)."""
         if algorithm == "latency":
             return [self.slots[0]]
-        if algorithm == "bw" and self.ctx.rank == p2p_spec.RANKS[0]:
+        if algorithm == "bw" and self.ctx.rank == SEND_RECV.p2p.ranks[0]:
             return []
         return self.slots
 
@@ -166,7 +166,7 @@ class SendRecvMeasurer:
         from bench.records import Measurement
 
         ctx, iters = self.ctx, spec.iters
-        msgs = p2p_spec.messages_per_iteration(spec.algorithm, self.window)
+        msgs = SEND_RECV.p2p.messages_per_iteration(spec.algorithm, self.window)
         samples, total = [0.0] * iters, 0.0
         body: Body = lambda: None  # noqa: E731 - idle ranks run nothing
         if self.active:
