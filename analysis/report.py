@@ -24,6 +24,7 @@ from analysis import compare, fit_table, fitting, hardware, plots, verdict
 from analysis.errors import AnalysisError
 from analysis.fitting import fit_all
 from analysis.loader import Run, find_runs
+from analysis.outputs import add_force_argument, claim_output_dir
 from analysis.predict import parse_bytes, scaling_table
 from analysis.selection import one_variant
 from analysis.units import size_label
@@ -166,6 +167,8 @@ def _metadata(runs: list[Run]) -> Block:
     return Block("table", header=header, rows=tuple(rows))
 
 
+#: what a report writes into its --out directory (analysis.outputs.claim_output_dir refuses an earlier one)
+REPORT_OUTPUTS = ("report.md", "report.html", fit_table.FILE_NAME, "figures")
 VERDICT_HEADER = ("collective", "p", "algorithm", "peak busbw (GB/s)", "at size", "roof (GB/s)", "share of roof",
                   "verdict", "roof: why")  # fmt: skip
 
@@ -332,7 +335,9 @@ def build(runs: list[Run], fits: pd.DataFrame | None, figs: Path, *, peak_gbps: 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", help="run directories (or parents of run directories)")
-    parser.add_argument("--out", help="report directory (default: <first run>/report)")
+    parser.add_argument("--out", help="report directory (default: <first run>/report); an earlier report there is "
+                        "refused unless --force")
+    add_force_argument(parser)
     parser.add_argument("--title", help="report title")
     parser.add_argument("--peak-gbps", type=float, help="a spec roof drawn on the roofline in place of the link "
                         "roof (GB/s; e.g. HBM); the verdict's link roof is --link-gbps")
@@ -349,11 +354,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     runs = [r for p in args.runs for r in find_runs(p)]
     baseline = [r for p in args.baseline or [] for r in find_runs(p)]
-    out = Path(args.out) if args.out else runs[0].path / "report"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AnalysisError(f"cannot create {out}: {exc.strerror}") from None
+    out = claim_output_dir(args.out or runs[0].path / "report", REPORT_OUTPUTS, args.force, default=not args.out)
     grad = parse_bytes(args.grad_bytes) if args.grad_bytes else None
     fits, why = fit(points(runs), n_boot=args.boot)
     written = [fit_table.write_csv(fits, out)] if fits is not None else []
