@@ -127,3 +127,23 @@ def test_write_run_dir_refuses_an_existing_run(tmp_path: Path) -> None:
     with pytest.raises((AnalysisError, FileExistsError)):
         write_run_dir(run, base_meta(run), [])
     assert ((run / "results.csv").read_bytes(), (run / "run.json").read_bytes()) == before
+
+
+@pytest.mark.parametrize("name", ["pairs.csv", "pairs_bw_gbps.csv", "pairs_latency_us.csv", "pairs.png"])
+def test_pairs_files_never_replace_existing_ones(name: str, tmp_path: Path) -> None:
+    """collbench pairs writes into its own fresh run directory; its writer creates each file exclusively anyway."""
+    from itertools import combinations
+
+    from analysis.pairs import analyse, write_files
+
+    records = [{"rank_a": a, "rank_b": b, "latency_us": 5.0, "bw_a_to_b_gbps": 10.0, "bw_b_to_a_gbps": 10.0,
+                "bibw_gbps": 20.0, "n_wrong": 0} for a, b in combinations(range(3), 2)]  # fmt: skip
+    verdict = analyse(records, ["n0"] * 3)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    assert {p.name for p in write_files(verdict, fresh)} == {"pairs.csv", "pairs_bw_gbps.csv", "pairs_latency_us.csv",
+                                                              "pairs.png"}  # fmt: skip
+    (tmp_path / name).write_bytes(OLD)
+    with pytest.raises(FileExistsError):
+        write_files(verdict, tmp_path)
+    assert (tmp_path / name).read_bytes() == OLD
