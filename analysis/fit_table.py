@@ -47,13 +47,9 @@ def text(fits: pd.DataFrame) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table)
 
 
-FILE_NAME = "fits.csv"
-
-
 def write_csv(fits: pd.DataFrame, out_dir: Path) -> Path:
-    """``out_dir``/fits.csv (FIT_COLUMNS, 7 significant digits); AnalysisError when it cannot be written. The
-    caller has claimed ``out_dir`` (analysis.outputs.claim_output_dir)."""
-    path = Path(out_dir) / FILE_NAME
+    """``out_dir``/fits.csv (FIT_COLUMNS, 7 significant digits); AnalysisError when it cannot be written."""
+    path = Path(out_dir) / "fits.csv"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fits.to_csv(path, index=False, columns=list(FIT_COLUMNS), float_format="%.7g")

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         df = load_runs(args.runs)
     for w in caught:
         print(f"collbench: warning: {w.message}")
-    out = claim_output_dir(args.out or Path(df["run_dir"].iloc[0]) / "fit", (fit_table.FILE_NAME,), args.force,
+    out = claim_output_dir(args.out or Path(df["run_dir"].iloc[0]) / "fit", ("fits.csv",), args.force,
                            default=not args.out)  # fmt: skip
     fits = fit_all(df, robust=args.robust, n_boot=args.boot, seed=args.seed, breaks=not args.no_breaks)
     if fits.empty:
