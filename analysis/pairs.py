@@ -189,20 +189,23 @@ def matrix(v: Verdict, what: str) -> list[list[float | None]]:
 
 
 def write_files(v: Verdict, run_dir: Path) -> list[Path]:
-    """pairs.csv (one row per pair), pairs_bw_gbps.csv and pairs_latency_us.csv (p x p), pairs.png."""
+    """pairs.csv (one row per pair), pairs_bw_gbps.csv and pairs_latency_us.csv (p x p), pairs.png into the
+    pairs run's fresh ``run_dir``; created exclusively ("x"), so files already there are never replaced."""
     out = [run_dir / "pairs.csv", run_dir / "pairs_bw_gbps.csv", run_dir / "pairs_latency_us.csv"]
-    with open(out[0], "w", newline="") as f:
+    png = run_dir / "pairs.png"
+    if png.exists():
+        raise FileExistsError(f"{png} exists")
+    with open(out[0], "x", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(asdict(v.pairs[0]))) if v.pairs else None
         if w:
             w.writeheader()
             w.writerows(asdict(x) for x in v.pairs)
     for path, what in ((out[1], "bw"), (out[2], "latency")):
-        with open(path, "w", newline="") as f:
+        with open(path, "x", newline="") as f:
             w2 = csv.writer(f)
             w2.writerow(["rank", *range(v.p)])
             for i, row in enumerate(matrix(v, what)):
                 w2.writerow([i, *("" if x is None else f"{x:.6g}" for x in row)])
-    png = run_dir / "pairs.png"
     heatmap(v, png)
     return [*out, png]
 

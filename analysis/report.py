@@ -165,6 +165,8 @@ def _metadata(runs: list[Run]) -> Block:
     return Block("table", header=header, rows=tuple(rows))
 
 
+#: what a report writes into its --out directory (analysis.outputs.claim_output_dir refuses an earlier one)
+REPORT_OUTPUTS = ("report.md", "report.html", "fits.csv", "figures")
 VERDICT_HEADER = ("collective", "p", "algorithm", "peak busbw (GB/s)", "at size", "roof (GB/s)", "share of roof",
                   "verdict", "roof: why")  # fmt: skip
 

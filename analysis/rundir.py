@@ -25,8 +25,11 @@ def base_meta(run_dir: Path, **fields: Any) -> dict[str, Any]:
 
 
 def write_run_dir(run_dir: Path, meta: dict[str, Any], points: list[dict[str, Any]]) -> Path:
-    """results.csv (the schema's column order) and run.json (meta + points with samples_us) into ``run_dir``."""
-    with open(run_dir / "results.csv", "wb") as f:
+    """results.csv (the schema's column order) and run.json (meta + points with samples_us) into ``run_dir``, a
+    fresh directory from ``new_run_dir``: both are created exclusively, so an existing run is never written over."""
+    if (run_dir / "run.json").exists():
+        raise AnalysisError(f"{run_dir} already holds a run.json: a run directory is never written over")
+    with open(run_dir / "results.csv", "xb") as f:
         f.write(schema.csv_line(schema.CSV_COLUMNS))
         for pt in points:
             f.write(schema.csv_record(pt))

@@ -591,7 +591,8 @@ def step_fit_or_report(ev: Evidence, what: str, plan: dict, limit_total: float) 
             failed = True
             continue
         out = ev.folder / what / name
-        cmd = [ev.python, "-m", "bench", what, *map(str, runs), "--out", str(out)]
+        # --force: --analyse-only redoes the folder's own fit and report (the commands refuse an earlier output)
+        cmd = [ev.python, "-m", "bench", what, *map(str, runs), "--out", str(out), "--force"]
         if what == "fit":
             cmd += ["--boot", plan["fit_boot"]]
         else:

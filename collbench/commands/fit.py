@@ -9,13 +9,17 @@ from pathlib import Path
 
 from analysis import fits_table
 from analysis.fitting import fit_all
+from analysis.outputs import claim_output_dir
 from analysis.read_runs import load_runs
 from bench.errors import UsageError
+from collbench.commands.options import add_force_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", help="run directories (or parents of run directories)")
-    parser.add_argument("--out", help="directory for fits.csv (default: <first run>/fit)")
+    parser.add_argument("--out", help="directory for fits.csv (default: <first run>/fit); an earlier fits.csv there "
+                        "is refused unless --force")
+    add_force_argument(parser)
     parser.add_argument("--robust", choices=("huber", "theil-sen"), help="robust curve fits instead of relative WLS")
     parser.add_argument("--boot", type=int, default=200, help="bootstrap replicates for the CIs (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -31,10 +35,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         df = load_runs(args.runs)
     for w in caught:
         print(f"collbench: warning: {w.message}")
+    out = claim_output_dir(args.out or Path(df["run_dir"].iloc[0]) / "fit", ("fits.csv",), args.force,
+                           default=not args.out)  # fmt: skip
     fits = fit_all(df, robust=args.robust, n_boot=args.boot, seed=args.seed, breaks=not args.no_breaks)
     if fits.empty:
         raise UsageError("nothing to fit: every curve has fewer than 3 sizes (and no model has 2 world sizes)")
-    path = fits_table.write_csv(fits, Path(args.out) if args.out else Path(df["run_dir"].iloc[0]) / "fit")
+    path = fits_table.write_csv(fits, out)
     print(fits_table.text(fits))
     skipped = df.groupby(["collective", "algorithm", "world_size"])["bytes"].nunique()
     for (c, a, p), k in skipped[skipped < 3].items():

@@ -43,3 +43,9 @@ def add_hardware_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--nics-per-node", type=int, help="NIC ports per node used by the collectives, e.g. 8")
     g.add_argument("--gpus-per-node", type=int, help="GPUs (ranks) per node, when run.json does not say")
     g.add_argument("--nvlink-domain-gpus", type=int, help="GPUs in one NVLink domain (72 for a GB200 NVL72 rack)")
+
+
+def add_force_argument(parser: argparse.ArgumentParser) -> None:
+    """``--force``: the one switch that lets a writer replace its own earlier output (analysis.outputs)."""
+    parser.add_argument("--force", action="store_true",
+                        help="replace an earlier output at --out (never a run's results.csv or run.json)")  # fmt: skip

@@ -4,18 +4,19 @@ and fits.csv beside it."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from analysis import fits_table, hardware
+from analysis.outputs import claim_output_dir
 from analysis.read_runs import find_runs
-from analysis.report import build, fit, points, to_html, to_markdown
-from bench.errors import UsageError
-from collbench.commands.options import add_hardware_arguments, parse_bytes
+from analysis.report import REPORT_OUTPUTS, build, fit, points, to_html, to_markdown
+from collbench.commands.options import add_force_argument, add_hardware_arguments, parse_bytes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", help="run directories (or parents of run directories)")
-    parser.add_argument("--out", help="report directory (default: <first run>/report)")
+    parser.add_argument("--out", help="report directory (default: <first run>/report); an earlier report there is "
+                        "refused unless --force")
+    add_force_argument(parser)
     parser.add_argument("--title", help="report title")
     parser.add_argument("--peak-gbps", type=float, help="a spec roof drawn on the roofline in place of the link "
                         "roof (GB/s; e.g. HBM); the verdict's link roof is --link-gbps")
@@ -33,11 +34,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     """Fit the runs, write report.md, report.html and fits.csv into the report directory."""
     runs = [r for p in args.runs for r in find_runs(p)]
     baseline = [r for p in args.baseline or [] for r in find_runs(p)]
-    out = Path(args.out) if args.out else runs[0].path / "report"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create {out}: {exc.strerror}") from None
+    out = claim_output_dir(args.out or runs[0].path / "report", REPORT_OUTPUTS, args.force, default=not args.out)
     grad = parse_bytes(args.grad_bytes) if args.grad_bytes else None
     fits, why = fit(points(runs), n_boot=args.boot)
     written = [fits_table.write_csv(fits, out)] if fits is not None else []
