@@ -270,7 +270,7 @@ import importlib.util
 out["missing"] = [m for m in ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "tqdm")
                   if importlib.util.find_spec(m) is None]
 try:
-    import bench.cli, bench.run, collectives
+    import bench.run, collectives
     out["collbench"] = "ok"
 except Exception as exc:
     out["collbench"] = f"{type(exc).__name__}: {exc}"
