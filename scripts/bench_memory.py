@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="collbench-mem-") as out:
-        command = [sys.executable, "-m", "bench", "run", "--nprocs", str(ns.nprocs), "--collectives", "all_reduce"]
+        command = [sys.executable, "-m", "collbench", "run", "--nprocs", str(ns.nprocs), "--collectives", "all_reduce"]
         command += ["--algorithms", "builtin,ring", "-b", "4K", "-e", "64K", "-f", "2", "-n", str(ns.iters)]
         command += ["-w", "10", "--quiet", "--out", out, *ns.extra]
         samples, proc = sample_run(command, Path(out), ns.interval)

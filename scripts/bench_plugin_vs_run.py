@@ -45,7 +45,7 @@ def _plugin(tmp: Path, args: argparse.Namespace, nbytes: int, env: dict[str, str
 
 def _run(tmp: Path, args: argparse.Namespace, env: dict[str, str]) -> list[float]:
     """Per-iteration samples (us) of the one point ``collbench run`` writes to run.json."""
-    cmd = [sys.executable, "-m", "bench", "run", "--nprocs", str(args.nprocs), "--collectives", args.collective,
+    cmd = [sys.executable, "-m", "collbench", "run", "--nprocs", str(args.nprocs), "--collectives", args.collective,
            "--algorithms", args.algorithm, "-b", args.size, "-e", args.size, "-n", str(args.iters),
            "-w", str(args.warmup), "--out", str(tmp / "runs"), "--json"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

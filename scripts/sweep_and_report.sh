@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-LAUNCH=${LAUNCH:-"$PYTHON -m bench run"}
+LAUNCH=${LAUNCH:-"$PYTHON -m collbench run"}
 
 out_file=$(mktemp)
 trap 'rm -f "$out_file"' EXIT
@@ -25,7 +25,7 @@ if [[ -z "$run_dir" || ! -f "$run_dir/run.json" ]]; then
   echo "sweep_and_report: the sweep wrote no run directory (exit $rc)" >&2
   exit "$(( rc == 0 ? 1 : rc ))"
 fi
-"$PYTHON" -m bench fit "$run_dir" --out "$run_dir/fit" || echo "sweep_and_report: fit failed" >&2
-"$PYTHON" -m bench report "$run_dir" --out "$run_dir/report" || echo "sweep_and_report: report failed" >&2
+"$PYTHON" -m collbench fit "$run_dir" --out "$run_dir/fit" || echo "sweep_and_report: fit failed" >&2
+"$PYTHON" -m collbench report "$run_dir" --out "$run_dir/report" || echo "sweep_and_report: report failed" >&2
 echo "$run_dir"
 exit "$rc"

@@ -19,5 +19,5 @@ fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
-exec "$PYTHON" -m torch.distributed.run --standalone --nproc-per-node "$NPROC" -m bench run \
+exec "$PYTHON" -m torch.distributed.run --standalone --nproc-per-node "$NPROC" -m collbench run \
   -b 1K -e 1G -f 2 --out "$OUT" "$@"

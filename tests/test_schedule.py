@@ -82,21 +82,21 @@ def test_tree_depth_is_ceil_lg_p():
         assert depth == costs.lg_ceil(p), p
 
 
-def test_double_binary_tree_figures_from_the_issue():
-    # p = 512, 1 GiB, 1 MiB segments: k = 512 per tree, D = 9 -> 2(512 + 8) = 1040 steps (the old table: 2062)
+def test_double_binary_tree_figures():
+    # p = 512, 1 GiB, 1 MiB segments: k = 512 per tree, D = 9 -> 2(512 + 8) = 1040 steps
     c = costs.cost("all_reduce", "tree", 512, nbytes=1 << 30, segment_bytes=1 << 20)
     assert c.L == 1040
     assert c.W == pytest.approx(2.0, rel=0.02) and c.G == pytest.approx(1.0, rel=0.02)
-    # p = 3, one segment: 4 steps, W = 2, G = 1 (the old table: 2, 1, 0.5)
+    # p = 3, one segment: 4 steps, W = 2, G = 1
     small = costs.cost("all_reduce", "tree", 3, nbytes=8, segment_bytes=1 << 20)
     assert (small.L, small.W, small.G) == (4.0, 2.0, 1.0)
 
 
-def test_fold_imbalance_figures_from_the_issue():
+def test_fold_imbalance_figures():
     ag = costs.cost("all_gather", "tree", 24)
-    assert ag.W == pytest.approx(1 / 24 + 30 / 24 + 1)  # 2.29 (the old table: 1.98)
+    assert ag.W == pytest.approx(1 / 24 + 30 / 24 + 1)  # 2.29
     rs = costs.cost("reduce_scatter", "tree", 24)
-    assert (rs.W, rs.G) == pytest.approx((1 + 30 / 24 + 1 / 24, 1 + 30 / 24))  # 2.29, 2.25 (old: 1.94, 1.94)
+    assert (rs.W, rs.G) == pytest.approx((1 + 30 / 24 + 1 / 24, 1 + 30 / 24))  # 2.29, 2.25
 
 
 def test_critical_path_rejects_unmatched_and_deadlocked_schedules():

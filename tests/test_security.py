@@ -96,8 +96,8 @@ def test_source_has_no_unsafe_calls() -> None:
 
 
 def test_subprocess_calls_take_argument_lists() -> None:
-    """Every subprocess.run/Popen/check_* call in the packages passes a list, never a command string."""
-    for package in ("bench", "collectives", "analysis", "scripts"):
+    """Every subprocess.run/Popen/check_* call in the packages and programs passes a list, never a command string."""
+    for package in ("bench", "collectives", "analysis", "scripts", "gpu_evidence", "research"):
         for path in sorted((ROOT / package).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text())):
                 if not isinstance(node, ast.Call) or _dotted(node.func)[:1] != ("subprocess",) or not node.args:

@@ -96,7 +96,7 @@ def test_real_runs_noise_pair_passes_and_planted_sleep_fails(tmp_path: Path, cap
 
     Relative to the builtin sampled in the same rounds: in absolute times this host shifts by up to 25 % between
     two runs seconds apart, and 2 of 20 identical pairs (-n 30) failed compare (1 of 20 with the default visits);
-    relative to builtin 0 of 20 and 0 of 20 (issue 14, results/README.md)."""
+    relative to builtin 0 of 20 and 0 of 20 (results/README.md)."""
     a, b = (_bench(tmp_path / name, 0, capsys, monkeypatch) for name in ("a", "b"))
     rc, out = _compare(a, b, capsys, "--relative-to", "builtin")
     assert rc == 0, [p for p in out["points"] if p["verdict"] == "regression"]
@@ -150,7 +150,7 @@ def _change(ratio: float, nbytes: int = 1024) -> PointChange:
 
 
 def test_run_shift_names_a_move_of_the_whole_run() -> None:
-    """Issue 14: every point of a run 5-32 % faster than the run before is the host, not 30 improvements."""
+    """Every point of a run 5-32 % faster than the run before is the host, not 30 improvements."""
     shifted = run_shift([_change(r) for r in (0.78, 0.82, 0.85, 0.80, 0.95, 0.88)])
     assert shifted["median_ratio"] == pytest.approx(0.835) and shifted["same_direction"] == 1.0
     assert "moved together" in shifted["note"]

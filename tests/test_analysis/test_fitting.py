@@ -142,8 +142,9 @@ def test_fit_cli_bad_input(tmp_path: Path, capsys) -> None:
 
 
 def test_gamma_needs_a_design_that_separates_it(tmp_path: Path) -> None:
-    """recursive_doubling at p = 2, 3, 4: G/W is 1, 2/3, 1 - a 1.5-fold spread that the old condition-number
-    rule (< 1e6) accepted, giving a reduction rate with an unbounded interval. Now gamma is left out, said so."""
+    """recursive_doubling at p = 2, 3, 4: G/W is 1, 2/3, 1 - a 1.5-fold spread, too little to tell gamma from
+    beta (a condition number below 1e6 alone would accept it, with an unbounded interval): gamma is left out,
+    and the fit says so."""
     hw = synthetic.Hardware(alpha_us=20.0, bw_gbps=2.0, gamma_gbps=1.0)
     for p in (2, 3, 4):
         synthetic.write_run(tmp_path, hw, cases=(("all_reduce", "recursive_doubling"),), world_size=p, noise=0.03,

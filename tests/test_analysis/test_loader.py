@@ -88,8 +88,8 @@ def test_files_with_the_old_graph_column_still_load(tmp_path: Path) -> None:
 
 
 def test_schema_v1_files_still_load_and_say_so(tmp_path: Path) -> None:
-    """A v1 run (time_us was the plain median, no v2 columns, schema_version 1) loads with the v2 columns
-    derived, and the loader says it is v1."""
+    """A schema-version-1 run (time_us is the plain median, none of version 2's columns) loads with version 2's
+    columns derived, and the loader says it is version 1."""
     from bench.schema import V1_COLUMNS, V2_ADDED
 
     run = _run(tmp_path)

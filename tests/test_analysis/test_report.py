@@ -147,8 +147,8 @@ def test_report_opens_with_what_changed_against_a_baseline(tmp_path: Path, capsy
 
 
 def test_roofline_of_all_to_all_uses_its_bandwidth_algorithm(full_report: Path) -> None:
-    """all_to_all has no ring: its roofline's link roof and model come from pairwise (the GPU evidence's gloo
-    report died on a KeyError 'no cost model for all_to_all/ring' before this)."""
+    """all_to_all has no ring: its roofline's link roof and model come from pairwise (asking for a ring model
+    of all_to_all raises KeyError 'no cost model for all_to_all/ring')."""
     figs = {f.name for f in _figures(full_report)}
     assert {"roofline_all_to_all_p2.png", "roofline_all_to_all_p4.png"} <= figs
     _check_png(full_report / "figures" / "roofline_all_to_all_p4.png")

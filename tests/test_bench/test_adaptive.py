@@ -1,4 +1,4 @@
-"""Adaptive sampling, interleaving and the robust estimate end to end (issue 14): a planted slow mode does not
+"""Adaptive sampling, interleaving and the robust estimate end to end: a planted slow mode does not
 drag the reported time, the stopping rule is recorded per point, ``-n``/``--no-interleave`` keep the fixed
 protocol, and the options are checked before any process starts."""
 
@@ -43,7 +43,7 @@ def test_planted_slow_mode_is_left_out_of_the_estimate(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_fixed_count_and_no_interleave_keep_the_v1_protocol(tmp_path: Path) -> None:
+def test_fixed_count_and_no_interleave_measure_one_point_at_a_time(tmp_path: Path) -> None:
     proc = run_cli([*BASE, "-n", "7", "--algorithms", "builtin,ring", "--no-interleave", "--out", str(tmp_path)],
                    timeout=100)  # fmt: skip
     assert proc.returncode == 0, proc.stderr

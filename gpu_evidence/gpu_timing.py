@@ -111,11 +111,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--out", help="write the JSON object here")
     args = ap.parse_args(argv)
+    from bench.sizes import parse_size
+
+    try:
+        sizes = [parse_size(text) for text in args.sizes.split(",") if text.strip()]
+    except ValueError as exc:
+        ap.error(str(exc))
 
     import torch
     import torch.distributed as dist
-
-    from bench.sizes import parse_size
 
     if args.device == "cuda":
         if not torch.cuda.is_available():
@@ -126,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     try:
         dist.barrier()
-        for text in args.sizes.split(","):
-            rows.append(measure_size(torch, dist, args.device, parse_size(text.strip()), args.iters, args.warmup))
+        for nbytes in sizes:
+            rows.append(measure_size(torch, dist, args.device, nbytes, args.iters, args.warmup))
             r = rows[-1]
             cols = [
                 f"{k} {r[k]:.2f}"

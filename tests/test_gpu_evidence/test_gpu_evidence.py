@@ -1,4 +1,4 @@
-"""scripts/gpu_evidence.py (the one-shot GPU evidence) and its helpers.
+"""gpu_evidence/gpu_evidence.py (the one-shot GPU evidence) and its helpers.
 
 Without a GPU: the dry run (--cpu: install logic, env, the timing and roof helpers on the host, gloo p = 2 with
 every collective and every algorithm, fit, report, compare, summary, $OUT copies), --analyse-only with an
@@ -21,14 +21,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "gpu_evidence.py"
+SCRIPT = ROOT / "gpu_evidence" / "gpu_evidence.py"
 HAS_GPU = importlib.util.find_spec("torch") is not None and importlib.import_module("torch").cuda.is_available()
 NO_GPU = "no CUDA GPU visible: the NCCL, CUDA-event, CUDA-graph and HBM steps need one"
 needs_gpu = pytest.mark.skipif(not HAS_GPU, reason=NO_GPU)
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, ROOT / "gpu_evidence" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
@@ -196,7 +196,7 @@ def test_bad_options_exit_2(tmp_path: Path, bad: list[str]) -> None:
 
 
 def test_shell_wrapper_parses() -> None:
-    assert subprocess.run(["bash", "-n", str(ROOT / "scripts" / "gpu_evidence.sh")]).returncode == 0
+    assert subprocess.run(["bash", "-n", str(ROOT / "gpu_evidence" / "gpu_evidence.sh")]).returncode == 0
 
 
 # -- pieces ---------------------------------------------------------------------------------------------------
@@ -210,9 +210,21 @@ def test_gpu_names_and_hbm_specs() -> None:
     assert roof.hbm_spec("NVIDIA A100-SXM4-80GB")[0] == 2039
     assert roof.hbm_spec("NVIDIA A100-PCIE-40GB")[0] == 1555
     assert roof.hbm_spec("NVIDIA GH200 480GB")[0] is None  # HBM3 or HBM3e: not told by the name
-    spec, source = roof.hbm_spec("Tesla T4")
+    assert roof.hbm_spec("Tesla T4")[0] == 320
+    spec, source = roof.hbm_spec("Imaginary GPU 9000")
     assert spec is None and source.startswith("unknown")
     assert roof.parse_sizes("64M,1G,512") == [64 << 20, 1 << 30, 512]
+    with pytest.raises(ValueError):
+        roof.parse_sizes("64Q")
+
+
+def test_hbm_specs_come_from_the_hardware_catalog() -> None:
+    """One table of GPU figures: every catalog GPU's HBM figure is what the roof step holds the add against."""
+    from analysis.hardware import catalog
+
+    roof = _load("gpu_roof")
+    for gpu in catalog().gpus:
+        assert roof.hbm_spec(gpu.name)[0] == gpu.hbm_gbps, gpu.id
 
 
 def _point(coll: str, alg: str, nbytes: int, t: float, p: int = 1, graph: bool = False, in_place: bool = True) -> dict:
@@ -295,7 +307,7 @@ def test_timing_and_roof_helpers_on_cuda(tmp_path: Path) -> None:
     t = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "scripts" / "gpu_timing.py"),
+            str(ROOT / "gpu_evidence" / "gpu_timing.py"),
             "--sizes",
             "1K,1M",
             "--iters",
@@ -315,7 +327,7 @@ def test_timing_and_roof_helpers_on_cuda(tmp_path: Path) -> None:
     r = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "scripts" / "gpu_roof.py"),
+            str(ROOT / "gpu_evidence" / "gpu_roof.py"),
             "--sizes",
             "64M",
             "--iters",

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""SUMMARY.md of a GPU evidence folder (scripts/gpu_evidence.py): the headline figures from its result files.
+"""SUMMARY.md of a GPU evidence folder (gpu_evidence/gpu_evidence.py): the headline figures from its result files.
 
 Standard library only (no torch, no pandas), so it runs wherever the folder is, including on a device machine
 without the analysis packages and on the dry-run output. Reads what is there and says what is missing:
@@ -12,7 +12,7 @@ without the analysis packages and on the dry-run output. Reads what is there and
 - roof.json: out = a + b bandwidth vs the HBM spec, and the gamma fed to the report;
 - fit/gloo/fits.csv: the across-world-size alpha-beta(-gamma) model fits.
 
-    python scripts/gpu_summary.py results/gpu-<gpu>-<date>      # writes <dir>/SUMMARY.md, prints it
+    python gpu_evidence/gpu_summary.py results/gpu-<gpu>-<date>      # writes <dir>/SUMMARY.md, prints it
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""How well two runs of the same command agree, point by point (issue 14's acceptance figures).
+"""How well two runs of the same command agree, point by point.
 
-    python scripts/run_agreement.py RUN_A RUN_B [--tolerance 0.10] [--relative-to builtin]
+    python research/noise/run_agreement.py RUN_A RUN_B [--tolerance 0.10] [--relative-to builtin]
 
 For each point present in both runs (matched on the schema's point key): does the reported estimate
 ``time_us`` of B lie within ``tolerance`` of A's (|B/A - 1| <= tol)? Also prints, per run, how many
 points missed the CI target (``ci_met`` false), how many sat partly in a slow mode, and the wall time
-from run.json. Works on v1 files too (their time_us is the plain median, ci_met reads false).
+from run.json. Also reads schema-version-1 files (their time_us is the plain median, ci_met reads false).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.schema import POINT_KEY, read_results_csv  # noqa: E402
 
 

@@ -1,11 +1,11 @@
-"""Single-size dips of a run's curves: points whose time is far above both neighbours' (issue 14).
+"""Single-size dips of a run's curves: points whose time is far above both neighbours'.
 
-    python scripts/curve_dips.py RUN [RUN ...] [--factor 1.5]
+    python research/noise/curve_dips.py RUN [RUN ...] [--factor 1.5]
 
 For every interior point of every curve (collective, algorithm, variant; sizes in order) the ratio of its
 ``time_us`` to the geometric mean of its two neighbours' times. A real algorithmic step (a protocol switch)
 moves every later size; a spike at one size that the neighbours do not share is a measurement artefact
-(the 20x roofline dips of the v1 reference). Prints the count above ``--factor`` and the worst four.
+(such as a 20x roofline dip at one size). Prints the count above ``--factor`` and the worst four.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.schema import read_results_csv  # noqa: E402
 
 

@@ -1,6 +1,6 @@
-"""Is a point's level set by the host's speed of the moment or by where its buffers sit? (issue 14)
+"""Is a point's level set by the host's speed of the moment or by where its buffers sit?
 
-    python scripts/host_speed_probe.py [--rounds 24] [--calls 30]
+    python research/noise/host_speed_probe.py [--rounds 24] [--calls 30]
 
 Two gloo ranks, one process group. Each round takes one window of ``--calls`` timed calls (barrier, one call,
 max over ranks) of builtin and ring all_reduce at 1 and 4 MiB, once on buffers kept for the whole run
@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import collectives  # noqa: E402
 from bench.ports import free_port  # noqa: E402
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The GPU evidence in one unattended shot: run from the repository root on a bare GPU machine with Python.
 
-    python3 scripts/gpu_evidence.py                  # GPU: everything below, within --budget-s (default 480 s)
-    python3 scripts/gpu_evidence.py --cpu            # dry run on a machine without a GPU (also: --dry-run)
-    python3 scripts/gpu_evidence.py --analyse-only results/gpu-h100-...   # fit/report/compare/summary again
+    python3 gpu_evidence/gpu_evidence.py                  # GPU: everything below, within --budget-s (default 480 s)
+    python3 gpu_evidence/gpu_evidence.py --cpu            # dry run on a machine without a GPU (also: --dry-run)
+    python3 gpu_evidence/gpu_evidence.py --analyse-only results/gpu-h100-...   # fit/report/compare/summary again
 
 Steps (a progress line each; every command's output in <dir>/logs/<step>.log):
 
@@ -12,8 +12,8 @@ Steps (a progress line each; every command's output in <dir>/logs/<step>.log):
                    the analysis packages (pandas, scipy, matplotlib, seaborn): missing -> fit/report skipped
   env              env.txt + env.json: nvidia-smi, driver, torch, CUDA, NCCL, CPU, memory, packages
   nccl-w1          collbench run, NCCL world 1 on the GPU: every collective and algorithm, results checked
-  timing           scripts/gpu_timing.py: CUDA events vs host clock, CUDA graph vs eager, same sizes
-  roof             scripts/gpu_roof.py: out = a + b (fp32, bf16) bandwidth vs the HBM spec -> gamma
+  timing           gpu_evidence/gpu_timing.py: CUDA events vs host clock, CUDA graph vs eager, same sizes
+  roof             gpu_evidence/gpu_roof.py: out = a + b (fp32, bf16) bandwidth vs the HBM spec -> gamma
   nccl-w1-graph    the nccl-w1 sweep with --cuda-graph
   nccl-multirank   NCCL_MULTI_RANK_GPU_ENABLE=1 collbench run --nprocs 2 on the one GPU: NCCL's answer recorded
   gloo-pP          collbench run, gloo on the host CPUs, P = 2, 4, 8, 16 processes, all collectives/algorithms
@@ -21,7 +21,7 @@ Steps (a progress line each; every command's output in <dir>/logs/<step>.log):
   report           collbench report: gloo; NCCL with --peak-gbps = HBM spec, --gamma-gbps = measured add rate
   compare          collbench compare against the newest earlier folder of the same GPU (--baseline to choose);
                    a first run records that there is nothing to compare against
-  summary          SUMMARY.md (scripts/gpu_summary.py): the headline figures
+  summary          SUMMARY.md (gpu_evidence/gpu_summary.py): the headline figures
 
 Everything goes into one new folder <out>/gpu-<gpu>-<UTC time>/ (a second run gets a new folder; nothing is
 overwritten). If $OUT is set (the device tool returns what is written there), the folder is packed into
@@ -51,7 +51,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+sys.path.insert(0, str(ROOT))
+
+from bench.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE  # noqa: E402 - stdlib-only module of the checkout
+
 ANALYSIS_PACKAGES = ("pandas", "scipy", "matplotlib", "seaborn")
 
 # What the dry run (--cpu) and the GPU run measure. Sizes are collbench's -b/-e/-f.
@@ -543,7 +546,7 @@ def step_collbench_run(
 
 def step_helper(ev: Evidence, name: str, script: str, helper_args: list[str], out_file: str, limit: float) -> Step:
     t0, log = time.monotonic(), ev.folder / "logs" / f"{name}.log"
-    cmd = [ev.python, str(ROOT / "scripts" / script), *helper_args, "--out", str(ev.folder / out_file)]
+    cmd = [ev.python, str(ROOT / "gpu_evidence" / script), *helper_args, "--out", str(ev.folder / out_file)]
     rc, timed_out = ev.run(cmd, log, limit)
     status = "timeout" if timed_out else "ok" if rc == 0 and (ev.folder / out_file).is_file() else "failed"
     note = f"{out_file} written" if status == "ok" else f"exit {rc}: {last_lines(log, 2)}"
@@ -641,7 +644,7 @@ def step_compare(ev: Evidence, args: argparse.Namespace, limit_total: float) -> 
     if base is None:
         (out / "README.md").write_text(
             f"First run on this GPU ({ev.folder.name}): nothing to compare against. The next run of "
-            "scripts/gpu_evidence.py under the same parent compares its runs with this folder's.\n"
+            "gpu_evidence/gpu_evidence.py under the same parent compares its runs with this folder's.\n"
         )
         return Step("compare", "ok", time.monotonic() - t0, "first run: nothing to compare against")
     labels = sorted(
@@ -690,7 +693,7 @@ def step_compare(ev: Evidence, args: argparse.Namespace, limit_total: float) -> 
 def step_summary(ev: Evidence) -> Step:
     t0, log = time.monotonic(), ev.folder / "logs" / "summary.log"
     # the summariser is standard-library Python: run it with this interpreter, whatever the chosen one has
-    cmd = [sys.executable, str(ROOT / "scripts" / "gpu_summary.py"), str(ev.folder)]
+    cmd = [sys.executable, str(ROOT / "gpu_evidence" / "gpu_summary.py"), str(ev.folder)]
     rc, timed_out = ev.run(cmd, log, STEP_LIMIT_S["summary"], env=ev.env())
     ok = rc == 0 and not timed_out and (ev.folder / "SUMMARY.md").is_file()
     return Step(
@@ -809,7 +812,7 @@ def main(argv: list[str] | None = None) -> int:
         ev.record(Step("interrupted", "failed", 0.0, f"signal {signal.Signals(signum).name}"))
         ev.write_state(f"interrupted by {signal.Signals(signum).name}")
         try:
-            subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_summary.py"), str(ev.folder)],
+            subprocess.run([sys.executable, str(ROOT / "gpu_evidence" / "gpu_summary.py"), str(ev.folder)],
                            capture_output=True, timeout=20)  # fmt: skip
         except (OSError, subprocess.SubprocessError):
             pass
@@ -892,7 +895,7 @@ def analyse(ev: Evidence, args: argparse.Namespace, plan: dict) -> int:
                     name,
                     "skipped",
                     0.0,
-                    f"{why}; run scripts/gpu_evidence.py --analyse-only {ev.folder} where they are installed",
+                    f"{why}; run gpu_evidence/gpu_evidence.py --analyse-only {ev.folder} where they are installed",
                 )
             )
         elif ev.left() < MIN_STEP_S:

@@ -2,12 +2,12 @@
 """Where the time of a slow gloo call goes, per thread: on-CPU time and time spent runnable but waiting for a
 CPU (``/proc/<pid>/task/<tid>/schedstat``), per call, per rank, for blocks of back-to-back calls.
 
-Issue 14's evidence for the "8 ms mode" of the hand-written algorithms on the 2-core VM (gloo, 2 processes):
+What it showed of the "8 ms mode" of the hand-written algorithms on the 2-core VM (gloo, 2 processes):
 in a slow block the rank's ``gloo_tcp_loop`` thread is on the CPU for most of each call (busy, not sleeping)
 while the rank's Python thread, which would post the next receive, waits runnable for about as long, until
 the next scheduler tick (4 ms at HZ=250) gives it the CPU. A fast block shows neither.
 
-    PYTHONPATH=. python scripts/gloo_spin_probe.py --algorithms ring,builtin --bytes 64K --blocks 10 --calls 20
+    python research/noise/gloo_spin_probe.py --algorithms ring,builtin --bytes 64K --blocks 10 --calls 20
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import collectives  # noqa: E402
 from bench.ports import free_port  # noqa: E402

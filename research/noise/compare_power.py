@@ -1,13 +1,13 @@
 """What `collbench compare` flags on runs of the same code, and what it catches of a planted slowdown.
 
-    python scripts/compare_power.py RUN1 RUN2 [RUN3 ...] [--relative-to builtin]
+    python research/noise/compare_power.py RUN1 RUN2 [RUN3 ...] [--relative-to builtin]
         [--plant 1.10 --plant-from 1M --plant-algorithms ring,tree]
 
 For each consecutive pair (RUN1/RUN2, RUN2/RUN3, ...) of runs of one command: the points compare flags
 (regression or improvement) although nothing changed, and, with ``--plant``, the second run's points of the
 planted algorithms at >= ``--plant-from`` bytes made ``--plant`` times slower (every sample and the estimate)
 and compared again: how many of them are caught as regressions, and how many other points are flagged.
-This is issue 14's acceptance test of compare on real noise, without editing any code to plant the change.
+It measures compare's false alarms and its power on real noise, without editing any code to plant the change.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from analysis.compare import compare_frames  # noqa: E402
 from analysis.read_runs import load_runs  # noqa: E402
 from bench.sizes import parse_size  # noqa: E402

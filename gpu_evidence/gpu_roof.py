@@ -13,8 +13,8 @@ counterpart is ``spec_gbps / 3``.
 
 Writes one JSON object (``--out FILE``, and a short table on stdout).
 
-    python scripts/gpu_roof.py --out roof.json                 # on the GPU (default sizes 64M, 256M, 1G)
-    python scripts/gpu_roof.py --device cpu --sizes 1M,4M      # the same code path on the host
+    python gpu_evidence/gpu_roof.py --out roof.json                 # on the GPU (default sizes 64M, 256M, 1G)
+    python gpu_evidence/gpu_roof.py --device cpu --sizes 1M,4M      # the same code path on the host
 """
 
 from __future__ import annotations
@@ -24,46 +24,27 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 
-# HBM bandwidth per GPU model in GB/s (1e9 B/s), from NVIDIA's datasheets:
-#   H100 SXM 3.35 TB/s, H100 PCIe 2.0 TB/s, H100 NVL 3.9 TB/s: NVIDIA H100 Tensor Core GPU datasheet
-#     (nvidia.com/en-us/data-center/h100/);
-#   H200 (SXM and NVL) 4.8 TB/s: NVIDIA H200 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/h200/);
-#   A100 80GB SXM 2,039 GB/s, A100 80GB PCIe 1,935 GB/s, A100 40GB 1,555 GB/s: NVIDIA A100 Tensor Core GPU
-#     datasheet (nvidia.com/en-us/data-center/a100/).
-# First match wins, so the more specific names come first. GH200 is left unknown: its name does not say
-# whether it carries 96 GB HBM3 (4.0 TB/s) or 144 GB HBM3e (4.9 TB/s).
-HBM_SPEC_GBPS: tuple[tuple[tuple[str, ...], float, str], ...] = (
-    (("GH200",), float("nan"), "GH200: HBM3 or HBM3e, not told by the name"),
-    (("H200",), 4800.0, "NVIDIA H200 datasheet: 4.8 TB/s"),
-    (("H100", "PCIE"), 2000.0, "NVIDIA H100 datasheet: H100 PCIe 2.0 TB/s"),
-    (("H100", "NVL"), 3900.0, "NVIDIA H100 datasheet: H100 NVL 3.9 TB/s"),
-    (("H100",), 3350.0, "NVIDIA H100 datasheet: H100 SXM 3.35 TB/s"),
-    (("A100", "80GB", "PCIE"), 1935.0, "NVIDIA A100 datasheet: A100 80GB PCIe 1,935 GB/s"),
-    (("A100", "80GB"), 2039.0, "NVIDIA A100 datasheet: A100 80GB SXM 2,039 GB/s"),
-    (("A100",), 1555.0, "NVIDIA A100 datasheet: A100 40GB 1,555 GB/s"),
-)
-UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from analysis.hardware import match_gpu  # noqa: E402 - stdlib-only module of the checkout
+from bench.sizes import parse_size  # noqa: E402 - stdlib-only module of the checkout
 
 
 def hbm_spec(name: str | None) -> tuple[float | None, str]:
-    """(spec GB/s or None, source) for a device name such as 'NVIDIA H100 80GB HBM3'."""
-    key = (name or "").upper().replace(" ", "").replace("-", "")
-    for words, gbps, source in HBM_SPEC_GBPS:
-        if all(w in key for w in words):
-            return (None if gbps != gbps else gbps), source  # NaN marks a known-unknown entry
-    return None, f"unknown: no HBM spec for {name!r} in scripts/gpu_roof.py"
+    """(HBM spec in GB/s or None, source) for a device name such as 'NVIDIA H100 80GB HBM3', from the hardware
+    catalog (analysis/hardware.json, docs/hardware.md); a name the catalog does not know has no spec."""
+    gpu = match_gpu(name)
+    if gpu is None or gpu.hbm_gbps is None:
+        return None, f"unknown: no HBM figure for {name!r} in analysis/hardware.json"
+    return float(gpu.hbm_gbps), f"{gpu.name}: {gpu.source}"
 
 
 def parse_sizes(text: str) -> list[int]:
-    out = []
-    for item in text.split(","):
-        item = item.strip().upper().removesuffix("B")
-        if not item:
-            continue
-        unit = item[-1] if item[-1] in UNITS else ""
-        out.append(int(float(item[: len(item) - len(unit)]) * UNITS[unit]))
-    return out
+    """Bytes of a comma list of collbench size strings (``64M,1G``; K/M/G = 1024^k)."""
+    return [parse_size(item) for item in text.split(",") if item.strip()]
 
 
 def time_add(torch, device: str, dtype, nbytes: int, iters: int, warmup: int) -> list[float]:
@@ -106,7 +87,7 @@ def measure(device: str, sizes: list[int], iters: int, warmup: int) -> dict:
     if device == "cpu":
         torch.set_num_threads(1)  # one core: the host figure is a code-path check, not a roof
     name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
-    spec, source = hbm_spec(name) if device == "cuda" else (None, "host memory: no spec table")
+    spec, source = hbm_spec(name) if device == "cuda" else (None, "host memory: not in the catalog")
     points = []
     for dtype_name in ("float32", "bfloat16"):
         dtype = getattr(torch, dtype_name)
@@ -165,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         spec, source = hbm_spec(args.spec_of)
         print(json.dumps({"name": args.spec_of, "spec_gbps": spec, "spec_source": source}))
         return 0
-    sizes = parse_sizes(args.sizes or ("64M,256M,1G" if args.device == "cuda" else "1M,4M"))
+    try:
+        sizes = parse_sizes(args.sizes or ("64M,256M,1G" if args.device == "cuda" else "1M,4M"))
+    except ValueError as exc:
+        ap.error(str(exc))
     result = measure(args.device, sizes, args.iters, args.warmup)
     for p in result["points"]:
         frac = f"{100 * p['fraction_of_spec']:.0f}% of spec" if p["fraction_of_spec"] else "no spec"
