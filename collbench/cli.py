@@ -40,6 +40,7 @@ COMMANDS: dict[str, Command] = {
     "predict": Command("predict", "time, busbw and best algorithm at unmeasured sizes / world sizes, from a fit"),
     "verdict": Command("verdict", "is my number good? peak busbw against the link / network roof, with the reason"),
     "export": Command("export", "fitted two-tier model -> simulator config (--astra-sim: analytical network YAML)"),
+    "emulate": Command("emulate", "a cluster on this machine: run or pairs across emulated nodes and NICs (root)"),
 }
 
 

@@ -1,0 +1,126 @@
+"""``collbench emulate --nodes N --ranks-per-node R --nic-gbps G -- run ...``: a cluster on this machine.
+
+Stands up N network namespaces joined by rate-limited veth links (the NICs), runs the collbench command across
+them under torchrun with one agent per node, leaves the results (and a hardware file describing the emulated
+NICs) in a new folder, and removes every namespace, link and process it made, however the run ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+from bench.errors import UsageError
+
+#: the collbench commands that run ranks, and so can run across emulated nodes
+RANK_COMMANDS = ("run", "pairs")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nodes", type=int, help="emulated nodes (network namespaces), 1-62")
+    p.add_argument("--ranks-per-node", type=int, default=1, help="ranks (torchrun processes) per node (default 1)")
+    p.add_argument("--nic-gbps", type=float, default=0.4,
+                   help="rate of each NIC, Gb/s, both directions (default 0.4; 0.1-1 keeps the network, not the "
+                   "CPU, the bottleneck on a small machine)")  # fmt: skip
+    p.add_argument("--nics-per-node", type=int, default=1, help="NICs per node; rank i uses NIC i mod k (default 1)")
+    p.add_argument("--slow-nic", action="append", default=[], metavar="NODE[:NIC]:FACTOR",
+                   help="plant a slower NIC, e.g. 5:0.5 (node 5's NIC 0 at half speed); repeatable")
+    p.add_argument("--down", metavar="NODE:AFTER_S",
+                   help="take NODE's links down AFTER_S seconds after the ranks started measuring (a fault)")
+    p.add_argument("--out", default="results/emulated",
+                   help="parent of the new emulation folder (default results/emulated)")
+    p.add_argument("--grace", type=float, default=30.0,
+                   help="seconds the other nodes get to end after the first one failed (default 30)")
+    p.add_argument("--clean", action="store_true",
+                   help="remove leftovers of emulations whose process is gone (only collbench's own) and exit")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the collbench command to run, e.g. -- run -e 16M")
+
+
+def _slow(values: list[str]) -> dict[tuple[int, int], float]:
+    out: dict[tuple[int, int], float] = {}
+    for text in values:
+        parts = text.split(":")
+        try:
+            if len(parts) == 2:
+                node, nic, factor = int(parts[0]), 0, float(parts[1])
+            elif len(parts) == 3:
+                node, nic, factor = int(parts[0]), int(parts[1]), float(parts[2])
+            else:
+                raise ValueError
+        except ValueError:
+            raise UsageError(f"--slow-nic {text!r}: expected NODE[:NIC]:FACTOR, e.g. 5:0.5") from None
+        out[(node, nic)] = factor
+    return out
+
+
+def _down(text: str | None, nodes: int) -> tuple[int, float] | None:
+    if text is None:
+        return None
+    try:
+        node_s, after_s = text.split(":")
+        node, after = int(node_s), float(after_s)
+    except ValueError:
+        raise UsageError(f"--down {text!r}: expected NODE:AFTER_S, e.g. 3:10") from None
+    if not 0 <= node < nodes:
+        raise UsageError(f"--down: node {node} does not exist (nodes 0-{nodes - 1})")
+    if not (math.isfinite(after) and after >= 0):
+        raise UsageError(f"--down: AFTER_S must be a finite number >= 0, got {after_s}")
+    return node, after
+
+
+def _command(args: list[str]) -> tuple[str, ...]:
+    command = args[1:] if args[:1] == ["--"] else args
+    if not command:
+        raise UsageError(f"give the command to run after --, e.g. -- run -e 16M (one of {', '.join(RANK_COMMANDS)})")
+    if command[0] not in RANK_COMMANDS:
+        raise UsageError(f"emulate runs {' or '.join(RANK_COMMANDS)} across the nodes, not {command[0]!r}")
+    for bad in ("--out", "--nprocs"):
+        if any(a == bad or a.startswith(bad + "=") for a in command[1:]):
+            raise UsageError(f"{bad} belongs to emulate here (torchrun starts the ranks; results go to its --out)")
+    return tuple(command)
+
+
+def run(ns: argparse.Namespace, argv: list[str]) -> int:
+    """Validate everything, make the cluster, run the command across it, remove the cluster."""
+    from collbench.emulated.launch import EmulationPlan, run_emulation
+    from collbench.emulated.network import (
+        ClusterSpec,
+        EmulationError,
+        check_host,
+        refuse_leftovers,
+        remove_leftovers,
+    )
+
+    try:
+        if ns.clean:
+            check_host()
+            removed = remove_leftovers()
+            listed = f": {', '.join(removed)}" if removed else ""
+            print(f"emulate: removed {len(removed)} leftover object(s){listed}")
+            return 0
+        if ns.nodes is None:
+            raise UsageError("--nodes is required")
+        if ns.ranks_per_node < 1:
+            raise UsageError(f"--ranks-per-node must be >= 1, got {ns.ranks_per_node}")
+        if not (math.isfinite(ns.grace) and ns.grace > 0):
+            raise UsageError(f"--grace must be a finite number > 0, got {ns.grace}")
+        spec = ClusterSpec(ns.nodes, ns.nic_gbps, ns.nics_per_node, _slow(ns.slow_nic))
+        spec.validate()
+        command = _command(ns.command)
+        down = _down(ns.down, ns.nodes)
+        check_host()
+        refuse_leftovers()
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        out = Path(ns.out) / f"{stamp}-emulated-{ns.nodes}x{ns.ranks_per_node}-{ns.nic_gbps:g}gbps"
+        try:
+            out.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            raise UsageError(f"{out} exists already (another emulation started this second?); retry") from None
+        except OSError as exc:
+            raise UsageError(f"cannot create {out}: {exc.strerror}") from None
+        full = (*command, "--out", str(out))
+        return run_emulation(EmulationPlan(spec, ns.ranks_per_node, full, out, down, ns.grace))
+    except EmulationError as exc:
+        raise UsageError(str(exc)) from None
