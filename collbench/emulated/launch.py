@@ -16,13 +16,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from collbench.emulated.network import ClusterSpec, EmulatedNetwork, address, node_name
 
 RDZV_PORT = 29400
 #: after the first agent ends with an error, the others get this long to end by themselves (their ranks
 #: see the failure through the backend's own timeout, which reports which rank and call stopped answering)
 DEFAULT_GRACE_S = 30.0
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def run_emulation(plan: EmulationPlan, log: callable = print) -> int:  # type: i
             signal.signal(sig, handler)
     if stop.signum is not None:
         log(f"emulate: interrupted ({signal.Signals(stop.signum).name}); namespaces and links removed")
-        return EXIT_SIGINT if stop.signum == signal.SIGINT else EXIT_SIGTERM
+        return EXIT_INTERRUPTED if stop.signum == signal.SIGINT else EXIT_TERMINATED
     codes = [a.returncode for a in agents]
     if all(c == 0 for c in codes):
         return EXIT_OK
