@@ -203,7 +203,7 @@ RUN_SHIFT = 0.05
 
 def run_shift(changes: list[PointChange]) -> dict:
     """How the whole run moved: the median of the points' ratios and the share of points on its side of 1.
-    Per-point samples cannot see a shift of the host between two runs (issue 14: on the 2-core VM every point
+    Per-point samples cannot see a shift of the host between two runs (docs/noise.md: on the 2-core VM every point
     of one run was 5-32 % faster than in the run 30 s before); when all points move together the verdicts
     above carry it, and this line says so instead of leaving 30 separate "improved" to be read as code."""
     ratios = np.array([c.ratio for c in changes], dtype=float)

@@ -1,4 +1,5 @@
-"""Parse nccl-tests / rccl-tests output (text logs of every layout, and the ``-J`` JSON file) into schema-v1 points.
+"""Parse nccl-tests / rccl-tests output (text logs of every layout, and the ``-J`` JSON file) into points
+of the result schema (``bench.schema``).
 
 Text logs, as people keep them: line prefixes of launchers and log collectors (SLURM ``srun --label``
 ``0: ``, Open MPI ``[1,0]<stdout>:``, a launcher's own ``(head, rank=0, pid=1) `` tag, Kubernetes
@@ -119,7 +120,7 @@ _SECRET_ENV = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|CREDENTIAL)", re.I)
 
 @dataclass
 class ParsedLog:
-    """What one nccl-tests test (one table) says: its points (schema-v1 rows) and its metadata."""
+    """What one nccl-tests test (one table) says: its points (result-schema rows) and its metadata."""
 
     collective: str
     world_size: int

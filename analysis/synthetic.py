@@ -1,7 +1,8 @@
 """Synthetic run directories with known alpha, beta, gamma (for tests, demos and checking the fits).
 
 Times follow docs/theory.md's model t = L(p) alpha + W(p) n beta + G(p) n gamma with each algorithm's coefficients
-from ``collectives.costs``, times multiplicative log-normal noise per iteration. Files follow schema v1.
+from ``collectives.costs``, times multiplicative log-normal noise per iteration, written
+in the current result schema (``analysis.rundir``, ``bench.schema``).
 """
 
 from __future__ import annotations

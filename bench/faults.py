@@ -8,7 +8,7 @@ reaches COLLBENCH_TEST_FAULT_BYTES (default 0), so a test can keep a few good po
 ``test_slow`` adds COLLBENCH_TEST_SLOW_US microseconds of sleep to every call on every rank; ``test_reject``
 raises ValueError on every rank from the fault size on, before communicating (an unsupported case).
 ``test_tick`` plants interference: every rank sleeps COLLBENCH_TEST_SLOW_US before the same pseudo-random
-COLLBENCH_TEST_TICK_FRACTION (default 0.5) of its calls (the slow mode of a busy host, issue 14).
+COLLBENCH_TEST_TICK_FRACTION (default 0.5) of its calls (the slow mode of a busy host, docs/noise.md).
 ``collbench pairs`` plants a slow rank the same way: with COLLBENCH_TEST_SLOW_US set, rank
 COLLBENCH_TEST_FAULT_RANK sleeps that long before each of its message steps (``pair_delay_s``).
 ``collbench run``'s send_recv case: with COLLBENCH_TEST_P2P_WRONG=1, rank COLLBENCH_TEST_FAULT_RANK sends one wrong

@@ -19,7 +19,7 @@ DEFAULT_MAX_TIME_PER_POINT_S = 0.25  # a CaseSpec's own default (the plugin, pai
 SWEEP_BUDGET_S = 40.0
 MIN_AUTO_TIME_PER_POINT_S = 0.1
 MAX_AUTO_TIME_PER_POINT_S = 1.0
-#: adaptive: each point is sampled in this many visits spread over its block of the run (issue 14: on a shared
+#: adaptive: each point is sampled in this many visits spread over its block of the run (docs/noise.md: on a shared
 #: host one-second windows differ by 10-30 %, so samples taken in one quarter second inherit that window's level)
 DEFAULT_VISITS = 8
 #: adaptive: visits spread over blocks of at most this many seconds of budget (a whole default run is one)
@@ -223,7 +223,7 @@ def point_groups(plan: list[CaseSpec], interleave: bool) -> list[list[CaseSpec]]
 
 def auto_time_per_point(n_adaptive: int) -> float:
     """Default ``--max-time-per-point``: SWEEP_BUDGET_S over the adaptive points, clamped. A short sweep gets
-    the samples a shared host needs for a 5 % CI (issue 14: about 150 spread over the run), a long one
+    the samples a shared host needs for a 5 % CI (about 150 spread over the run, docs/noise.md), a long one
     stays bounded; an explicit value overrides."""
     share = SWEEP_BUDGET_S / max(n_adaptive, 1)
     return min(MAX_AUTO_TIME_PER_POINT_S, max(MIN_AUTO_TIME_PER_POINT_S, share))

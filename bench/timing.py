@@ -4,7 +4,8 @@ Protocol: fill seeded exact data, one checked-for-rejection call and the warm-up
 taken round-robin over the points (barrier, one call marked by the device clock), per sample the max over ranks
 (all-reduce MAX, never timestamp differences across ranks), until each point's robust estimate is sure enough
 or its time is spent (adaptive) or it has ``iters`` samples (fixed); then one more call per point on fresh data,
-checked against the exact reference. ``--no-interleave -n N`` keeps v1's one back-to-back loop per point.
+checked against the exact reference. ``--no-interleave -n N`` times each point in one back-to-back loop, as
+nccl-tests does.
 Adaptive points can be sampled in several visits spread over the run (``start_group``, ``resume_group``,
 ``sample_group`` per visit, ``finish_group``; ``bench.worker.RankMeasurer.measure_block``).
 """
@@ -287,7 +288,7 @@ def resume_group(run: GroupRun, fns: list[Callable[..., None]], bufs: Buffers, c
 def sample_group(run: GroupRun, ctx: RankContext, visits: int = 1) -> None:
     """One visit's samples of every case: round-robin rounds (``_sample_rounds``) with a ``visits``-th of
     the budget, so a noisy second or a drift hits every algorithm of the size alike; one point with a fixed
-    count, or CUDA graphs (each point alone, fixed count): one back-to-back loop, the v1 protocol."""
+    count, or CUDA graphs (each point alone, fixed count): one back-to-back loop, as nccl-tests times a point."""
     graph = [c for c in run.cases if c.spec.cuda_graph]
     rounds = [c for c in run.cases if not c.spec.cuda_graph]
     for c in graph:

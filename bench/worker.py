@@ -63,7 +63,7 @@ def nice_transport_threads(nice: int) -> int:
     """Raise the nice value of this process's gloo transport threads (``gloo_tcp_loop``) to ``nice``; returns how
     many were changed (0 when ``nice`` is 0 or not on Linux).
 
-    Why (issue 14, ``scripts/gloo_spin_probe.py``): on a machine with fewer free cores than busy threads, a
+    Why (``research/noise/gloo_spin_probe.py``, docs/noise.md): on a machine with fewer free cores than busy threads, a
     rank's transport thread can stay on the CPU for milliseconds per message (on-CPU, not sleeping) while the
     rank's Python thread, which it is waiting for, waits runnable for the next scheduler tick (4 ms at HZ=250):
     one tick per message step. At nice 19 the woken Python thread takes the CPU at once. Every algorithm,

@@ -83,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-interleave",
         action="store_true",
-        help="measure one point after another (v1 order) instead of the algorithms of a size round-robin",
+        help="measure one point after another (nccl-tests' order) instead of the algorithms of a size round-robin",
     )
     parser.add_argument("-w", "--warmup", type=int, help="warm-up calls per point (default 5, fewer above 1M)")
     parser.add_argument("--dtype", default="float32", help="float32 (default), float64, float16, bfloat16, int8, ...")
