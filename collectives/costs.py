@@ -290,6 +290,12 @@ def _nccl_all_reduce(p: int, algo: str | None) -> tuple[Cost, str] | None:
     return None
 
 
+def _posted_at_once(p: int, n: float | None, s: int | None) -> Cost:
+    """gloo's all-to-all, gather and scatter: every message posted at once, then all waited for: one step, the
+    (p - 1)/p of n that crosses the busiest port."""
+    return Cost(1.0, (p - 1) / p, 0.0)
+
+
 def _not_modelled(p: int, algo: str | None) -> None:
     # grouped send/recv (all_to_all, gather, scatter): outside NCCL's tuning model
     return None
@@ -368,26 +374,17 @@ ENTRIES: dict[str, CollectiveCosts] = {
     ),
     "all_to_all": CollectiveCosts(
         algorithms={"pairwise": _pairwise_all_to_all, "bruck": _bruck_all_to_all},
-        gloo=(
-            lambda p, n, s: Cost(1.0, (p - 1) / p, 0.0),
-            "gloo alltoall: every block posted at once, then all waited for (gloo/alltoall.cc)",
-        ),
+        gloo=(_posted_at_once, "gloo alltoall: every block posted at once, then all waited for (gloo/alltoall.cc)"),
         nccl=_not_modelled,
     ),
     "gather": CollectiveCosts(
         algorithms={"linear": _linear_rooted, "tree": _binomial_rooted},
-        gloo=(
-            lambda p, n, s: Cost(1.0, (p - 1) / p, 0.0),
-            "gloo gather: the root posts every receive at once, then waits for all (gloo/gather.cc)",
-        ),
+        gloo=(_posted_at_once, "gloo gather: the root posts every receive at once, waits for all (gloo/gather.cc)"),
         nccl=_not_modelled,
     ),
     "scatter": CollectiveCosts(
         algorithms={"linear": _linear_rooted, "tree": _binomial_rooted},
-        gloo=(
-            lambda p, n, s: Cost(1.0, (p - 1) / p, 0.0),
-            "gloo scatter: the root posts every send at once, then waits for all (gloo/scatter.cc)",
-        ),
+        gloo=(_posted_at_once, "gloo scatter: the root posts every send at once, waits for all (gloo/scatter.cc)"),
         nccl=_not_modelled,
     ),
 }

@@ -26,22 +26,12 @@ from collectives import validate
 from collectives.batched_p2p import Ctx, Msg, exchange
 from collectives.builtin import Builtin
 from collectives.harness import Data, Fn, Harness, Other, T, bind
-from collectives.scatter import block, pieces
+from collectives.scatter import block, pieces, start_rooted
 
 
 def _start(output: torch.Tensor, input: torch.Tensor, dst: int,
            group: dist.ProcessGroup | None) -> tuple[Ctx, int, torch.Tensor, torch.Tensor, int] | None:  # fmt: skip
-    """Checks; on the root, its own block copied into ``output``; (ctx, root, flat output, flat input, m)."""
-    args = validate.pair_args("gather", output, input, group, root=dst)
-    if args is None:
-        return None
-    ctx, root = args
-    out, inp, m = output.view(-1), input.view(-1), input.numel()
-    if ctx.rank == root:
-        own = block(out, m, root)
-        if own.data_ptr() != inp.data_ptr() and m > 0:
-            own.copy_(inp)
-    return ctx, root, out, inp, m
+    return start_rooted("gather", output, input, dst, group, gathering=True)
 
 
 def linear(output: torch.Tensor, input: torch.Tensor, dst: int, group: dist.ProcessGroup | None = None) -> None:

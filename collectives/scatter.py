@@ -43,19 +43,28 @@ def pieces(t: torch.Tensor, m: int, lo: int, hi: int, root: int, p: int) -> list
     return [t.narrow(0, first * m, (p - first) * m), t.narrow(0, 0, (first + count - p) * m)]
 
 
-def _start(output: torch.Tensor, input: torch.Tensor, src: int,
-           group: dist.ProcessGroup | None) -> tuple[Ctx, int, torch.Tensor, torch.Tensor, int] | None:  # fmt: skip
-    """Checks; on the root, its own block copied to ``output``; (ctx, root, flat output, flat input, m)."""
-    args = validate.pair_args("scatter", output, input, group, root=src)
+def start_rooted(name: str, output: torch.Tensor, input: torch.Tensor, root: int, group: dist.ProcessGroup | None,
+                 *, gathering: bool) -> tuple[Ctx, int, torch.Tensor, torch.Tensor, int] | None:  # fmt: skip
+    """The common start of gather (``gathering``: p blocks in ``output``) and scatter (p blocks in ``input``):
+    the argument checks, then on the root its own block copied between its whole buffer and its block;
+    (ctx, root, flat output, flat input, m elements per block), or None when there is nothing to do."""
+    args = validate.pair_args(name, output, input, group, root=root)
     if args is None:
         return None
     ctx, root = args
-    out, inp, m = output.view(-1), input.view(-1), output.numel()
+    out, inp = output.view(-1), input.view(-1)
+    whole, part = (out, inp) if gathering else (inp, out)
+    m = part.numel()
     if ctx.rank == root:
-        own = block(inp, m, root)
-        if own.data_ptr() != out.data_ptr() and m > 0:
-            out.copy_(own)
+        own = block(whole, m, root)
+        if own.data_ptr() != part.data_ptr() and m > 0:
+            (own.copy_(part) if gathering else part.copy_(own))
     return ctx, root, out, inp, m
+
+
+def _start(output: torch.Tensor, input: torch.Tensor, src: int,
+           group: dist.ProcessGroup | None) -> tuple[Ctx, int, torch.Tensor, torch.Tensor, int] | None:  # fmt: skip
+    return start_rooted("scatter", output, input, src, group, gathering=False)
 
 
 def linear(output: torch.Tensor, input: torch.Tensor, src: int, group: dist.ProcessGroup | None = None) -> None:
