@@ -82,7 +82,9 @@ def test_planted_slow_rank_is_flagged_and_no_other(tmp_path: Path) -> None:
     assert len(rows) == 6 and all(int(r["n_wrong"]) == 0 for r in rows)
     assert {r["link"] for r in rows if {r["rank_a"], r["rank_b"]} == {"0", "1"}} == {"intra"}
     slow = [r for r in rows if "1" in (r["rank_a"], r["rank_b"])]
-    assert all(float(r["latency_us"]) >= 20000 for r in slow)  # a sleep of 20 ms before each of its steps
+    # a sleep of 20 ms before each of rank 1's two steps makes a round trip >= 40 ms, so latency (round trip / 2)
+    # sits at 20 ms; one late wake-up of rank 0 can shift an iteration's boundary by a little, so 10 % slack
+    assert all(float(r["latency_us"]) >= 0.9 * 20000 for r in slow), [r["latency_us"] for r in slow]
     matrix = list(csv.reader(open(run_dir / "pairs_bw_gbps.csv")))
     assert len(matrix) == 5 and matrix[1][1] == "" and float(matrix[1][2]) > 0
     assert (run_dir / "pairs.png").stat().st_size > 1000
