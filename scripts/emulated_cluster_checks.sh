@@ -40,5 +40,5 @@ for case in ("roof-1nic", "roof-2nic", "scale-2", "scale-4", "scale-6"):
                 print(f"{case:10} {r['collective']:15} {r['algorithm']:8} {big >> 20:3d} MiB  busbw {bw:.4f} GB/s"
                       f"  = {bw / roof:.0%} of the node's {roof:g} GB/s NIC total")
 EOF
-runs=$(ls -d "$OUT"/scale-2/*/*/ "$OUT"/scale-4/*/*/ 2>/dev/null | tr '\n' ' ')
+runs=$(dirname "$OUT"/scale-[24]/*/*/run.json | tr "\n" " ")
 "$PYTHON" -m collbench predict --fits $runs --collective all_reduce --bytes 4M,16M --world-sizes 12 || true
