@@ -200,8 +200,9 @@ class Machine:
             parts.append(f"memory {self.hbm_gbps:g} GB/s ({self.origin.get('hbm_gbps')})")
         net = self.network_gbps_per_gpu()
         if net:
-            parts.append(f"network {self.nics_per_node} x {self.nic_gbps:g} Gb/s per node = {net:.3g} GB/s per GPU "
-                         f"({self.origin.get('nic_gbps')})")  # fmt: skip
+            total = self.nics_per_node * self.nic_gbps / 8
+            parts.append(f"network {self.nics_per_node} x {self.nic_gbps:g} Gb/s per node = {total:.3g} GB/s per node, "
+                         f"{net:.3g} GB/s per GPU ({self.origin.get('nic_gbps')})")  # fmt: skip
         if self.domain_gpus and self.domain_gpus != self.gpus_per_node:
             parts.append(f"NVLink domain {self.domain_gpus} GPUs ({self.origin.get('domain_gpus')})")
         return "; ".join(parts)

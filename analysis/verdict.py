@@ -85,12 +85,34 @@ def reduction_roof(machine: Machine, collective: str, p: int) -> float | None:
     return costs.busbw_factor(collective, p) * machine.hbm_gbps / (3.0 * c.G)
 
 
+def network_roof(machine: Machine, collective: str, p: int) -> tuple[float, str] | None:
+    """The busbw the network allows ``collective`` on ``p`` ranks across nodes (GB/s), and the rule; None when
+    the NICs or GPUs per node are not known (docs/fitting.md, "Verdict").
+
+    A ring (and the pipelined chains of broadcast and reduce, the rooted gather and scatter) crosses each node
+    boundary once per ring, and with one ring per NIC (NCCL's channels) the node's NICs together carry what one
+    GPU sends: busbw <= the node's NIC total B. All-to-all sends the (n - g)/n of every GPU's data that leaves
+    its node through B: busbw <= B (n - 1) / (g (n - g)) for n ranks, g per node. send_recv: one NIC, one way."""
+    if not (machine.nic_gbps and machine.nics_per_node and machine.gpus_per_node):
+        return None
+    k, nic, g = machine.nics_per_node, machine.nic_gbps, machine.gpus_per_node
+    total = k * nic / 8
+    if collective == SEND_RECV.name:
+        return nic / 8, f"one NIC per direction = {nic:g} Gb/s / 8"
+    if collective == "all_to_all":
+        if p <= g:
+            return None
+        share = (p - 1) / (g * (p - g))
+        return total * share, (f"all-to-all over the node's NICs = {k} x {nic:g} Gb/s / 8 x (n - 1) / (g (n - g)) "
+                               f"with n = {p} ranks, g = {g} per node")  # fmt: skip
+    return total, f"a ring crosses each node once: the node's NICs = {k} x {nic:g} Gb/s / 8"
+
+
 def roof(machine: Machine, collective: str, p: int) -> Roof:
     """The roof that applies to ``collective`` on ``p`` ranks of ``machine``, and why."""
     if p < 2:
         return Roof(None, "none", "p = 1: no link is used; busbw is 0 or algbw, read algbw")
     nodes = machine.nnodes or 1
-    per_node = machine.gpus_per_node
     in_domain = bool(machine.domain_gpus and p <= machine.domain_gpus)
     link = machine.link_gbps
     if nodes <= 1 or in_domain:
@@ -111,17 +133,17 @@ def roof(machine: Machine, collective: str, p: int) -> Roof:
             return Roof(None, "unknown", f"{where}; {machine.gpu.name} has no scale-up link in the catalog "
                         "(one GPU per node): give --link-gbps")  # fmt: skip
     else:
-        net = machine.network_gbps_per_gpu()
+        net = network_roof(machine, collective, p)
         if net is None:
             bound = f"; the GPU link ({_g(link)} GB/s) only bounds it from above" if link else ""
             return Roof(None, "unknown", f"{p} ranks across {nodes} nodes: the network is not known, give "
                         f"--nic-gbps and --nics-per-node (or a hardware file){bound}")  # fmt: skip
-        why = (f"{p} ranks across {nodes} nodes: network per GPU = {machine.nics_per_node} x "
-               f"{machine.nic_gbps:g} Gb/s / 8 / {per_node} GPUs per node")  # fmt: skip
+        gbps, rule = net
+        why = f"{p} ranks across {nodes} nodes: {rule}"
         src = machine.origin.get("nic_gbps")
-        bw = Roof(net, "network", why + (f", from {src}" if src else ""))
-        if link and link < net:
-            bw = Roof(link, "link", f"{why} = {_g(net)} GB/s exceeds {machine.link_name}, {_g(link)} GB/s")
+        bw = Roof(gbps, "network", why + (f", from {src}" if src else ""))
+        if link and link < gbps:
+            bw = Roof(link, "link", f"{why} = {_g(gbps)} GB/s exceeds {machine.link_name}, {_g(link)} GB/s")
     red = reduction_roof(machine, collective, p)
     if red is not None and bw.gbps is not None and red < bw.gbps:
         return Roof(red, "reduction", f"the reduction from memory, F/(G gamma) with gamma = 3/B_mem, "
@@ -144,7 +166,10 @@ def rating(ratio: float | None) -> str:
 def _notes(r: Roof, collective: str, p: int, ratio: float | None, curve: pd.DataFrame, machine: Machine) -> list[str]:
     notes = []
     if ratio is not None and ratio > ABOVE:
-        if collective in costs.REDUCING:
+        if collective == "all_to_all":
+            notes.append("above the roof: the ranks per node or the NICs may be wrong (all-to-all has no tree or "
+                         "in-network shortcut); check --gpus-per-node and --nics-per-node")  # fmt: skip
+        elif collective in costs.REDUCING:
             notes.append("above the roof is not an error: busbw assumes a flat ring moving 2(p-1)/p x S per GPU; "
                          "an in-network or NVLink-SHARP reduction (NCCL NVLS, SHARP), a tree or a hierarchical "
                          "(intra-node first) algorithm moves less over the bottleneck link")  # fmt: skip
@@ -252,10 +277,10 @@ def plot_roofs(machine: Machine, collective: str, p: int) -> list[tuple[str, flo
         return out
     if machine.link_gbps:
         out.append((f"link roof (spec) {_g(machine.link_gbps)} GB/s", machine.link_gbps, "link"))
-    net = machine.network_gbps_per_gpu()
+    net = network_roof(machine, collective, p)
     if net and (machine.nnodes or 1) > 1 and not (machine.domain_gpus and p <= machine.domain_gpus):
-        out.append((f"network roof {_g(net)} GB/s ({machine.nics_per_node} x {machine.nic_gbps:g} Gb/s / "
-                    f"{machine.gpus_per_node} GPUs)", net, "network"))  # fmt: skip
+        out.append((f"network roof {_g(net[0])} GB/s ({machine.nics_per_node} x {machine.nic_gbps:g} Gb/s per node)",
+                    net[0], "network"))  # fmt: skip
     red = reduction_roof(machine, collective, p)
     if red:
         out.append((f"reduction roof from memory {_g(red)} GB/s (γ = 3/B_mem)", red, "reduction"))
