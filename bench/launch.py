@@ -131,7 +131,7 @@ def _run_spawned_once(
     ctx, rank_parent = rank_context()
     procs, conns = [], []
     old_term = signal.signal(signal.SIGTERM, _raise_terminated)
-    old_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the shell ignored it
+    old_int = signal.signal(signal.SIGINT, _raise_interrupted)  # even if the shell ignored it
     try:
         for rank in range(nprocs):
             reader, writer_end = ctx.Pipe(duplex=False)
@@ -148,16 +148,30 @@ def _run_spawned_once(
             conns.append(reader)
         return _supervise(config, procs, conns, sink)
     except (KeyboardInterrupt, _Terminated) as exc:
+        _ignore_stop_signals()  # the run is ending: more Ctrl-C/SIGTERM change nothing, until the process exits
         what = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else "terminated (SIGTERM)"
         return Outcome("incomplete", what, sink.skipped)
     finally:
         _kill_all(procs)
-        signal.signal(signal.SIGTERM, old_term)
-        signal.signal(signal.SIGINT, old_int)
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGTERM, old_term)
+            signal.signal(signal.SIGINT, old_int)
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    _ignore_stop_signals()
+    raise KeyboardInterrupt
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
+    _ignore_stop_signals()
     raise _Terminated()
+
+
+def _ignore_stop_signals() -> None:
+    """After the first SIGINT/SIGTERM, further ones are ignored: one outcome, one line, the files finished."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _kill_all(procs: list) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.backend_support import DTYPE_SIZES, check_combination
-from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, UsageError
 from bench.plan import (
     DEFAULT_MAX_TIME_PER_POINT_S,
     DEFAULT_WARMUP,
@@ -371,6 +371,8 @@ def _finish(ns: argparse.Namespace, writer, outcome, stats: dict[str, Any], worl
         code = EXIT_OK
     elif outcome.reason and outcome.reason.startswith("interrupted"):
         code = EXIT_INTERRUPTED
+    elif outcome.reason and outcome.reason.startswith("terminated"):
+        code = EXIT_TERMINATED
     else:
         code = EXIT_FAIL
     if ns.json:

@@ -85,7 +85,15 @@ def test_hung_rank_ends_within_timeout(tmp_path: Path, capfd) -> None:
 
 
 @pytest.mark.timeout(90)
-def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signals", "code", "reason"),
+    [((signal.SIGINT,), 130, "interrupted"), ((signal.SIGINT, signal.SIGINT), 130, "interrupted"),
+     ((signal.SIGTERM, signal.SIGTERM), 143, "terminated"), ((signal.SIGTERM, signal.SIGINT), 143, "terminated")],
+    ids=["ctrl-c", "ctrl-c-twice", "sigterm-twice", "sigterm-then-ctrl-c"],
+)
+def test_ctrl_c_stops_everything(tmp_path: Path, signals: tuple[int, ...], code: int, reason: str) -> None:
+    """The first SIGINT/SIGTERM ends the run (130/143); a second one 50 ms later, inside the shutdown, changes
+    nothing: no traceback, run.json finished and `incomplete`, the points kept, no rank left."""
     marker = new_marker()
     args = [
         sys.executable,
@@ -110,11 +118,14 @@ def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
             break
         time.sleep(0.2)
     time.sleep(0.5)  # rank 1 is now asleep inside the 8K call
-    proc.send_signal(signal.SIGINT)
+    for i, sig in enumerate(signals):
+        if i:
+            time.sleep(0.05)
+        proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert "Traceback" not in err
-    _assert_kept_three_points(run_dir_from(out), "interrupted")
+    _assert_kept_three_points(run_dir_from(out), reason)
     _assert_no_orphans(marker)
 
 
