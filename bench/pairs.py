@@ -42,7 +42,7 @@ class PairsPlan:
 def validate(ns: argparse.Namespace, env: dict[str, int] | None) -> tuple[RunConfig, PairsPlan, int]:
     """(run config, what every rank measures, world size) of the options ``ns``; UsageError before any process
     starts. ``env``: the torchrun environment, None for a local launch."""
-    from bench.run import visible_gpus
+    from bench.run import check_memory, check_upper_bounds, visible_gpus
 
     try:
         small = parse_size(ns.small_bytes)
@@ -57,6 +57,7 @@ def validate(ns: argparse.Namespace, env: dict[str, int] | None) -> tuple[RunCon
         raise UsageError(f"--threshold must be between 0 and 1 (a fraction of the median), got {ns.threshold:g}")
     if not ns.timeout > 0:
         raise UsageError(f"--timeout must be > 0 seconds, got {ns.timeout:g}")
+    check_upper_bounds(ns)
     gpus = visible_gpus()
     backend = ns.backend or ("nccl" if gpus else "gloo")
     if backend == "nccl" and gpus == 0:
@@ -72,6 +73,8 @@ def validate(ns: argparse.Namespace, env: dict[str, int] | None) -> tuple[RunCon
             raise UsageError(f"--nprocs {world} is more than the {gpus} visible GPU(s)")
     if world < 2:
         raise UsageError(f"pairs needs at least 2 ranks, got {world}")
+    if env is None:
+        check_memory(world, large, "uint8", ns.window, option="--large-bytes")
     if ns.ranks_per_node is not None and not 1 <= ns.ranks_per_node <= world:
         raise UsageError(f"--ranks-per-node must be between 1 and the world size {world}, got {ns.ranks_per_node}")
     config = RunConfig(

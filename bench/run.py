@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -123,6 +124,7 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
         raise UsageError(f"--timeout must be > 0 seconds, got {ns.timeout:g}")
     if ns.nprocs is not None and ns.nprocs < 1:
         raise UsageError(f"--nprocs must be >= 1, got {ns.nprocs}")
+    check_upper_bounds(ns)
     if ns.dtype not in DTYPE_SIZES:
         raise UsageError(f"unknown dtype {ns.dtype!r}; choose from {', '.join(DTYPE_SIZES)}")
     if ns.window < 1:
@@ -158,7 +160,7 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
                 f"--nprocs {world} is too many for {cpus} CPU core(s) (at most {MAX_PROCS_PER_CPU * cpus})"
             )
         if device == "cpu":
-            _check_memory(world, max_bytes, ns.dtype, ns.window if SEND_RECV.name in collectives else 0)
+            check_memory(world, max_bytes, ns.dtype, ns.window if SEND_RECV.name in collectives else 0)
     if SEND_RECV.name in collectives and world < SEND_RECV.min_world_size:
         raise UsageError(f"{SEND_RECV.name} needs at least {SEND_RECV.min_world_size} ranks (ranks 0 and 1 measure), "
                          f"world size is {world}")  # fmt: skip
@@ -198,7 +200,7 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
     return config, world
 
 
-def _check_memory(world: int, max_bytes: int, dtype: str, window: int = 0) -> None:
+def check_memory(world: int, max_bytes: int, dtype: str, window: int = 0, option: str = "--max-bytes") -> None:
     """Refuse a local run whose buffers and exact references would not fit in available memory (``window``:
     send_recv's window, whose receive slots take up to SLOT_BYTES more; 0 without send_recv)."""
     available = _available_memory_bytes()
@@ -211,7 +213,7 @@ def _check_memory(world: int, max_bytes: int, dtype: str, window: int = 0) -> No
     if world * per_rank > MEMORY_FRACTION * available:
         need, have = world * per_rank / 2**30, available / 2**30
         raise UsageError(
-            f"{world} ranks at --max-bytes {max_bytes} need about {need:.1f} GiB, {have:.1f} GiB available"
+            f"{world} ranks at {option} {max_bytes} need about {need:.1f} GiB, {have:.1f} GiB available"
         )
 
 
@@ -272,6 +274,19 @@ def config_json(config: RunConfig, nprocs: int) -> dict[str, Any]:
         "sizes": list(config.sizes),
         "nprocs": nprocs,
     }
+
+
+#: the largest values the options may take: beyond them a run could not finish (or overflows) anyway
+UPPER_BOUNDS = {"step_factor": 1024.0, "iters": 10**7, "max_iters": 10**7, "warmup": 10**6, "visits": 10**4,
+                "timeout": 7 * 86400.0, "max_time_per_point": 86400.0, "window": 10**6}  # fmt: skip
+
+
+def check_upper_bounds(ns: argparse.Namespace) -> None:
+    """Finite and not absurdly large (inf, 1e20 iterations): one line and exit 2 before any process starts."""
+    for name, hi in UPPER_BOUNDS.items():
+        value = getattr(ns, name, None)
+        if value is not None and not (math.isfinite(value) and value <= hi):
+            raise UsageError(f"--{name.replace('_', '-')} must be a finite number <= {hi:g}, got {value:g}")
 
 
 def topology(env: dict[str, int] | None, world: int) -> dict[str, int]:

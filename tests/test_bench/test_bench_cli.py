@@ -167,6 +167,10 @@ BAD = [
     (["-f", "1"], "--step-factor must be > 1"),
     (["--iters", "zero"], "invalid int value"),
     (["--timeout", "0"], "--timeout must be > 0"),
+    (["--timeout", "inf"], "--timeout must be a finite number"),
+    (["--max-time-per-point", "inf"], "--max-time-per-point must be a finite number"),
+    (["-f", "inf"], "--step-factor must be a finite number"),
+    (["-n", "99999999999999999999"], "--iters must be a finite number"),
     (["--bogus"], "unrecognized arguments"),
 ]
 

@@ -58,7 +58,9 @@ def test_inter_node_pairs_are_compared_with_inter_node_pairs_and_a_slow_node_is_
 
 def test_bad_options_are_one_line_and_exit_2(tmp_path: Path) -> None:
     for args, words in ((["--threshold", "2"], "--threshold"), (["--nprocs", "1"], "at least 2 ranks"),
-                        (["--large-bytes", "x"], "x")):  # fmt: skip
+                        (["--large-bytes", "x"], "x"), (["--timeout", "inf"], "--timeout must be a finite"),
+                        (["-n", "99999999999999999999"], "--iters must be a finite"),
+                        (["--nprocs", "2", "--large-bytes", "1T"], "GiB available")):  # fmt: skip
         proc = run_cli(["pairs", *args, "--out", str(tmp_path)], timeout=60)
         assert proc.returncode == 2 and words in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not list(tmp_path.iterdir())
