@@ -139,7 +139,10 @@ def _dbt_measured(p: int, k: int) -> tuple[int, float, float]:
     trees = []
     for parent in dtree_parents(p):
         height, depth = heights_depths(parent)
-        children = [[c for c in range(p) if parent[c] == r] for r in range(p)]
+        children: list[list[int]] = [[] for _ in range(p)]
+        for c in range(p):  # O(p), in rank order as before
+            if parent[c] >= 0:
+                children[parent[c]].append(c)
         trees.append((parent, height, depth, children))
     events: list[list[Event]] = [[] for _ in range(p)]
     up = k + max(max(t[1]) for t in trees)
