@@ -16,8 +16,8 @@ DEFAULT_MAX_ITERS = 1000  # adaptive: at most this many
 DEFAULT_MAX_TIME_PER_POINT_S = 0.25  # a CaseSpec's own default (the plugin, pairs); collbench run: auto
 #: collbench run's default per-point budget: this many seconds shared by the sweep's adaptive points, within
 #: [MIN_AUTO_TIME_PER_POINT_S, MAX_AUTO_TIME_PER_POINT_S] each (auto_time_per_point)
-SWEEP_BUDGET_S = 40.0
-MIN_AUTO_TIME_PER_POINT_S = 0.1
+SWEEP_BUDGET_S = 12.0
+MIN_AUTO_TIME_PER_POINT_S = 0.05
 MAX_AUTO_TIME_PER_POINT_S = 1.0
 #: adaptive: each point is sampled in this many visits spread over its block of the run (docs/noise.md: on a shared
 #: host one-second windows differ by 10-30 %, so samples taken in one quarter second inherit that window's level)

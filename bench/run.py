@@ -16,6 +16,7 @@ from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, 
 from bench.plan import (
     DEFAULT_MAX_TIME_PER_POINT_S,
     DEFAULT_WARMUP,
+    SWEEP_BUDGET_S,
     RunConfig,
     auto_time_per_point,
     build_plan,
@@ -416,6 +417,10 @@ def _finish(ns: argparse.Namespace, writer, outcome, stats: dict[str, Any], worl
             f"{stats['slow']} had a slow mode left out of the estimate (interference; see run.json warnings)",
             file=sys.stderr,
         )
+    if ns.max_time_per_point is None and ns.iters is None and points and not ns.quiet:
+        print(f"# a quick sweep: {SWEEP_BUDGET_S:g} s of sampling shared by its points; for tighter intervals "
+              "(regression runs, reports) give each point its own budget, e.g. --max-time-per-point 1 "
+              "(docs/protocol.md)")  # fmt: skip
     if wrong:
         print(f"collbench: error: {wrong} point(s) gave WRONG results (correct=false in results.csv)", file=sys.stderr)
     if outcome.status != "complete":

@@ -10,7 +10,14 @@ import pytest
 from bench_helpers import read_run, run_cli, run_dir_from
 
 from bench.launch import _exits
-from bench.plan import auto_time_per_point, point_groups, visit_blocks
+from bench.plan import (
+    MAX_AUTO_TIME_PER_POINT_S,
+    MIN_AUTO_TIME_PER_POINT_S,
+    SWEEP_BUDGET_S,
+    auto_time_per_point,
+    point_groups,
+    visit_blocks,
+)
 from bench.records import CaseSpec
 from bench.timing import visit_floor
 
@@ -126,8 +133,9 @@ def test_visit_blocks_span_adaptive_groups_within_the_budget() -> None:
 
 
 def test_auto_budget_shares_the_sweep_time_within_bounds() -> None:
-    assert auto_time_per_point(54) == pytest.approx(40.0 / 54)
-    assert auto_time_per_point(3) == 1.0 and auto_time_per_point(100000) == 0.1
+    assert auto_time_per_point(54) == pytest.approx(SWEEP_BUDGET_S / 54)
+    assert auto_time_per_point(3) == MAX_AUTO_TIME_PER_POINT_S
+    assert auto_time_per_point(100000) == MIN_AUTO_TIME_PER_POINT_S
 
 
 class _Proc:
