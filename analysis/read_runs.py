@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
@@ -97,12 +98,49 @@ def load_run(path: str | Path) -> Run:
         frame[name] = frame[name].astype("float64")
     for name in BOOL_COLUMNS:
         frame[name] = frame[name].astype(bool)
+    frame = _physical_points(frame, path, notes)
     if meta.get("status") == "running":  # a SIGKILLed writer: what collbench itself would now report
         meta["status"], meta["status_reason"] = schema.effective_status(meta), schema.effective_status_reason(meta)
     if meta.get("status") in ("running", "incomplete", "failed"):
         notes.append(f"{path}: run status is {meta.get('status')} ({meta.get('status_reason') or 'no reason given'})")
     head = {k: v for k, v in meta.items() if k != "points"}
     return Run(path=path, meta=head, points=frame, warnings=tuple(notes))
+
+
+#: what makes two rows of one run the same point (a second copy adds no evidence)
+POINT_KEY = ("collective", "algorithm", "world_size", "bytes", "in_place", "dtype", "op", "root", "cuda_graph",
+             "segment_bytes", "backend", "device")  # fmt: skip
+
+
+def _physical_points(frame: pd.DataFrame, path: Path, notes: list[str]) -> pd.DataFrame:
+    """The points whose time and bandwidths can be physical (finite, time > 0, bandwidths >= 0), each once:
+    the others are dropped, counted in one warning each, and never fitted, compared or drawn."""
+    bad = ~(np.isfinite(frame["time_us"]) & (frame["time_us"] > 0))
+    for name in ("algbw_gbps", "busbw_gbps"):
+        bad |= ~(np.isfinite(frame[name]) & (frame[name] >= 0))
+    if bad.any():
+        notes.append(f"{path}: {int(bad.sum())} point(s) with a time or bandwidth that cannot be physical (nan, inf, "
+                     "zero or negative) left out")  # fmt: skip
+        frame = frame[~bad]
+    key = [c for c in POINT_KEY if c in frame.columns]
+    dup = frame.duplicated(subset=key, keep="first")
+    if dup.any():
+        notes.append(f"{path}: {int(dup.sum())} duplicated point(s) left out (the first of each kept)")
+        frame = frame[~dup]
+    return frame.reset_index(drop=True)
+
+
+def unique_runs(runs: Iterable[Run], *, warn: bool = True) -> list[Run]:
+    """``runs`` without a second copy of a run already in the list (same run_id): the same evidence, not more."""
+    out, seen = [], set()
+    for run in runs:
+        if run.run_id in seen:
+            if warn:
+                warnings.warn(f"{run.path}: run {run.run_id} was read already (a copy?): left out", stacklevel=3)
+            continue
+        seen.add(run.run_id)
+        out.append(run)
+    return out
 
 
 def load_runs(paths: Iterable[str | Path], *, warn: bool = True) -> pd.DataFrame:
@@ -112,7 +150,7 @@ def load_runs(paths: Iterable[str | Path], *, warn: bool = True) -> pd.DataFrame
     if not runs:
         raise AnalysisError("no runs given")
     frames = []
-    for run in runs:
+    for run in unique_runs(runs, warn=warn):
         if warn:
             for note in run.warnings:
                 warnings.warn(note, stacklevel=2)

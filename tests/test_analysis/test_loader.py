@@ -108,3 +108,36 @@ def test_schema_v1_files_still_load_and_say_so(tmp_path: Path) -> None:
     assert len(df) == 3 and (df["time_us_median"] == df["time_us"]).all()
     assert not df["ci_met"].any() and df["time_us_ci_lo"].isna().all() and df["slow_fraction"].isna().all()
     assert load_run(run).meta["schema_version"] == 1
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-5.0", "0"])
+def test_unphysical_times_are_left_out_with_a_counted_warning(tmp_path: Path, value: str) -> None:
+    """A time that cannot be physical is never fitted, compared or drawn: the point is dropped, and said."""
+    import csv
+
+    run = _run(tmp_path)
+    with open(run / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows[1]["time_us"] = value
+    with open(run / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.warns(UserWarning, match="1 point.* cannot be physical"):
+        df = load_runs([run])
+    assert len(df) == len(rows) - 1 and (df["time_us"] > 0).all()
+
+
+def test_duplicated_points_and_copied_runs_count_once(tmp_path: Path) -> None:
+    import shutil
+
+    run = _run(tmp_path / "a")
+    lines = (run / "results.csv").read_text().splitlines(keepends=True)
+    (run / "results.csv").write_text("".join(lines + lines[1:2]))  # the first point twice
+    with pytest.warns(UserWarning, match="1 duplicated point"):
+        one = load_runs([run])
+    copy = tmp_path / "b" / run.name
+    shutil.copytree(run, copy)
+    with pytest.warns(UserWarning, match="read already"):
+        both = load_runs([run, copy])
+    assert len(both) == len(one) == len(lines) - 1
