@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -285,6 +286,74 @@ def torchrun_env() -> dict[str, int] | None:
     return out
 
 
+class Heartbeats:
+    """Under torchrun, each rank's watchdog posts (wall time, seconds since its last progress, host) to the job's
+    store about once a second, so that rank 0, on a timeout, can name the ranks that stopped answering (no beat
+    for a while: their node or its link is gone) or that stopped progressing. Best effort: any store error turns
+    the beats off and changes nothing else."""
+
+    PERIOD_S = 1.0
+
+    def __init__(self, env: dict[str, int], timeout_s: float) -> None:
+        self.rank, self.world = env["rank"], env["world_size"]
+        self.host = socket.gethostname()
+        self.timeout_s = timeout_s
+        self.store: Any = None
+        self.next_beat = 0.0
+
+    def connect(self) -> None:
+        """Join the job's store (after the process group came up, so the store is known to answer); only under
+        torchrun's agent, whose store outlives any one rank."""
+        if "TORCHELASTIC_RUN_ID" not in os.environ:
+            return
+        try:
+            from datetime import timedelta
+
+            import torch.distributed as dist
+
+            self.store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                                       timeout=timedelta(seconds=2), wait_for_workers=False)  # fmt: skip
+        except Exception:  # noqa: BLE001 - no heartbeats then, the run goes on
+            self.store = None
+
+    def beat(self, last_progress: float) -> None:
+        now = time.monotonic()
+        if self.store is None or now < self.next_beat:
+            return
+        self.next_beat = now + self.PERIOD_S
+        try:
+            self.store.set(f"collbench/beat/{self.rank}", f"{time.time():.3f} {now - last_progress:.3f} {self.host}")
+        except Exception:  # noqa: BLE001
+            self.store = None
+
+    def culprits(self) -> str:
+        """'; rank 3 (host node1) stopped answering 9 s ago' and the like, or '' when nothing can be said."""
+        if self.store is None:
+            return ""
+        silent, stuck = [], []
+        now = time.time()
+        try:
+            for r in range(self.world):
+                key = f"collbench/beat/{r}"
+                if not self.store.check([key]):
+                    silent.append(f"rank {r} (never reported)")
+                    continue
+                wall, idle, host = self.store.get(key).decode().split(" ", 2)
+                age = now - float(wall)
+                if age > max(3 * self.PERIOD_S, 3.0):
+                    silent.append(f"rank {r} (host {host}) {age:.0f} s ago")
+                elif float(idle) > self.timeout_s / 2 and r != self.rank:
+                    stuck.append(f"rank {r} (host {host})")
+        except Exception:  # noqa: BLE001
+            return ""
+        parts = []
+        if silent:
+            parts.append("stopped answering: " + ", ".join(silent))
+        if stuck and not silent:
+            parts.append("alive but not progressing: " + ", ".join(stuck))
+        return ("; " + "; ".join(parts)) if parts else ""
+
+
 def run_torchrun(
     config: RunConfig, plan: Any, sink: Sink | None, env: dict[str, int], rank_main: Callable | None = None
 ) -> Outcome:
@@ -308,6 +377,8 @@ def run_torchrun(
                 sink.writer.finish(status, reason)
             os._exit(code)
 
+    beats = Heartbeats(env, config.timeout_s)
+
     def watchdog() -> None:
         while not stop.is_set():
             sig = signal.sigtimedwait([signal.SIGINT, signal.SIGTERM], 0.5)
@@ -316,8 +387,10 @@ def run_torchrun(
             if sig is not None:
                 name = "interrupted (Ctrl-C)" if sig.si_signo == signal.SIGINT else "terminated (SIGTERM)"
                 finish_and_exit("incomplete", f"rank {env['rank']} {name}", 128 + sig.si_signo)
+            beats.beat(state["last"])
             if time.monotonic() - state["last"] > limit_s:
-                finish_and_exit("incomplete", f"timeout: no progress for {config.timeout_s:g} s", 1)
+                who = beats.culprits() if sink is not None else ""
+                finish_and_exit("incomplete", f"timeout: no progress for {config.timeout_s:g} s{who}", 1)
 
     parent = os.getppid()
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT, signal.SIGTERM])
@@ -349,6 +422,7 @@ def run_torchrun(
             else:
                 what = f"backend {config.backend} failed to initialise"
             return Outcome("failed", f"rank {env['rank']}: {what} ({msg})", sink.skipped if sink else [])
+        beats.connect()
         (rank_main or worker.run_rank)(config, plan, emit)
         dist.destroy_process_group()
     except Exception as exc:  # noqa: BLE001 - a peer died or the algorithm failed: keep the points

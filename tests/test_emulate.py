@@ -112,7 +112,9 @@ def test_link_down_ends_the_run_keeps_points_and_cleans_up(tmp_path: Path) -> No
     assert "node1's links taken down" in proc.stdout
     run = _run_dir(tmp_path)
     meta = json.loads((run / "run.json").read_text())
-    assert meta["status"] in ("incomplete", "failed") and "timeout" in (meta.get("status_reason") or ""), meta
+    reason = meta.get("status_reason") or ""
+    assert meta["status"] in ("incomplete", "failed") and "timeout" in reason, meta
+    assert "stopped answering" in reason and "host node1" in reason and "node0" not in reason, reason
     assert len(list(csv.DictReader((run / "results.csv").open()))) >= 1  # what was measured before stays
     assert took < 4 + 8 + 5 + 10 + 90  # fault + timeout + grace + the start of two agents, generously
     assert _ours() == before
