@@ -138,6 +138,8 @@ def test_duplicated_points_and_copied_runs_count_once(tmp_path: Path) -> None:
         one = load_runs([run])
     copy = tmp_path / "b" / run.name
     shutil.copytree(run, copy)
-    with pytest.warns(UserWarning, match="read already"):
+    with pytest.warns(UserWarning) as caught:
         both = load_runs([run, copy])
+    said = [str(w.message) for w in caught]
+    assert any("read already" in m for m in said) and any("1 duplicated point" in m for m in said), said
     assert len(both) == len(one) == len(lines) - 1
