@@ -12,7 +12,7 @@ from analysis.fitting import fit_all
 from analysis.outputs import claim_output_dir
 from analysis.read_runs import load_runs
 from bench.errors import UsageError
-from collbench.commands.options import add_force_argument
+from collbench.commands.options import add_force_argument, check_numbers
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     """Fit every curve of the runs, write fits.csv and print the table and the curves too short to fit."""
-    if args.boot < 0:
-        raise UsageError("--boot must be >= 0")
+    check_numbers(args, boot=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         df = load_runs(args.runs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from analysis.hardware import catalog
 from bench.errors import UsageError
@@ -49,3 +50,23 @@ def add_force_argument(parser: argparse.ArgumentParser) -> None:
     """``--force``: the one switch that lets a writer replace its own earlier output (analysis.outputs)."""
     parser.add_argument("--force", action="store_true",
                         help="replace an earlier output at --out (never a run's results.csv or run.json)")  # fmt: skip
+
+
+#: bootstrap replicates at most: past this a fit or prediction takes minutes and its intervals no longer narrow
+MAX_BOOT = 100_000
+
+
+def check_numbers(args: argparse.Namespace, *, positive: tuple[str, ...] = (), fraction: tuple[str, ...] = (),
+                  boot: bool = False) -> None:  # fmt: skip
+    """UsageError (one line, exit 2, before any work) unless every option named in ``positive`` that was given
+    is a finite number > 0, every one in ``fraction`` lies in [0, 1], and ``--boot`` is in [0, MAX_BOOT]."""
+    for name in positive:
+        value = getattr(args, name, None)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise UsageError(f"--{name.replace('_', '-')} must be a finite number > 0, got {value:g}")
+    for name in fraction:
+        value = getattr(args, name, None)
+        if value is not None and not 0 <= value <= 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be between 0 and 1, got {value:g}")
+    if boot and not 0 <= args.boot <= MAX_BOOT:
+        raise UsageError(f"--boot must be between 0 and {MAX_BOOT}, got {args.boot}")

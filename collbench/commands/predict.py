@@ -11,7 +11,7 @@ import sys
 from analysis import twotier
 from analysis.predict import build_predictor, json_records, predict_table, scaling_table
 from bench.errors import UsageError
-from collbench.commands.options import int_list, parse_bytes
+from collbench.commands.options import check_numbers, int_list, parse_bytes
 from collectives import costs
 
 
@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     """Predict the table (or, with --scaling, the data-parallel step) and print it or its JSON records."""
+    check_numbers(args, positive=("compute_ms",), fraction=("overlap",), boot=True)
+    if args.gpu_hour_usd is not None and not (math.isfinite(args.gpu_hour_usd) and args.gpu_hour_usd >= 0):
+        raise UsageError(f"--gpu-hour-usd must be a finite number >= 0, got {args.gpu_hour_usd:g}")
     world_sizes = int_list(args.world_sizes, "--world-sizes")
     pred, summary = build_predictor(args.fits, args.collective, gpus_per_node=args.gpus_per_node, n_boot=args.boot)
     if args.scaling:

@@ -9,7 +9,7 @@ from analysis import fits_table, hardware
 from analysis.outputs import claim_output_dir
 from analysis.read_runs import find_runs, unique_runs
 from analysis.report import REPORT_OUTPUTS, build, fit, points, to_html, to_markdown
-from collbench.commands.options import add_force_argument, add_hardware_arguments, parse_bytes
+from collbench.commands.options import add_force_argument, add_hardware_arguments, check_numbers, parse_bytes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     """Fit the runs, write report.md, report.html and fits.csv into the report directory."""
+    check_numbers(args, positive=("peak_gbps", "gamma_gbps", "compute_ms"), fraction=("overlap",), boot=True)
     runs = unique_runs([r for p in args.runs for r in find_runs(p)])
     baseline = [r for p in args.baseline or [] for r in find_runs(p)]
     out = claim_output_dir(args.out or runs[0].path / "report", REPORT_OUTPUTS, args.force, default=not args.out)
