@@ -148,8 +148,7 @@ def _run_spawned_once(
             procs.append(proc)
             conns.append(reader)
         return _supervise(config, procs, conns, sink)
-    except (KeyboardInterrupt, _Terminated) as exc:
-        _ignore_stop_signals()  # the run is ending: more Ctrl-C/SIGTERM change nothing, until the process exits
+    except (KeyboardInterrupt, _Terminated) as exc:  # the handlers already ignore any further signal
         what = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else "terminated (SIGTERM)"
         return Outcome("incomplete", what, sink.skipped)
     finally:

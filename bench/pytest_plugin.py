@@ -39,12 +39,11 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from bench.plan import DEFAULT_MAX_ITERS, case_spec
+from bench.plan import DEFAULT_MAX_ITERS, DEFAULT_VISITS, case_spec  # the visits of collbench run
 from bench.pool import WorkerPool
 from bench.records import CaseSpec, Measurement
 from bench.stats import fast_mode
 
-DEFAULT_VISITS = 8  # bursts a case's samples are split into (fewer when iters is small)
 MIN_VISIT_SAMPLES = 5  # samples per visit at least
 VISIT_GAP_S = 0.05  # pause between visits: the first eight span ~0.4 s, so a shorter episode leaves some fast
 MAX_TIME_PER_CASE_S = 2.0  # more visits until the estimate is sure, at most this long (then what there is)

@@ -35,6 +35,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpu-hour-usd", type=float, help="price of one GPU-hour: cost per step (--scaling)")
 
 
+def _printed_json(pred, summary: list[str], table, as_json: bool) -> bool:  # noqa: ANN001 - predictor, DataFrame
+    """The warnings on stderr, then either the JSON records (True: nothing more to print) or the fit's summary
+    lines that head the table (False)."""
+    for w in pred.warnings:
+        print(f"collbench: warning: {w}", file=sys.stderr)
+    if as_json:
+        print(json.dumps(json_records(table)))
+        return True
+    for line in summary:
+        print(f"# {line}")
+    return False
+
+
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     """Predict the table (or, with --scaling, the data-parallel step) and print it or its JSON records."""
     check_numbers(args, positive=("compute_ms",), fraction=("overlap",), boot=True)
@@ -45,20 +58,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.scaling:
         alg = "ring" if args.algorithm == "all" else args.algorithm
         bucket = parse_bytes(args.bucket_bytes) if args.bucket_bytes else None
-        if args.compute_ms <= 0:
-            raise UsageError("--compute-ms must be positive")
         table = scaling_table(
             pred, grad_bytes=parse_bytes(args.grad_bytes), compute_ms=args.compute_ms, world_sizes=world_sizes,
             algorithm=alg, overlap=args.overlap, bucket_bytes=bucket, collective=args.collective,
             gpu_hour_usd=args.gpu_hour_usd,
         )  # fmt: skip
-        for w in pred.warnings:
-            print(f"collbench: warning: {w}", file=sys.stderr)
-        if args.json:
-            print(json.dumps(json_records(table)))
+        if _printed_json(pred, summary, table, args.json):
             return 0
-        for line in summary:
-            print(f"# {line}")
         price = f", {args.gpu_hour_usd:g} USD per GPU-hour" if args.gpu_hour_usd else ""
         print(f"# data-parallel step: {args.collective}/{alg} of {args.grad_bytes} per step, compute "
               f"{args.compute_ms} ms, overlap {args.overlap:.0%}{price}")  # fmt: skip
@@ -70,13 +76,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         raise UsageError(f"unknown algorithm {args.algorithm!r} for {args.collective}")
     sizes = [parse_bytes(s) for s in args.bytes.split(",") if s.strip()]
     table = predict_table(pred, args.collective, algorithms, sizes, world_sizes)
-    for w in pred.warnings:
-        print(f"collbench: warning: {w}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(json_records(table)))
+    if _printed_json(pred, summary, table, args.json):
         return 0
-    for line in summary:
-        print(f"# {line}")
     print(f"{'collective':<15} {'algorithm':<18} {'p':>5} {'bytes':>12} {'time_us':>12} {'95% interval':>23} "
           f"{'busbw_gbps':>10}  basis")  # fmt: skip
     for r in table.sort_values(["world_size", "bytes", "time_us"]).itertuples(index=False):

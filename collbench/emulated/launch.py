@@ -13,7 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
@@ -80,7 +81,7 @@ def write_description(plan: EmulationPlan, tag: str) -> None:
                  "nics_per_node": s.nics_per_node, "command": list(plan.command),
                  "planted": [{"kind": "slow_nic", "node": n, "nic": r, "factor": f} for (n, r), f in s.slow.items()]
                  + ([{"kind": "link_down", "node": plan.down[0], "after_s": plan.down[1]}] if plan.down else []),
-                 "plan": {k: v for k, v in asdict(plan).items() if k in ("grace_s",)}}  # fmt: skip
+                 "grace_s": plan.grace_s}  # fmt: skip
     (plan.out_dir / "hardware.json").write_text(json.dumps(hardware, indent=1) + "\n")
     (plan.out_dir / "emulation.json").write_text(json.dumps(emulation, indent=1) + "\n")
 
@@ -96,7 +97,7 @@ class _Stop:
             self.signum = signum
 
 
-def run_emulation(plan: EmulationPlan, log: callable = print) -> int:  # type: ignore[valid-type]
+def run_emulation(plan: EmulationPlan, log: Callable[[str], None] = print) -> int:
     """Make the cluster, run the agents, tear everything down; the exit code of the emulated command."""
     stop = _Stop()
     old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -115,7 +116,8 @@ def run_emulation(plan: EmulationPlan, log: callable = print) -> int:  # type: i
                                                stdin=subprocess.DEVNULL, start_new_session=True))  # fmt: skip
             started = time.monotonic()
             if plan.down is not None:
-                fault = threading.Thread(target=_take_down, args=(plan, net, log, agents), daemon=True)
+                fault = threading.Thread(target=_take_down, args=(net, *plan.down, plan.out_dir, log, agents),
+                                         daemon=True)
                 fault.start()
             first_failure: float | None = None
             while any(a.poll() is None for a in agents):
@@ -153,12 +155,11 @@ def run_emulation(plan: EmulationPlan, log: callable = print) -> int:  # type: i
     return EXIT_USAGE if EXIT_USAGE in codes else EXIT_FAIL
 
 
-def _take_down(plan: EmulationPlan, net: EmulatedNetwork, log: callable, agents: list) -> None:  # type: ignore[valid-type]
+def _take_down(net: EmulatedNetwork, node: int, after: float, out_dir: Path, log: Callable[[str], None],
+               agents: list[subprocess.Popen]) -> None:
     """Take the node's links down AFTER_S seconds after the ranks started measuring (the run directory appeared),
     so the fault falls inside the measurement however long the agents took to meet."""
-    assert plan.down is not None
-    node, after = plan.down
-    while not any(plan.out_dir.glob("*/run.json")):
+    while not any(out_dir.glob("*/run.json")):
         if all(a.poll() is not None for a in agents):
             return
         time.sleep(0.1)
