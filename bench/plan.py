@@ -258,3 +258,19 @@ def progress_units(plan: list[CaseSpec], config: RunConfig) -> int:
     """Units of work of a run for its progress bar: one per case and visit (the ticks ranks send)."""
     blocks = visit_blocks(point_groups(plan, config.interleave))
     return sum(len(g) * block_visits(b, config.visits) for b in blocks for g in b)
+
+
+def rotated_plan(plan: list[CaseSpec], index: int, count: int, interleave: bool = True) -> list[CaseSpec]:
+    """The plan of repeat ``index`` of ``count`` (``collbench run --repeat``): its groups (``point_groups``) rotated
+    by ``index``/``count`` of their number and the cases of each group by ``index``, so that each repeat starts
+    at another size and another algorithm and a drift of the host over a run does not always hit the same
+    point first or last (repeat 0 is the plan as it is)."""
+    groups = point_groups(plan, interleave)
+    if not groups or count < 2:
+        return list(plan)
+    shift = (index * len(groups)) // count
+    out: list[CaseSpec] = []
+    for group in groups[shift:] + groups[:shift]:
+        k = index % len(group)
+        out += group[k:] + group[:k]
+    return out

@@ -301,32 +301,112 @@ def topology(env: dict[str, int] | None, world: int) -> dict[str, int]:
 
 
 def run_command(ns: argparse.Namespace, argv: list[str]) -> int:
-    """Validate, create the run directory, run, print; the exit code says whether the run is trustworthy."""
-    from bench.launch import Outcome, Sink, run_spawned, run_torchrun, torchrun_env
+    """Validate, create the run directory, run, print; the exit code says whether the run is trustworthy.
+    ``--repeat K``: K such runs into one new parent directory (``run_repeated``)."""
+    from bench.launch import run_torchrun, torchrun_env
 
     env = torchrun_env()
+    repeat = getattr(ns, "repeat", None)
+    check_repeat(repeat, env)
     if env is not None and ns.nprocs is not None and env["rank"] == 0:
         print("collbench: note: --nprocs is ignored under torchrun", file=sys.stderr)
     config, world = validate(ns, env)
     plan = build_plan(config, world)
     if not plan:
         raise UsageError("nothing to measure: every size rounds to zero elements")
+    if repeat is not None:
+        return run_repeated(ns, argv, config, world, plan, repeat)
     is_writer = env is None or env["rank"] == 0
     if not is_writer:
         outcome = run_torchrun(config, plan, None, env)
         return EXIT_OK if outcome.status == "complete" else EXIT_FAIL
+    run_dir = new_run_dir(ns.out)
+    code, _, _ = _run_once(ns, argv, config, world, plan, run_dir, env, show=not (ns.quiet or ns.json))
+    return code
 
+
+def check_repeat(repeat: int | None, env: dict[str, int] | None) -> None:
+    """``--repeat``: an integer in [1, MAX_REPEAT], for spawned local ranks only (under torchrun the job itself
+    is what repeats: launch it K times)."""
+    from bench.schema import MAX_REPEAT
+
+    if repeat is None:
+        return
+    if not 1 <= repeat <= MAX_REPEAT:
+        raise UsageError(f"--repeat must be an integer between 1 and {MAX_REPEAT}, got {repeat}")
+    if env is not None:
+        raise UsageError("--repeat spawns local ranks K times; under torchrun launch the job K times instead")
+
+
+def run_repeated(ns: argparse.Namespace, argv: list[str], config: RunConfig, world: int, plan: list,
+                 repeat: int) -> int:
+    """K independent runs (fresh ranks and process group each, the case order rotated between them by
+    ``bench.plan.rotated_plan``) as run directories inside one new parent under ``--out``, with a manifest
+    (``bench.schema.REPEAT_MANIFEST``). Stops at the first run that is interrupted; exit code: the worst run's."""
+    from bench.plan import rotated_plan
+    from bench.run_writer import create_run_dir
+    from bench.schema import REPEAT_MANIFEST, repeat_manifest, write_json_atomic
+
+    parent = _out_parent(ns.out)
+    host = (os.uname().nodename.split(".")[0] or "host")[:24]
+    try:
+        top = create_run_dir(parent, tag=f"{host}-repeat{repeat}")
+    except OSError as exc:
+        raise UsageError(f"cannot create a directory under {ns.out}: {exc}") from None
+    command = ["collbench", *argv]
+    runs: list[dict[str, Any]] = []
+    manifest = top / REPEAT_MANIFEST
+    write_json_atomic(manifest, repeat_manifest(command, repeat, runs, "running"))
+    if not (ns.quiet or ns.json):
+        print(f"# collbench run --repeat {repeat}: {config.backend} on {config.device}, world size {world}, "
+              f"{len(plan)} cases per run, each run on fresh ranks with the case order rotated; writing {top}",
+              flush=True)  # fmt: skip
+    codes: list[int] = []
+    for index in range(repeat):
+        order = rotated_plan(plan, index, repeat, config.interleave)
+        try:
+            run_dir = create_run_dir(top, tag=f"r{index + 1:02d}")
+        except OSError as exc:
+            raise UsageError(f"cannot create a run directory under {top}: {exc}") from None
+        code, outcome, stats = _run_once(ns, argv, config, world, order, run_dir, None, show=False, summary=False)
+        codes.append(code)
+        runs.append({"run_dir": run_dir.name, "repeat": index + 1, "status": outcome.status,
+                     "points": stats["points"], "first_case": order[0].label, "exit_code": code})  # fmt: skip
+        write_json_atomic(manifest, repeat_manifest(command, repeat, runs, "running"))
+        if not (ns.quiet or ns.json):
+            print(f"# repeat {index + 1}/{repeat}: {outcome.status}, {stats['points']} points, first case "
+                  f"{order[0].label}: {run_dir.name}", flush=True)  # fmt: skip
+        if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            break
+    worst = max(codes, key=lambda c: (c != EXIT_OK, c))
+    status = "complete" if worst == EXIT_OK and len(codes) == repeat else "incomplete"
+    write_json_atomic(manifest, repeat_manifest(command, repeat, runs, status))
+    if ns.json:
+        print(json.dumps({"repeat_dir": str(top), "repeat": repeat, "status": status, "runs": runs,
+                          "exit_code": worst}))  # fmt: skip
+    else:
+        if not ns.quiet:
+            print(f"# {len(codes)} of {repeat} runs, {status}; compare two such directories with "
+                  "collbench compare BASE NEW (docs/regression.md)")
+        print(top, flush=True)
+    return worst
+
+
+def _run_once(ns: argparse.Namespace, argv: list[str], config: RunConfig, world: int, plan: list, run_dir: Path,
+              env: dict[str, int] | None, show: bool, summary: bool = True) -> tuple[int, Any, dict[str, Any]]:
+    """One run of ``plan`` into ``run_dir`` (this process writes): (exit code, outcome, point counts).
+    ``show``: the preamble and table; ``summary``: the closing lines (or JSON object) of a single run."""
+    from bench.launch import Outcome, Sink, run_spawned, run_torchrun
     from bench.run_writer import RunWriter, base_metadata
     from bench.table import TablePrinter
 
-    run_dir = new_run_dir(ns.out)
     meta_config = {"backend": config.backend, "device": config.device, "world_size": world}
     meta_config.update(topology(env, world))
     meta_config.update(config_json(config, world))
     command = ["collbench", *argv]
     writer = RunWriter(run_dir, base_metadata(run_dir, command, "torchrun" if env else "spawn", meta_config))
 
-    show_table = not (ns.quiet or ns.json)
+    show_table = show
     bar = _progress_bar(progress_units(plan, config), enabled=show_table and sys.stderr.isatty())
     write_line = (lambda line: bar.write(line, file=sys.stdout)) if bar else (lambda line: print(line, flush=True))
     table = TablePrinter(config.in_place, write=write_line)
@@ -359,7 +439,9 @@ def run_command(ns: argparse.Namespace, argv: list[str]) -> int:
         if bar:
             bar.close()
     writer.finish(outcome.status, outcome.reason)
-    return _finish(ns, writer, outcome, stats, world)
+    if summary:
+        return _finish(ns, writer, outcome, stats, world), outcome, stats
+    return _exit_code(outcome, stats["wrong"]), outcome, stats
 
 
 def _progress_bar(total: int, enabled: bool):
@@ -381,16 +463,20 @@ def _print_preamble(config: RunConfig, world: int, run_dir: Path, torchrun: bool
     print(f"# writing {run_dir}", flush=True)
 
 
+def _exit_code(outcome, wrong: int) -> int:
+    """0 for a complete run with every point correct; 130/143 when interrupted/terminated; else 1."""
+    if outcome.status == "complete" and wrong == 0:
+        return EXIT_OK
+    if outcome.reason and outcome.reason.startswith("interrupted"):
+        return EXIT_INTERRUPTED
+    if outcome.reason and outcome.reason.startswith("terminated"):
+        return EXIT_TERMINATED
+    return EXIT_FAIL
+
+
 def _finish(ns: argparse.Namespace, writer, outcome, stats: dict[str, Any], world: int) -> int:
     points, wrong = stats["points"], stats["wrong"]
-    if outcome.status == "complete" and wrong == 0:
-        code = EXIT_OK
-    elif outcome.reason and outcome.reason.startswith("interrupted"):
-        code = EXIT_INTERRUPTED
-    elif outcome.reason and outcome.reason.startswith("terminated"):
-        code = EXIT_TERMINATED
-    else:
-        code = EXIT_FAIL
+    code = _exit_code(outcome, wrong)
     if ns.json:
         summary = {
             "run_dir": str(writer.run_dir),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 import secrets
@@ -296,3 +297,25 @@ def check_run_json(meta: Any, where: str) -> dict[str, Any]:
     if not isinstance(meta.get("points", []), list):
         raise SchemaError(f"{where}: corrupt run.json (points is not a list)")
     return meta
+
+
+# --- repeated runs (collbench run --repeat) ------------------------------------------------------------------
+
+#: the manifest of a directory of repeated runs: one run directory per repeat beside it (docs/regression.md)
+REPEAT_MANIFEST = "repeat.json"
+REPEAT_KIND = "collbench-repeat"
+#: the most repeats one ``collbench run --repeat`` makes
+MAX_REPEAT = 100
+
+
+def repeat_manifest(command: list[str], repeat: int, runs: list[dict[str, Any]], status: str) -> dict[str, Any]:
+    """The manifest of a ``--repeat`` parent: the command, K, each run (its directory name, status, first case)."""
+    return {"kind": REPEAT_KIND, "schema_version": SCHEMA_VERSION, "command": list(command), "repeat": repeat,
+            "status": status, "runs": runs}  # fmt: skip
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """``data`` as JSON at ``path``, replaced in one rename (a reader never sees half a file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)

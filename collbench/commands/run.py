@@ -108,6 +108,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="segment size of the pipelined algorithms (K/M suffixes; default: the algorithm's, 1M)",
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds without progress before the run is ended")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        metavar="K",
+        help="K independent runs (fresh ranks each, the case order rotated between them) as K run directories in "
+        "one new directory under --out, with a manifest repeat.json: the evidence collbench compare needs to tell "
+        "a change of the code from the spread between runs (docs/regression.md)",
+    )
     parser.add_argument("--out", default="results", help="parent directory of the new run directory (default results/)")
     parser.add_argument("--quiet", action="store_true", help="no table or progress bar; print only the run directory")
     parser.add_argument("--json", action="store_true", help="print one JSON summary object instead of the table")
