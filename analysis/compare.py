@@ -214,3 +214,23 @@ def run_shift(changes: list[PointChange]) -> dict:
         note = ("every curve moved together: a change of the host between the runs (load, clock, placement) "
                 "or of something all algorithms share; rerun both, or compare --relative-to builtin")  # fmt: skip
     return {"median_ratio": med, "same_direction": same, "note": note}
+
+
+def with_mde(changes: list[PointChange], threshold: float, alpha: float,
+              power: float) -> tuple[list[PointChange], list[float]]:
+    """Each point's MDE from the spread of its samples (its 95 % bootstrap CI of the ratio; nan without samples),
+    and "same" made "inconclusive" where that MDE exceeds the threshold or is unknown."""
+    z = stats.norm.ppf(1 - alpha / (2 * len(changes))) + stats.norm.ppf(power)
+    limit = math.log1p(threshold)
+    out, mdes = [], []
+    for c in changes:
+        if c.basis == "samples" and c.ratio_lo > 0:
+            se = (math.log(c.ratio_hi) - math.log(c.ratio_lo)) / (2 * 1.959964)
+            mde = z * se
+        else:
+            mde = math.nan
+        if c.verdict == "same" and not mde <= limit:
+            c = replace(c, verdict="inconclusive")
+        out.append(c)
+        mdes.append(math.expm1(mde) if not math.isnan(mde) else math.nan)
+    return out, mdes
