@@ -87,6 +87,12 @@ def _run_values(run: Run, relative_to: str) -> pd.DataFrame:
     return out.drop_duplicates(key, keep="first")
 
 
+def _order(key: tuple) -> tuple:
+    """Sort key of a point key: numbers as numbers (sizes ascending), the rest as text."""
+    return tuple((0, float(x), "") if isinstance(x, (int, float, np.number)) and not isinstance(x, bool)
+                 else (1, 0.0, str(x)) for x in key)  # fmt: skip
+
+
 def _mde(se: float, df: float, alpha_point: float, power: float) -> float:
     """Minimum detectable change of the log time at this se (two-sided test at ``alpha_point``)."""
     return (stats.t.ppf(1 - alpha_point / 2, df) + stats.t.ppf(power, df)) * se
@@ -108,7 +114,7 @@ def compare_repeated(base: list[Run], new: list[Run], threshold: float, alpha: f
     tn = pd.concat([_run_values(r, relative_to) for r in new], ignore_index=True)
     gb, gn = tb.groupby(key, dropna=False), tn.groupby(key, dropna=False)
     kb, kn = set(gb.groups), set(gn.groups)
-    common = sorted(kb & kn, key=lambda k: tuple(str(x) for x in k))
+    common = sorted(kb & kn, key=_order)
     unmatched = [f"base only: {k}" for k in sorted(kb - kn, key=str)]
     unmatched += [f"new only: {k}" for k in sorted(kn - kb, key=str)]
     rows = []

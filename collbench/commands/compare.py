@@ -54,6 +54,21 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     return _single(args, base, new)
 
 
+def _json(obj: dict) -> str:
+    """``obj`` as strict JSON: nan (a spread or MDE that is unknown) written as null."""
+
+    def clean(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return x
+
+    return json.dumps(clean(obj), allow_nan=False)
+
+
 def _exit(answer: str, strict: bool) -> int:
     return EXIT_FAIL if answer == "regressed" or (strict and answer == "inconclusive") else EXIT_OK
 
@@ -69,7 +84,7 @@ def _repeated(args: argparse.Namespace, base: Side, new: Side) -> int:
         raise UsageError("no point of NEW matches a point of BASE (different sizes or algorithms?)")
     summary["model"] = "between-run: one estimate per run and point, spread pooled over both sides"
     if args.json:
-        print(json.dumps({"model": "between-run", "sides": _sides_json(base, new), "overall": summary,
+        print(_json({"model": "between-run", "sides": _sides_json(base, new), "overall": summary,
                           "counts": summary["counts"], "points": [asdict(c) for c in changes],
                           "unmatched": unmatched}))  # fmt: skip
         return _exit(summary["answer"], args.strict)
@@ -154,7 +169,7 @@ def _single(args: argparse.Namespace, base_side: Side, new_side: Side) -> int:
                "model": "within-run: one run per side, the spread between runs is unknown (the MDE is a lower bound)"}
     if args.json:
         points = [{**asdict(c), "mde": m, "base_runs": 1, "new_runs": 1} for c, m in zip(changes, mdes, strict=True)]
-        print(json.dumps({"model": "within-run", "sides": _sides_json(base_side, new_side), "overall": overall,
+        print(_json({"model": "within-run", "sides": _sides_json(base_side, new_side), "overall": overall,
                           "counts": counts, "run_shift": shift, "points": points, "unmatched": unmatched}))  # fmt: skip
         return _exit(answer, args.strict)
     print(f"# compare  base {args.base}  new {args.new}  threshold {args.threshold:.0%}  alpha {args.alpha}")

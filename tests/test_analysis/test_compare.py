@@ -138,7 +138,8 @@ def test_relative_to_cancels_a_host_shift_and_keeps_a_real_one(tmp_path: Path, c
 
 
 def test_relative_to_an_algorithm_a_run_lacks_is_one_line(tmp_path: Path, capsys) -> None:
-    a, b = _host_run(tmp_path, "a", 1), _run(tmp_path, "b", 2)  # b has no builtin
+    a = _host_run(tmp_path, "a", 1)
+    b = synthetic.write_run(tmp_path / "b", HW, cases=(("all_reduce", "ring"),), world_size=4, seed=2)  # no builtin
     assert cli.main(["compare", str(a), str(b), "--relative-to", "builtin"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["collbench: error: --relative-to builtin: NEW has no builtin points (it has ring)"]
