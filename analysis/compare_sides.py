@@ -63,7 +63,8 @@ def load_side(path: str, label: str) -> Side:
     if repeat is not None:
         how = f"repeat directory ({len(kept)} runs)"
     elif p.is_dir() and not (p / "run.json").exists():
-        how = f"folder of {len(kept)} run director{'y' if len(kept) == 1 else 'ies'}, read as {len(kept)} runs"
+        n = len(kept)
+        how = f"folder of {n} run director{'y' if n == 1 else 'ies'}, read as {n} run{'' if n == 1 else 's'} of one side"
     else:
         how = "one run"
     side = Side(label, path, tuple(kept), how)
