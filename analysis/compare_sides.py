@@ -64,7 +64,8 @@ def load_side(path: str, label: str) -> Side:
         how = f"repeat directory ({len(kept)} runs)"
     elif p.is_dir() and not (p / "run.json").exists():
         n = len(kept)
-        how = f"folder of {n} run director{'y' if n == 1 else 'ies'}, read as {n} run{'' if n == 1 else 's'} of one side"
+        runs_word = "run directory" if n == 1 else "run directories"
+        how = f"folder of {n} {runs_word}, read as the {n} run{'' if n == 1 else 's'} of one side"
     else:
         how = "one run"
     side = Side(label, path, tuple(kept), how)
