@@ -1,10 +1,11 @@
 """The two sides of ``collbench compare``: one run, or several runs of one configuration, per side.
 
 A side is a run directory, a ``collbench run --repeat`` directory (its manifest ``repeat.json`` lists the runs),
-or a folder of run directories. A folder is read as a multi-run side on purpose and said so (``Side.how``),
-never cut down to one of its runs. Refused with one line (exit 2), before any statistics: a side with no point,
-runs of different configurations within a side or between the sides (collectives, backend, device, world
-size, dtype, op), and one run on both sides (``compare D D``, or a run that is in both folders).
+a folder of run directories, or a folder of ``--repeat`` directories (the ``--out`` of ``run --repeat``). A
+folder is read as a multi-run side on purpose and said so (``Side.how``), never cut down to one of its runs.
+Refused with one line (exit 2), before any statistics: a side with no point, runs of different configurations
+within a side or between the sides (collectives, backend, device, world size, dtype, op), and one run on both
+sides (``compare D D``, or a run that is in both folders).
 """
 
 from __future__ import annotations
@@ -50,11 +51,23 @@ def _repeat_runs(path: Path) -> list[Run] | None:
     return [load_run(path / name) for name in names]
 
 
+def _nested_repeats(path: Path) -> list[Path]:
+    """The ``--repeat`` directories directly under ``path`` when it holds no run directory itself."""
+    children = sorted(c for c in path.iterdir() if c.is_dir())
+    if any((c / "run.json").exists() for c in children):
+        return []
+    return [c for c in children if (c / REPEAT_MANIFEST).is_file()]
+
+
 def load_side(path: str, label: str) -> Side:
     """One side of a comparison from ``path`` (module doc); AnalysisError with one line when it cannot be one."""
     p = Path(path)
     repeat = _repeat_runs(p) if p.is_dir() else None
-    runs = repeat if repeat is not None else find_runs(p)
+    nested = _nested_repeats(p) if repeat is None and p.is_dir() and not (p / "run.json").exists() else []
+    if nested:  # a --out folder holding --repeat directories: all their runs
+        runs = [run for d in nested for run in (_repeat_runs(d) or [])]
+    else:
+        runs = repeat if repeat is not None else find_runs(p)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         kept = unique_runs(runs)
@@ -62,6 +75,8 @@ def load_side(path: str, label: str) -> Side:
         raise AnalysisError(f"{label} {path}: holds the same run twice (a copy of a run is not a second run)")
     if repeat is not None:
         how = f"repeat directory ({len(kept)} runs)"
+    elif nested:
+        how = f"folder of {len(nested)} repeat director{'y' if len(nested) == 1 else 'ies'} ({len(kept)} runs)"
     elif p.is_dir() and not (p / "run.json").exists():
         n = len(kept)
         runs_word = "run directory" if n == 1 else "run directories"

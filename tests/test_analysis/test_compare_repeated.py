@@ -162,3 +162,20 @@ def test_same_code_runs_with_a_moderate_spread_never_regress(tmp_path: Path, cap
     new = _side(tmp_path / "b", 3, seed + 100, between=0.05)
     rc, out = _compare(capsys, str(base), str(new))
     assert rc == 0 and out["counts"]["regression"] == 0
+
+
+def test_repeat_manifest_and_a_folder_of_repeat_directories(tmp_path: Path, capsys) -> None:
+    """A --repeat directory is read through its manifest, the --out folder holding it as all its runs; a
+    corrupt manifest is one line."""
+    rep = _side(tmp_path / "out" / "rep", 3, 1, between=0.003)
+    names = sorted(p.name for p in rep.iterdir())
+    (rep / "repeat.json").write_text(json.dumps({"kind": "collbench-repeat", "repeat": 3, "status": "complete",
+                                                 "runs": [{"run_dir": n} for n in names]}))  # fmt: skip
+    other = _side(tmp_path / "b", 3, 2, between=0.003)
+    rc, out = _compare(capsys, str(rep), str(other))
+    assert rc == 0 and out["sides"]["base"]["how"] == "repeat directory (3 runs)"
+    rc, out = _compare(capsys, str(tmp_path / "out"), str(other))
+    assert rc == 0 and out["sides"]["base"]["how"] == "folder of 1 repeat directory (3 runs)"
+    (rep / "repeat.json").write_text("{not json")
+    assert cli.main(["compare", str(rep), str(other)]) == 2
+    assert "corrupt manifest" in _one_error_line(capsys)
