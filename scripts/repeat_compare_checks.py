@@ -38,6 +38,7 @@ PLANT_MIN_BYTES = 1 << 20
 TIME_FIELDS = ("time_us", "time_us_p10", "time_us_p25", "time_us_p75", "time_us_p90", "time_us_min", "time_us_max",
                "time_us_median", "time_us_ci_lo", "time_us_ci_hi", "block_time_us")  # fmt: skip
 BW_FIELDS = ("algbw_gbps", "busbw_gbps")
+ANSWERS = ("no change", "inconclusive", "regressed", "improved")
 
 
 def collbench(*args: str) -> subprocess.CompletedProcess:
@@ -124,6 +125,53 @@ def spread_by_point(run_dirs: list[Path]) -> dict[str, float]:
     return out
 
 
+def pairs(sets: list[Path], work: Path, factor: float, extra: tuple[str, ...]) -> dict:
+    """Disjoint pairs of sets: same code, and NEW with the planted slowdown; answers, flags, MDE."""
+    same, planted = [], []
+    for i in range(0, len(sets) - 1, 2):
+        base, new = sets[i], sets[i + 1]
+        r = compare(base, new, *extra)
+        same.append({"pair": [base.name, new.name], "answer": r["overall"]["answer"], "exit": r["exit_code"],
+                     "counts": r["counts"], "points": len(r["points"]), "mde_median": r["overall"]["mde_median"],
+                     "between_run_sd_median": r["overall"]["between_run_sd_median"]})  # fmt: skip
+        slow = compare(base, planted_copy(new, work / f"planted-{i}", factor), *extra)
+        pp = planted_points(slow)
+        planted.append({"pair": [base.name, new.name], "answer": slow["overall"]["answer"],
+                        "planted_verdicts": [p["verdict"] for p in pp], "planted_ratios": [p["ratio"] for p in pp],
+                        "planted_mde": [p["mde"] for p in pp],
+                        "other_flagged": sum(p["verdict"] in ("regression", "improvement") for p in slow["points"]
+                                             if p not in pp)})  # fmt: skip
+    n_points = sum(s["points"] for s in same)
+    verdicts = [v for p in planted for v in p["planted_verdicts"]]
+    return {
+        "same_code": same, "planted": planted,
+        "same_code_totals": {
+            "comparisons": len(same), "no_regression": sum(s["answer"] != "regressed" for s in same),
+            "answers": {a: sum(s["answer"] == a for s in same) for a in ANSWERS},
+            "points": n_points,
+            "points_flagged": sum(s["counts"]["regression"] + s["counts"]["improvement"] for s in same),
+            "mde_median_of_medians": median([s["mde_median"] for s in same]),
+        },
+        "planted_totals": {v: verdicts.count(v) for v in ("regression", "inconclusive", "same", "improvement",
+                                                             "isolated")},
+        "planted_answers": {a: sum(p["answer"] == a for p in planted) for a in ANSWERS},
+    }  # fmt: skip
+
+
+def one_run_pairs(sets: list[Path]) -> dict:
+    """The first run of each set of a disjoint pair against the other's: what one run per side answers."""
+    answers = []
+    for i in range(0, len(sets) - 1, 2):
+        a, b = (sorted(p for p in s.iterdir() if (p / "run.json").exists())[0] for s in (sets[i], sets[i + 1]))
+        answers.append(compare(a, b)["overall"]["answer"])
+    return {"comparisons": len(answers), "answers": {a: answers.count(a) for a in ANSWERS}}
+
+
+def median(values: list) -> float | None:
+    known = sorted(v for v in values if v is not None)
+    return known[len(known) // 2] if known else None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
@@ -139,32 +187,9 @@ def main() -> int:
     work = out / f"work-{int(time.time())}"
     summary: dict = {"sets": len(sets), "repeat": args.repeat, "measure_log": log, "run_args": RUN_ARGS}
 
-    same, planted = [], []
-    for i in range(0, len(sets) - 1, 2):
-        base, new = sets[i], sets[i + 1]
-        r = compare(base, new)
-        same.append({"pair": [base.name, new.name], "answer": r["overall"]["answer"], "exit": r["exit_code"],
-                     "counts": r["counts"], "points": len(r["points"]), "mde_median": r["overall"]["mde_median"],
-                     "between_run_sd_median": r["overall"]["between_run_sd_median"]})  # fmt: skip
-        slow = compare(base, planted_copy(new, work / f"planted-{i}", args.factor))
-        pp = planted_points(slow)
-        planted.append({"pair": [base.name, new.name], "answer": slow["overall"]["answer"],
-                        "planted_verdicts": [p["verdict"] for p in pp], "planted_ratios": [p["ratio"] for p in pp],
-                        "planted_mde": [p["mde"] for p in pp],
-                        "other_flagged": sum(p["verdict"] in ("regression", "improvement") for p in slow["points"]
-                                             if p not in pp)})  # fmt: skip
-    summary["same_code"] = same
-    summary["planted"] = planted
-    n_points = sum(s["points"] for s in same)
-    flagged = sum(s["counts"]["regression"] + s["counts"]["improvement"] for s in same)
-    summary["same_code_totals"] = {
-        "comparisons": len(same), "no_regression": sum(s["answer"] != "regressed" for s in same),
-        "answers": {a: sum(s["answer"] == a for s in same) for a in ("no change", "inconclusive", "regressed",
-                                                                         "improved")},
-        "points": n_points, "points_flagged": flagged,
-    }  # fmt: skip
-    verdicts = [v for p in planted for v in p["planted_verdicts"]]
-    summary["planted_totals"] = {v: verdicts.count(v) for v in ("regression", "inconclusive", "same", "improvement")}
+    for mode, extra in (("absolute", ()), ("relative_to_builtin", ("--relative-to", "builtin"))):
+        summary[mode] = pairs(sets, work / mode, args.factor, extra)
+    summary["one_run_per_side"] = one_run_pairs(sets)
 
     runs = sorted(r for s in sets for r in s.iterdir() if (r / "run.json").exists())
     sd = spread_by_point(runs)
@@ -176,11 +201,13 @@ def main() -> int:
         pick = rng.sample(runs, 10)
         base = folder_of(pick[:5], work / f"k5-{t}-base")
         new = folder_of(pick[5:], work / f"k5-{t}-new")
-        r_same = compare(base, new)
-        r_slow = compare(base, planted_copy(new, work / f"k5-{t}-planted", args.factor))
-        k5.append({"same_answer": r_same["overall"]["answer"], "planted_answer": r_slow["overall"]["answer"],
-                   "planted_verdicts": [p["verdict"] for p in planted_points(r_slow)],
-                   "mde_median": r_same["overall"]["mde_median"]})  # fmt: skip
+        slow = planted_copy(new, work / f"k5-{t}-planted", args.factor)
+        for mode, extra in (("absolute", ()), ("relative_to_builtin", ("--relative-to", "builtin"))):
+            r_same, r_slow = compare(base, new, *extra), compare(base, slow, *extra)
+            k5.append({"mode": mode, "same_answer": r_same["overall"]["answer"],
+                       "planted_answer": r_slow["overall"]["answer"],
+                       "planted_verdicts": [p["verdict"] for p in planted_points(r_slow)],
+                       "mde_median": r_same["overall"]["mde_median"]})  # fmt: skip
     summary["k5"] = k5
     text = json.dumps(summary, indent=1)
     target = out / f"summary-{int(time.time())}.json"
