@@ -146,7 +146,10 @@ def compare_repeated(base: list[Run], new: list[Run], threshold: float, alpha: f
         d = float(b.mean() - a.mean())
         tcrit = stats.t.ppf(1 - alpha_point / 2, df_used)
         lo, hi = d - tcrit * se, d + tcrit * se
-        p = min(1.0, 2 * stats.t.sf(abs(d) / se, df_used) * m) if se > 0 else (0.0 if d else 1.0)
+        if not math.isfinite(se):  # no point of the comparison has two runs on a side: no spread at all
+            p = math.nan
+        else:
+            p = min(1.0, 2 * stats.t.sf(abs(d) / se, df_used) * m) if se > 0 else (0.0 if d else 1.0)
         mde = _mde(se, df_used, alpha_point, power)
         if -limit < lo and hi < limit and mde <= limit:
             verdict = "same"
