@@ -362,22 +362,29 @@ def run_repeated(ns: argparse.Namespace, argv: list[str], config: RunConfig, wor
               f"{len(plan)} cases per run, each run on fresh ranks with the case order rotated; writing {top}",
               flush=True)  # fmt: skip
     codes: list[int] = []
-    for index in range(repeat):
-        order = rotated_plan(plan, index, repeat, config.interleave)
-        try:
-            run_dir = create_run_dir(top, tag=f"r{index + 1:02d}")
-        except OSError as exc:
-            raise UsageError(f"cannot create a run directory under {top}: {exc}") from None
-        code, outcome, stats = _run_once(ns, argv, config, world, order, run_dir, None, show=False, summary=False)
-        codes.append(code)
-        runs.append({"run_dir": run_dir.name, "repeat": index + 1, "status": outcome.status,
-                     "points": stats["points"], "first_case": order[0].label, "exit_code": code})  # fmt: skip
-        write_json_atomic(manifest, repeat_manifest(command, repeat, runs, "running"))
-        if not (ns.quiet or ns.json):
-            print(f"# repeat {index + 1}/{repeat}: {outcome.status}, {stats['points']} points, first case "
-                  f"{order[0].label}: {run_dir.name}", flush=True)  # fmt: skip
-        if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
-            break
+    try:
+        for index in range(repeat):
+            order = rotated_plan(plan, index, repeat, config.interleave)
+            try:
+                run_dir = create_run_dir(top, tag=f"r{index + 1:02d}")
+            except OSError as exc:
+                raise UsageError(f"cannot create a run directory under {top}: {exc}") from None
+            code, outcome, stats = _run_once(ns, argv, config, world, order, run_dir, None, show=False,
+                                             summary=False)  # fmt: skip
+            codes.append(code)
+            runs.append({"run_dir": run_dir.name, "repeat": index + 1, "status": outcome.status,
+                         "points": stats["points"], "first_case": order[0].label, "exit_code": code})  # fmt: skip
+            write_json_atomic(manifest, repeat_manifest(command, repeat, runs, "running"))
+            if not (ns.quiet or ns.json):
+                print(f"# repeat {index + 1}/{repeat}: {outcome.status}, {stats['points']} points, first case "
+                      f"{order[0].label}: {run_dir.name}", flush=True)  # fmt: skip
+            if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+                break
+    except KeyboardInterrupt:  # between two runs: the runs made so far are kept and the manifest says so
+        codes.append(EXIT_INTERRUPTED)
+        print("collbench: error: interrupted between two repeats; the finished runs are kept", file=sys.stderr)
+    if not codes:
+        codes.append(EXIT_FAIL)
     worst = max(codes, key=lambda c: (c != EXIT_OK, c))
     status = "complete" if worst == EXIT_OK and len(codes) == repeat else "incomplete"
     write_json_atomic(manifest, repeat_manifest(command, repeat, runs, status))
