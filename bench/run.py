@@ -513,7 +513,7 @@ def _finish(ns: argparse.Namespace, writer, outcome, stats: dict[str, Any], worl
     if ns.max_time_per_point is None and ns.iters is None and points and not ns.quiet:
         print(f"# a quick sweep: {SWEEP_BUDGET_S:g} s of sampling shared by its points; for tighter intervals "
               "(regression runs, reports) give each point its own budget, e.g. --max-time-per-point 1 "
-              "(docs/protocol.md)")  # fmt: skip
+              "(docs/protocol.md); to compare versions, --repeat 3 on each (docs/regression.md)")  # fmt: skip
     if wrong:
         print(f"collbench: error: {wrong} point(s) gave WRONG results (correct=false in results.csv)", file=sys.stderr)
     if outcome.status != "complete":
