@@ -230,6 +230,7 @@ class _Row:
     root: int | None
     halves: list[list[str]]
     side_cols: list[str]
+    algo: str | None = None  # rccl-tests -M 1: "algo/proto, n channels" after the in-place half
 
 
 def _header(tokens: list[str]) -> list[str] | None:
@@ -250,6 +251,11 @@ def _side_columns(header: list[str] | None, width: int) -> list[str]:
 def _row(line: str, header: list[str] | None) -> _Row | None:
     """The table row on ``line`` (already without prefixes), or None."""
     tokens = _TIMESTAMP_TAIL.sub("", line).split()
+    algo = None
+    named = len(tokens) >= 10 and not _NUM.match(tokens[-3]) and not _NUM.match(tokens[-2]) and tokens[-2] != "N/A"
+    if (named and (tokens[-1].isdigit() or tokens[-1] == "N/A")) or (len(tokens) >= 10 and tokens[-3:] == ["N/A"] * 3):
+        # rccl-tests -M 1 (--output_algo_proto_channels): algo proto nchannels after the in-place half
+        algo, tokens = f"{tokens[-3]}/{tokens[-2]}, {tokens[-1]} channels", tokens[:-3]
     if len(tokens) < 7 or not (tokens[0].isdigit() and tokens[1].isdigit()) or tokens[2] not in DTYPES:
         return None
     rest = tokens[3:]
@@ -280,7 +286,8 @@ def _row(line: str, header: list[str] | None) -> _Row | None:
         if redop is None and header is not None and "redop" in header:
             redop = ""  # the header names a redop column the row leaves empty (old alltoall)
         cols = _side_columns(header, width)
-        return _Row(int(tokens[0]), int(tokens[1]), tokens[2], redop, root, [sides[:width], sides[width:]], cols)
+        return _Row(int(tokens[0]), int(tokens[1]), tokens[2], redop, root, [sides[:width], sides[width:]], cols,
+                    algo)  # fmt: skip
     return None
 
 
@@ -356,7 +363,7 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
             facts["nccl_version"] = facts["nccl_version"] or m.group(1)
         if m := _LIBRARY_CODE.search(body):  # nccl-tests 2.17.3+: "nccl-headers=22903 nccl-library=22903"
             facts["library_version"] = nccl_version_from_code(int(m.group(1)))
-        if cols := _header(body.split()):
+        if cols := _header([t for t in body.split() if t not in ("algo", "proto", "nchannels")]):
             if cur.rows:
                 sections.append(_Section())
                 cur = sections[-1]
@@ -571,7 +578,7 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
         coll, p, points, sec.iters, sorted(set(rank_hosts.values())), gpu, facts["nccl_version"],
         facts["tests_version"], warnings, source, coll_source, rank_hosts, rank_gpus, facts["rccl_version"],
         sec.command, {k: v for k, v in facts["env"].items() if not _SECRET_ENV.search(k)},
-        sorted(facts["algo_proto"]),
+        sorted(facts["algo_proto"]) + [f"{r.nbytes} B: {r.algo}" for r in sec.rows if r.algo],
     )  # fmt: skip
 
 

@@ -1,0 +1,127 @@
+"""collbench import of rccl-tests -Z csv/json files (real public samples), rccl-tests' -M algo/proto columns, and
+one-line refusals (file, line, what was expected) with exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analysis.errors import AnalysisError
+from analysis.importers import detect, parse_any
+from analysis.nccltests import parse_text
+from analysis.read_runs import load_run
+from collbench import cli
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+RCCL = DATA / "rccl-tests"
+
+
+def test_rccl_json_lines_first_version_reads_every_record():
+    logs, fmt = parse_any(RCCL / "rccl-tests-93-json-lines.json")
+    assert fmt == "rccl-tests-json" and len(logs) == 1
+    log = logs[0]
+    assert (log.collective, log.world_size) == ("all_reduce", 4)  # busBw / algBw = 1.5 = 2(p-1)/p at p = 4
+    got = [(pt["bytes"], pt["in_place"], pt["time_us"], pt["n_wrong"], pt["dtype"]) for pt in log.points]
+    assert got == [(1024, False, 19.184150000000002, 0, "float32"), (1024, True, 19.897650000000002, 0, "float32"),
+                   (2048, False, 19.426650000000002, 0, "float32"), (2048, True, 20.260200000000005, 0, "float32"),
+                   (4096, False, 19.961650000000002, 0, "float32")]  # fmt: skip
+    assert log.points[0]["busbw_gbps"] == pytest.approx(0.08006609623048194, rel=1e-9)
+    assert not [w for w in log.warnings if "busBw" in w]
+
+
+def test_rccl_csv_mpi_header_without_nodes_is_not_shifted():
+    """ROCm/rocm-systems#6004: the MPI header names 13 columns, the row has 14 (nodes); read by name, unshifted."""
+    logs, fmt = parse_any(RCCL / "rocm-systems-6004-mpi-misaligned.csv")
+    assert fmt == "rccl-tests-csv"
+    (pt,) = logs[0].points
+    assert (logs[0].world_size, pt["bytes"], pt["time_us"], pt["in_place"]) == (8, 1048576, 55.66, False)
+    assert pt["busbw_gbps"] == pytest.approx(32.97, abs=0.01)
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_rccl_json_list_with_cycles_merges_cycles_into_samples(tmp_path):
+    """The #140 layout: a JSON list, numCycle per record; two cycles of one size -> one point, two samples."""
+    rows = [{"numCycle": c, "name": "AllGather", "nodes": 2, "ranks": 2, "ranksPerNode": 1, "gpusPerRank": 8,
+             "size": 1 << 20, "type": "bfloat16", "redop": "none", "inPlace": ip, "time": t,
+             "algBw": (1 << 20) / t / 1e3, "busBw": (1 << 20) / t / 1e3 * 15 / 16, "wrong": "0"}
+            for c, t in ((0, 100.0), (1, 120.0)) for ip in (0, 1)]  # fmt: skip
+    text = "[\n" + ",\n".join(json.dumps(r, separators=(", ", ":")) for r in rows) + "\n]\n"
+    logs, _ = parse_any(_write(tmp_path, "r.json", text))
+    (log,) = logs
+    assert (log.collective, log.world_size) == ("all_gather", 16)
+    assert [(pt["in_place"], pt["samples_us"], pt["time_us"]) for pt in log.points] == [
+        (False, [100.0, 120.0], 110.0), (True, [100.0, 120.0], 110.0)]
+    assert any("2 cycles" in w for w in log.warnings)
+
+
+def test_rccl_csv_first_version_with_spaces_and_na(tmp_path):
+    text = ('collective, gpus, size, type, redop, inplace, time, algbw, busbw, #wrong\n'
+            '"Broadcast", 2, 4096, "half", "sum", 0, 10.000000, 0.409600, 0.409600, "N/A"\n'
+            '"Broadcast", 2, 4096, "half", "sum", 1, 11.000000, 0.372364, 0.372364, "N/A"\n')  # fmt: skip
+    (log,), fmt = parse_any(_write(tmp_path, "b.csv", text))
+    assert fmt == "rccl-tests-csv" and log.collective == "broadcast"
+    assert [pt["n_wrong"] for pt in log.points] == [None, None]
+    assert any("not checked" in w for w in log.warnings)
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), [
+    ("a.csv", "numCycle,collective,gpus,size,type,redop,inplace,time,algbw,busbw,#wrong\n"
+              '0,"AllReduce",2,1024,"float","sum",0,abc,0.1,0.1,"0"\n', "a.csv:2: expected a number in 'time'"),
+    ("b.csv", "numCycle,collective,gpus,size,type,redop,inplace,time,algbw,busbw,#wrong\n"
+              '0,"AllReduce",2,1024,"float"\n', "b.csv:2: expected 11 fields"),
+    ("c.json", '[\n{"name":"AllReduce", "gpus":2, "size":8, "type":"float", "redop":"sum", "inPlace":0, '
+               '"time":1.0, "algBw":0.0, "busBw":0.0, "wrong":"0"},\n{"name":"AllReduce", oops\n]\n',
+     "c.json:3: expected one rccl-tests JSON result object per line"),
+    ("d.json", '{"name":"HyperCube", "gpus":2, "size":8, "type":"float", "redop":"sum", "inPlace":0, '
+               '"time":1.0, "algBw":0.0, "busBw":0.0, "wrong":"0"}\n', "d.json:1: this is an rccl-tests HyperCube"),
+    ("e.json", '{"name":"AllReduce", "gpus":2, "size":8, "type":"float", "inPlace":0, '
+               '"algBw":0.0, "busBw":0.0}\n', "e.json:1: expected the rccl-tests result keys time"),
+])  # fmt: skip
+def test_rccl_bad_files_get_one_line_with_file_and_line(tmp_path, capsys, name, text, expected):
+    path = _write(tmp_path, name, text)
+    with pytest.raises(AnalysisError, match="expected|this is an") as exc:
+        parse_any(path)
+    assert "\n" not in str(exc.value)
+    assert str(exc.value).startswith(str(tmp_path / expected.split(":")[0]) + ":")
+    assert expected.split(": ", 1)[1] in str(exc.value)
+    out = tmp_path / "out"
+    assert cli.main(["import", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("collbench: error: ") and not out.exists()
+
+
+def test_import_rccl_json_writes_a_run_that_loads(tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert cli.main(["import", str(RCCL / "rccl-tests-93-json-lines.json"), "--out", str(out)]) == 0
+    (run_dir,) = out.iterdir()
+    run = load_run(run_dir)
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["source"]["format"] == "rccl-tests-json"
+    assert len(run.points) == 5 and sorted(run.points["bytes"].unique()) == [1024, 2048, 4096]
+
+
+def test_detect_keeps_nccl_tests_formats():
+    nccl = DATA / "nccl-tests"
+    assert detect(nccl / "gb10-2node-all_reduce.log") == "nccl-tests-text"
+    assert detect(nccl / "synthetic-reduce_scatter.json") == "nccl-tests-json"
+
+
+def test_rccl_text_algo_proto_columns_are_read_not_refused():
+    """rccl-tests -M 1 prints `algo proto nchannels` after the in-place half (src/common.cu, its PRINT formats)."""
+    hdr = ("#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   "
+           "busbw #wrong     algo     proto   nchannels")  # fmt: skip
+    rows = ["     1048576        262144     float     sum      -1    55.66   18.84   32.97      0    55.10   19.03"
+            "   33.30      0     RING    SIMPLE          16",
+            "        1024           256     float     sum      -1    12.00    0.09    0.15      0    12.10    0.08"
+            "    0.15      0      N/A       N/A         N/A"]  # fmt: skip
+    log = parse_text("\n".join(["# Collective test starting: all_reduce_perf", hdr, *rows]), world_size=8)
+    assert [pt["bytes"] for pt in log.points] == [1048576, 1048576, 1024, 1024]
+    assert log.points[1]["time_us"] == 55.10
+    assert "1048576 B: RING/SIMPLE, 16 channels" in log.algo_proto
