@@ -38,10 +38,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analysis import stragglers
 from analysis.errors import AnalysisError
 from analysis.rundir import base_meta, new_run_dir, write_run_dir
 from collectives import costs
@@ -63,14 +65,21 @@ UNMEASURED = ("hypercube",)
 #: SendRecvRunColl; busbw = algbw): collectives.spec.SEND_RECV says how it compares with collbench's own
 #: send_recv measurements (latency, bw, bibw between ranks 0 and 1)
 IMPORTED = (*COLLECTIVES, SEND_RECV.name)
-_PROGRAMS = "|".join(sorted((*(spec(c).program for c in COLLECTIVES), SEND_RECV.program, *UNMEASURED), key=len,
-                            reverse=True))  # fmt: skip
+#: nccl-tests programs imported as a variant of a collective: alltoallv_perf (2.19: per-peer counts that differ,
+#: NCCL_TESTS_ALLTOALLV_SPREAD / a traffic matrix; size = the largest per-rank buffer, busbw = algbw x (p-1)/p) as
+#: all_to_all, with a warning that its points are not a uniform all_to_all's
+VARIANTS = {"alltoallv": "alltoall"}
+_VARIANT_NOTE = ("alltoallv_perf: imported as all_to_all, but its per-peer counts differ (NCCL_TESTS_ALLTOALLV_SPREAD "
+                 "or a traffic matrix): size is the largest per-rank buffer; compare it with alltoallv runs only")
+_PROGRAMS = "|".join(sorted((*(spec(c).program for c in COLLECTIVES), SEND_RECV.program, *UNMEASURED, *VARIANTS),
+                            key=len, reverse=True))  # fmt: skip
 _LAUNCHERS = re.compile(r"\b(?:mpirun|mpiexec|srun|torchrun|aprun|jsrun|prun|orterun|oshrun|flux|horovodrun)\b")
 
 
 def collective_of(program: str) -> str:
     """collbench's name for nccl-tests' program stem (``alltoall`` -> ``all_to_all``, ``sendrecv`` ->
     ``send_recv``); unknown names unchanged."""
+    program = VARIANTS.get(program, program)
     return by_program(program) or (SEND_RECV.name if program == SEND_RECV.program else program)
 
 
@@ -307,6 +316,8 @@ class _Section:
     single_process: bool = False  # the command line starts the program with no launcher: one process
     command: str | None = None
     failures: list[str] = field(default_factory=list)
+    variant: str | None = None  # a program of VARIANTS (alltoallv) named for this test
+    memory: str | None = None  # nccl-tests -M: the "GPU memory usage" footer line
 
 
 def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
@@ -336,6 +347,7 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
             pm = _PROGRAM.search(prog)
             if pm:
                 cur.names.append((collective_of(pm.group(1)), m.group(1)))
+                cur.variant = cur.variant or (pm.group(1) if pm.group(1) in VARIANTS else None)
             continue
         if m := _RANK.match(body if body.startswith("Rank") else ln.strip()):
             if cur.rows:  # rank lines after a table: a new test
@@ -372,6 +384,8 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
         if not ln.lstrip().startswith("#") and (row := _row(ln, cur.header)) is not None:
             cur.rows.append(row)
             continue
+        if body.startswith("GPU memory usage"):  # -M 1 footer
+            cur.memory = body
         if m := _FAILURE.search(ln):
             cur.failures.append(m.group(1).strip())
         pm = _PROGRAM.search(ln)
@@ -381,6 +395,7 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
                 sections.append(_Section())
                 cur = sections[-1]
             cur.names.append((collective_of(pm.group(1)), "command"))
+            cur.variant = cur.variant or (pm.group(1) if pm.group(1) in VARIANTS else None)
             cur.command = cur.command or ln.strip()
             if npm := _NP.search(ln):
                 cur.np_ = int(npm.group(1))
@@ -406,6 +421,7 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
             sec.single_process = sec.single_process or prev.single_process
             sec.command = sec.command or prev.command
             sec.failures = prev.failures + sec.failures
+            sec.variant = sec.variant or prev.variant
         merged.append(sec)
     return merged, facts
 
@@ -571,6 +587,11 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
     points = []
     for row in sec.rows:
         points.extend(_row_points(row, coll, p, f, sec.iters, old, warnings))
+    points = merge_cycles(points, warnings)
+    if sec.variant:
+        warnings.append(_VARIANT_NOTE)
+    if sec.memory:
+        warnings.append(f"nccl-tests -M: {sec.memory}")
     rank_hosts = {r: h for r, (h, _) in sec.ranks.items()}
     rank_gpus = {r: g for r, (_, g) in sec.ranks.items()}
     gpu = rank_gpus[min(rank_gpus)] if rank_gpus else None
@@ -580,6 +601,45 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
         sec.command, {k: v for k, v in facts["env"].items() if not _SECRET_ENV.search(k)},
         sorted(facts["algo_proto"]) + [f"{r.nbytes} B: {r.algo}" for r in sec.rows if r.algo],
     )  # fmt: skip
+
+
+def merge_cycles(points: list[dict[str, Any]], warnings: list[str]) -> list[dict[str, Any]]:
+    """Points of an ``-N`` run (the sweep printed once per cycle: the sizes start again) merged per size and side:
+    the cycles' times become the point's samples and its time their median (algbw/busbw from it). A size printed
+    twice within one sweep (the 0-byte rows of small counts) is not a cycle; a file of one sweep is unchanged."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    last: dict[tuple, int] = {}
+    seen: dict[tuple, int] = {}
+    cycle: dict[tuple, int] = {}
+    for pt in points:
+        stream = (pt["dtype"], pt["op"], pt["root"], pt["in_place"])
+        if pt["bytes"] < last.get(stream, -1):  # the sweep starts again: a new cycle
+            cycle[stream] = cycle.get(stream, 0) + 1
+            seen = {k: v for k, v in seen.items() if k[0] != stream}
+        last[stream] = pt["bytes"]
+        k = seen[(stream, pt["bytes"])] = seen.get((stream, pt["bytes"]), -1) + 1
+        groups.setdefault((stream, pt["bytes"], k), []).append(pt)
+    if not cycle:
+        return points
+    merged = []
+    for group in groups.values():
+        pt = dict(group[0])
+        if len(group) > 1:
+            times = [float(g["time_us"]) for g in group]
+            pt["samples_us"] = times
+            pt["time_us"] = pt["block_time_us"] = statistics.median(times)
+            pt["time_us_min"], pt["time_us_max"] = min(times), max(times)
+            if pt["time_us"] > 0:
+                pt["algbw_gbps"] = pt["bytes"] / pt["time_us"] / 1e3
+                pt["busbw_gbps"] = pt["algbw_gbps"] * busbw_factor(pt["collective"], pt["world_size"])
+            wrong = [g["n_wrong"] for g in group if g["n_wrong"] is not None]
+            pt["n_wrong"] = sum(wrong) if wrong else None
+            pt["correct"] = all(g["correct"] for g in group)
+        merged.append(pt)
+    cycles = max(len(g) for g in groups.values())
+    warnings.append(f"{cycles} cycles (-N) of the same sizes: each point's samples are its cycles' times, its time "
+                    "their median")  # fmt: skip
+    return merged
 
 
 def _world_from_factor(sec: _Section, coll: str) -> tuple[int | None, str]:
@@ -693,10 +753,11 @@ def parse_json(text: str, *, collective: str | None = None, world_size: int | No
         raise AnalysisError("not an nccl-tests JSON file (no 'results')")
     if not doc["results"]:
         raise AnalysisError("the -J JSON file holds no results (the run stopped after its config)")
-    found = None
+    found = found_variant = None
     for arg in doc.get("args") or []:
         if m := _PROGRAM.search(str(arg)):
             found = collective_of(m.group(1))
+            found_variant = m.group(1) if m.group(1) in VARIANTS else None
             break
     collective = collective_of(collective) if collective else collective
     if collective and found and collective != found:
@@ -779,6 +840,9 @@ def parse_json(text: str, *, collective: str | None = None, world_size: int | No
     if not world_size and len(devices) < p:
         warnings.append(f"config.devices lists {len(devices)} device(s) (the first rank of each process) but "
                         f"nthreads x ngpus x processes = {p}: world size {p}")  # fmt: skip
+    warnings.extend(stragglers.notes(doc))
+    if found_variant:
+        warnings.append(_VARIANT_NOTE)
     errors = [str(e) for e in doc.get("errors") or [] if str(e).strip()]
     if errors:
         warnings.append(f"the JSON file reports errors: {'; '.join(errors)}")

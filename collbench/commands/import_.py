@@ -32,4 +32,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         for i, log in enumerate(logs):
             run_dir = import_log(path, log, fmt, Path(args.out), i, len(logs))
             print(f"{path}: {log.collective}, world size {log.world_size}, {len(log.points)} points -> {run_dir}")
+            for note in log.warnings:  # stragglers and spikes in per-process times (analysis.stragglers)
+                if note.startswith("per-process times:"):
+                    print(f"  {note}")
     return 0

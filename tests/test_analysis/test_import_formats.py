@@ -125,3 +125,93 @@ def test_rccl_text_algo_proto_columns_are_read_not_refused():
     assert [pt["bytes"] for pt in log.points] == [1048576, 1048576, 1024, 1024]
     assert log.points[1]["time_us"] == 55.10
     assert "1048576 B: RING/SIMPLE, 16 channels" in log.algo_proto
+
+
+# --- nccl-tests' newer text and JSON output ------------------------------------------------------------------
+# Rows below are written with nccl-tests' own formats (src/util.cu of NVIDIA/nccl-tests 2.19.6:
+# writeBenchmarkLinePreamble "%12li  %12li  %8s  %6s  %6s", the "  %7s  %6s  %6s  %6g" halves, writeTimestamp
+# "%21s" of "%Y-%m-%d %H:%M:%S", writeMemInfo "# %-20s : %s"); no public log of -N, -M or alltoallv_perf was found.
+
+def _row(size: int, t_oop: float, t_ip: float, p: int = 8, ts: str = "") -> str:
+    f = 2 * (p - 1) / p
+    half = [f"  {t:7.2f}  {size / t / 1e3:6.2f}  {size / t / 1e3 * f:6.2f}  {0:6g}" for t in (t_oop, t_ip)]
+    return f"{size:12d}  {size // 4:12d}  {'float':>8s}  {'sum':>6s}  {-1:6d}" + "".join(half) + (f"{ts:>21s}" if ts
+                                                                                                 else "")  # fmt: skip
+
+
+_HDR = ("#       size         count      type   redop    root     time   algbw   busbw  #wrong     time   algbw   busbw"
+        "  #wrong")  # fmt: skip
+
+
+def test_run_cycles_become_samples_of_one_point():
+    """-N 3: the sweep printed three times in one table -> one point per size and side, three samples."""
+    sizes = (1 << 20, 1 << 22)
+    times = {0: (50.0, 120.0), 1: (70.0, 150.0), 2: (60.0, 130.0)}
+    rows = [_row(s, times[c][i], times[c][i] + 1) for c in range(3) for i, s in enumerate(sizes)]
+    log = parse_text("\n".join(["# Collective test starting: all_reduce_perf", _HDR, *rows]), world_size=8)
+    assert [(pt["bytes"], pt["in_place"]) for pt in log.points] == [(s, ip) for s in sizes for ip in (False, True)]
+    first = log.points[0]
+    assert first["samples_us"] == [50.0, 70.0, 60.0] and first["time_us"] == 60.0
+    assert (first["time_us_min"], first["time_us_max"]) == (50.0, 70.0)
+    assert first["busbw_gbps"] == pytest.approx((1 << 20) / 60.0 / 1e3 * 1.75)
+    assert any("3 cycles (-N)" in w for w in log.warnings)
+
+
+def test_timestamps_memory_report_and_alltoallv_are_read(tmp_path):
+    """-S 1 timestamps at each row's end, the -M 1 memory footer, and alltoallv_perf imported as a variant."""
+    hdr = _HDR + "            timestamp"
+    rows = [_row(1 << 20, 100.0, 101.0, p=4, ts="2026-07-09 16:03:21").replace("     sum", "    none"),
+            _row(1 << 21, 190.0, 191.0, p=4, ts="2026-07-09 16:03:22").replace("     sum", "    none")]
+    mem = "# GPU memory usage     : Initialization 1.02 GB | User-Allocated 24.0 MB | Collective 512 KB | Total  1.05 GB"
+    text = "\n".join(["# Collective test starting: alltoallv_perf", hdr, *rows, mem,
+                      "# Collective test concluded: alltoallv_perf"])  # fmt: skip
+    log = parse_text(text, world_size=4)
+    assert log.collective == "all_to_all" and [pt["bytes"] for pt in log.points] == [1 << 20, 1 << 21]
+    assert log.points[0]["time_us"] == 100.0
+    assert any(w.startswith("alltoallv_perf: imported as all_to_all") for w in log.warnings)
+    assert any("GPU memory usage" in w and "Total  1.05 GB" in w for w in log.warnings)
+
+
+def _per_process_doc(times: list[list[float]], hosts: list[str]) -> dict:
+    """A -J -I 1 document in util.cu's layout (JSON_FILE_VERSION 3): one devices entry per process."""
+    maxes = [max(col) for col in zip(*times, strict=True)]
+    per_iter = {"skipped_iterations": 0, "min_us": min(maxes), "max_us": max(maxes),
+                "avg_us": sum(maxes) / len(maxes), "times_us": maxes, "per_process_max_times_us": times}  # fmt: skip
+    size = 1 << 20
+    half = {"time": per_iter["avg_us"], "alg_bw": size / per_iter["avg_us"] / 1e3, "bus_bw": 0.0, "nwrong": 0.0}
+    half["bus_bw"] = half["alg_bw"] * 2 * 3 / 4
+    return {"version": 3, "args": ["./build/all_reduce_perf", "-I", "1", "-J", "r.json"], "nccl_version": 22903,
+            "config": {"nthreads": 1, "ngpus": 1, "iterations": len(maxes),
+                       "devices": [{"rank": r, "hostname": h, "device_info": "NVIDIA H100"}
+                                   for r, h in enumerate(hosts)]},
+            "results": [{"size": size, "count": size // 4, "type": "float", "redop": "sum", "root": "    -1",
+                         "out_of_place": half, "in_place": half, "out_of_place_per_iter": per_iter,
+                         "in_place_per_iter": per_iter, "actual_iterations": len(maxes)}]}  # fmt: skip
+
+
+def test_per_process_times_tell_system_wide_spikes_from_one_straggler(tmp_path, capsys):
+    base = [[100.0] * 10 for _ in range(4)]
+    for p in range(4):
+        base[p][3] = 400.0  # every process: system-wide
+    base[2][5] = 400.0  # process 2 alone (host b): straggler
+    base[2][7] = base[3][7] = 400.0  # two of four, both on host b: partial
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(_per_process_doc(base, ["a", "a", "b", "b"])))
+    (log,), fmt = parse_any(path)
+    assert fmt == "nccl-tests-json" and log.world_size == 4
+    notes = [w for w in log.warnings if w.startswith("per-process times:")]
+    assert len(notes) == 3
+    assert "2 of 20 iterations spiked" in notes[0] and "system-wide" in notes[0]  # both sides, iteration 3
+    assert "straggler process 2 (host b)" in notes[1] and "in 2 of 20" in notes[1]
+    assert "host b had processes spike" in notes[2] and "in 2 iterations" in notes[2]
+    assert cli.main(["import", str(path), "--out", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "straggler process 2 (host b)" in out and "system-wide" in out
+
+
+def test_per_process_times_without_spikes_say_nothing(tmp_path):
+    flat = [[100.0 + p for _ in range(10)] for p in range(4)]
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(_per_process_doc(flat, ["a", "a", "b", "b"])))
+    (log,), _ = parse_any(path)
+    assert not [w for w in log.warnings if w.startswith("per-process times:")]
