@@ -162,7 +162,8 @@ def test_timestamps_memory_report_and_alltoallv_are_read(tmp_path):
     hdr = _HDR + "            timestamp"
     rows = [_row(1 << 20, 100.0, 101.0, p=4, ts="2026-07-09 16:03:21").replace("     sum", "    none"),
             _row(1 << 21, 190.0, 191.0, p=4, ts="2026-07-09 16:03:22").replace("     sum", "    none")]
-    mem = "# GPU memory usage     : Initialization 1.02 GB | User-Allocated 24.0 MB | Collective 512 KB | Total  1.05 GB"
+    mem = ("# GPU memory usage     : Initialization 1.02 GB | User-Allocated 24.0 MB | Collective 512 KB | "
+           "Total  1.05 GB")
     text = "\n".join(["# Collective test starting: alltoallv_perf", hdr, *rows, mem,
                       "# Collective test concluded: alltoallv_perf"])  # fmt: skip
     log = parse_text(text, world_size=4)
