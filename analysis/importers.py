@@ -4,6 +4,7 @@ returns ``analysis.nccltests.ParsedLog`` tests, which ``analysis.nccltests.impor
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 from analysis import inspector, nccltests, rccltests
@@ -13,9 +14,12 @@ FORMATS = ("nccl-tests-text", "nccl-tests-json", "rccl-tests-csv", "rccl-tests-j
 
 
 def first_line(path: Path) -> str:
-    """The first non-blank line of ``path`` (at most 64 KiB of it); AnalysisError naming the file otherwise."""
+    """The first non-blank line of ``path`` (at most 64 KiB of it; a gzip file's, uncompressed: the Inspector
+    exporter reads ``.log.gz``); AnalysisError naming the file otherwise."""
     try:
         with open(path, "rb") as f:
+            gz = f.read(2) == b"\x1f\x8b"
+        with gzip.open(path, "rb") if gz else open(path, "rb") as f:
             for raw in f:
                 line = raw[:65536].decode("utf-8", errors="replace").strip()
                 if line:
@@ -24,6 +28,8 @@ def first_line(path: Path) -> str:
         raise AnalysisError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise AnalysisError(f"{path}: a directory, not a file") from None
+    except (gzip.BadGzipFile, EOFError):
+        raise AnalysisError(f"{path}: a damaged gzip file") from None
     except OSError as exc:
         raise AnalysisError(f"{path}: {exc.strerror}") from None
     return ""

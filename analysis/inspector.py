@@ -61,14 +61,16 @@ class _Curve:
     nnodes: set[int] = field(default_factory=set)
     hosts: set[str] = field(default_factory=set)
     comms: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)  # the communicators' comm_name (NCCL 2.29+ headers)
     cpu_timed: int = 0
     busbw_mismatch: int = 0
 
 
 def _open(path: Path) -> IO[str]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+    """The log as text lines, gzip (``.log.gz``, ``.jsonl.gz``) uncompressed on the fly."""
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rt", encoding="utf-8") if gz else open(path, encoding="utf-8")
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -136,6 +138,8 @@ def parse_file(path: Path) -> list[ParsedLog]:
         cur.sizes[key] = nbytes
         cur.times[key] = max(cur.times.get(key, 0.0), t)
         cur.comms.add(comm)
+        if "comm_name" in header:
+            cur.names.add(str(header["comm_name"]))
         if "nnodes" in header:
             cur.nnodes.add(_field(path, lineno, header, "nnodes", int))
         if host := (obj.get("metadata") or {}).get("hostname"):
@@ -187,7 +191,9 @@ def _log(coll: str, n: int, cur: _Curve, p2p: int, skipped: dict[str, int]) -> P
     for name, count in sorted(skipped.items()):
         warnings.append(f"{count} {name} record(s) left out (collbench has no such collective)")
     nnodes = max(cur.nnodes) if cur.nnodes else None
-    log = ParsedLog(coll, n, points, None, sorted(cur.hosts), warnings=warnings,
+    if cur.names - {"unknown"}:
+        warnings.append(f"communicators: {', '.join(sorted(cur.names - {'unknown'}))}")
+    log = ParsedLog(coll, n, points, None, sorted(cur.hosts), warnings=warnings, nnodes_given=nnodes,
                     world_size_source="the records' n_ranks", collective_source="named in the records")  # fmt: skip
     if nnodes and nnodes != len(cur.hosts):
         log.warnings.append(f"the communicators span {nnodes} node(s) (header nnodes); the files read come from "

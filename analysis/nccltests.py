@@ -148,13 +148,16 @@ class ParsedLog:
     command: str | None = None
     nccl_env: dict[str, str] = field(default_factory=dict)
     algo_proto: list[str] = field(default_factory=list)
+    nnodes_given: int | None = None  # a format that states the node count (NCCL Inspector's header nnodes)
 
     @property
     def nnodes(self) -> int | None:
-        return len(set(self.rank_hosts.values())) or (len(self.hosts) or None)
+        return self.nnodes_given or len(set(self.rank_hosts.values())) or (len(self.hosts) or None)
 
     @property
     def gpus_per_node(self) -> int | None:
+        if self.nnodes_given and not self.rank_hosts:
+            return self.world_size // self.nnodes_given if self.world_size % self.nnodes_given == 0 else None
         if not self.rank_hosts:
             return None
         counts = {h: 0 for h in self.rank_hosts.values()}
