@@ -104,10 +104,22 @@ def _field(path: Path, lineno: int, obj: dict, key: str, kind: type) -> Any:
 
 def parse_file(path: Path) -> list[ParsedLog]:
     """One ParsedLog per (collective, n_ranks) of an Inspector log."""
+    return parse_files([path])
+
+
+def _all_records(paths: list[Path]) -> Iterator[tuple[Path, int, dict[str, Any]]]:
+    for path in paths:
+        for lineno, obj in _records(path):
+            yield path, lineno, obj
+
+
+def parse_files(paths: list[Path]) -> list[ParsedLog]:
+    """One ParsedLog per (collective, n_ranks) of a job's Inspector logs read together (one file per process:
+    a call's ranks are in different files)."""
     curves: dict[tuple[str, int], _Curve] = {}
     p2p = 0
     skipped: dict[str, int] = {}
-    for lineno, obj in _records(path):
+    for path, lineno, obj in _all_records(paths):
         header = obj["header"]
         perf = obj.get("coll_perf")
         if perf is None:
@@ -154,7 +166,8 @@ def parse_file(path: Path) -> list[ParsedLog]:
     if not curves:
         what = [f"{p2p} point-to-point"] if p2p else []
         what += [f"{v} {k}" for k, v in sorted(skipped.items())]
-        raise AnalysisError(f"{path}: no collective record collbench imports (AllReduce, AllGather, ReduceScatter, "
+        where = str(paths[0]) if len(paths) == 1 else f"{paths[0]} and {len(paths) - 1} more"
+        raise AnalysisError(f"{where}: no collective record collbench imports (AllReduce, AllGather, ReduceScatter, "
                             f"Broadcast, Reduce){'; it holds ' + ', '.join(what) if what else ''}")  # fmt: skip
     return [_log(coll, n, cur, p2p, skipped) for (coll, n), cur in sorted(curves.items())]
 

@@ -903,12 +903,23 @@ def _meta_for(log: ParsedLog) -> dict:
     return {"hardware": hardware, "versions": versions, "environment": environment}
 
 
-def import_log(path: Path, log: ParsedLog, fmt: str, out: Path, index: int = 0, total: int = 1) -> Path:
-    """Write one run directory for one parsed test of ``path``; returns it."""
+def _sha256(path: Path) -> str:
+    """The file's sha256, read in 1 MiB blocks (a production log may be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def import_log(path: Path, log: ParsedLog, fmt: str, out: Path, index: int = 0, total: int = 1,
+               others: tuple[Path, ...] = ()) -> Path:  # fmt: skip
+    """Write one run directory for one parsed test of ``path`` (and of ``others``, the further files of an input
+    read as one: an NCCL Inspector job's per-process logs); returns it."""
     run_dir = new_run_dir(out, "import")
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    sha = _sha256(path)
     notes = list(log.warnings)
-    if any(pt["n_wrong"] is None and pt["correct"] for pt in log.points):
+    if fmt.startswith("nccl-tests") and any(pt["n_wrong"] is None and pt["correct"] for pt in log.points):
         notes.append("nccl-tests printed no #wrong count (N/A: validation off, or an old error column): "
                      "results were not checked here")  # fmt: skip
     notes.append(f"world size {log.world_size} from {log.world_size_source}")
@@ -932,7 +943,8 @@ def import_log(path: Path, log: ParsedLog, fmt: str, out: Path, index: int = 0, 
                 "iters": log.iters,
                 "source_command": log.command},  # fmt: skip
         warnings=notes,
-        source={"file": str(path), "format": fmt, "sha256": sha, "test_index": index, "tests_in_file": total},
+        source={"file": str(path), "format": fmt, "sha256": sha, "test_index": index, "tests_in_file": total,
+                **({"more_files": [{"file": str(o), "sha256": _sha256(o)} for o in others]} if others else {})},
     )
     return write_run_dir(run_dir, meta, log.points)
 

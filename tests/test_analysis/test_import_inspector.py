@@ -135,3 +135,27 @@ def test_bad_logs_get_one_line_and_exit_2(tmp_path, capsys, lines, expected):
 def test_world_size_option_is_refused_for_a_format_that_records_it(tmp_path, capsys):
     assert cli.main(["import", str(DOCUMENTED), "--world-size", "8", "--out", str(tmp_path)]) == 2
     assert "--world-size is for nccl-tests logs" in capsys.readouterr().err
+
+
+def test_a_jobs_per_process_logs_are_read_together(tmp_path, capsys):
+    """One file per process (<host>-pid<pid>.log): given as a directory, a call's two ranks count once."""
+    job = tmp_path / "nccl-inspector-1234"
+    job.mkdir()
+    for rank, t in ((0, 95.0), (1, 100.0)):
+        rec = {"header": {"id": "0x5", "rank": rank, "n_ranks": 2, "nnodes": 2},
+               "metadata": {"hostname": f"node{rank}", "pid": 10 + rank},
+               "coll_perf": {"coll": "Broadcast", "coll_sn": 3, "coll_msg_size_bytes": 1 << 20,
+                             "coll_exec_time_us": t, "coll_timing_source": "kernel_gpu"}}  # fmt: skip
+        (job / f"node{rank}-pid{10 + rank}.log").write_text(json.dumps(rec) + "\n")
+    (job / "notes.txt").write_text("not a log\n")
+    out = tmp_path / "runs"
+    assert cli.main(["import", str(job), "--out", str(out)]) == 0
+    assert "(+1 more): broadcast, world size 2, 1 points" in capsys.readouterr().out
+    (run_dir,) = out.iterdir()
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["points"][0]["time_us"] == 100.0 and meta["world_size"] == 2 and meta["nnodes"] == 2
+    assert meta["source"]["format"] == "nccl-inspector" and len(meta["source"]["more_files"]) == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["import", str(empty), "--out", str(out)]) == 2
+    assert "holding no NCCL Inspector log" in capsys.readouterr().err
