@@ -28,6 +28,9 @@ from bench.errors import UsageError
 from collbench.commands.options import add_force_argument, add_hardware_arguments, check_numbers
 from collectives import costs
 
+DESCRIPTION = ("collbench's figures in other tools' formats: --astra-sim (network config from a two-tier fit), "
+               "--simai (busbw.yaml), --csv (points and fits for spreadsheets), --prometheus (node-exporter "
+               "textfile); docs/formats.md")
 _SIMAI_GROUPS = ("tp", "dp", "ep", "pp")
 
 

@@ -11,6 +11,9 @@ from analysis.importers import parse_inputs
 from analysis.nccltests import IMPORTED, import_log
 from bench.errors import UsageError
 
+DESCRIPTION = ("nccl-tests output (text log or -J JSON), rccl-tests -Z csv/json files and NCCL Inspector logs -> "
+               "collbench run directories, one per test (docs/formats.md)")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", help="nccl-tests stdout logs or -J JSON files, rccl-tests -Z csv/json "
