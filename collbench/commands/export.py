@@ -32,6 +32,8 @@ DESCRIPTION = ("collbench's figures in other tools' formats: --astra-sim (networ
                "--simai (busbw.yaml), --csv (points and fits for spreadsheets), --prometheus (node-exporter "
                "textfile); docs/formats.md")
 _SIMAI_GROUPS = ("tp", "dp", "ep", "pp")
+#: the hardware options of verdict, used by --prometheus (and --gpus-per-node by --astra-sim too)
+_HARDWARE = ("hardware", "gpu", "system", "link_gbps", "hbm_gbps", "nic_gbps", "nics_per_node", "nvlink_domain_gpus")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,7 +88,9 @@ def _check(args: argparse.Namespace) -> str:
     if fmt != "csv" and args.boot != 0:
         wrong.append("boot")
     if fmt != "prometheus":
-        wrong += _given(args, ("host",))
+        wrong += _given(args, ("host", *_HARDWARE))
+    if fmt not in ("prometheus", "astra_sim"):
+        wrong += _given(args, ("gpus_per_node",))
     if wrong:
         raise UsageError(f"--{wrong[0].replace('_', '-')} is not an option of {flag}")
     if fmt in ("astra_sim", "simai") and args.runs:

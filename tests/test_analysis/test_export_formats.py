@@ -102,7 +102,8 @@ def test_exports_never_overwrite_and_refuse_wrong_options(tmp_path, capsys):
                  ["export", "--prometheus"],
                  ["export", "--astra-sim", "--fits", str(CPU_RUN), "--host", "h"],
                  ["export", "--prometheus", str(CPU_RUN), "--out", str(CPU_RUN / "run.json"), "--force"],
-                 ["export", "--simai", "--pp", str(CPU_RUN)]):  # fmt: skip
+                 ["export", "--simai", "--pp", str(CPU_RUN)],
+                 ["export", "--csv", str(CPU_RUN), "--gpu", "h100-sxm", "--out", str(tmp_path / "c")]):  # fmt: skip
         assert cli.main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("collbench: error: "), (argv, err)
