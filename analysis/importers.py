@@ -12,10 +12,11 @@ import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis import inspector, nccltests, rccltests
+from analysis import export_csv, inspector, nccltests, rccltests
 from analysis.errors import AnalysisError
 
-FORMATS = ("nccl-tests-text", "nccl-tests-json", "rccl-tests-csv", "rccl-tests-json", "nccl-inspector")
+FORMATS = ("nccl-tests-text", "nccl-tests-json", "rccl-tests-csv", "rccl-tests-json", "nccl-inspector",
+           "collbench-csv")
 
 
 def first_line(path: Path) -> str:
@@ -45,6 +46,8 @@ def detect(path: Path) -> str:
     line = first_line(path)
     if inspector.sniff(line):
         return "nccl-inspector"
+    if export_csv.sniff(line):
+        return "collbench-csv"
     if fmt := rccltests.sniff(line):
         return fmt
     return "nccl-tests-json" if line.startswith("{") else "nccl-tests-text"
@@ -73,6 +76,7 @@ class Input:
     paths: tuple[Path, ...]
     fmt: str
     logs: list[nccltests.ParsedLog]
+    points_by_run: dict | None = None  # collbench-csv: run_id -> rows (analysis.export_csv)
 
 
 def _inspector_files(directory: Path) -> list[Path]:
@@ -105,6 +109,12 @@ def parse_inputs(paths: list[Path], collective: str | None = None, world_size: i
         logs = _only(inspector.parse_files(files), collective, files[0])
         inputs.append(Input(tuple(files), "nccl-inspector", logs))
     for path in others:
+        if detect(path) == "collbench-csv":
+            if collective is not None or world_size is not None:
+                raise AnalysisError(f"{path}: --collective and --world-size are for nccl-tests logs; an exported "
+                                    "points.csv carries both")  # fmt: skip
+            inputs.append(Input((path,), "collbench-csv", [], export_csv.read_points(path)))
+            continue
         logs, fmt = parse_any(path, collective, world_size)
         inputs.append(Input((path,), fmt, logs))
     return inputs

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from analysis import export_csv
 from analysis.importers import parse_inputs
 from analysis.nccltests import IMPORTED, import_log
 from bench.errors import UsageError
@@ -31,6 +32,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     inputs = parse_inputs([Path(f) for f in args.files], args.collective, args.world_size)  # all checked first
     for inp in inputs:
         path = inp.paths[0]
+        if inp.points_by_run is not None:  # collbench export --csv's points.csv, read back
+            for run_dir in export_csv.write_runs(path, inp.points_by_run, Path(args.out)):
+                print(f"{path}: collbench points -> {run_dir}")
+            continue
         name = f"{path} (+{len(inp.paths) - 1} more)" if len(inp.paths) > 1 else str(path)
         if len(inp.logs) > 1:
             print(f"{name}: {len(inp.logs)} tests ({', '.join(lg.collective for lg in inp.logs)}): one run "

@@ -14,6 +14,7 @@ from analysis.fitting import fit_all
 from analysis.prometheus import escape
 from analysis.read_runs import find_runs, load_runs
 from analysis.verdict import verdicts
+from bench.schema import CSV_COLUMNS
 from collbench import cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,3 +109,26 @@ def test_exports_never_overwrite_and_refuse_wrong_options(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("collbench: error: "), (argv, err)
     assert not (tmp_path / "c").exists()
+
+
+def test_csv_export_then_import_gives_the_same_points(tmp_path, capsys):
+    """The round trip: export --csv, then import points.csv -> one run per exported run, every point equal."""
+    sheet = tmp_path / "sheet"
+    assert cli.main(["export", "--csv", str(CPU), "--out", str(sheet)]) == 0
+    assert cli.main(["import", str(sheet / "points.csv"), "--out", str(tmp_path / "back")]) == 0
+    before = load_runs([CPU], warn=False)
+    after = load_runs([tmp_path / "back"], warn=False)
+    assert after["run_id"].nunique() == before["run_id"].nunique() == 3
+    key = ["world_size", "collective", "algorithm", "bytes", "in_place", "dtype", "op", "root"]
+    cols = [c for c in CSV_COLUMNS if c not in ("samples_us",)]
+    a = before[cols].sort_values(key).reset_index(drop=True)
+    b = after[cols].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    capsys.readouterr()
+    assert cli.main(["verdict", str(tmp_path / "back")]) == 0
+    edited = tmp_path / "edited.csv"
+    lines = (sheet / "points.csv").read_text().splitlines()
+    edited.write_text("\n".join([lines[0], lines[1].replace(",", ";", 3)]) + "\n")
+    assert cli.main(["import", str(edited), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{edited}:2: expected" in err[0]
