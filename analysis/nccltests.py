@@ -591,6 +591,8 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
     for row in sec.rows:
         points.extend(_row_points(row, coll, p, f, sec.iters, old, warnings))
     points = merge_cycles(points, warnings)
+    opt_env, opt_notes = run_options(sec.command)
+    warnings += opt_notes
     if sec.variant:
         warnings.append(_VARIANT_NOTE)
     if sec.memory:
@@ -601,9 +603,30 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
     return ParsedLog(
         coll, p, points, sec.iters, sorted(set(rank_hosts.values())), gpu, facts["nccl_version"],
         facts["tests_version"], warnings, source, coll_source, rank_hosts, rank_gpus, facts["rccl_version"],
-        sec.command, {k: v for k, v in facts["env"].items() if not _SECRET_ENV.search(k)},
+        sec.command, {**{k: v for k, v in facts["env"].items() if not _SECRET_ENV.search(k)}, **opt_env},
         sorted(facts["algo_proto"]) + [f"{r.nbytes} B: {r.algo}" for r in sec.rows if r.algo],
     )  # fmt: skip
+
+
+_REGISTER = {1: "local", 2: "symmetric"}
+
+
+def run_options(command: str | None) -> tuple[dict[str, str], list[str]]:
+    """nccl-tests' -D (device-API implementation, 2.28+) and -R (buffer registration) of a command line: the
+    environment entries to record and the warnings they call for (the table's layout is the same)."""
+    env: dict[str, str] = {}
+    notes: list[str] = []
+    for m in re.finditer(r"(?:^|\s)(-D|--device_implementation|-R|--local_register)[ =](\d+)", command or ""):
+        flag, value = m.group(1), int(m.group(2))
+        if flag in ("-D", "--device_implementation") and value > 0:
+            env["nccl_tests_device_implementation"] = str(value)
+            notes.append(f"-D {value}: nccl-tests' own device-API kernel {value} (NCCL 2.28 device API), not NCCL's "
+                         "host collective: compare only with runs of the same -D")  # fmt: skip
+        elif flag in ("-R", "--local_register") and value > 0:
+            env["nccl_tests_local_register"] = _REGISTER.get(value, str(value))
+            notes.append(f"-R {value}: buffers registered ({_REGISTER.get(value, value)}): NCCL may take "
+                         "zero-copy paths an unregistered run does not")  # fmt: skip
+    return env, notes
 
 
 def merge_cycles(points: list[dict[str, Any]], warnings: list[str]) -> list[dict[str, Any]]:
@@ -833,7 +856,8 @@ def parse_json(text: str, *, collective: str | None = None, world_size: int | No
         rank_gpus[r0] = str(d.get("device_info"))
     hosts = sorted(set(rank_hosts.values()))
     gpu = rank_gpus[min(rank_gpus)] if rank_gpus else None
-    env = {}
+    opt_env, opt_notes = run_options(" ".join(map(str, doc.get("args") or [])))
+    env = dict(opt_env)
     for item in doc.get("env") or []:  # only NCCL_* settings, never secrets
         k, _, v = str(item).partition("=")
         if k.startswith("NCCL_") and not _SECRET_ENV.search(k):
@@ -844,6 +868,7 @@ def parse_json(text: str, *, collective: str | None = None, world_size: int | No
         warnings.append(f"config.devices lists {len(devices)} device(s) (the first rank of each process) but "
                         f"nthreads x ngpus x processes = {p}: world size {p}")  # fmt: skip
     warnings.extend(stragglers.notes(doc))
+    warnings += opt_notes
     if found_variant:
         warnings.append(_VARIANT_NOTE)
     errors = [str(e) for e in doc.get("errors") or [] if str(e).strip()]

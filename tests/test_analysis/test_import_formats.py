@@ -216,3 +216,21 @@ def test_per_process_times_without_spikes_say_nothing(tmp_path):
     path.write_text(json.dumps(_per_process_doc(flat, ["a", "a", "b", "b"])))
     (log,), _ = parse_any(path)
     assert not [w for w in log.warnings if w.startswith("per-process times:")]
+
+
+def test_device_api_and_registration_options_are_recorded(tmp_path):
+    """-D 1 -R 2 (nccl-tests 2.19 with NCCL 2.28: the device-API kernel on symmetric memory) leave the table's
+    layout alone; the run records them and warns that it compares only with runs of the same -D."""
+    cmd = "mpirun -np 8 ./build/all_reduce_perf -b 1M -e 4M -f 2 -g 1 -D 1 -R 2"
+    text = "\n".join([cmd, "# Collective test starting: all_reduce_perf", _HDR, _row(1 << 20, 50.0, 51.0)])
+    log = parse_text(text, world_size=8)
+    assert log.nccl_env["nccl_tests_device_implementation"] == "1"
+    assert log.nccl_env["nccl_tests_local_register"] == "symmetric"
+    assert any(w.startswith("-D 1: nccl-tests' own device-API kernel") for w in log.warnings)
+    doc = _per_process_doc([[100.0] * 4, [100.0] * 4], ["a", "b"])
+    doc["args"] += ["-D", "1", "-R", "2"]
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(doc))
+    (jlog,), _ = parse_any(path)
+    assert jlog.nccl_env["nccl_tests_device_implementation"] == "1"
+    assert any(w.startswith("-R 2: buffers registered (symmetric)") for w in jlog.warnings)
