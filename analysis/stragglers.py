@@ -8,18 +8,24 @@ time exceeds ``threshold`` x the result's average iteration time (``avg_us``, el
 iteration in which every process spiked is a system-wide spike (the fabric, or every GPU, was slow); one in
 which a single process spiked names a straggler; anything in between is a partial spike, named by host.
 
+A host whose processes' median iteration time exceeds the other hosts' by more than 10 % at every size is named
+as slow (the per-host grouping of ``analyze_perf_json.py --nodes``): a node that is slow throughout, not in spikes.
+
 ``notes`` turns a parsed file into a few lines (per process and host, not per iteration) that ``collbench
 import`` prints and keeps in the run's warnings. Never imports torch.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 #: analyze_perf_json.py's default spike threshold (a multiple of the average iteration time)
 THRESHOLD = 1.5
+#: a host whose processes' median time is this much above the other hosts' (every size) is named as slow
+SLOW_HOST = 1.1
 PROCESS_TIMES_KEY = "per_process_max_times_us"
 
 
@@ -33,6 +39,7 @@ class Spikes:
     partial: Counter = field(default_factory=Counter)  # host -> iterations some (not all) of the processes spiked
     sizes: dict[str, set[int]] = field(default_factory=dict)  # what -> the sizes it was seen at
     iterations: int = 0
+    host_ratio: dict[str, list[float]] = field(default_factory=dict)  # host -> its median / the other hosts', per size
 
 
 def _hosts(doc: dict[str, Any], n: int) -> list[str]:
@@ -64,6 +71,14 @@ def find(doc: dict[str, Any], threshold: float = THRESHOLD) -> Spikes:
             hosts = _hosts(doc, len(rows))
             out.processes = max(out.processes, len(rows))
             size = int(res.get("size") or 0)
+            means: dict[str, list[float]] = {}
+            for h, r in zip(hosts, rows, strict=True):
+                means.setdefault(h, []).append(statistics.median(r))  # the median: spikes are counted above
+            if len(means) > 1:
+                host_mean = {h: sum(v) / len(v) for h, v in means.items()}
+                for h, m in host_mean.items():
+                    others = [x for k, x in host_mean.items() if k != h]
+                    out.host_ratio.setdefault(h, []).append(m / (sum(others) / len(others)))
             for i in range(min(len(r) for r in rows)):
                 out.iterations += 1
                 high = [p for p, r in enumerate(rows) if r[i] > threshold * avg]
@@ -103,6 +118,10 @@ def notes(doc: dict[str, Any], threshold: float = THRESHOLD) -> list[str]:
         lines.append(f"per-process times: straggler process {proc} (host {hosts[proc]}) alone spiked (> "
                      f"{threshold:g}x the average) in {count} of {s.iterations} iterations "
                      f"(sizes {_sizes(s.sizes[f'process {proc}'])})")  # fmt: skip
+    slow = {h: min(r) for h, r in s.host_ratio.items() if min(r) > SLOW_HOST}
+    for host, ratio in sorted(slow.items(), key=lambda kv: -kv[1]):
+        lines.append(f"per-process times: host {host} is slow at every size: its processes' median time is "
+                     f">= {ratio:.2f}x the other hosts' (grouped per host as in analyze_perf_json.py)")  # fmt: skip
     for host, count in s.partial.most_common():
         lines.append(f"per-process times: host {host} had processes spike (> {threshold:g}x the average), but not "
                      f"all processes, in {count} iterations (sizes {_sizes(s.sizes[host])})")  # fmt: skip

@@ -234,3 +234,13 @@ def test_device_api_and_registration_options_are_recorded(tmp_path):
     (jlog,), _ = parse_any(path)
     assert jlog.nccl_env["nccl_tests_device_implementation"] == "1"
     assert any(w.startswith("-R 2: buffers registered (symmetric)") for w in jlog.warnings)
+
+
+def test_a_host_slow_at_every_size_is_named_without_spikes(tmp_path):
+    """Host b's processes take 1.3x host a's every iteration: no spike over 1.5x the average, a slow host."""
+    times = [[100.0] * 10, [101.0] * 10, [130.0] * 10, [131.0] * 10]
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(_per_process_doc(times, ["a", "a", "b", "b"])))
+    (log,), _ = parse_any(path)
+    notes = [w for w in log.warnings if w.startswith("per-process times:")]
+    assert len(notes) == 1 and "host b is slow at every size" in notes[0] and ">= 1.30x" in notes[0]
