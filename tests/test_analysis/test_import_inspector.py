@@ -159,3 +159,22 @@ def test_a_jobs_per_process_logs_are_read_together(tmp_path, capsys):
     empty.mkdir()
     assert cli.main(["import", str(empty), "--out", str(out)]) == 2
     assert "holding no NCCL Inspector log" in capsys.readouterr().err
+
+
+def test_cpu_timed_records_and_a_wrong_busbw_are_counted(tmp_path):
+    base = {"header": {"id": "0x2", "rank": 0, "n_ranks": 4, "nnodes": 1}, "metadata": {"hostname": "h"}}
+    recs = []
+    for sn, (src, busbw) in enumerate((("kernel_gpu", 15.0), ("kernel_cpu", 15.0), ("collective_cpu", 99.0))):
+        # AllReduce, 1 MiB in 104.8576 us: algbw 10 GB/s, busbw 15 GB/s at 4 ranks (2 x 3 / 4)
+        recs.append({**base, "coll_perf": {"coll": "AllReduce", "coll_sn": sn, "coll_msg_size_bytes": 1 << 20,
+                                           "coll_exec_time_us": 104.8576, "coll_timing_source": src,
+                                           "coll_busbw_gbs": busbw}})  # fmt: skip
+    recs.append({**base, "coll_perf": {"coll": "AllToAll", "coll_sn": 9, "coll_msg_size_bytes": 8,
+                                       "coll_exec_time_us": 5}})  # fmt: skip
+    path = tmp_path / "h-pid1.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    (log,), _ = parse_any(path)
+    assert log.points[0]["busbw_gbps"] == pytest.approx(15.0, rel=1e-6) and log.points[0]["iters"] == 3
+    w = "\n".join(log.warnings)
+    assert "2 record(s) timed on the CPU" in w and "1 record(s) whose coll_busbw_gbs differs" in w
+    assert "1 AllToAll record(s) left out" in w
