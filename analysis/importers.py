@@ -57,6 +57,8 @@ def parse_any(path: Path, collective: str | None = None,
               world_size: int | None = None) -> tuple[list[nccltests.ParsedLog], str]:  # fmt: skip
     """(tests, format) of one file of any format collbench reads."""
     fmt = detect(path)
+    if fmt == "collbench-csv":
+        raise AnalysisError(f"{path}: a points.csv of collbench export --csv: import it with collbench import")
     if fmt in ("rccl-tests-csv", "rccl-tests-json", "nccl-inspector"):
         if world_size is not None:
             raise AnalysisError(f"{path}: --world-size is for nccl-tests logs; a {fmt} file records its own")

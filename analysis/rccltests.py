@@ -143,7 +143,7 @@ def _world(path: Path, rec: Record) -> int:
     raise AnalysisError(f"{path}:{rec.line}: expected 'gpus' or 'ranks' (the world size)")
 
 
-def parse_records(path: Path, records: Iterable[Record], fmt: str) -> list[ParsedLog]:
+def parse_records(path: Path, records: Iterable[Record]) -> list[ParsedLog]:
     """One ParsedLog per (collective, world size, dtype, op) of the records, cycles merged into samples."""
     groups: dict[tuple, dict[tuple, list[tuple[Record, float]]]] = {}
     for rec in records:
@@ -196,8 +196,8 @@ def parse_records(path: Path, records: Iterable[Record], fmt: str) -> list[Parse
                             "median")  # fmt: skip
         if any(pt["n_wrong"] is None for pt in points):
             warnings.append("rccl-tests wrote #wrong N/A (run without -c): results were not checked")
-        source = "ranks x gpusPerRank (MPI build)" if "ranks" in next(iter(by_point.values()))[0][0].fields else \
-            "gpus (threads x GPUs of the one process)"  # fmt: skip
+        first = next(iter(by_point.values()))[0][0]
+        source = "ranks x gpusPerRank (MPI build)" if "ranks" in first.fields else "gpus (threads x GPUs of one process)"
         logs.append(ParsedLog(coll, p, points, warnings=warnings, world_size_source=source,
                               collective_source="named in the file"))  # fmt: skip
     return logs
@@ -208,6 +208,6 @@ def parse_file(path: Path, fmt: str) -> list[ParsedLog]:
     reader = _csv_records if fmt == "rccl-tests-csv" else _json_records
     try:
         with open(path, encoding="utf-8") as f:
-            return parse_records(path, reader(path, f), fmt)
+            return parse_records(path, reader(path, f))
     except UnicodeDecodeError:
         raise AnalysisError(f"{path}: not a text file") from None
