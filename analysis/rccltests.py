@@ -197,7 +197,7 @@ def parse_records(path: Path, records: Iterable[Record]) -> list[ParsedLog]:
         if any(pt["n_wrong"] is None for pt in points):
             warnings.append("rccl-tests wrote #wrong N/A (run without -c): results were not checked")
         first = next(iter(by_point.values()))[0][0]
-        source = "ranks x gpusPerRank (MPI build)" if "ranks" in first.fields else "gpus (threads x GPUs of one process)"
+        source = "ranks x gpusPerRank (MPI build)" if "ranks" in first.fields else "gpus (threads x GPUs)"
         logs.append(ParsedLog(coll, p, points, warnings=warnings, world_size_source=source,
                               collective_source="named in the file"))  # fmt: skip
     return logs
