@@ -264,7 +264,7 @@ def _row(line: str, header: list[str] | None) -> _Row | None:
     """The table row on ``line`` (already without prefixes), or None."""
     tokens = _TIMESTAMP_TAIL.sub("", line).split()
     algo = None
-    named = len(tokens) >= 10 and not _NUM.match(tokens[-3]) and not _NUM.match(tokens[-2]) and tokens[-2] != "N/A"
+    named = len(tokens) >= 10 and tokens[-3].isalpha() and tokens[-2].upper() in ("LL", "LL128", "SIMPLE")
     if (named and (tokens[-1].isdigit() or tokens[-1] == "N/A")) or (len(tokens) >= 10 and tokens[-3:] == ["N/A"] * 3):
         # rccl-tests -M 1 (--output_algo_proto_channels): algo proto nchannels after the in-place half
         algo, tokens = f"{tokens[-3]}/{tokens[-2]}, {tokens[-1]} channels", tokens[:-3]
