@@ -81,12 +81,19 @@ def test_full_report(full_report: Path) -> None:
         "Communication roofline",
     ):
         assert text in md and text in page
-    assert page.count("data:image/png;base64,") == len(figs) and 'src="figures/' not in page  # self-contained
-    # a person reads it top-down: verdicts, then figures, the full fit table last and collapsed
+    # self-contained: the PNGs as data URIs, busbw interactive instead (Bokeh, library inlined once); no script in md
+    busbw = [f for f in figs if f.name.startswith("busbw_")]
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', page)) == len(figs) - len(busbw)
+    assert 'src="figures/' not in page and not re.search(r'<(script|link|img|iframe)[^>]+(src|href)="?(?!data:)[a-z]+:', page)
+    assert page.count("data-root-id=") == 3 * 2  # one interactive busbw figure per (collective, p)
+    assert page.count("/* BEGIN bokeh.min.js */") == 1 and "<script" not in md
+    # the answer first: headline cards, busbw, then the detail; the full fit table last and collapsed
+    glance, first_fig = page.index("At a glance"), page.index("data-root-id=")
     verdict_at, first_img, last_img = page.index("Verdict:"), page.index("<img "), page.rindex("<img ")
     details_at, fits_at = page.index("<details><summary>Full fit table"), page.index("alpha_us [95% CI]")
-    assert verdict_at < page.index("Which algorithm when") < first_img < last_img < details_at < fits_at
-    assert page.index("</details>") > fits_at and page.count("<tr>", 0, first_img) < 40
+    assert glance < first_fig < verdict_at < page.index("Which algorithm when") < first_img < last_img < details_at
+    assert details_at < fits_at < page.index("</details>", fits_at) and page.count("<tr>", 0, first_fig) <= 25
+    assert page.count('<section class="card">') == 2  # one headline card per machine (p = 2 and p = 4)
     assert "the GPU link, 5 GB/s per GPU per direction, from option" in md and " % |" in md  # verdict vs --link-gbps
     assert (report / "fits.csv").read_text().startswith("scope,collective,algorithm,backend,world_size,alpha_us")
 
