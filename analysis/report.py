@@ -240,8 +240,19 @@ def _notes_of(runs: list[Run], df: pd.DataFrame, fits: pd.DataFrame | None, fit_
         notes.append(Note("", f"{noisy} of {len(df)} points are noisy (95% CI of the estimate wider than the target; "
                               "v1 files: p90/p10 > 1.5 or block vs median > 20%): read them with care"))  # fmt: skip
     for r in runs:
-        notes += [Note(r.run_id, str(w)) for w in (r.meta.get("warnings") or []) if "noisy" not in str(w)][:20]
+        notes += [_run_note(r.run_id, str(w)) for w in (r.meta.get("warnings") or []) if "noisy" not in str(w)]
     return notes
+
+
+#: a run warning about one case ('all_reduce/ring 2048 B in-place: interference: ...'): the case is its subject
+CASE_NOTE = re.compile(r"([a-z_]+/[\w.-]+(?: [^:]*)?): (.+)", re.S)
+
+
+def _run_note(run_id: str, text: str) -> Note:
+    """A run warning as a note; one about a case names the case in its subject, so the same warning on many cases
+    folds into one line."""
+    m = CASE_NOTE.fullmatch(text)
+    return Note(f"{run_id} {m.group(1)}", m.group(2)) if m else Note(run_id, text)
 
 
 def _counts(runs: list[Run], vs: list[verdict.Verdict]) -> dict[str, Counts]:

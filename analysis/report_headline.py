@@ -30,11 +30,14 @@ class Counts:
 
 
 def fastest_by_size(which: Sequence[tuple[str, ...]], collective: str, p: int) -> str:
-    """'ring 1 KiB - 48 KiB, builtin 64 KiB - 16 MiB' from the 'which algorithm when' rows of (collective, p)."""
-    runs = [(r[3], r[2]) for r in which if r[0] == collective and r[1] == str(p)]
+    """'builtin to 230.9 KiB, then tree to 14.8 MiB, then ring' from the 'which algorithm when' rows of
+    (collective, p) (their sizes: 'first - last')."""
+    runs = [(r[3], r[2].split(" - ")[-1]) for r in which if r[0] == collective and r[1] == str(p)]
+    if not runs:
+        return "-"
     if len(runs) == 1:
         return f"{runs[0][0]} at every size"
-    return ", ".join(f"{alg} {sizes}" for alg, sizes in runs) or "-"
+    return ", then ".join(f"{alg} to {hi}" for alg, hi in runs[:-1]) + f", then {runs[-1][0]}"
 
 
 def _best(vs: list[Verdict]) -> Verdict:

@@ -19,10 +19,10 @@ h1{font-size:1.45em;margin:.2em 0 .6em;overflow-wrap:anywhere}
 h2{font-size:1.2em;margin:1.8em 0 .5em;padding-bottom:.2em;border-bottom:2px solid var(--line)}
 h3{font-size:1.02em;margin:0 0 .4em}
 p,li{max-width:75em}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(540px,1fr));gap:1em;margin:.5em 0 1em}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(600px,1fr));gap:1em;margin:.5em 0 1em}
 .card{border:1px solid var(--line);border-left:5px solid var(--accent);border-radius:6px;padding:.8em 1em;
  background:var(--soft)}
-.card table{margin:.3em 0;background:#fff;width:100%}
+.card table{margin:.3em 0;background:#fff;width:100%}.card td:nth-child(-n+4){white-space:nowrap}
 .card p{margin:.3em 0;font-size:.93em;color:var(--muted)}
 table{border-collapse:collapse;font-size:13px;margin:.6em 0}
 th{background:var(--soft);text-align:left;font-weight:600}
