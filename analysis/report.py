@@ -321,12 +321,18 @@ def scaling_predictor(runs: list[Run], fits: pd.DataFrame, gpus_per_node: int | 
     return fits
 
 
-def _world_sizes(pred: object) -> list[int]:
-    """World sizes of the scaling table: powers of 2, or with a per-node count g those up to g, then g x 2^k."""
-    if isinstance(pred, TwoTierPredictor):
-        g = pred.g
-        return sorted({1, *(2**k for k in range(11) if 2**k <= g), *(g * 2**k for k in range(9))})
-    return [2**k for k in range(11)]
+def _world_sizes(pred: object, grad_bytes: int) -> tuple[list[int], str]:
+    """World sizes of the scaling table and what was left out: powers of 2; with a two-tier fit (g GPUs per node)
+    those up to g, then g x 2^k, less the scales the fit cannot predict (a tier it has not measured)."""
+    if not isinstance(pred, TwoTierPredictor):
+        return [2**k for k in range(11)], ""
+    g = pred.g
+    sizes = sorted({1, *(2**k for k in range(11) if 2**k <= g), *(g * 2**k for k in range(9))})
+    kept = [p for p in sizes if p == 1 or pred.predict("ring", p, grad_bytes) is not None]
+    left = [p for p in sizes if p not in kept]
+    why = (f"world sizes {', '.join(map(str, left))} left out: the two-tier fit has not measured the tier they use "
+           "(collbench predict says which)") if left else ""  # fmt: skip
+    return kept, why
 
 
 def build(runs: list[Run], fits: pd.DataFrame | None, figs: Path, *, peak_gbps: float | None = None,
@@ -367,9 +373,11 @@ def build(runs: list[Run], fits: pd.DataFrame | None, figs: Path, *, peak_gbps: 
         caption = f"Will more GPUs help? ring all-reduce of {size_label(grad_bytes)}, compute {compute_ms} ms"
         try:
             pred = scaling_predictor(runs, fits, overrides.get("gpus_per_node"), n_boot)
+            world_sizes, left_out = _world_sizes(pred, grad_bytes)
             table = scaling_table(pred, grad_bytes=grad_bytes, compute_ms=compute_ms, overlap=overlap,
-                                  world_sizes=_world_sizes(pred))  # fmt: skip
+                                  world_sizes=world_sizes)  # fmt: skip
             blocks += _figure_blocks(caption, LOOK["scaling"], plots.scaling(table, figs, caption))
+            blocks += [Block("p", left_out)] if left_out else []
             rows = tuple(tuple(_num(v, "{:.4g}") for v in row) for row in table.itertuples(index=False))
             blocks += [Block("h2", caption + ": table"), Block("table", header=tuple(table.columns), rows=rows)]
         except AnalysisError as exc:

@@ -160,3 +160,40 @@ def test_roofline_of_all_to_all_uses_its_bandwidth_algorithm(full_report: Path) 
     figs = {f.name for f in _figures(full_report)}
     assert {"roofline_all_to_all_p2.png", "roofline_all_to_all_p4.png"} <= figs
     _check_png(full_report / "figures" / "roofline_all_to_all_p4.png")
+
+
+def test_scaling_section_of_a_node_count_series(tmp_path: Path, capsys) -> None:
+    """2 and 4 nodes of 8 GPUs (imported-like: builtin only): the one-tier fits have no ring model across world
+    sizes, yet predict --scaling answers from the two-tier fit; the report's scaling section uses the same."""
+    from analysis import predict
+    from analysis.fitting import fit_all
+    from analysis.read_runs import load_runs
+
+    hw = synthetic.TwoTierHardware(alpha_intra_us=4.0, bw_intra_gbps=150.0, alpha_inter_us=12.0, bw_inter_gbps=40.0)
+    runs = [synthetic.write_two_tier_run(tmp_path / "runs", hw, nnodes=n, gpus_per_node=8, seed=n) for n in (2, 4)]
+    with pytest.raises(Exception, match="fit runs at >= 2 world sizes"):  # what the report used to print
+        predict.scaling_table(fit_all(load_runs(runs), n_boot=0), grad_bytes=1 << 30, compute_ms=300.0,
+                              world_sizes=[16, 32])  # fmt: skip
+    assert cli.main(["predict", "--fits", str(tmp_path / "runs"), "--scaling", "--grad-bytes", "1G", "--boot",
+                     "10", "--world-sizes", "16,32,64"]) == 0  # fmt: skip
+    capsys.readouterr()
+    report = _report(capsys, str(tmp_path / "runs"), "--out", str(tmp_path / "rep"), "--grad-bytes", "1G",
+                     "--compute-ms", "300")  # fmt: skip
+    md = (report / "report.md").read_text()
+    assert "unavailable" not in md and "## Will more GPUs help? ring all-reduce of 1 GiB, compute 300.0 ms: table" in md
+    assert "| 64 |" in md and "| 12 |" not in md  # world sizes are multiples of the 8 GPUs per node
+    assert "world sizes 2, 4, 8 left out" in md  # one node: the intra-node tier is not measured
+
+
+def test_imported_reference_run_report(tmp_path: Path, capsys) -> None:
+    """results/nccl-tests-gb200-nvl72 (one rank line, topology from its hardware.toml): the headline says 93 % of
+    NVLink 5's 900 GB/s, and the runs table agrees with the machine line (18 x 4) and prints '-' where an import
+    has no torch version or start time."""
+    root = Path(__file__).resolve().parents[2] / "results" / "nccl-tests-gb200-nvl72"
+    report = _report(capsys, str(root), "--out", str(tmp_path / "rep"))
+    md = (report / "report.md").read_text()
+    assert "| all_reduce | 72 | 839 (builtin, 4 GiB) | 93 % of 900 link: near the roof | builtin at every size |" in md
+    runs_table = md[md.index("## Runs") :]
+    row = next(line for line in runs_table.splitlines() if line.startswith("| 2026"))
+    assert "| 18 x 4 |" in row and "None" not in row and row.count("| - |") == 2
+    assert "18 node(s) x 4 ranks" in md
