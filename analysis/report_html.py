@@ -1,6 +1,7 @@
 """report.html: one self-contained page (figures embedded as data URIs, the Bokeh library inlined once, one small
-stylesheet, nothing fetched from the network) from the report's blocks. Printable: the figure grid becomes one
-column and collapsed tables open on paper."""
+stylesheet, nothing fetched from the network) from the report's blocks. Printable: the figure grid and the
+cards become one column, and figures, cards and tables are not split across pages (a collapsed table prints
+as its summary line; open it before printing to print it)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ figure img{width:100%;height:auto;display:block}
 figcaption{color:var(--muted);font-size:.9em;margin-top:.3em}
 ul{padding-left:1.3em}
 @media print{body{max-width:none;padding:0;font-size:11px}.grid,.cards{grid-template-columns:1fr}
- figure,.card,table{break-inside:avoid}details>summary{list-style:none}h2{break-after:avoid}}
+ figure,.card,table{break-inside:avoid}h2{break-after:avoid}}
 """
 
 
