@@ -149,6 +149,16 @@ def _curve_alpha(fits: pd.DataFrame | None, coll: str, p: int) -> tuple[float, s
     return float(r["alpha_us"]), str(r["algorithm"])
 
 
+def y_limits(busbw: pd.Series, roofs: list[float]) -> tuple[float, float] | None:
+    """Log y limits of a roofline: a factor 3 beyond the measured busbw and every horizontal roof drawn, so no
+    roof in the legend lies off the axis; None without a positive busbw (a log axis needs positive limits)."""
+    positive = busbw[busbw > 0]
+    if positive.empty:
+        return None
+    values = [float(positive.min()), float(positive.max()), *(y for y in roofs if y > 0)]
+    return max(min(values) / 3, 1e-6), max(values) * 3
+
+
 #: line styles of the spec roofs (analysis.verdict.plot_roofs kinds)
 ROOF_STYLE = {"link": ("k", "--"), "network": ("tab:blue", "--"), "reduction": ("tab:red", ":")}
 
@@ -217,10 +227,9 @@ def roofline(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path, peak_gbps: 
         _size_axis(ax)
         ax.set_yscale("log")
         flat += [r[1] for r in roofs]
-        positive = g["busbw_gbps"][g["busbw_gbps"] > 0]
-        if not positive.empty:  # a log axis needs positive limits
-            values = [float(positive.min()), float(positive.max()), *(y for y in flat if y > 0)]
-            ax.set_ylim(max(min(values) / 3, 1e-6), max(values) * 3)
+        limits = y_limits(g["busbw_gbps"], flat)
+        if limits is not None:
+            ax.set_ylim(*limits)
         ax.set_ylabel("bus bandwidth (GB/s)")
         ax.set_title(f"Communication roofline: {coll}, world size {p}" + (f" ({', '.join(notes)})" if notes else ""))
         ax.legend(fontsize=8, loc="lower right")

@@ -150,6 +150,7 @@ def test_report_opens_with_what_changed_against_a_baseline(tmp_path: Path, capsy
     md = (report / "report.md").read_text()
     assert "## What changed" in md and md.index("## What changed") < md.index("## Which algorithm when")
     assert f"Against {base.name}: {len(sizes)} points compared (0 unmatched); {len(sizes)} slower" in md
+    assert md.index(f"Against the baseline: {len(sizes)} point(s) slower, 0 faster") < md.index("## What changed")
     same = _report(capsys, str(base), "--baseline", str(base), "--out", str(tmp_path / "same"))
     assert "0 slower, 0 faster" in (same / "report.md").read_text()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import report_html, report_interactive
+from analysis import plots, report_html, report_interactive
 from analysis.report_blocks import Block, to_markdown
 from analysis.report_headline import fastest_by_size
 from analysis.report_notes import SHOWN_SUBJECTS, Note, fold
@@ -72,3 +72,13 @@ def test_long_table_is_collapsed_under_its_summary(tmp_path: Path) -> None:
     assert page.count("<details>") == 1  # the short table stays open
     md = to_markdown(blocks, tmp_path)
     assert md.startswith("<details><summary>30 rows: all x</summary>") and "| 29 | x |" in md
+
+
+def test_roofline_axis_spans_every_roof_it_labels() -> None:
+    """A reduction roof of 3.5 GB/s over busbw that peaks at 0.9 GB/s (cpu-2core reduce, p = 3) was drawn above
+    the axis (top = 3 x the peak) while the legend listed it; a roof far below the points likewise."""
+    busbw = pd.Series([0.001, 0.1, 0.9])
+    lo, hi = plots.y_limits(busbw, [2.0, 3.5, 1e-5])
+    assert lo <= 1e-5 and hi >= 3.5 * 2 and lo > 0
+    assert plots.y_limits(busbw, []) == (0.001 / 3, 0.9 * 3)
+    assert plots.y_limits(pd.Series([0.0]), [2.0]) is None
