@@ -283,8 +283,9 @@ def _changed(runs: list[Run], baseline: list[Run], threshold: float = 0.10, alph
     return out
 
 
-def _which_blocks(df: pd.DataFrame, fits: pd.DataFrame | None) -> list[Block]:
-    rows = tuple(which_algorithm_when(df, fits))
+def _which_blocks(which: list[tuple[str, ...]]) -> list[Block]:
+    """'Which algorithm when': collapsed under a summary row (how many crossovers) when long."""
+    rows = tuple(which)
     curves = len({(r[0], r[1]) for r in rows})
     summary = (f"Which algorithm when, {len(rows)} rows for {curves} (collective, p): {len(rows) - curves} "
                "crossover(s)") if len(rows) > LONG_TABLE_ROWS else ""  # fmt: skip
@@ -359,7 +360,7 @@ def build(runs: list[Run], fits: pd.DataFrame | None, figs: Path, *, peak_gbps: 
         blocks += [Block("img", _caption(p), path=p, md_only=True) for p in busbw]
     blocks += changes_blocks(df, baseline or [])
     blocks += _verdict_blocks(runs, vs, ms)
-    blocks += _which_blocks(df, fits)
+    blocks += _which_blocks(which)
     notes = _notes_of(runs, df, fits, fit_error)
     blocks += [Block("h2", "Warnings"), Block("list", rows=tuple((n,) for n in fold(notes)) or (("none",),))]
     roofs = spec_roofs(runs, overrides)
