@@ -137,6 +137,9 @@ def test_analyse_only_compares_with_the_earlier_folder(dry_run, tmp_path: Path) 
     shutil.copytree(folder, base)
     later = parent / (_load("gpu_evidence").STAMP_RE.sub("", folder.name) + "-29991231T235959Z")
     shutil.copytree(folder, later)
+    for run_json in later.glob("runs/*/*/run.json"):  # a second run of the same code: compare refuses one run twice
+        meta = json.loads(run_json.read_text())
+        run_json.write_text(json.dumps({**meta, "run_id": f"{meta['run_id']}-later"}))
     proc = run_script(["--analyse-only", str(later), "--skip", "fit,report"], timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     steps = steps_of(later)
