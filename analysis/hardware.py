@@ -205,8 +205,8 @@ class Machine:
         net = self.network_gbps_per_gpu()
         if net:
             total = self.nics_per_node * self.nic_gbps / 8
-            parts.append(f"network {self.nics_per_node} x {self.nic_gbps:g} Gb/s per node = {total:.3g} GB/s per node, "
-                         f"{net:.3g} GB/s per GPU ({self.origin.get('nic_gbps')})")  # fmt: skip
+            parts.append(f"network {self.nics_per_node} x {self.nic_gbps:g} Gb/s per node = {total:.4g} GB/s per node "
+                         f"({self.origin.get('nic_gbps')})")  # fmt: skip
         if self.domain_gpus and self.domain_gpus != self.gpus_per_node:
             parts.append(f"NVLink domain {self.domain_gpus} GPUs ({self.origin.get('domain_gpus')})")
         return "; ".join(parts)

@@ -122,3 +122,26 @@ def given(derived: Topology, nnodes: int | None, gpus_per_node: int | None,
         notes.append(f"the options ({nnodes} x {gpus_per_node}) override the rank lines "
                      f"({derived.nnodes} host(s) x {derived.gpus_per_node or '?'})")  # fmt: skip
     return Topology(p, nnodes, gpus_per_node, domain_gpus, "given"), notes
+
+
+def fast_tier(world_sizes: list[int], nnodes: int | None, gpus_per_node: int | None,
+              domain_gpus: int | None) -> tuple[int | None, str]:  # fmt: skip
+    """GPUs of the fast tier (the node, or the NVLink domain when one is given) for a model across scales, and
+    the line that says what was used. ``nnodes`` names the node count of one scale, so it needs the runs to
+    share one world size. (None, '') when nothing is given: the runs' own topology applies."""
+    if nnodes is None and gpus_per_node is None and domain_gpus is None:
+        return None, ""
+    multi = sorted({w for w in world_sizes if w > 1})
+    if nnodes is not None:
+        if len(multi) != 1:
+            raise AnalysisError(f"--nnodes is the node count of one world size, but the runs have world sizes "
+                                f"{', '.join(map(str, multi)) or 'none above 1'}: give --gpus-per-node")  # fmt: skip
+        check(multi[0], nnodes, gpus_per_node, None)
+        gpus_per_node = gpus_per_node or multi[0] // nnodes
+    for w in multi:
+        check(w, None, gpus_per_node, None, f"world size {w} of the runs")
+    check(None, None, gpus_per_node, domain_gpus)
+    if domain_gpus:
+        where = f" ({gpus_per_node} GPUs per node)" if gpus_per_node else ""
+        return domain_gpus, f"fast tier: NVLink domains of {domain_gpus} GPUs{where}; the network is between domains"
+    return gpus_per_node, f"fast tier: nodes of {gpus_per_node} GPUs; the network is between nodes"
