@@ -237,8 +237,9 @@ def _recorded_topology(meta: dict[str, Any], world: int | None, notes: list[str]
 
 def _topology(meta: dict[str, Any], world: int | None, settings: dict[str, Any], origin: dict[str, str],
               notes: list[str]) -> tuple[int | None, int | None, int | None]:  # fmt: skip
-    """(nnodes, GPUs per node, NVLink domain GPUs): run.json < named system < hardware file < options, where a
-    higher source's nodes or GPUs per node fixes the other from the world size (analysis.topology.check refuses
+    """(nnodes, GPUs per node, NVLink domain GPUs): named system < run.json < hardware file < options (a system
+    says what its nodes hold, the run what it used), where a higher source's nodes or GPUs per node fixes the
+    other from the world size (analysis.topology.check refuses
     numbers that do not fit it). Unknown stays None: never one node by default."""
     nnodes, per_node = _recorded_topology(meta, world, notes)
     hw = meta.get("hardware") or {}
@@ -247,12 +248,16 @@ def _topology(meta: dict[str, Any], world: int | None, settings: dict[str, Any],
     for key in ("nnodes", "gpus_per_node"):
         if key in settings:
             where = origin[key]
-            lvl = 1 if where.startswith("system") else (2 if where.startswith("hardware file") else 3)
-            levels[key] = (lvl, settings[key], where)
+            # a named system says what a node has: below what the run recorded, above nothing
+            lvl = -1 if where.startswith("system") else (2 if where.startswith("hardware file") else 3)
+            if lvl > levels[key][0] or levels[key][1] is None:
+                levels[key] = (lvl, settings[key], where)
+    if levels["nnodes"][1] is not None and levels["gpus_per_node"][0] < 0 and levels["nnodes"][0] >= 0:
+        levels["gpus_per_node"] = (-2, None, "")  # the run's own node count wins over a system's node size
     (ln, nnodes, on), (lg, per_node, og) = levels["nnodes"], levels["gpus_per_node"]
     domain = settings.get("nvlink_domain_gpus") or _int(hw.get("nvlink_domain_gpus"))
     od = origin.get("nvlink_domain_gpus") or ("run.json" if domain else None)
-    system_gpus = lg == 1  # a named system says what a node has, not how many ranks the run put on it
+    system_gpus = lg < 0  # a named system's GPUs per node need not divide a run that used part of its nodes
     if world and per_node and not system_gpus and max(ln, lg) >= 1:
         topology.check(world, nnodes if ln == lg else None, per_node, None, og)
     if world and nnodes and ln >= 1:
