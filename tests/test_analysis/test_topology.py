@@ -193,3 +193,33 @@ def test_topology_check_rules() -> None:
         topology.check(12, None, 8, None)
     with pytest.raises(AnalysisError, match="smaller than a node"):
         topology.check(None, None, 8, 4)
+
+
+#: every committed multi-node log with hardware its source names: (file, --system, hand roof GB/s, peak busbw
+#: read off the log's out-of-place column). Hand roof (docs/fitting.md, "Verdict"): a ring across nodes or
+#: NVLink domains is bounded by min(GPU link, NIC total of one node or domain); inside one domain by the link.
+EVIDENCE = [
+    ("scaling/nccl-tests-309-h100-ib400/2node-all_reduce.log", "dgx-h100", min(450, 8 * 400 / 8), 466.73),
+    ("scaling/nccl-tests-309-h100-ib400/4node-all_reduce.log", "dgx-h100", min(450, 8 * 400 / 8), 324.99),
+    ("scaling/nccl-tests-309-h100-ib400/8node-all_reduce.log", "dgx-h100", min(450, 8 * 400 / 8), 320.70),
+    ("nccl-tests/nccl-tests-309-ring-h100-2node.log", "dgx-h100", min(450, 8 * 400 / 8), 392.69),
+    ("nccl-tests/nccl-tests-290-srun-label-h100-2node.log", "dgx-h100", min(450, 8 * 400 / 8), 166.22),
+    ("nccl-tests/nccl-tests-290-ring-h100-2node.log", "dgx-h100", min(450, 8 * 400 / 8), 102.10),
+    ("nccl-tests/a3mega-h100-16rank-all_reduce.md.log", "a3-mega", min(450, 8 * 200 / 8), 338.82),
+    ("nccl-tests/gb200-nvl72-all_reduce.log", "gb200-nvl72", 900, 839.16),  # one NVLink domain: the link
+    ("nccl-tests/gb200-20rack-1440rank-all_reduce.log", "gb200-nvl72", min(900, 18 * 4 * 400 / 8), 286.52),
+]
+
+
+@pytest.mark.parametrize("name,system,roof_gbps,peak_gbps", EVIDENCE, ids=[e[0].split("/")[-1] for e in EVIDENCE])
+def test_multi_node_logs_verdict_roof_equals_the_hand_check(
+    name: str, system: str, roof_gbps: float, peak_gbps: float, tmp_path: Path, capsys
+) -> None:
+    """The table of results/README.md ("Roofs of public multi-node logs"): roof and share as computed by hand."""
+    assert cli.main(["import", str(DATA / name), "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert cli.main(["verdict", str(tmp_path), "--system", system, "--json"]) == 0
+    (v,) = [v for v in json.loads(capsys.readouterr().out)["verdicts"] if v["role"] == "builtin"]
+    assert v["roof_gbps"] == pytest.approx(roof_gbps)
+    assert v["peak_busbw_gbps"] == pytest.approx(peak_gbps, abs=0.05)  # recomputed from size and time
+    assert v["ratio"] == pytest.approx(peak_gbps / roof_gbps, abs=0.005)
