@@ -132,6 +132,9 @@ def test_verdict_options_fix_the_topology_and_refuse_bad_numbers(tmp_path: Path,
         assert cli.main(["verdict", run, *opts]) == 2
         err = capsys.readouterr().err
         assert err.startswith("collbench: error:") and err.count("\n") == 1 and msg in err, err
+    report = tmp_path / "report"
+    assert cli.main(["report", run, "--out", str(report), "--gpus-per-node", "7", "--boot", "0"]) == 2
+    assert "does not divide the world size 1440" in capsys.readouterr().err and not report.exists()
 
 
 def test_old_import_with_one_rank_line_is_not_one_node() -> None:
