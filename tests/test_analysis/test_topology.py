@@ -226,3 +226,16 @@ def test_multi_node_logs_verdict_roof_equals_the_hand_check(
     assert v["roof_gbps"] == pytest.approx(roof_gbps)
     assert v["peak_busbw_gbps"] == pytest.approx(peak_gbps, abs=0.05)  # recomputed from size and time
     assert v["ratio"] == pytest.approx(peak_gbps / roof_gbps, abs=0.005)
+
+
+def test_hardware_file_topology_is_checked_and_used(tmp_path: Path, capsys) -> None:
+    _import(capsys, tmp_path, NCCL / "gb200-nvl72-all_reduce.log")
+    run = next(tmp_path.glob("imp0"))
+    (run / "hardware.toml").write_text('system = "gb200-nvl72"\ngpus_per_node = 4\nnvlink_domain_gpus = 72\n')
+    assert cli.main(["verdict", str(run), "--json"]) == 0
+    (mach,) = json.loads(capsys.readouterr().out)["machines"].values()
+    assert (mach["nnodes"], mach["gpus_per_node"]) == (18, 4) and "hardware file" in mach["origin"]["nnodes"]
+    (run / "hardware.toml").write_text("gpus_per_node = 5\n")
+    assert cli.main(["verdict", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not divide the world size 72 (hardware file hardware.toml)" in err
