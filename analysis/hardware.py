@@ -184,12 +184,6 @@ class Machine:
             return f"{self.gpu.link} of {self.gpu.name}"
         return "the GPU link"
 
-    def network_gbps_per_gpu(self) -> float | None:
-        """nics_per_node x nic_gbps / 8 / gpus_per_node (GB/s), None when a factor is unknown."""
-        if not (self.nic_gbps and self.nics_per_node and self.gpus_per_node):
-            return None
-        return self.nics_per_node * self.nic_gbps / 8 / self.gpus_per_node
-
     def describe(self) -> str:
         """One line: GPU, topology, link, network, and where they came from."""
         gpu = self.gpu.name if self.gpu else (f"{self.gpu_name} (not in the catalog)" if self.gpu_name else "no GPU")
@@ -202,8 +196,7 @@ class Machine:
             parts.append(f"link {self.link_gbps:g} GB/s per direction ({self.origin.get('link_gbps')})")
         if self.hbm_gbps:
             parts.append(f"memory {self.hbm_gbps:g} GB/s ({self.origin.get('hbm_gbps')})")
-        net = self.network_gbps_per_gpu()
-        if net:
+        if self.nic_gbps and self.nics_per_node:
             total = self.nics_per_node * self.nic_gbps / 8
             parts.append(f"network {self.nics_per_node} x {self.nic_gbps:g} Gb/s per node = {total:.4g} GB/s per node "
                          f"({self.origin.get('nic_gbps')})")  # fmt: skip
