@@ -5,6 +5,7 @@ the above-the-roof notes per collective and vendor."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -239,3 +240,16 @@ def test_hardware_file_topology_is_checked_and_used(tmp_path: Path, capsys) -> N
     assert cli.main(["verdict", str(run)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not divide the world size 72 (hardware file hardware.toml)" in err
+
+
+def test_elided_rank_list_is_unknown_until_given(tmp_path: Path, capsys) -> None:
+    """The 8-node log of nccl-tests issue 309 with its rank list elided as people post it ('#  ...')."""
+    lines = (SERIES / "8node-all_reduce.log").read_text().splitlines()
+    kept = [ln for ln in lines if not re.match(r"#\s+Rank\s+(\d+)", ln) or int(ln.split()[2]) not in range(3, 61)]
+    at = next(i for i, ln in enumerate(kept) if re.match(r"#\s+Rank\s+61\b", ln))
+    elided = tmp_path / "elided.log"
+    elided.write_text("\n".join([*kept[:at], "#  ...", *kept[at:]]) + "\n")
+    meta, err = _import(capsys, tmp_path, elided)
+    assert meta["world_size"] == 64 and meta["nnodes"] is None and "missing: rank 3-60" in err
+    meta, err = _import(capsys, tmp_path, elided, "--nnodes", "8")
+    assert err == "" and (meta["nnodes"], meta["ranks_per_node"]) == (8, 8)
