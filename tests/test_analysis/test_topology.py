@@ -199,7 +199,8 @@ def test_topology_check_rules() -> None:
         topology.check(None, None, 8, 4)
 
 
-#: every committed multi-node log with hardware its source names: (file, --system, hand roof GB/s, peak busbw
+#: every committed multi-node log with hardware its source names: (file, --system or the NIC options, hand
+#: roof GB/s, peak busbw
 #: read off the log's out-of-place column). Hand roof (docs/fitting.md, "Verdict"): a ring across nodes or
 #: NVLink domains is bounded by min(GPU link, NIC total of one node or domain); inside one domain by the link.
 EVIDENCE = [
@@ -212,6 +213,8 @@ EVIDENCE = [
     ("nccl-tests/a3mega-h100-16rank-all_reduce.md.log", "a3-mega", min(450, 8 * 200 / 8), 338.82),
     ("nccl-tests/gb200-nvl72-all_reduce.log", "gb200-nvl72", 900, 839.16),  # one NVLink domain: the link
     ("nccl-tests/gb200-20rack-1440rank-all_reduce.log", "gb200-nvl72", min(900, 18 * 4 * 400 / 8), 286.52),
+    ("nccl-tests/oci-bm-gpu4-a100-2node-all_reduce.log", "--nic-gbps 100 --nics-per-node 16",
+     min(300, 16 * 100 / 8), 190.02),
 ]
 
 
@@ -222,7 +225,8 @@ def test_multi_node_logs_verdict_roof_equals_the_hand_check(
     """The table of results/README.md ("Roofs of public multi-node logs"): roof and share as computed by hand."""
     assert cli.main(["import", str(DATA / name), "--out", str(tmp_path)]) == 0
     capsys.readouterr()
-    assert cli.main(["verdict", str(tmp_path), "--system", system, "--json"]) == 0
+    hw = system.split() if system.startswith("--") else ["--system", system]
+    assert cli.main(["verdict", str(tmp_path), *hw, "--json"]) == 0
     (v,) = [v for v in json.loads(capsys.readouterr().out)["verdicts"] if v["role"] == "builtin"]
     assert v["roof_gbps"] == pytest.approx(roof_gbps)
     assert v["peak_busbw_gbps"] == pytest.approx(peak_gbps, abs=0.05)  # recomputed from size and time
