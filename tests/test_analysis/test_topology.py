@@ -215,6 +215,9 @@ EVIDENCE = [
     ("nccl-tests/gb200-20rack-1440rank-all_reduce.log", "gb200-nvl72", min(900, 18 * 4 * 400 / 8), 286.52),
     ("nccl-tests/oci-bm-gpu4-a100-2node-all_reduce.log", "--nic-gbps 100 --nics-per-node 16",
      min(300, 16 * 100 / 8), 190.02),
+    ("nccl-tests/rccl-mi355x-pollara-2node-all_reduce.log", "mi355x-8x400", min(537.6, 8 * 400 / 8), 385.98),
+    # all-to-all: B (n - 1) / (g (n - g)) = 400 x 15 / (8 x 8)
+    ("nccl-tests/rccl-mi355x-pollara-2node-alltoall.log", "mi355x-8x400", 8 * 400 / 8 * 15 / (8 * 8), 91.09),
 ]
 
 
