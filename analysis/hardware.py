@@ -232,8 +232,8 @@ def _topology(meta: dict[str, Any], world: int | None, settings: dict[str, Any],
               notes: list[str]) -> tuple[int | None, int | None, int | None]:  # fmt: skip
     """(nnodes, GPUs per node, NVLink domain GPUs): named system < run.json < hardware file < options (a system
     says what its nodes hold, the run what it used), where a higher source's nodes or GPUs per node fixes the
-    other from the world size (analysis.topology.check refuses
-    numbers that do not fit it). Unknown stays None: never one node by default."""
+    other from the world size (analysis.topology.check refuses numbers that do not fit it). Unknown stays
+    None: never one node by default."""
     nnodes, per_node = _recorded_topology(meta, world, notes)
     hw = meta.get("hardware") or {}
     src = "run.json (" + str(hw.get("topology_source") or "recorded") + ")"
@@ -262,8 +262,8 @@ def _topology(meta: dict[str, Any], world: int | None, settings: dict[str, Any],
         per_node, og = world // nnodes, f"world size / nodes ({on})"
     if domain and per_node:
         topology.check(None, None, per_node, domain, od or "option")
+    origin.pop("nvlink_domain_gpus", None)  # recorded as domain_gpus, the Machine's field
     for key, value, where in (("nnodes", nnodes, on), ("gpus_per_node", per_node, og), ("domain_gpus", domain, od)):
-        origin.pop("nvlink_domain_gpus", None)
         if value is not None:
             origin[key] = where
     return nnodes, per_node, domain

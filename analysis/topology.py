@@ -89,7 +89,7 @@ def check(world_size: int | None, nnodes: int | None, gpus_per_node: int | None,
     if w and nnodes:
         if nnodes > w or w % nnodes:
             raise AnalysisError(f"--nnodes {nnodes} does not divide the world size {w} ({where})")
-        if gpus_per_node and nnodes > 1 and nnodes * gpus_per_node != w:
+        if gpus_per_node and nnodes * gpus_per_node != w and not (nnodes == 1 and w <= gpus_per_node):
             raise AnalysisError(f"--nnodes {nnodes} x --gpus-per-node {gpus_per_node} = "
                                 f"{nnodes * gpus_per_node}, not the world size {w} ({where})")  # fmt: skip
     if domain_gpus and gpus_per_node:

@@ -193,6 +193,9 @@ def test_predict_topology_options(tmp_path: Path, capsys) -> None:
 
 def test_topology_check_rules() -> None:
     topology.check(4, None, 8, None)  # part of one node: allowed
+    topology.check(4, 1, 8, None)
+    with pytest.raises(AnalysisError, match="= 4, not the world size 8"):
+        topology.check(8, 1, 4, None)
     with pytest.raises(AnalysisError, match="does not divide"):
         topology.check(12, None, 8, None)
     with pytest.raises(AnalysisError, match="smaller than a node"):
