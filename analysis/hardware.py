@@ -262,7 +262,8 @@ def _topology(meta: dict[str, Any], world: int | None, settings: dict[str, Any],
         per_node, og = world // nnodes, f"world size / nodes ({on})"
     if domain and per_node:
         topology.check(None, None, per_node, domain, od or "option")
-    origin.pop("nvlink_domain_gpus", None)  # recorded as domain_gpus, the Machine's field
+    for key in ("nvlink_domain_gpus", "nnodes", "gpus_per_node"):  # set below from what was used
+        origin.pop(key, None)
     for key, value, where in (("nnodes", nnodes, on), ("gpus_per_node", per_node, og), ("domain_gpus", domain, od)):
         if value is not None:
             origin[key] = where
