@@ -54,10 +54,28 @@ def _printed_json(pred, summary: list[str], table, as_json: bool) -> bool:  # no
     return False
 
 
+def _unknown_topology(meta: dict) -> bool:
+    """A multi-rank run whose nodes and GPUs per node are both unknown (an import without complete rank lines)."""
+    hw = meta.get("hardware") or {}
+    world = meta.get("world_size") or 0
+    known = meta.get("nnodes") or meta.get("ranks_per_node") or hw.get("nnodes") or hw.get("gpus_per_node")
+    hosts = hw.get("rank_hosts")
+    partial = isinstance(hosts, list) and len(hosts) < int(world) and hw.get("topology_source") != "given"
+    return int(world) > 1 and (not known or partial)
+
+
 def _fast_tier(args: argparse.Namespace) -> tuple[int | None, str]:
     """GPUs per fast tier from --nnodes / --gpus-per-node / --nvlink-domain-gpus (analysis.topology.fast_tier),
     checked against the world sizes of the runs; (None, '') when none is given."""
     if args.nnodes is None and args.gpus_per_node is None and args.nvlink_domain_gpus is None:
+        if not (len(args.fits) == 1 and args.fits[0].endswith(".csv")):
+            runs = [r for path in args.fits for r in find_runs(path)]
+            scales = {int(p) for r in runs for p in r.points["world_size"].dropna().unique() if p > 1}
+            unknown = [r.run_id for r in runs if _unknown_topology(r.meta)]
+            if unknown and len(scales) >= 2:  # the two-tier model needs every scale's nodes
+                raise UsageError(f"the topology of {', '.join(unknown)} is unknown (its log's rank lines are "
+                                 "incomplete; never guessed): give --gpus-per-node, --nnodes or "
+                                 "--nvlink-domain-gpus")  # fmt: skip
         return None, ""
     sizes: list[int] = []
     if args.nnodes is not None or args.gpus_per_node is not None:

@@ -183,7 +183,11 @@ def test_predict_topology_options(tmp_path: Path, capsys) -> None:
     assert "# fast tier: nodes of 8 GPUs" in capsys.readouterr().out
     assert cli.main([*base, "--nvlink-domain-gpus", "16", "--gpus-per-node", "8"]) == 0
     assert "# fast tier: NVLink domains of 16 GPUs (8 GPUs per node)" in capsys.readouterr().out
-    for opts, msg in ((["--nnodes", "2"], "world sizes 16, 32, 64"),
+    assert cli.main(["import", str(NCCL / "gb200-nvl72-all_reduce.log"), "--out", str(tmp_path / "series")]) == 0
+    capsys.readouterr()  # a 72-rank run without complete rank lines joins the series: refused until told
+    assert cli.main(base) == 2
+    assert "is unknown (its log's rank lines are incomplete" in capsys.readouterr().err
+    for opts, msg in ((["--nnodes", "2"], "world sizes 16, 32, 64, 72"),
                       (["--gpus-per-node", "6"], "does not divide the world size 16"),
                       (["--gpus-per-node", "8", "--nvlink-domain-gpus", "4"], "smaller than a node")):  # fmt: skip
         assert cli.main([*base, *opts]) == 2
