@@ -862,8 +862,9 @@ def set_topology(log: ParsedLog, nnodes: int | None = None, gpus_per_node: int |
         return []
     derived = log.topology or from_rank_lines(log.rank_hosts, log.world_size)[0]
     topo, notes = given(derived, nnodes, gpus_per_node, domain_gpus)
-    if topo.nnodes is not None and derived.nnodes is None:  # the unknown-topology warning no longer holds
-        log.warnings = [w for w in log.warnings if "nodes and GPUs per node are unknown" not in w]
+    warning = from_rank_lines(log.rank_hosts, log.world_size)[1]
+    if warning and topo.nnodes is not None and topo.gpus_per_node is not None:  # what it said is now given
+        log.warnings = [w for w in log.warnings if w != warning]
     log.topology = topo
     log.warnings.extend(notes)
     return notes
