@@ -348,8 +348,10 @@ def plot_roofs(machine: Machine, collective: str, p: int) -> list[tuple[str, flo
         out.append((f"link roof (spec) {_g(machine.link_gbps)} GB/s", machine.link_gbps, "link"))
     net = network_roof(machine, collective, p)
     if net and crosses_network(machine, p):
-        out.append((f"network roof {_g(net[0])} GB/s ({machine.nics_per_node} x {machine.nic_gbps:g} Gb/s per node)",
-                    net[0], "network"))  # fmt: skip
+        d = domain_gpus(machine)
+        per = "per NVLink domain" if machine.domain_gpus and d != machine.gpus_per_node else "per node"
+        out.append((f"network roof {_g(net[0])} GB/s ({machine.nics_per_node} x {machine.nic_gbps:g} Gb/s per node, "
+                    f"{per})", net[0], "network"))  # fmt: skip
     red = reduction_roof(machine, collective, p)
     if red:
         out.append((f"reduction roof from memory {_g(red)} GB/s (γ = 3/B_mem)", red, "reduction"))
