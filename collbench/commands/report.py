@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     grad = parse_bytes(args.grad_bytes) if args.grad_bytes else None
     fits, why = fit(points(runs), n_boot=args.boot)
     written = [fits_table.write_csv(fits, out)] if fits is not None else []
-    blocks = build(runs, fits, out / "figures", peak_gbps=args.peak_gbps, gamma_gbps=args.gamma_gbps,
+    blocks = build(runs, fits, out / "figures", peak_gbps=args.peak_gbps, gamma_gbps=args.gamma_gbps, n_boot=args.boot,
                    grad_bytes=grad, compute_ms=args.compute_ms, overlap=args.overlap, title=args.title,
                    fit_error=why, hardware_overrides=overrides,
                    baseline=baseline)  # fmt: skip
