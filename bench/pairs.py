@@ -15,6 +15,7 @@ run). Options, launch and output: ``collbench.commands.pairs``; verdict and file
 from __future__ import annotations
 
 import argparse
+import math
 import socket
 import time
 from dataclasses import dataclass
@@ -55,6 +56,9 @@ def validate(ns: argparse.Namespace, env: dict[str, int] | None) -> tuple[RunCon
         raise UsageError("--window and --iters must be >= 1, --warmup >= 0")
     if not 0 < ns.threshold < 1:
         raise UsageError(f"--threshold must be between 0 and 1 (a fraction of the median), got {ns.threshold:g}")
+    if not 1 < ns.latency_factor < math.inf:
+        raise UsageError(f"--latency-factor must be a finite number above 1 (a multiple of the median), "
+                         f"got {ns.latency_factor:g}")
     if not ns.timeout > 0:
         raise UsageError(f"--timeout must be > 0 seconds, got {ns.timeout:g}")
     check_upper_bounds(ns)
