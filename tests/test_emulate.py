@@ -159,3 +159,14 @@ def test_leftovers_refused_then_cleaned(tmp_path: Path) -> None:
         assert stale not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     finally:
         subprocess.run(["ip", "netns", "del", stale], capture_output=True)
+
+
+def test_the_cpu_warning_says_whose_load_it_was() -> None:
+    """Pure logic, no root needed: a busy machine is flagged, and the line names the emulation or the others."""
+    from collbench.emulated.launch import CpuLoad
+
+    assert CpuLoad(machine=0.6, own=0.55).warning() is None
+    own = CpuLoad(machine=0.97, own=0.9).warning()
+    assert own is not None and "emulation's own processes used 90%" in own and "--ranks-per-node" in own
+    others = CpuLoad(machine=0.98, own=0.3).warning()
+    assert others is not None and "other processes used about 68%" in others and "quieter machine" in others

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -66,9 +67,35 @@ def _agent_env(plan: EmulationPlan) -> dict[str, str]:
 
 
 def _cpu_busy() -> tuple[int, int]:
+    """Busy and total jiffies of the whole machine since boot (/proc/stat's first line)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
     return sum(fields) - idle, sum(fields)
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's reaped children and theirs (the agents, their ranks): the emulation's own."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+@dataclass(frozen=True)
+class CpuLoad:
+    """How busy the CPU was over a run: the whole machine, and the share of it the emulation's processes used."""
+
+    machine: float  # busy fraction of all cores
+    own: float  # the emulation's CPU seconds over (wall x cores)
+
+    def warning(self) -> str | None:
+        """A line when the CPU, not the emulated network, may have set the times; None when it had room."""
+        if self.machine <= 0.9:
+            return None
+        others = max(0.0, self.machine - self.own)
+        who = (f"the emulation's own processes used {self.own:.0%} of it" if others < 0.25
+               else f"other processes used about {others:.0%} of it, the emulation {self.own:.0%}")  # fmt: skip
+        fix = "lower --ranks-per-node or --nic-gbps" if others < 0.25 else "run it on a quieter machine"
+        return (f"the CPU was {self.machine:.0%} busy during the run ({who}): the CPU, not the emulated network, "
+                f"may have set the times ({fix})")
 
 
 def write_description(plan: EmulationPlan, tag: str) -> None:
@@ -108,7 +135,7 @@ def run_emulation(plan: EmulationPlan, log: Callable[[str], None] = print) -> in
             write_description(plan, net.tag)
             (plan.out_dir / "logs").mkdir()
             env = _agent_env(plan)
-            busy0 = _cpu_busy()
+            busy0, own0 = _cpu_busy(), _children_cpu_s()
             for i in range(plan.spec.nodes):
                 f = open(plan.out_dir / "logs" / f"{node_name(i)}.log", "w")  # noqa: SIM115 - closed below
                 logs.append(f)
@@ -131,12 +158,13 @@ def run_emulation(plan: EmulationPlan, log: Callable[[str], None] = print) -> in
                 time.sleep(0.2)
             if any(a.poll() is None for a in agents):
                 _end(agents)
-            busy1 = _cpu_busy()
+            busy1, own1 = _cpu_busy(), _children_cpu_s()
         wall_s = time.monotonic() - started
-        share = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])
-        if share > 0.9:
-            log(f"emulate: warning: the CPU was {share:.0%} busy during the run: the CPU, not the emulated network, "
-                "may have set the times (lower --ranks-per-node or --nic-gbps)")
+        load = CpuLoad((busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]),
+                       (own1 - own0) / max(1e-9, wall_s * (os.cpu_count() or 1)))  # fmt: skip
+        _record_load(plan.out_dir, load)
+        if (line := load.warning()) is not None:
+            log(f"emulate: warning: {line}")
         log(f"emulate: {plan.spec.nodes} nodes x {plan.ranks_per_node} ranks, {wall_s:.0f} s; "
             f"results in {plan.out_dir}")  # fmt: skip
     finally:
@@ -153,6 +181,14 @@ def run_emulation(plan: EmulationPlan, log: Callable[[str], None] = print) -> in
     failed = [f"{node_name(i)} exit {c}" for i, c in enumerate(codes) if c != 0]
     log(f"emulate: {', '.join(failed)} (torchrun logs in {plan.out_dir / 'logs'})")
     return EXIT_USAGE if EXIT_USAGE in codes else EXIT_FAIL
+
+
+def _record_load(out_dir: Path, load: CpuLoad) -> None:
+    """Add the CPU load to emulation.json, so a reader of the figures knows how loaded the host was."""
+    path = out_dir / "emulation.json"
+    data = json.loads(path.read_text())
+    data["cpu_busy_machine"], data["cpu_busy_emulation"] = round(load.machine, 3), round(load.own, 3)
+    path.write_text(json.dumps(data, indent=1) + "\n")
 
 
 def _take_down(net: EmulatedNetwork, node: int, after: float, out_dir: Path, log: Callable[[str], None],
