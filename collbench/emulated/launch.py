@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from collbench.emulated.network import ClusterSpec, EmulatedNetwork, address, node_name
@@ -40,9 +41,10 @@ class EmulationPlan:
     out_dir: Path
     down: tuple[int, float] | None = None  # (node, seconds after start) whose links go down
     grace_s: float = DEFAULT_GRACE_S
+    sbatch: Path | None = None  # run this SLURM batch script (srun and scontrol emulated) instead of torchrun
 
 
-def _package_root() -> str:
+def package_root() -> str:
     import collbench
 
     return str(Path(collbench.__file__).resolve().parents[1])
@@ -59,9 +61,28 @@ def agent_command(plan: EmulationPlan, net: EmulatedNetwork, node: int, rdzv_id:
     return ["ip", "netns", "exec", net.netns(node), "unshare", "--uts", "sh", "-c", shell, node_name(node), *torchrun]
 
 
+def start_slurm(plan: EmulationPlan, net: EmulatedNetwork, env: dict[str, str], log_file: Any) -> subprocess.Popen:
+    """Run the batch script as SLURM would on a job of N nodes, with ``srun``/``scontrol`` emulated
+    (collbench.emulated.slurm): the script's own srun line starts one torchrun agent per node."""
+    from collbench.emulated import slurm
+
+    assert plan.sbatch is not None
+    hosts = [node_name(i) for i in range(plan.spec.nodes)]
+    bin_dir = slurm.write_commands(plan.out_dir)
+    env = dict(env, PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", PYTHON=sys.executable,
+               OUT=str(plan.out_dir), SLURM_JOB_ID=net.tag, SLURM_NNODES=str(plan.spec.nodes),
+               SLURM_JOB_NODELIST=",".join(hosts), SLURM_SUBMIT_DIR=package_root(),
+               SLURM_GPUS_ON_NODE=str(plan.ranks_per_node), GPUS_PER_NODE=str(plan.ranks_per_node),
+               RDZV_PORT=str(RDZV_PORT), GLOO_SOCKET_IFNAME="eth0",
+               **{slurm.NETNS_ENV: ",".join(net.netns(i) for i in range(plan.spec.nodes)),
+                  slurm.HOSTS_ENV: ",".join(hosts), slurm.LOGS_ENV: str(plan.out_dir / "logs")})  # fmt: skip
+    return subprocess.Popen(["bash", str(plan.sbatch), *plan.command[1:]], env=env, stdout=log_file,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+
+
 def _agent_env(plan: EmulationPlan) -> dict[str, str]:
     env = dict(os.environ)
-    root = _package_root()
+    root = package_root()
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("OMP_NUM_THREADS", "1")
     env["COLLBENCH_EMULATED_NICS"] = str(plan.spec.nics_per_node)
@@ -142,7 +163,10 @@ def run_emulation(plan: EmulationPlan, log: Callable[[str], None] = print) -> in
             (plan.out_dir / "logs").mkdir()
             env = _agent_env(plan)
             busy0, own0 = _cpu_busy(), _children_cpu_s()
-            for i in range(plan.spec.nodes):
+            if plan.sbatch is not None:
+                logs.append(open(plan.out_dir / "logs" / "sbatch.log", "w"))  # noqa: SIM115 - closed below
+                agents.append(start_slurm(plan, net, env, logs[-1]))
+            for i in range(plan.spec.nodes if plan.sbatch is None else 0):
                 f = open(plan.out_dir / "logs" / f"{node_name(i)}.log", "w")  # noqa: SIM115 - closed below
                 logs.append(f)
                 agents.append(subprocess.Popen(agent_command(plan, net, i, net.tag), env=env, stderr=f,
@@ -184,7 +208,8 @@ def run_emulation(plan: EmulationPlan, log: Callable[[str], None] = print) -> in
     codes = [a.returncode for a in agents]
     if all(c == 0 for c in codes):
         return EXIT_OK
-    failed = [f"{node_name(i)} exit {c}" for i, c in enumerate(codes) if c != 0]
+    names = ["the batch script"] if plan.sbatch is not None else [node_name(i) for i in range(len(codes))]
+    failed = [f"{names[i]} exit {c}" for i, c in enumerate(codes) if c != 0]
     log(f"emulate: {', '.join(failed)} (torchrun logs in {plan.out_dir / 'logs'})")
     return EXIT_USAGE if EXIT_USAGE in codes else EXIT_FAIL
 
