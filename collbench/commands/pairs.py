@@ -110,7 +110,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         verdict = analyse(got["records"], nodes, args.threshold, args.latency_factor)
         files = write_files(verdict, run_dir)
         meta["pairs"] = {**verdict.to_json(), "wall_s": wall_s, "rounds_s": got.get("rounds_s"),
-                         "files": [f.name for f in files], "hosts": hosts}  # fmt: skip
+                         "files": [f.name for f in files], "hosts": hosts,
+                         "second_look": got.get("second_look", [])}  # fmt: skip
         meta["warnings"] += [f"flagged pair {x}" for x in verdict.flagged_pairs] + verdict.wrong_pairs
     writer.finish(outcome.status, outcome.reason)
     if outcome.status != "complete":
@@ -131,6 +132,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         lines = summary_lines(verdict)
         for line in lines if not args.quiet else [x for x in lines if x.startswith("# flagged") or "WRONG" in x]:
             print(line)
+        if got.get("second_look") and not args.quiet:
+            print(f"# second look at the latency of {len(got['second_look'])} pair(s) above 2x their kind's "
+                  f"median, keeping the better: {', '.join(got['second_look'])}")
     if outcome.status != "complete":
         print(f"collbench: error: pairs {outcome.status}: {outcome.reason}", file=sys.stderr)
     rounds = f" (measuring {got['rounds_s']:.1f} s, the rest starting the ranks)" if got.get("rounds_s") else ""

@@ -72,6 +72,22 @@ def test_a_half_speed_nic_is_named_and_latency_noise_is_not() -> None:
     assert v.flagged_ranks == [3] and "latency" in v.ranks[3]["reason"]
 
 
+def test_second_look_takes_pairs_slow_against_their_own_kind_in_disjoint_rounds() -> None:
+    from bench.pairs import _disjoint_rounds, second_look
+
+    nodes = ["a", "a", "b", "b", "c", "c"]
+    lat = {pr: (5.0 if nodes[pr[0]] == nodes[pr[1]] else 50.0) for pr in combinations(range(6), 2)}
+    lat[(0, 2)], lat[(2, 3)], lat[(1, 4)] = 150.0, 12.0, 90.0  # inter 3x, intra 2.4x, inter 1.8x their medians
+    merged = {pr: {"latency_us": x} for pr, x in lat.items()}
+    again = second_look(merged, nodes)
+    assert again == [(0, 2), (2, 3)]
+    rounds = _disjoint_rounds([(0, 1), (1, 2), (2, 3), (0, 3), (4, 5)])
+    assert sorted(pr for r in rounds for pr in r) == [(0, 1), (0, 3), (1, 2), (2, 3), (4, 5)]
+    for r in rounds:
+        used = [x for pr in r for x in pr]
+        assert len(used) == len(set(used))
+
+
 def test_bad_options_are_one_line_and_exit_2(tmp_path: Path) -> None:
     for args, words in ((["--threshold", "2"], "--threshold"), (["--nprocs", "1"], "at least 2 ranks"),
                         (["--latency-factor", "0.5"], "--latency-factor"), (["--latency-factor", "inf"], "finite"),
