@@ -32,6 +32,7 @@ HARDWARE_FILES = ("hardware.toml", "hardware.json")
 FILE_KEYS: dict[str, type] = {
     "gpu": str, "system": str, "link_gbps": float, "hbm_gbps": float, "nic_gbps": float,
     "nics_per_node": int, "gpus_per_node": int, "nnodes": int, "nvlink_domain_gpus": int, "note": str,
+    "roof_min_bytes": int,
 }  # fmt: skip
 
 
@@ -177,6 +178,8 @@ class Machine:
     domain_gpus: int | None  # GPUs in one scale-up (NVLink / xGMI) domain
     origin: dict[str, str] = field(default_factory=dict)  # field -> where it came from
     notes: tuple[str, ...] = ()
+    #: the smallest size a peak is judged at (an emulated NIC's token bucket passes smaller bursts above its rate)
+    roof_min_bytes: int | None = None
 
     @property
     def link_name(self) -> str:
@@ -202,6 +205,8 @@ class Machine:
                          f"({self.origin.get('nic_gbps')})")  # fmt: skip
         if self.domain_gpus and self.domain_gpus != self.gpus_per_node:
             parts.append(f"NVLink domain {self.domain_gpus} GPUs ({self.origin.get('domain_gpus')})")
+        if self.roof_min_bytes:
+            parts.append(f"peaks judged at {self.roof_min_bytes} B and above ({self.origin.get('roof_min_bytes')})")
         return "; ".join(parts)
 
 
@@ -328,4 +333,5 @@ def resolve(meta: dict[str, Any], run_dir: Path | None = None, overrides: dict[s
         device=meta.get("device"), gpu_name=gpu_name, gpu=gpu, link_gbps=link, hbm_gbps=hbm,
         nic_gbps=settings.get("nic_gbps"), nics_per_node=settings.get("nics_per_node"), nnodes=nnodes,
         gpus_per_node=per_node, domain_gpus=domain, origin=origin, notes=tuple(notes),
+        roof_min_bytes=settings.get("roof_min_bytes"),
     )  # fmt: skip

@@ -297,6 +297,8 @@ def run_verdicts(run: Run, machine: Machine) -> list[Verdict]:
     (send_recv: its bandwidths, ``_p2p_verdicts``)."""
     data = one_variant(run.points)
     data = data[data["bytes"] > 0]
+    if machine.roof_min_bytes and (data["bytes"] >= machine.roof_min_bytes).any():
+        data = data[data["bytes"] >= machine.roof_min_bytes]  # smaller sizes are not judged (hardware file)
     out = []
     for (coll, p), g in data.groupby(["collective", "world_size"]):
         p = int(p)

@@ -218,3 +218,26 @@ def test_committed_gb200_verdict() -> None:
     (v,) = verdict.run_verdicts(r, hardware.resolve(r.meta, r.path))
     assert v.roof_gbps == 900 and v.peak_busbw_gbps == pytest.approx(839.16) and round(100 * v.ratio) == 93
     assert "NVLink domain of 72" in v.roof_why
+
+
+def test_roof_min_bytes_keeps_burst_inflated_small_sizes_out_of_the_peak(tmp_path: Path) -> None:
+    """An emulated NIC's token bucket passes small messages above its rate; the hardware file emulate writes says
+    from which size peaks are judged, so a burst-inflated 64 KiB point is not called "above the roof"."""
+    import pandas as pd
+
+    run_dir = _run(tmp_path / "results", bw_gbps=100.0)
+    csv_path = run_dir / "results.csv"
+    df = pd.read_csv(csv_path)
+    small = df["bytes"] == df["bytes"].min()
+    for col in [c for c in df.columns if c.endswith("_gbps")]:
+        df.loc[small, col] = df.loc[small, col] * 100  # the burst: 100x faster than the curve
+    df.loc[small, "time_us"] = df.loc[small, "time_us"] / 100
+    df.to_csv(csv_path, index=False)
+    run = load_run(run_dir)
+    plain = verdict.run_verdicts(run, hardware.resolve(run.meta, run.path))
+    assert {v.peak_bytes for v in plain} == {int(df["bytes"].min())}  # without the key the burst is the peak
+    (tmp_path / "results" / "hardware.toml").write_text("roof_min_bytes = 4194304\n")
+    m = hardware.resolve(run.meta, run.path)
+    judged = verdict.run_verdicts(run, m)
+    assert all(v.peak_bytes >= 4194304 and v.peak_busbw_gbps < 450 for v in judged)
+    assert "peaks judged at 4194304 B and above" in m.describe()
