@@ -296,8 +296,8 @@ class TwoTierPredictor:
                "interval is wide (a run at this node count would calibrate it)")
         if msg not in self.warnings:
             self.warnings.append(msg)
-        return Prediction(t, lo, hi, f"two-tier ring / {speedup:.2f} (NCCL's model of {chosen}, not measured; "
-                          f"{src})", False, nn, g)  # fmt: skip
+        return Prediction(t, lo, hi, f"two-tier ring / {speedup:.2f} (NCCL's model of {chosen}, optimistic and not "
+                          f"measured: a bound, not ranked; {src})", True, nn, g)  # fmt: skip
 
     def algorithms(self, requested: list[str]) -> list[str]:
         return [a for a in requested if a in twotier.ALGORITHMS or a == "builtin"]
