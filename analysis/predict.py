@@ -177,6 +177,12 @@ class FitsPredictor:
             msg = self._one_size_warning(algorithm, par["one_size"], p)
             if msg not in self.warnings:
                 self.warnings.append(msg)
+            # one world size measures nothing of how the model carries to another: the model error is the wide
+            # one of the two-tier fit without a second scale (a factor 2 at 95 %), added to the fit's own spread
+            w = math.exp(twotier.Z95 * twotier.WIDE_SIGMA)
+            lo = (lo if math.isfinite(lo) else t) / w
+            hi = (hi if math.isfinite(hi) else t) * w
+            basis += "; interval x/÷ 2: one world size, the model's error at another is not measured"
         return Prediction(t, lo, hi, basis, bool(c.assumed))
 
     def _one_size_warning(self, algorithm: str, p0: int, p: int) -> str:
@@ -228,8 +234,9 @@ class TwoTierPredictor:
         nn, g = self.topology(p)
         if algorithm == "builtin":
             return self._builtin(nn, g, n)
-        if algorithm not in twotier.ALGORITHMS:
-            return None
+        model = twotier.fit_algorithm(self.collective)
+        if algorithm not in twotier.ALGORITHMS or (model != "ring" and algorithm != model):
+            return None  # all_to_all: only its own model (no ring, tree or hierarchical schedule of it)
         try:
             twotier.tier_cost(self.collective, algorithm, nn, g)  # raises for an algorithm it does not model
         except AnalysisError:

@@ -418,8 +418,11 @@ def fit_two_tier(points: pd.DataFrame, collective: str = "all_reduce", *, n_boot
     x = _solve(design, t)
     tiers = Tiers(*x)
     notes = []
-    if source == "builtin":
+    if source == "builtin" and fit_algorithm(collective) == "ring":
         notes.append("builtin taken as the backend's ring at large messages (NCCL's choice from a few nodes on)")
+    elif source == "builtin":
+        notes.append(f"builtin taken as the {fit_algorithm(collective)} model: every pair's block at once, the node's "
+                     "NICs carrying its share g (p-g)/p (docs/two-tier.md)")
     notes.append(
         "fitted on the large-message regime of each scale (last piece of its piecewise curve fit, "
         f"sizes with busbw >= {min_fraction:g} x its plateau)"
