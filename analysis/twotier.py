@@ -334,6 +334,14 @@ class TwoTierFit:
         return lines
 
 
+def algorithms_for(collective: str) -> list[str]:
+    """The two-tier algorithms ``collective`` has a model for (predict offers these and builtin)."""
+    model = fit_algorithm(collective)
+    if model != "ring":
+        return [model]
+    return ["ring", "tree", "hierarchical"] if collective == "all_reduce" else ["ring"]
+
+
 def fit_algorithm(collective: str) -> str:
     """The two-tier model the fit of ``collective`` uses (ring, or direct for all_to_all)."""
     return FIT_ALGORITHM.get(collective, "ring")

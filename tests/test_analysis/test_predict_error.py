@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from analysis import nccl_tuning, predict, twotier
-from analysis.errors import AnalysisError
 from analysis.nccltests import import_file
-from analysis.synthetic import Hardware, TwoTierHardware, write_run, write_two_tier_run
+from analysis.synthetic import TwoTierHardware, write_two_tier_run
 from collbench import cli
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "scaling"
@@ -179,4 +178,8 @@ def test_loso_script_before_after_figures(tmp_path: Path) -> None:
     assert int(pts) >= 30 and int(cov) / int(pts) >= 0.8
 
 
-_ = (write_run, Hardware, AnalysisError)
+def test_direct_is_all_to_all_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_two_tier_run(tmp_path, HW, nnodes=2, gpus_per_node=8)
+    assert cli.main(["predict", "--fits", str(tmp_path), "--algorithm", "direct"]) == 2
+    assert capsys.readouterr().err.strip() == "collbench: error: unknown algorithm 'direct' for all_reduce"
+    assert twotier.algorithms_for("all_to_all") == ["direct"] and "direct" not in twotier.algorithms_for("all_gather")
