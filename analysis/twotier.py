@@ -15,7 +15,10 @@ busbw a ring reaches across nodes (the node's network bandwidth as NCCL's rings 
 The fit uses ring data (hand-written ``ring``, or ``builtin`` taken as the backend's ring at large
 messages), the large-message regime of each scale (the last piece of its piecewise curve fit), and keeps
 out a scale whose large-message busbw no ring can reach (another algorithm: NCCL tree/NVLS/CollNet at a few
-nodes), with a note.  Times in µs, sizes in bytes, bandwidths in GB/s (1e9 B/s).  Never imports torch.
+nodes), with a note.  all_to_all is fitted with its own model ("direct": the intra share over the link, the
+inter share over the node's NICs).  Prediction intervals add the model's error across scales (from the
+leave-one-scale-out residuals) to the bootstrap's spread.  Times in µs, sizes in bytes, bandwidths in GB/s
+(1e9 B/s).  Never imports torch.
 """
 
 from __future__ import annotations
