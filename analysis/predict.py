@@ -5,7 +5,8 @@ Each algorithm is predicted from its own ``model`` fit (alpha, beta across world
 else from the joint hardware fit (collective ``*``: alpha, beta, gamma shared by the hand-written
 algorithms) through the algorithm's L(p), W(p), G(p) in ``collectives.costs`` (docs/costs.md), pipelined
 algorithms at the segment size of the fitted runs.  builtin follows the backend's algorithm where it is
-known; where it is not, its prediction is a lower bound, printed as such and never ranked best.
+known; where it is not, its prediction is a lower bound, printed as such and never ranked best.  From a
+two-tier fit, builtin is the algorithm NCCL's tuning model would choose at that scale (``nccl_tuning``).
 """
 
 from __future__ import annotations
