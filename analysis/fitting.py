@@ -38,7 +38,10 @@ FIT_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 MODEL_KEY = ("collective", "algorithm", "backend", "device", "dtype", "op", "in_place")
 ROBUST = (None, "huber", "theil-sen")
-MIN_SIZES = 3  # a line needs at least this many sizes (per piece)
+MIN_SIZES = 3  # a line needs at least this many sizes
+#: each piece of a split curve needs this many sizes: a line through 3 sizes has one degree of freedom left, and
+#: a 6-size import split 3 + 3 fitted noise (alpha of a millisecond); with 4 a split needs at least 8 sizes
+MIN_PIECE_SIZES = 4
 MAX_PIECES = 3
 SPLIT_GAIN = 0.25  # a split must cut the weighted SSE at least 4x (on top of BIC) to count as a breakpoint
 COND_LIMIT = 1e3  # a worse-conditioned scaled [L, W n, G n] design leaves gamma unidentified
@@ -199,7 +202,7 @@ def fit_curve(
     n, t, samples = _curve_points(group)
     if np.unique(n).size < MIN_SIZES:
         return []
-    cuts = find_breaks(n, t) if breaks and robust is None else []
+    cuts = find_breaks(n, t, min_sizes=MIN_PIECE_SIZES) if breaks and robust is None else []
     bounds = [0, *cuts, len(n)]
     first = group.iloc[0]
     rng = np.random.default_rng(seed)

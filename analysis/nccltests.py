@@ -38,12 +38,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analysis import stragglers
 from analysis.errors import AnalysisError
 from analysis.rundir import base_meta, new_run_dir, write_run_dir
+from analysis.topology import Topology, from_rank_lines, given, ranges
 from collectives import costs
 from collectives.spec import COLLECTIVES, SEND_RECV, by_program, is_point_to_point, spec
 
@@ -63,14 +66,21 @@ UNMEASURED = ("hypercube",)
 #: SendRecvRunColl; busbw = algbw): collectives.spec.SEND_RECV says how it compares with collbench's own
 #: send_recv measurements (latency, bw, bibw between ranks 0 and 1)
 IMPORTED = (*COLLECTIVES, SEND_RECV.name)
-_PROGRAMS = "|".join(sorted((*(spec(c).program for c in COLLECTIVES), SEND_RECV.program, *UNMEASURED), key=len,
-                            reverse=True))  # fmt: skip
+#: nccl-tests programs imported as a variant of a collective: alltoallv_perf (2.19: per-peer counts that differ,
+#: NCCL_TESTS_ALLTOALLV_SPREAD / a traffic matrix; size = the largest per-rank buffer, busbw = algbw x (p-1)/p) as
+#: all_to_all, with a warning that its points are not a uniform all_to_all's
+VARIANTS = {"alltoallv": "alltoall"}
+_VARIANT_NOTE = ("alltoallv_perf: imported as all_to_all, but its per-peer counts differ (NCCL_TESTS_ALLTOALLV_SPREAD "
+                 "or a traffic matrix): size is the largest per-rank buffer; compare it with alltoallv runs only")
+_PROGRAMS = "|".join(sorted((*(spec(c).program for c in COLLECTIVES), SEND_RECV.program, *UNMEASURED, *VARIANTS),
+                            key=len, reverse=True))  # fmt: skip
 _LAUNCHERS = re.compile(r"\b(?:mpirun|mpiexec|srun|torchrun|aprun|jsrun|prun|orterun|oshrun|flux|horovodrun)\b")
 
 
 def collective_of(program: str) -> str:
     """collbench's name for nccl-tests' program stem (``alltoall`` -> ``all_to_all``, ``sendrecv`` ->
     ``send_recv``); unknown names unchanged."""
+    program = VARIANTS.get(program, program)
     return by_program(program) or (SEND_RECV.name if program == SEND_RECV.program else program)
 
 
@@ -139,19 +149,26 @@ class ParsedLog:
     command: str | None = None
     nccl_env: dict[str, str] = field(default_factory=dict)
     algo_proto: list[str] = field(default_factory=list)
+    nnodes_given: int | None = None  # a format that states the node count (NCCL Inspector's header nnodes)
+    topology: Topology | None = None  # from complete rank lines (analysis.topology), the log's header or options
+
+    def __post_init__(self) -> None:
+        if self.topology is None and self.nnodes_given:  # the format states its node count
+            p, n = self.world_size, self.nnodes_given
+            self.topology = Topology(p, n, p // n if p % n == 0 else None, source="stated in the log")
+        elif self.topology is None:
+            self.topology, warning = from_rank_lines(self.rank_hosts, self.world_size)
+            if warning:
+                self.warnings.append(warning)
 
     @property
     def nnodes(self) -> int | None:
-        return len(set(self.rank_hosts.values())) or (len(self.hosts) or None)
+        """Hosts, from complete rank lines, the log's header or the options; None when unknown (never guessed)."""
+        return self.topology.nnodes if self.topology else None
 
     @property
     def gpus_per_node(self) -> int | None:
-        if not self.rank_hosts:
-            return None
-        counts = {h: 0 for h in self.rank_hosts.values()}
-        for h in self.rank_hosts.values():
-            counts[h] += 1
-        return max(counts.values()) if len(set(counts.values())) > 1 else next(iter(counts.values()))
+        return self.topology.gpus_per_node if self.topology else None
 
 
 def nccl_version_from_code(code: int) -> str:
@@ -230,6 +247,7 @@ class _Row:
     root: int | None
     halves: list[list[str]]
     side_cols: list[str]
+    algo: str | None = None  # rccl-tests -M 1: "algo/proto, n channels" after the in-place half
 
 
 def _header(tokens: list[str]) -> list[str] | None:
@@ -250,6 +268,11 @@ def _side_columns(header: list[str] | None, width: int) -> list[str]:
 def _row(line: str, header: list[str] | None) -> _Row | None:
     """The table row on ``line`` (already without prefixes), or None."""
     tokens = _TIMESTAMP_TAIL.sub("", line).split()
+    algo = None
+    named = len(tokens) >= 10 and tokens[-3].isalpha() and tokens[-2].upper() in ("LL", "LL128", "SIMPLE")
+    if (named and (tokens[-1].isdigit() or tokens[-1] == "N/A")) or (len(tokens) >= 10 and tokens[-3:] == ["N/A"] * 3):
+        # rccl-tests -M 1 (--output_algo_proto_channels): algo proto nchannels after the in-place half
+        algo, tokens = f"{tokens[-3]}/{tokens[-2]}, {tokens[-1]} channels", tokens[:-3]
     if len(tokens) < 7 or not (tokens[0].isdigit() and tokens[1].isdigit()) or tokens[2] not in DTYPES:
         return None
     rest = tokens[3:]
@@ -280,7 +303,8 @@ def _row(line: str, header: list[str] | None) -> _Row | None:
         if redop is None and header is not None and "redop" in header:
             redop = ""  # the header names a redop column the row leaves empty (old alltoall)
         cols = _side_columns(header, width)
-        return _Row(int(tokens[0]), int(tokens[1]), tokens[2], redop, root, [sides[:width], sides[width:]], cols)
+        return _Row(int(tokens[0]), int(tokens[1]), tokens[2], redop, root, [sides[:width], sides[width:]], cols,
+                    algo)  # fmt: skip
     return None
 
 
@@ -300,6 +324,8 @@ class _Section:
     single_process: bool = False  # the command line starts the program with no launcher: one process
     command: str | None = None
     failures: list[str] = field(default_factory=list)
+    variant: str | None = None  # a program of VARIANTS (alltoallv) named for this test
+    memory: str | None = None  # nccl-tests -M: the "GPU memory usage" footer line
 
 
 def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
@@ -329,6 +355,7 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
             pm = _PROGRAM.search(prog)
             if pm:
                 cur.names.append((collective_of(pm.group(1)), m.group(1)))
+                cur.variant = cur.variant or (pm.group(1) if pm.group(1) in VARIANTS else None)
             continue
         if m := _RANK.match(body if body.startswith("Rank") else ln.strip()):
             if cur.rows:  # rank lines after a table: a new test
@@ -356,7 +383,7 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
             facts["nccl_version"] = facts["nccl_version"] or m.group(1)
         if m := _LIBRARY_CODE.search(body):  # nccl-tests 2.17.3+: "nccl-headers=22903 nccl-library=22903"
             facts["library_version"] = nccl_version_from_code(int(m.group(1)))
-        if cols := _header(body.split()):
+        if cols := _header([t for t in body.split() if t not in ("algo", "proto", "nchannels")]):
             if cur.rows:
                 sections.append(_Section())
                 cur = sections[-1]
@@ -365,6 +392,8 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
         if not ln.lstrip().startswith("#") and (row := _row(ln, cur.header)) is not None:
             cur.rows.append(row)
             continue
+        if body.startswith("GPU memory usage"):  # -M 1 footer
+            cur.memory = body
         if m := _FAILURE.search(ln):
             cur.failures.append(m.group(1).strip())
         pm = _PROGRAM.search(ln)
@@ -374,6 +403,7 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
                 sections.append(_Section())
                 cur = sections[-1]
             cur.names.append((collective_of(pm.group(1)), "command"))
+            cur.variant = cur.variant or (pm.group(1) if pm.group(1) in VARIANTS else None)
             cur.command = cur.command or ln.strip()
             if npm := _NP.search(ln):
                 cur.np_ = int(npm.group(1))
@@ -399,6 +429,7 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
             sec.single_process = sec.single_process or prev.single_process
             sec.command = sec.command or prev.command
             sec.failures = prev.failures + sec.failures
+            sec.variant = sec.variant or prev.variant
         merged.append(sec)
     return merged, facts
 
@@ -543,6 +574,7 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
     # a command line with no launcher (one process: -t x -g)
     if world_size is not None:
         p, source = world_size, "given"
+        _check_given_world(sec, coll, p)
     elif sec.ranks:
         p, source = max(sec.ranks) + 1, "rank lines"
     elif sec.nthreads_ngpus is not None and sec.np_ is None and sec.command is None:
@@ -564,15 +596,97 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
     points = []
     for row in sec.rows:
         points.extend(_row_points(row, coll, p, f, sec.iters, old, warnings))
+    points = merge_cycles(points, warnings)
+    opt_env, opt_notes = run_options(sec.command)
+    warnings += opt_notes
+    if sec.variant:
+        warnings.append(_VARIANT_NOTE)
+    if sec.memory:
+        warnings.append(f"nccl-tests -M: {sec.memory}")
     rank_hosts = {r: h for r, (h, _) in sec.ranks.items()}
     rank_gpus = {r: g for r, (_, g) in sec.ranks.items()}
     gpu = rank_gpus[min(rank_gpus)] if rank_gpus else None
     return ParsedLog(
         coll, p, points, sec.iters, sorted(set(rank_hosts.values())), gpu, facts["nccl_version"],
         facts["tests_version"], warnings, source, coll_source, rank_hosts, rank_gpus, facts["rccl_version"],
-        sec.command, {k: v for k, v in facts["env"].items() if not _SECRET_ENV.search(k)},
-        sorted(facts["algo_proto"]),
+        sec.command, {**{k: v for k, v in facts["env"].items() if not _SECRET_ENV.search(k)}, **opt_env},
+        sorted(facts["algo_proto"]) + [f"{r.nbytes} B: {r.algo}" for r in sec.rows if r.algo],
     )  # fmt: skip
+
+
+_REGISTER = {1: "local", 2: "symmetric"}
+
+
+def run_options(command: str | None) -> tuple[dict[str, str], list[str]]:
+    """nccl-tests' -D (device-API implementation, 2.28+) and -R (buffer registration) of a command line: the
+    environment entries to record and the warnings they call for (the table's layout is the same)."""
+    env: dict[str, str] = {}
+    notes: list[str] = []
+    for m in re.finditer(r"(?:^|\s)(-D|--device_implementation|-R|--local_register)[ =](\d+)", command or ""):
+        flag, value = m.group(1), int(m.group(2))
+        if flag in ("-D", "--device_implementation") and value > 0:
+            env["nccl_tests_device_implementation"] = str(value)
+            notes.append(f"-D {value}: nccl-tests' own device-API kernel {value} (NCCL 2.28 device API), not NCCL's "
+                         "host collective: compare only with runs of the same -D")  # fmt: skip
+        elif flag in ("-R", "--local_register") and value > 0:
+            env["nccl_tests_local_register"] = _REGISTER.get(value, str(value))
+            notes.append(f"-R {value}: buffers registered ({_REGISTER.get(value, value)}): NCCL may take "
+                         "zero-copy paths an unregistered run does not")  # fmt: skip
+    return env, notes
+
+
+def merge_cycles(points: list[dict[str, Any]], warnings: list[str]) -> list[dict[str, Any]]:
+    """Points of an ``-N`` run (the sweep printed once per cycle: the sizes start again) merged per size and side:
+    the cycles' times become the point's samples and its time their median (algbw/busbw from it). A size printed
+    twice within one sweep (the 0-byte rows of small counts) is not a cycle; a file of one sweep is unchanged."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    last: dict[tuple, int] = {}
+    seen: dict[tuple, int] = {}
+    cycle: dict[tuple, int] = {}
+    for pt in points:
+        stream = (pt["dtype"], pt["op"], pt["root"], pt["in_place"])
+        if pt["bytes"] < last.get(stream, -1):  # the sweep starts again: a new cycle
+            cycle[stream] = cycle.get(stream, 0) + 1
+            seen = {k: v for k, v in seen.items() if k[0] != stream}
+        last[stream] = pt["bytes"]
+        k = seen[(stream, pt["bytes"])] = seen.get((stream, pt["bytes"]), -1) + 1
+        groups.setdefault((stream, pt["bytes"], k), []).append(pt)
+    if not cycle:
+        return points
+    merged = []
+    for group in groups.values():
+        pt = dict(group[0])
+        if len(group) > 1:
+            times = [float(g["time_us"]) for g in group]
+            pt["samples_us"] = times
+            pt["time_us"] = pt["block_time_us"] = statistics.median(times)
+            pt["time_us_min"], pt["time_us_max"] = min(times), max(times)
+            if pt["time_us"] > 0:
+                pt["algbw_gbps"] = pt["bytes"] / pt["time_us"] / 1e3
+                pt["busbw_gbps"] = pt["algbw_gbps"] * busbw_factor(pt["collective"], pt["world_size"])
+            wrong = [g["n_wrong"] for g in group if g["n_wrong"] is not None]
+            pt["n_wrong"] = sum(wrong) if wrong else None
+            pt["correct"] = all(g["correct"] for g in group)
+        merged.append(pt)
+    cycles = max(len(g) for g in groups.values())
+    warnings.append(f"{cycles} cycles (-N) of the same sizes: each point's samples are its cycles' times, its time "
+                    "their median")  # fmt: skip
+    return merged
+
+
+def _check_given_world(sec: _Section, coll: str, p: int) -> None:
+    """AnalysisError when a given world size contradicts the rank lines: fewer ranks than a rank line names, or
+    other than an unbroken list of rank lines 0..N-1 that busbw/algbw confirms (N ranks, for certain)."""
+    if not sec.ranks:
+        return
+    n = max(sec.ranks) + 1
+    if p < n:
+        raise AnalysisError(f"--world-size {p} contradicts the log's rank lines, which name rank {n - 1}")
+    if p != n and len(sec.ranks) == n:
+        by_factor, _ = _world_from_factor(sec, coll)
+        if by_factor == n:
+            raise AnalysisError(f"--world-size {p} contradicts the log: its rank lines list ranks "
+                                f"{ranges(list(sec.ranks))} and busbw/algbw fits p = {n} only")  # fmt: skip
 
 
 def _world_from_factor(sec: _Section, coll: str) -> tuple[int | None, str]:
@@ -686,10 +800,11 @@ def parse_json(text: str, *, collective: str | None = None, world_size: int | No
         raise AnalysisError("not an nccl-tests JSON file (no 'results')")
     if not doc["results"]:
         raise AnalysisError("the -J JSON file holds no results (the run stopped after its config)")
-    found = None
+    found = found_variant = None
     for arg in doc.get("args") or []:
         if m := _PROGRAM.search(str(arg)):
             found = collective_of(m.group(1))
+            found_variant = m.group(1) if m.group(1) in VARIANTS else None
             break
     collective = collective_of(collective) if collective else collective
     if collective and found and collective != found:
@@ -762,7 +877,8 @@ def parse_json(text: str, *, collective: str | None = None, world_size: int | No
         rank_gpus[r0] = str(d.get("device_info"))
     hosts = sorted(set(rank_hosts.values()))
     gpu = rank_gpus[min(rank_gpus)] if rank_gpus else None
-    env = {}
+    opt_env, opt_notes = run_options(" ".join(map(str, doc.get("args") or [])))
+    env = dict(opt_env)
     for item in doc.get("env") or []:  # only NCCL_* settings, never secrets
         k, _, v = str(item).partition("=")
         if k.startswith("NCCL_") and not _SECRET_ENV.search(k):
@@ -772,6 +888,10 @@ def parse_json(text: str, *, collective: str | None = None, world_size: int | No
     if not world_size and len(devices) < p:
         warnings.append(f"config.devices lists {len(devices)} device(s) (the first rank of each process) but "
                         f"nthreads x ngpus x processes = {p}: world size {p}")  # fmt: skip
+    warnings.extend(stragglers.notes(doc))
+    warnings += opt_notes
+    if found_variant:
+        warnings.append(_VARIANT_NOTE)
     errors = [str(e) for e in doc.get("errors") or [] if str(e).strip()]
     if errors:
         warnings.append(f"the JSON file reports errors: {'; '.join(errors)}")
@@ -818,8 +938,13 @@ def _meta_for(log: ParsedLog) -> dict:
     if log.rank_hosts:
         hardware["rank_hosts"] = [log.rank_hosts[r] for r in sorted(log.rank_hosts)]
         hardware["hosts"] = sorted(set(log.rank_hosts.values()))
-        hardware["nnodes"] = log.nnodes
-        hardware["gpus_per_node"] = log.gpus_per_node
+    topo = log.topology
+    if topo is not None:
+        hardware["nnodes"] = topo.nnodes
+        hardware["gpus_per_node"] = topo.gpus_per_node
+        hardware["topology_source"] = topo.source
+        if topo.domain_gpus:
+            hardware["nvlink_domain_gpus"] = topo.domain_gpus
     versions = {"nccl": log.nccl_version, "nccl_tests": log.tests_version}
     if log.rccl_version:
         versions["rccl"] = log.rccl_version
@@ -829,12 +954,39 @@ def _meta_for(log: ParsedLog) -> dict:
     return {"hardware": hardware, "versions": versions, "environment": environment}
 
 
-def import_log(path: Path, log: ParsedLog, fmt: str, out: Path, index: int = 0, total: int = 1) -> Path:
-    """Write one run directory for one parsed test of ``path``; returns it."""
+def set_topology(log: ParsedLog, nnodes: int | None = None, gpus_per_node: int | None = None,
+                 domain_gpus: int | None = None) -> list[str]:  # fmt: skip
+    """Put the user's topology over what the rank lines proved (analysis.topology.given; AnalysisError when it
+    does not fit the world size); returns the notes on what it overrode. Nothing given: nothing changes."""
+    if nnodes is None and gpus_per_node is None and domain_gpus is None:
+        return []
+    derived = log.topology or from_rank_lines(log.rank_hosts, log.world_size)[0]
+    topo, notes = given(derived, nnodes, gpus_per_node, domain_gpus)
+    warning = from_rank_lines(log.rank_hosts, log.world_size)[1]
+    if warning and topo.nnodes is not None and topo.gpus_per_node is not None:  # what it said is now given
+        log.warnings = [w for w in log.warnings if w != warning]
+    log.topology = topo
+    log.warnings.extend(notes)
+    return notes
+
+
+def _sha256(path: Path) -> str:
+    """The file's sha256, read in 1 MiB blocks (a production log may be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def import_log(path: Path, log: ParsedLog, fmt: str, out: Path, index: int = 0, total: int = 1,
+               others: tuple[Path, ...] = ()) -> Path:  # fmt: skip
+    """Write one run directory for one parsed test of ``path`` (and of ``others``, the further files of an input
+    read as one: an NCCL Inspector job's per-process logs); returns it."""
     run_dir = new_run_dir(out, "import")
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    sha = _sha256(path)
     notes = list(log.warnings)
-    if any(pt["n_wrong"] is None and pt["correct"] for pt in log.points):
+    if fmt.startswith("nccl-tests") and any(pt["n_wrong"] is None and pt["correct"] for pt in log.points):
         notes.append("nccl-tests printed no #wrong count (N/A: validation off, or an old error column): "
                      "results were not checked here")  # fmt: skip
     notes.append(f"world size {log.world_size} from {log.world_size_source}")
@@ -858,7 +1010,8 @@ def import_log(path: Path, log: ParsedLog, fmt: str, out: Path, index: int = 0, 
                 "iters": log.iters,
                 "source_command": log.command},  # fmt: skip
         warnings=notes,
-        source={"file": str(path), "format": fmt, "sha256": sha, "test_index": index, "tests_in_file": total},
+        source={"file": str(path), "format": fmt, "sha256": sha, "test_index": index, "tests_in_file": total,
+                **({"more_files": [{"file": str(o), "sha256": _sha256(o)} for o in others]} if others else {})},
     )
     return write_run_dir(run_dir, meta, log.points)
 

@@ -149,6 +149,16 @@ def _curve_alpha(fits: pd.DataFrame | None, coll: str, p: int) -> tuple[float, s
     return float(r["alpha_us"]), str(r["algorithm"])
 
 
+def y_limits(busbw: pd.Series, roofs: list[float]) -> tuple[float, float] | None:
+    """Log y limits of a roofline: a factor 3 beyond the measured busbw and every horizontal roof drawn, so no
+    roof in the legend lies off the axis; None without a positive busbw (a log axis needs positive limits)."""
+    positive = busbw[busbw > 0]
+    if positive.empty:
+        return None
+    values = [float(positive.min()), float(positive.max()), *(y for y in roofs if y > 0)]
+    return max(min(values) / 3, 1e-6), max(values) * 3
+
+
 #: line styles of the spec roofs (analysis.verdict.plot_roofs kinds)
 ROOF_STYLE = {"link": ("k", "--"), "network": ("tab:blue", "--"), "reduction": ("tab:red", ":")}
 
@@ -180,11 +190,13 @@ def roofline(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path, peak_gbps: 
         n = np.geomspace(size_range(g["bytes"])[0], size_range(g["bytes"])[1] * 4, 200)
         hw = _hardware(fits, coll)
         notes = []
+        flat = []  # every horizontal roof drawn: the y axis spans them all, so no legend entry is off the axis
         if hw is not None:
             alpha, bw, gamma_fit = hw
             ref = spec(coll).bandwidth_algorithm  # ring; pairwise for all_to_all
             ring = costs.cost(coll, ref, p, nbytes=float(n[-1]))
             ax.axhline(bw * f / ring.W, color="k", lw=1.5, label=f"link roof (fit) {bw * f / ring.W:.2f} GB/s")
+            flat.append(bw * f / ring.W)
             lat = f * n / (ring.L * alpha) * 1e-3
             ax.plot(n, lat, "k-", lw=0.8, alpha=0.6, label=f"latency limit F·S/(L·α), α = {alpha:.1f} µs")
             ridge = ring.L / ring.W * alpha * 1e-6 * bw * 1e9
@@ -196,6 +208,7 @@ def roofline(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path, peak_gbps: 
             if coll in costs.REDUCING and gamma and ring.G > 0:
                 roof = f * gamma / ring.G
                 ax.axhline(roof, color="tab:red", ls="-.", lw=1, label=f"reduction roof {roof:.2f} GB/s")
+                flat.append(roof)
         else:
             floor = _curve_alpha(fits, coll, int(p))
             if floor is not None:
@@ -213,10 +226,10 @@ def roofline(df: pd.DataFrame, fits: pd.DataFrame | None, out: Path, peak_gbps: 
             notes.append("no spec roof: GPU/network unknown")
         _size_axis(ax)
         ax.set_yscale("log")
-        positive = g["busbw_gbps"][g["busbw_gbps"] > 0]
-        if not positive.empty:  # a log axis needs positive limits
-            top = max([float(positive.max()), *(r[1] for r in roofs)]) * 3
-            ax.set_ylim(max(float(positive.min()) / 3, 1e-6), top)
+        flat += [r[1] for r in roofs]
+        limits = y_limits(g["busbw_gbps"], flat)
+        if limits is not None:
+            ax.set_ylim(*limits)
         ax.set_ylabel("bus bandwidth (GB/s)")
         ax.set_title(f"Communication roofline: {coll}, world size {p}" + (f" ({', '.join(notes)})" if notes else ""))
         ax.legend(fontsize=8, loc="lower right")

@@ -36,10 +36,10 @@ COMMANDS: dict[str, Command] = {
     "fit": Command("fit", "alpha-beta(-gamma) fits per curve and across world sizes; writes fits.csv"),
     "report": Command("report", "Markdown + HTML report with plots of one or more runs"),
     "compare": Command("compare", "per-point change between two runs with significance; exit 1 on a regression"),
-    "import": Command("import_", "nccl-tests output (text log or -J JSON) -> collbench run directories"),
+    "import": Command("import_", "nccl-tests / rccl-tests output, NCCL Inspector logs, points.csv -> run directories"),
     "predict": Command("predict", "time, busbw and best algorithm at unmeasured sizes / world sizes, from a fit"),
     "verdict": Command("verdict", "is my number good? peak busbw against the link / network roof, with the reason"),
-    "export": Command("export", "fitted two-tier model -> simulator config (--astra-sim: analytical network YAML)"),
+    "export": Command("export", "figures in other tools' formats: --astra-sim, --simai, --csv, --prometheus"),
     "emulate": Command("emulate", "a cluster on this machine: run or pairs across emulated nodes and NICs (root)"),
 }
 

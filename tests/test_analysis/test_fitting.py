@@ -166,3 +166,20 @@ def test_builtin_model_fit_names_its_basis(tmp_path: Path) -> None:
     b = _model(fits, "all_reduce", "builtin")  # synthetic runs are backend gloo: its ring, not the lower bound
     assert "gloo ring" in b.method and "lower bound" not in b.method
     assert b.alpha_us == pytest.approx(HW.alpha_us, rel=0.1)
+
+
+def test_six_sizes_are_not_split_into_three_point_pieces(tmp_path: Path) -> None:
+    """A 6-size sweep (an nccl-tests import of 512 MiB - 16 GiB) whose slope changes halfway: two pieces of 3
+    sizes would fit each line to noise, so the curve stays one piece (MIN_PIECE_SIZES)."""
+    sizes = [1 << k for k in range(29, 35)]
+
+    def bent(c: str, a: str, p: int, n: float) -> float:
+        return 600.0 + n * 1e-3 / (400.0 if n < 1 << 32 else 300.0)
+
+    run = synthetic.write_run(tmp_path, HW, cases=(("all_reduce", "builtin"),), sizes=sizes, time_fn=bent)
+    fits = fitting.fit_all(load_runs([run]), n_boot=20)
+    curve = fits[fits.scope == "curve"]
+    assert len(curve) == 1 and curve.breaks_bytes.iloc[0] == ""
+    assert curve.n_points.iloc[0] == 6
+    n, t = np.array(sizes, dtype=float), np.array([bent("", "", 0, x) for x in sizes])
+    assert fitting.find_breaks(n, t, min_sizes=3), "the old 3-size minimum does split this curve"

@@ -81,12 +81,20 @@ def test_full_report(full_report: Path) -> None:
         "Communication roofline",
     ):
         assert text in md and text in page
-    assert page.count("data:image/png;base64,") == len(figs) and 'src="figures/' not in page  # self-contained
-    # a person reads it top-down: verdicts, then figures, the full fit table last and collapsed
+    # self-contained: the PNGs as data URIs, busbw interactive instead (Bokeh, library inlined once); no script in md
+    busbw = [f for f in figs if f.name.startswith("busbw_")]
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', page)) == len(figs) - len(busbw)
+    fetch = r'<(script|link|img|iframe)[^>]+(src|href)="?(?!data:)[a-z]+:'  # a URL the page would load
+    assert 'src="figures/' not in page and not re.search(fetch, page)
+    assert page.count("data-root-id=") == 3 * 2  # one interactive busbw figure per (collective, p)
+    assert page.count("/* BEGIN bokeh.min.js */") == 1 and "<script" not in md
+    # the answer first: headline cards, busbw, then the detail; the full fit table last and collapsed
+    glance, first_fig = page.index("At a glance"), page.index("data-root-id=")
     verdict_at, first_img, last_img = page.index("Verdict:"), page.index("<img "), page.rindex("<img ")
     details_at, fits_at = page.index("<details><summary>Full fit table"), page.index("alpha_us [95% CI]")
-    assert verdict_at < page.index("Which algorithm when") < first_img < last_img < details_at < fits_at
-    assert page.index("</details>") > fits_at and page.count("<tr>", 0, first_img) < 40
+    assert glance < first_fig < verdict_at < page.index("Which algorithm when") < first_img < last_img < details_at
+    assert details_at < fits_at < page.index("</details>", fits_at) and page.count("<tr>", 0, first_fig) <= 25
+    assert page.count('<section class="card">') == 2  # one headline card per machine (p = 2 and p = 4)
     assert "the GPU link, 5 GB/s per GPU per direction, from option" in md and " % |" in md  # verdict vs --link-gbps
     assert (report / "fits.csv").read_text().startswith("scope,collective,algorithm,backend,world_size,alpha_us")
 
@@ -142,6 +150,7 @@ def test_report_opens_with_what_changed_against_a_baseline(tmp_path: Path, capsy
     md = (report / "report.md").read_text()
     assert "## What changed" in md and md.index("## What changed") < md.index("## Which algorithm when")
     assert f"Against {base.name}: {len(sizes)} points compared (0 unmatched); {len(sizes)} slower" in md
+    assert md.index(f"Against the baseline: {len(sizes)} point(s) slower, 0 faster") < md.index("## What changed")
     same = _report(capsys, str(base), "--baseline", str(base), "--out", str(tmp_path / "same"))
     assert "0 slower, 0 faster" in (same / "report.md").read_text()
 
@@ -152,3 +161,40 @@ def test_roofline_of_all_to_all_uses_its_bandwidth_algorithm(full_report: Path) 
     figs = {f.name for f in _figures(full_report)}
     assert {"roofline_all_to_all_p2.png", "roofline_all_to_all_p4.png"} <= figs
     _check_png(full_report / "figures" / "roofline_all_to_all_p4.png")
+
+
+def test_scaling_section_of_a_node_count_series(tmp_path: Path, capsys) -> None:
+    """2 and 4 nodes of 8 GPUs (imported-like: builtin only): the one-tier fits have no ring model across world
+    sizes, yet predict --scaling answers from the two-tier fit; the report's scaling section uses the same."""
+    from analysis import predict
+    from analysis.fitting import fit_all
+    from analysis.read_runs import load_runs
+
+    hw = synthetic.TwoTierHardware(alpha_intra_us=4.0, bw_intra_gbps=150.0, alpha_inter_us=12.0, bw_inter_gbps=40.0)
+    runs = [synthetic.write_two_tier_run(tmp_path / "runs", hw, nnodes=n, gpus_per_node=8, seed=n) for n in (2, 4)]
+    with pytest.raises(Exception, match="fit runs at >= 2 world sizes"):  # what the report used to print
+        predict.scaling_table(fit_all(load_runs(runs), n_boot=0), grad_bytes=1 << 30, compute_ms=300.0,
+                              world_sizes=[16, 32])  # fmt: skip
+    assert cli.main(["predict", "--fits", str(tmp_path / "runs"), "--scaling", "--grad-bytes", "1G", "--boot",
+                     "10", "--world-sizes", "16,32,64"]) == 0  # fmt: skip
+    capsys.readouterr()
+    report = _report(capsys, str(tmp_path / "runs"), "--out", str(tmp_path / "rep"), "--grad-bytes", "1G",
+                     "--compute-ms", "300")  # fmt: skip
+    md = (report / "report.md").read_text()
+    assert "unavailable" not in md and "## Will more GPUs help? ring all-reduce of 1 GiB, compute 300.0 ms: table" in md
+    assert "| 64 |" in md and "| 12 |" not in md  # world sizes are multiples of the 8 GPUs per node
+    assert "world sizes 2, 4, 8 left out" in md  # one node: the intra-node tier is not measured
+
+
+def test_imported_reference_run_report(tmp_path: Path, capsys) -> None:
+    """results/nccl-tests-gb200-nvl72 (one rank line, topology from its hardware.toml): the headline says 93 % of
+    NVLink 5's 900 GB/s, and the runs table agrees with the machine line (18 x 4) and prints '-' where an import
+    has no torch version or start time."""
+    root = Path(__file__).resolve().parents[2] / "results" / "nccl-tests-gb200-nvl72"
+    report = _report(capsys, str(root), "--out", str(tmp_path / "rep"))
+    md = (report / "report.md").read_text()
+    assert "| all_reduce | 72 | 839 (builtin, 4 GiB) | 93 % of 900 link: near the roof | builtin at every size |" in md
+    runs_table = md[md.index("## Runs") :]
+    row = next(line for line in runs_table.splitlines() if line.startswith("| 2026"))
+    assert "| 18 x 4 |" in row and "None" not in row and row.count("| - |") == 2
+    assert "18 node(s) x 4 ranks" in md
