@@ -110,7 +110,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
               f"{args.compute_ms} ms, overlap {args.overlap:.0%}{price}")  # fmt: skip
         print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
         return 0
-    known = sorted(set(costs.cost_algorithms(args.collective)) | set(twotier.ALGORITHMS))
+    known = sorted(set(costs.cost_algorithms(args.collective)) | set(twotier.algorithms_for(args.collective)))
     algorithms = known if args.algorithm == "all" else [args.algorithm]
     if args.algorithm != "all" and args.algorithm not in known:
         raise UsageError(f"unknown algorithm {args.algorithm!r} for {args.collective}")
