@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analysis import topology
 from analysis.errors import AnalysisError
 
 CATALOG_PATH = Path(__file__).with_name("hardware.json")
@@ -31,6 +32,7 @@ HARDWARE_FILES = ("hardware.toml", "hardware.json")
 FILE_KEYS: dict[str, type] = {
     "gpu": str, "system": str, "link_gbps": float, "hbm_gbps": float, "nic_gbps": float,
     "nics_per_node": int, "gpus_per_node": int, "nnodes": int, "nvlink_domain_gpus": int, "note": str,
+    "roof_min_bytes": int,
 }  # fmt: skip
 
 
@@ -176,6 +178,8 @@ class Machine:
     domain_gpus: int | None  # GPUs in one scale-up (NVLink / xGMI) domain
     origin: dict[str, str] = field(default_factory=dict)  # field -> where it came from
     notes: tuple[str, ...] = ()
+    #: the smallest size a peak is judged at (an emulated NIC's token bucket passes smaller bursts above its rate)
+    roof_min_bytes: int | None = None
 
     @property
     def link_name(self) -> str:
@@ -183,28 +187,26 @@ class Machine:
             return f"{self.gpu.link} of {self.gpu.name}"
         return "the GPU link"
 
-    def network_gbps_per_gpu(self) -> float | None:
-        """nics_per_node x nic_gbps / 8 / gpus_per_node (GB/s), None when a factor is unknown."""
-        if not (self.nic_gbps and self.nics_per_node and self.gpus_per_node):
-            return None
-        return self.nics_per_node * self.nic_gbps / 8 / self.gpus_per_node
-
     def describe(self) -> str:
         """One line: GPU, topology, link, network, and where they came from."""
         gpu = self.gpu.name if self.gpu else (f"{self.gpu_name} (not in the catalog)" if self.gpu_name else "no GPU")
-        topo = f"{self.nnodes or '?'} node(s) x {self.gpus_per_node or '?'} ranks"
+        if self.nnodes and self.gpus_per_node:
+            topo = f"{self.nnodes} node(s) x {self.gpus_per_node} ranks ({self.origin.get('nnodes')})"
+        else:
+            topo = "topology unknown (give --nnodes / --gpus-per-node or a hardware file)"
         parts = [gpu, topo]
         if self.link_gbps:
             parts.append(f"link {self.link_gbps:g} GB/s per direction ({self.origin.get('link_gbps')})")
         if self.hbm_gbps:
             parts.append(f"memory {self.hbm_gbps:g} GB/s ({self.origin.get('hbm_gbps')})")
-        net = self.network_gbps_per_gpu()
-        if net:
+        if self.nic_gbps and self.nics_per_node:
             total = self.nics_per_node * self.nic_gbps / 8
-            parts.append(f"network {self.nics_per_node} x {self.nic_gbps:g} Gb/s per node = {total:.3g} GB/s per node, "
-                         f"{net:.3g} GB/s per GPU ({self.origin.get('nic_gbps')})")  # fmt: skip
+            parts.append(f"network {self.nics_per_node} x {self.nic_gbps:g} Gb/s per node = {total:.4g} GB/s per node "
+                         f"({self.origin.get('nic_gbps')})")  # fmt: skip
         if self.domain_gpus and self.domain_gpus != self.gpus_per_node:
             parts.append(f"NVLink domain {self.domain_gpus} GPUs ({self.origin.get('domain_gpus')})")
+        if self.roof_min_bytes:
+            parts.append(f"peaks judged at {self.roof_min_bytes} B and above ({self.origin.get('roof_min_bytes')})")
         return "; ".join(parts)
 
 
@@ -214,6 +216,63 @@ def _int(x: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return v if v > 0 else None
+
+
+def _recorded_topology(meta: dict[str, Any], world: int | None, notes: list[str]) -> tuple[int | None, int | None]:
+    """(nnodes, GPUs per node) as run.json records them; (None, None) for an import whose rank lines were
+    incomplete (written before collbench stopped guessing from them: fewer rank hosts than ranks)."""
+    hw = meta.get("hardware") or {}
+    nnodes = _int(hw.get("nnodes")) or _int(meta.get("nnodes"))
+    per_node = _int(meta.get("ranks_per_node")) or _int(hw.get("gpus_per_node"))
+    rank_hosts = hw.get("rank_hosts")
+    if isinstance(rank_hosts, list) and world and len(rank_hosts) < world and hw.get("topology_source") != "given":
+        if nnodes or per_node:
+            notes.append(f"run.json's topology ({nnodes} x {per_node}) came from {len(rank_hosts)} rank line(s) of "
+                         f"{world} ranks: ignored as unknown")  # fmt: skip
+        return None, None
+    return nnodes, per_node
+
+
+def _topology(meta: dict[str, Any], world: int | None, settings: dict[str, Any], origin: dict[str, str],
+              notes: list[str]) -> tuple[int | None, int | None, int | None]:  # fmt: skip
+    """(nnodes, GPUs per node, NVLink domain GPUs): named system < run.json < hardware file < options (a system
+    says what its nodes hold, the run what it used), where a higher source's nodes or GPUs per node fixes the
+    other from the world size (analysis.topology.check refuses numbers that do not fit it). Unknown stays
+    None: never one node by default."""
+    nnodes, per_node = _recorded_topology(meta, world, notes)
+    hw = meta.get("hardware") or {}
+    src = "run.json (" + str(hw.get("topology_source") or "recorded") + ")"
+    levels = {"nnodes": (0, nnodes, src), "gpus_per_node": (0, per_node, src)}
+    for key in ("nnodes", "gpus_per_node"):
+        if key in settings:
+            where = origin[key]
+            # a named system says what a node has: below what the run recorded, above nothing
+            lvl = -1 if where.startswith("system") else (2 if where.startswith("hardware file") else 3)
+            if lvl > levels[key][0] or levels[key][1] is None:
+                levels[key] = (lvl, settings[key], where)
+    if levels["nnodes"][1] is not None and levels["gpus_per_node"][0] < 0 and levels["nnodes"][0] >= 0:
+        levels["gpus_per_node"] = (-2, None, "")  # the run's own node count wins over a system's node size
+    (ln, nnodes, on), (lg, per_node, og) = levels["nnodes"], levels["gpus_per_node"]
+    domain = settings.get("nvlink_domain_gpus") or _int(hw.get("nvlink_domain_gpus"))
+    od = origin.get("nvlink_domain_gpus") or ("run.json" if domain else None)
+    system_gpus = lg < 0  # a named system's GPUs per node need not divide a run that used part of its nodes
+    if world and per_node and not system_gpus and max(ln, lg) >= 1:
+        topology.check(world, nnodes if ln == lg else None, per_node, None, og)
+    if world and nnodes and ln >= 1:
+        topology.check(world, nnodes, None, None, on)
+    if world and per_node and (lg > ln or nnodes is None):
+        nnodes, on = max(1, math.ceil(world / per_node)), f"world size / GPUs per node ({og})"
+        per_node = min(per_node, world)
+    elif world and nnodes and (ln > lg or per_node is None):
+        per_node, og = world // nnodes, f"world size / nodes ({on})"
+    if domain and per_node:
+        topology.check(None, None, per_node, domain, od or "option")
+    for key in ("nvlink_domain_gpus", "nnodes", "gpus_per_node"):  # set below from what was used
+        origin.pop(key, None)
+    for key, value, where in (("nnodes", nnodes, on), ("gpus_per_node", per_node, og), ("domain_gpus", domain, od)):
+        if value is not None:
+            origin[key] = where
+    return nnodes, per_node, domain
 
 
 def resolve(meta: dict[str, Any], run_dir: Path | None = None, overrides: dict[str, Any] | None = None) -> Machine:
@@ -269,18 +328,10 @@ def resolve(meta: dict[str, Any], run_dir: Path | None = None, overrides: dict[s
 
     link = pick("link_gbps", gpu.link_gbps if gpu else None)
     hbm = pick("hbm_gbps", gpu.hbm_gbps if gpu else None)
-    nnodes = pick("nnodes", _int(hw.get("nnodes")) or _int(meta.get("nnodes")), "run.json")
-    per_node = pick("gpus_per_node", _int(meta.get("ranks_per_node")) or _int(hw.get("gpus_per_node")), "run.json")
-    if per_node is None and world and nnodes:
-        per_node = max(1, math.ceil(world / nnodes))
-        origin["gpus_per_node"] = "world size / nodes"
-    if nnodes is None and world and per_node:
-        nnodes, origin["nnodes"] = math.ceil(world / per_node), "world size / GPUs per node"
-    domain = pick("nvlink_domain_gpus", None)
-    if domain is not None:
-        origin["domain_gpus"] = origin.pop("nvlink_domain_gpus", "option")
+    nnodes, per_node, domain = _topology(meta, world, settings, origin, notes)
     return Machine(
         device=meta.get("device"), gpu_name=gpu_name, gpu=gpu, link_gbps=link, hbm_gbps=hbm,
         nic_gbps=settings.get("nic_gbps"), nics_per_node=settings.get("nics_per_node"), nnodes=nnodes,
         gpus_per_node=per_node, domain_gpus=domain, origin=origin, notes=tuple(notes),
+        roof_min_bytes=settings.get("roof_min_bytes"),
     )  # fmt: skip

@@ -46,6 +46,7 @@ from typing import Any
 from analysis import stragglers
 from analysis.errors import AnalysisError
 from analysis.rundir import base_meta, new_run_dir, write_run_dir
+from analysis.topology import Topology, from_rank_lines, given, ranges
 from collectives import costs
 from collectives.spec import COLLECTIVES, SEND_RECV, by_program, is_point_to_point, spec
 
@@ -149,21 +150,25 @@ class ParsedLog:
     nccl_env: dict[str, str] = field(default_factory=dict)
     algo_proto: list[str] = field(default_factory=list)
     nnodes_given: int | None = None  # a format that states the node count (NCCL Inspector's header nnodes)
+    topology: Topology | None = None  # from complete rank lines (analysis.topology), the log's header or options
+
+    def __post_init__(self) -> None:
+        if self.topology is None and self.nnodes_given:  # the format states its node count
+            p, n = self.world_size, self.nnodes_given
+            self.topology = Topology(p, n, p // n if p % n == 0 else None, source="stated in the log")
+        elif self.topology is None:
+            self.topology, warning = from_rank_lines(self.rank_hosts, self.world_size)
+            if warning:
+                self.warnings.append(warning)
 
     @property
     def nnodes(self) -> int | None:
-        return self.nnodes_given or len(set(self.rank_hosts.values())) or (len(self.hosts) or None)
+        """Hosts, from complete rank lines, the log's header or the options; None when unknown (never guessed)."""
+        return self.topology.nnodes if self.topology else None
 
     @property
     def gpus_per_node(self) -> int | None:
-        if self.nnodes_given and not self.rank_hosts:
-            return self.world_size // self.nnodes_given if self.world_size % self.nnodes_given == 0 else None
-        if not self.rank_hosts:
-            return None
-        counts = {h: 0 for h in self.rank_hosts.values()}
-        for h in self.rank_hosts.values():
-            counts[h] += 1
-        return max(counts.values()) if len(set(counts.values())) > 1 else next(iter(counts.values()))
+        return self.topology.gpus_per_node if self.topology else None
 
 
 def nccl_version_from_code(code: int) -> str:
@@ -569,6 +574,7 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
     # a command line with no launcher (one process: -t x -g)
     if world_size is not None:
         p, source = world_size, "given"
+        _check_given_world(sec, coll, p)
     elif sec.ranks:
         p, source = max(sec.ranks) + 1, "rank lines"
     elif sec.nthreads_ngpus is not None and sec.np_ is None and sec.command is None:
@@ -666,6 +672,21 @@ def merge_cycles(points: list[dict[str, Any]], warnings: list[str]) -> list[dict
     warnings.append(f"{cycles} cycles (-N) of the same sizes: each point's samples are its cycles' times, its time "
                     "their median")  # fmt: skip
     return merged
+
+
+def _check_given_world(sec: _Section, coll: str, p: int) -> None:
+    """AnalysisError when a given world size contradicts the rank lines: fewer ranks than a rank line names, or
+    other than an unbroken list of rank lines 0..N-1 that busbw/algbw confirms (N ranks, for certain)."""
+    if not sec.ranks:
+        return
+    n = max(sec.ranks) + 1
+    if p < n:
+        raise AnalysisError(f"--world-size {p} contradicts the log's rank lines, which name rank {n - 1}")
+    if p != n and len(sec.ranks) == n:
+        by_factor, _ = _world_from_factor(sec, coll)
+        if by_factor == n:
+            raise AnalysisError(f"--world-size {p} contradicts the log: its rank lines list ranks "
+                                f"{ranges(list(sec.ranks))} and busbw/algbw fits p = {n} only")  # fmt: skip
 
 
 def _world_from_factor(sec: _Section, coll: str) -> tuple[int | None, str]:
@@ -917,8 +938,13 @@ def _meta_for(log: ParsedLog) -> dict:
     if log.rank_hosts:
         hardware["rank_hosts"] = [log.rank_hosts[r] for r in sorted(log.rank_hosts)]
         hardware["hosts"] = sorted(set(log.rank_hosts.values()))
-        hardware["nnodes"] = log.nnodes
-        hardware["gpus_per_node"] = log.gpus_per_node
+    topo = log.topology
+    if topo is not None:
+        hardware["nnodes"] = topo.nnodes
+        hardware["gpus_per_node"] = topo.gpus_per_node
+        hardware["topology_source"] = topo.source
+        if topo.domain_gpus:
+            hardware["nvlink_domain_gpus"] = topo.domain_gpus
     versions = {"nccl": log.nccl_version, "nccl_tests": log.tests_version}
     if log.rccl_version:
         versions["rccl"] = log.rccl_version
@@ -926,6 +952,22 @@ def _meta_for(log: ParsedLog) -> dict:
     if log.algo_proto:
         environment["nccl_algo_proto_seen"] = log.algo_proto
     return {"hardware": hardware, "versions": versions, "environment": environment}
+
+
+def set_topology(log: ParsedLog, nnodes: int | None = None, gpus_per_node: int | None = None,
+                 domain_gpus: int | None = None) -> list[str]:  # fmt: skip
+    """Put the user's topology over what the rank lines proved (analysis.topology.given; AnalysisError when it
+    does not fit the world size); returns the notes on what it overrode. Nothing given: nothing changes."""
+    if nnodes is None and gpus_per_node is None and domain_gpus is None:
+        return []
+    derived = log.topology or from_rank_lines(log.rank_hosts, log.world_size)[0]
+    topo, notes = given(derived, nnodes, gpus_per_node, domain_gpus)
+    warning = from_rank_lines(log.rank_hosts, log.world_size)[1]
+    if warning and topo.nnodes is not None and topo.gpus_per_node is not None:  # what it said is now given
+        log.warnings = [w for w in log.warnings if w != warning]
+    log.topology = topo
+    log.warnings.extend(notes)
+    return notes
 
 
 def _sha256(path: Path) -> str:

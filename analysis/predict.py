@@ -5,7 +5,8 @@ Each algorithm is predicted from its own ``model`` fit (alpha, beta across world
 else from the joint hardware fit (collective ``*``: alpha, beta, gamma shared by the hand-written
 algorithms) through the algorithm's L(p), W(p), G(p) in ``collectives.costs`` (docs/costs.md), pipelined
 algorithms at the segment size of the fitted runs.  builtin follows the backend's algorithm where it is
-known; where it is not, its prediction is a lower bound, printed as such and never ranked best.
+known; where it is not, its prediction is a lower bound, printed as such and never ranked best.  From a
+two-tier fit, builtin is the algorithm NCCL's tuning model would choose at that scale (``nccl_tuning``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import math
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from analysis import twotier
+from analysis import nccl_tuning, twotier
 from analysis.errors import AnalysisError
 from analysis.fitting import fit_all, model_time_us
 from collectives import costs
@@ -141,10 +143,19 @@ class FitsPredictor:
 
     The interval propagates the fit's alpha and bandwidth intervals (the time is monotone in both)."""
 
-    def __init__(self, fits: pd.DataFrame, collective: str) -> None:
+    def __init__(self, fits: pd.DataFrame, collective: str, measured_nnodes: int | None = None) -> None:
         self.fits, self.collective = fits, collective
+        self.measured_nnodes = measured_nnodes  # nodes of the runs behind a one-world-size fit (None: unknown)
         self._cache: dict[str, dict | None] = {}
         self.warnings: list[str] = []
+
+    def why_not(self, p: int) -> str | None:
+        """Why nothing can be predicted (None: the reason is not this predictor's to give)."""
+        have = sorted(set(self.fits["collective"].dropna().astype(str)) - {"*"}) if "collective" in self.fits else []
+        if self.collective not in have:
+            return (f"the runs hold no {self.collective} (they hold {', '.join(have) or 'nothing fitted'}): "
+                    f"pass --collective {have[0]}" if have else f"the runs hold no {self.collective}")  # fmt: skip
+        return None
 
     def params(self, algorithm: str) -> dict | None:
         if algorithm not in self._cache:
@@ -164,18 +175,42 @@ class FitsPredictor:
                        backend=par["backend"], backend_algorithm=par["backend_algorithm"])  # fmt: skip
         basis = par["basis"] + ("; LOWER BOUND (schedule assumed)" if c.assumed else "")
         if par.get("one_size") and p != par["one_size"]:
-            msg = (f"{self.collective}/{algorithm}: predicted from one world size (p = {par['one_size']}): alpha and "
-                   "beta of one tier, extrapolated; a larger machine that crosses the network is not measured")
+            msg = self._one_size_warning(algorithm, par["one_size"], p)
             if msg not in self.warnings:
                 self.warnings.append(msg)
+            # one world size measures nothing of how the model carries to another: the model error is the wide
+            # one of the two-tier fit without a second scale (a factor 2 at 95 %), added to the fit's own spread
+            w = math.exp(twotier.Z95 * twotier.WIDE_SIGMA)
+            lo = (lo if math.isfinite(lo) else t) / w
+            hi = (hi if math.isfinite(hi) else t) * w
+            basis += "; interval x/÷ 2: one world size, the model's error at another is not measured"
         return Prediction(t, lo, hi, basis, bool(c.assumed))
+
+    def _one_size_warning(self, algorithm: str, p0: int, p: int) -> str:
+        """What a one-world-size extrapolation to ``p`` does not know: which way it goes and which tier is missing."""
+        where = "larger" if p > p0 else "smaller"
+        head = (f"{self.collective}/{algorithm}: predicted from one world size (p = {p0}): alpha and beta of one "
+                f"tier, extrapolated to a {where} machine")  # fmt: skip
+        nn = self.measured_nnodes
+        if p > p0 and (nn is None or nn <= 1):
+            return head + "; a larger machine that crosses the network is not measured"
+        if p > p0:
+            return head + (f"; the run already crossed the network ({nn} nodes): more nodes are taken to keep its "
+                           "per-step latency and bandwidth")  # fmt: skip
+        if nn is not None and nn > 1:
+            return head + f"; the run crossed the network ({nn} nodes): a machine inside one node is not measured"
+        return head + "; fewer GPUs on the same links are taken to keep their per-step latency and bandwidth"
 
     def algorithms(self, requested: list[str]) -> list[str]:
         return [a for a in requested if (self.collective, a) in costs.COSTS]
 
 
 class TwoTierPredictor:
-    """Predictions from a two-tier fit at N = p / g nodes of g GPUs (``analysis.twotier``)."""
+    """Predictions from a two-tier fit at N = p / g nodes of g GPUs (``analysis.twotier``).
+
+    ``builtin`` is what NCCL would run there: the algorithm its tuning model picks (``analysis.nccl_tuning``,
+    on the fitted tiers), timed by the two-tier model of that algorithm, or by the measured curve of a scale
+    kept out of the ring fit as another algorithm at the same node count; the basis names the choice."""
 
     def __init__(self, fit: twotier.TwoTierFit, gpus_per_node: int) -> None:
         self.fit, self.g, self.collective = fit, int(gpus_per_node), fit.collective
@@ -188,26 +223,92 @@ class TwoTierPredictor:
             raise AnalysisError(f"world size {p} is not a multiple of {self.g} GPUs per node (--gpus-per-node)")
         return p // self.g, self.g
 
+    def why_not(self, p: int) -> str | None:
+        """Why nothing can be predicted at ``p`` (None: something can)."""
+        nn, g = self.topology(p)
+        if nn == 1 and math.isnan(self.fit.tiers.bw_intra_gbps):
+            return (f"p = {p} is one node of {g} GPUs, and the intra-node tier is not measured (no one-node run "
+                    "in the fit): add a run on one node, or predict multi-node world sizes")  # fmt: skip
+        return None
+
     def predict(self, algorithm: str, p: int, n: float) -> Prediction | None:
-        if algorithm not in twotier.ALGORITHMS:
-            return None
+        nn, g = self.topology(p)
+        if algorithm == "builtin":
+            return self._builtin(nn, g, n)
+        model = twotier.fit_algorithm(self.collective)
+        if algorithm not in twotier.ALGORITHMS or (model != "ring" and algorithm != model):
+            return None  # all_to_all: only its own model (no ring, tree or hierarchical schedule of it)
         try:
-            nn, g = self.topology(p)
             twotier.tier_cost(self.collective, algorithm, nn, g)  # raises for an algorithm it does not model
-        except AnalysisError as exc:
-            if "world size" in str(exc):
-                raise
+        except AnalysisError:
             return None
         t, lo, hi = self.fit.predict_us(algorithm, nn, g, n)
         if not math.isfinite(t):
             return None
         basis = f"two-tier fit, {nn} x {g}"
-        if algorithm != "ring":
+        if algorithm not in ("ring", twotier.fit_algorithm(self.collective)):
             basis += f"; {algorithm} schedule on tiers fitted from ring data"
+        if algorithm == "tree":
+            basis += " (NCCL's tree bandwidth: 0.46 of its channels')"
         return Prediction(t, lo, hi, basis, False, nn, g)
 
+    def _builtin(self, nn: int, g: int, n: float) -> Prediction | None:
+        model = twotier.fit_algorithm(self.collective)
+        if model != "ring":  # all_to_all: the direct model is what NCCL runs (no tuning choice)
+            r = self.predict(model, nn * g, n)
+            return None if r is None else Prediction(r.time_us, r.time_us_lo, r.time_us_hi,
+                                                     r.basis + f"; builtin = NCCL's {model} all-to-all", False, nn, g)
+        tiers = self.fit.tiers
+        arch = nccl_tuning.arch_of(self.fit.gpu_model)
+        choice = nccl_tuning.choose(self.collective, nn, g, n, bw_inter_gbps=tiers.bw_inter_gbps,
+                                    bw_intra_gbps=tiers.bw_intra_gbps, arch=arch)  # fmt: skip
+        if choice is None:
+            return None
+        src = f"NCCL {nccl_tuning.NCCL_COMMIT[:7]} tuning.cc"
+        chosen = choice.algorithm
+        if chosen in ("ring", "tree"):
+            r = self.predict(chosen, nn * g, n)
+            if r is None:
+                return None
+            return Prediction(r.time_us, r.time_us_lo, r.time_us_hi, f"{r.basis}; builtin: NCCL would choose "
+                              f"{chosen} ({src})", False, nn, g)  # fmt: skip
+        measured = self.fit.other.get((nn, g))
+        ring = self.predict("ring", nn * g, n)
+        if measured is not None:
+            b, t = measured
+            if b[0] <= n <= b[-1]:
+                tm = float(np.exp(np.interp(np.log(n), np.log(b), np.log(t))))
+                how = "interpolated"
+            else:  # beyond the measured sizes: its largest size's busbw carried on
+                tm = float(t[-1] * n / b[-1]) if n > b[-1] else float(t[0])
+                how = "extrapolated at its " + ("largest size's bandwidth" if n > b[-1] else "smallest size's time")
+            s = self.fit.model_sigma
+            return Prediction(tm, tm * math.exp(-twotier.Z95 * s), tm * math.exp(twotier.Z95 * s),
+                              f"measured at {nn} x {g} ({how}); builtin: NCCL would choose {chosen} ({src}), the "
+                              "other algorithm this scale was flagged as", False, nn, g)  # fmt: skip
+        if ring is None:
+            return None
+        ring_nccl = next(c for c in nccl_tuning.model(self.collective, nn, g, n, bw_inter_gbps=tiers.bw_inter_gbps,
+                                                        bw_intra_gbps=tiers.bw_intra_gbps, arch=arch)
+                         if c.algorithm == "ring")  # fmt: skip
+        speedup = choice.algbw_gbps / ring_nccl.algbw_gbps
+        if speedup <= 1.0 + 1e-9:
+            # NCCL's model gives it the ring's bandwidth (both bound by the network): the ring fit times it
+            return Prediction(ring.time_us, ring.time_us_lo, ring.time_us_hi, f"{ring.basis}; builtin: NCCL would "
+                              f"choose {chosen} ({src}) at the ring's network bandwidth", False, nn, g)  # fmt: skip
+        # NCCL's model credits it with more than the ring and no scale measured it: its own ratio, uncalibrated
+        t, lo, hi = self.fit.predict_us("ring", nn, g, n, extra_sigma=twotier.WIDE_SIGMA)
+        t, lo = t / speedup, lo / speedup
+        msg = (f"{self.collective}/builtin at {nn} x {g}: NCCL would choose {chosen}, which its model puts "
+               f"{speedup:.2f}x above the ring; no run measured it, so the prediction is NCCL's own ratio and the "
+               "interval is wide (a run at this node count would calibrate it)")
+        if msg not in self.warnings:
+            self.warnings.append(msg)
+        return Prediction(t, lo, hi, f"two-tier ring / {speedup:.2f} (NCCL's model of {chosen}, optimistic and not "
+                          f"measured: a bound, not ranked; {src})", True, nn, g)  # fmt: skip
+
     def algorithms(self, requested: list[str]) -> list[str]:
-        return [a for a in requested if a in twotier.ALGORITHMS]
+        return [a for a in requested if a in twotier.ALGORITHMS or a == "builtin"]
 
 
 def _bus(factor_gb: float, t_us: float) -> float:
@@ -242,6 +343,9 @@ def predict_table(fits: pd.DataFrame | FitsPredictor | TwoTierPredictor, collect
                              "basis": r.basis, "lower_bound": r.lower_bound})  # fmt: skip
     df = pd.DataFrame(rows)
     if df.empty:
+        why = [w for p in world_sizes if (w := pred.why_not(p))]
+        if why:
+            raise AnalysisError(f"no model for {collective}: " + "; ".join(dict.fromkeys(why)))
         raise AnalysisError(f"no model for {collective} ({', '.join(algorithms)}): fit runs at >= 2 world sizes, "
                             "or one world size of an algorithm with a known schedule")  # fmt: skip
     df["best"] = False
@@ -275,7 +379,8 @@ def scaling_table(fits: pd.DataFrame | FitsPredictor | TwoTierPredictor, *, grad
     def comm(p: int, n: int) -> float:
         r = pred.predict(algorithm, p, n)
         if r is None:
-            raise AnalysisError(f"no model for {collective}/{algorithm}: fit runs at >= 2 world sizes")
+            why = pred.why_not(p) or "fit runs at >= 2 world sizes, or one of an algorithm with a known schedule"
+            raise AnalysisError(f"no model for {collective}/{algorithm}: {why}")
         return r.time_us
 
     rows = []
@@ -328,11 +433,17 @@ def build_predictor(paths: list[str], collective: str, *, gpus_per_node: int | N
         warnings.simplefilter("ignore")
         points = twotier.load_points(paths, gpus_per_node)
         mine = points[points["collective"] == collective]
+        if mine.empty:
+            have = sorted(points["collective"].dropna().unique())
+            raise AnalysisError(f"the runs hold no {collective} (they hold {', '.join(have)}): pass --collective "
+                                f"{have[0]}")  # fmt: skip
         if twotier.multi_scale(mine) and mine["algorithm"].isin(twotier.RING_SOURCES).any():
             fit = twotier.fit_two_tier(points, collective, n_boot=n_boot)
             g = gpus_per_node or _gpus_per_node(mine)
             return TwoTierPredictor(fit, g), fit.summary()
-        return FitsPredictor(fit_all(points, n_boot=n_boot), collective), []
+        nodes = mine[mine["world_size"] > 1]["nnodes"].unique()
+        one = int(nodes[0]) if len(nodes) == 1 else None
+        return FitsPredictor(fit_all(points, n_boot=n_boot), collective, measured_nnodes=one), []
 
 
 def json_records(df: pd.DataFrame) -> list[dict]:

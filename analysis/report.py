@@ -167,7 +167,9 @@ def _verdict_blocks(runs: list[Run], vs: list[verdict.Verdict], ms: dict[str, Ma
     if notes:
         blocks.append(Block("list", rows=tuple((n,) for n in fold(notes))))
     blocks.append(Block("p", "Roof: inside one node (or NVLink domain) the GPU's link per direction; across nodes "
-                             "the network per GPU (NICs per node x Gb/s / 8 / GPUs per node); for reductions the "
+                             "(or domains) a ring-type collective's busbw is bounded by the node's (or domain's) NIC "
+                             "total (NICs x Gb/s / 8), capped by the link; all-to-all by its inter-node share "
+                             "B (n - 1) / (g (n - g)); send_recv by one NIC; for reductions the "
                              "memory-bound combine (B_mem / 3 per byte combined) when lower. docs/fitting.md, "
                              "section Verdict; hardware from docs/hardware.md, a hardware.toml beside the results "
                              "or --gpu / --nic-gbps / --nics-per-node."))  # fmt: skip

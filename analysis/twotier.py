@@ -15,7 +15,10 @@ busbw a ring reaches across nodes (the node's network bandwidth as NCCL's rings 
 The fit uses ring data (hand-written ``ring``, or ``builtin`` taken as the backend's ring at large
 messages), the large-message regime of each scale (the last piece of its piecewise curve fit), and keeps
 out a scale whose large-message busbw no ring can reach (another algorithm: NCCL tree/NVLS/CollNet at a few
-nodes), with a note.  Times in µs, sizes in bytes, bandwidths in GB/s (1e9 B/s).  Never imports torch.
+nodes), with a note.  all_to_all is fitted with its own model ("direct": the intra share over the link, the
+inter share over the node's NICs).  Prediction intervals add the model's error across scales (from the
+leave-one-scale-out residuals) to the bootstrap's spread.  Times in µs, sizes in bytes, bandwidths in GB/s
+(1e9 B/s).  Never imports torch.
 """
 
 from __future__ import annotations
@@ -29,15 +32,29 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from analysis import nccl_tuning
 from analysis.errors import AnalysisError
 from analysis.fitting import find_breaks, usable_points
 from collectives import costs
 from collectives.spec import spec
 
-ALGORITHMS = ("ring", "tree", "hierarchical")
+ALGORITHMS = ("ring", "tree", "hierarchical", "direct")
+#: the model each collective's fit uses: all-to-all moves every pair's block at once ("direct": intra share over
+#: the GPU's link, inter share over the node's NICs); the others NCCL's ring
+FIT_ALGORITHM = {"all_to_all": "direct"}
 #: a multi-node scale whose large-message busbw exceeds the ring roof of the larger scales by this factor runs
 #: another algorithm (NCCL's tree at 2 nodes reaches up to 2(p-1)/p times the ring's network roof)
 SWITCH_RATIO = 1.3
+#: at 2 nodes NCCL's own model (tuning.cc: tree on the intra graph's bandwidth, NVLSTree's network bandwidth
+#: doubled) credits another algorithm with more than the ring, so a smaller excess already means a switch there
+SWITCH_RATIO_TWO_NODES = 1.1
+#: 95 % normal quantile for the prediction intervals (log-normal model error)
+Z95 = 1.959964
+#: prior relative model error (log scale) across scales, weighted as one held-out scale: what the back-test on
+#: the real H100 series and the synthetic clusters leaves (5-10 %), so two scales cannot claim a +-2 % interval
+PRIOR_SIGMA = 0.10
+#: log-scale error when no scale can be held out (one multi-node scale in the fit): a factor 2 at 95 %
+WIDE_SIGMA = math.log(2.0) / Z95
 #: the back-test reports errors at these sizes and above (the bandwidth-bound regime)
 BACKTEST_MIN_BYTES = 256 << 20
 #: the fit keeps the sizes whose busbw reaches this share of the scale's large-message busbw: n >= n_half / 3, where
@@ -106,9 +123,23 @@ def tier_cost(collective: str, algorithm: str, nnodes: int, gpus_per_node: int) 
         passes = 1 if desc.rooted else round(w * p / (p - 1))
         steps, inter = passes * (p - 1), passes * (N - 1)
         return TierCost(float(steps - inter), float(inter), w if g > 1 else 0.0, w if multi else 0.0)
+    if algorithm == "direct":
+        if collective != "all_to_all":
+            raise AnalysisError(f"two-tier direct is the all_to_all model (ring for {collective})")
+        # each rank sends n/p to every other: (g - 1)/p n over its link, (p - g)/p n through the node's NICs,
+        # which carry g of those shares: busbw (p-1)/p n / t = min(link (p-1)/(g-1), B (p-1)/(g (p-g)))
+        return TierCost(1.0 if g > 1 else 0.0, 1.0 if multi else 0.0, (g - 1) / p, g * (p - g) / p)
     if collective != "all_reduce":
         raise AnalysisError(f"two-tier {algorithm} is modelled for all_reduce only (ring for {collective})")
     if algorithm == "tree":
+        # NCCL's tree bandwidth (tuning.cc): busBw 0.92 x the channels', algorithm bandwidth half of it, so
+        # 2/0.92 bytes per byte of n on each tier; at 2 nodes NCCL takes the intra graph's bandwidth, which
+        # the network bounds here (the tree's NICs are not faster than the ring's)
+        w = 2.0 / nccl_tuning.TREE_EFFICIENCY
+        return TierCost(2.0 * (g - 1), 2.0 * costs.lg_floor(N), w if g > 1 else 0.0, w if multi else 0.0)
+    if algorithm == "nvls_tree_physical":
+        # NVLSTree at 2 nodes as the wires allow (each node sends and receives n once); used by the synthetic
+        # clusters to stand for "another algorithm at few nodes", never predicted
         we = 0.0 if N == 1 else (1.0 if N == 2 else 2.0)
         return TierCost(2.0 * (g - 1), 2.0 * costs.lg_floor(N), 2.0 if g > 1 else 0.0, we)
     if algorithm == "hierarchical":
@@ -167,6 +198,7 @@ def load_points(paths: Iterable[str], gpus_per_node: int | None = None) -> pd.Da
             pts = pts[pts["world_size"].notna()].copy()
             pts["nnodes"] = [topo[int(p)][0] for p in pts["world_size"]]
             pts["gpus_per_node"] = [topo[int(p)][1] for p in pts["world_size"]]
+            pts["gpu_model"] = run.meta.get("gpu_model") or (run.meta.get("hardware") or {}).get("gpu_model")
             frames.append(pts)
     if not frames:
         raise AnalysisError("no points in the given runs")
@@ -235,6 +267,13 @@ class TwoTierFit:
     notes: list[str] = field(default_factory=list)
     mape: float = math.nan
     loso: list[dict] = field(default_factory=list)
+    #: log-scale model error across scales (from the leave-one-scale-out residuals, PRIOR_SIGMA weighted as one
+    #: scale; WIDE_SIGMA when no scale can be held out) and why it has that value
+    model_sigma: float = WIDE_SIGMA
+    sigma_basis: str = "no scale held out"
+    gpu_model: str | None = None
+    #: measured curves of the scales kept out as another algorithm: (nnodes, gpus_per_node) -> (bytes, time_us)
+    other: dict = field(default_factory=dict)
 
     def interval(self, name: str) -> tuple[float, float]:
         col = self.boot[:, PARAMS.index(name)]
@@ -244,16 +283,24 @@ class TwoTierFit:
         lo, hi = np.percentile(col, [2.5, 97.5])
         return float(lo), float(hi)
 
-    def predict_us(self, algorithm: str, nnodes: int, gpus_per_node: int, nbytes: float) -> tuple[float, float, float]:
-        """(time, 2.5 %, 97.5 %) in µs at N nodes x g GPUs; the interval from the bootstrap replicates."""
+    def predict_us(self, algorithm: str, nnodes: int, gpus_per_node: int, nbytes: float,
+                   extra_sigma: float = 0.0) -> tuple[float, float, float]:  # fmt: skip
+        """(time, 2.5 %, 97.5 %) in µs at N nodes x g GPUs.  The interval is log-normal with the parameters'
+        spread (robust log-scale spread of the bootstrap replicates' predictions) and the model's own error
+        across scales (``model_sigma``, plus ``extra_sigma`` for what the caller knows is less certain) added
+        in quadrature: the bootstrap alone resamples sizes, not the scales the prediction extrapolates to."""
         c = tier_cost(self.collective, algorithm, nnodes, gpus_per_node)
         t = tier_time_us(c, nbytes, self.tiers)
-        reps = np.array([tier_time_us(c, nbytes, Tiers(*row)) for row in self.boot])
-        reps = reps[np.isfinite(reps)]
-        if reps.size == 0 or not math.isfinite(t):
+        if not math.isfinite(t) or t <= 0:
             return t, math.nan, math.nan
-        lo, hi = np.percentile(reps, [2.5, 97.5])
-        return t, float(min(lo, t)), float(max(hi, t))
+        reps = np.array([tier_time_us(c, nbytes, Tiers(*row)) for row in self.boot])
+        reps = reps[np.isfinite(reps) & (reps > 0)]
+        s_boot = 0.0
+        if reps.size >= 2:
+            logs = np.log(reps / t)
+            s_boot = float(1.4826 * np.median(np.abs(logs - np.median(logs))))
+        s = math.sqrt(s_boot**2 + self.model_sigma**2 + extra_sigma**2)
+        return t, t * math.exp(-Z95 * s), t * math.exp(Z95 * s)
 
     def summary(self) -> list[str]:
         lines = [f"two-tier fit of {self.collective} (from {self.source_algorithm} data; MAPE {self.mape:.1f} %):"]
@@ -272,6 +319,8 @@ class TwoTierFit:
             mark = "" if s.in_fit else f"  FLAGGED: {s.note}"
             lines.append(f"  scale {s.nnodes} x {s.gpus_per_node} (p = {s.world_size}): large-message busbw "
                          f"{s.busbw_large_gbps:.4g} GB/s{mark}")  # fmt: skip
+        lines.append(f"  prediction intervals: model error across scales {100 * self.model_sigma:.1f} % (log sd; "
+                     f"{self.sigma_basis}) with the fit's bootstrap spread")
         for r in self.loso:
             err = (
                 "no sizes >= 256 MiB"
@@ -281,9 +330,24 @@ class TwoTierFit:
                     f"over {r['n_sizes']} sizes >= 256 MiB"
                 )
             )
-            lines.append(f"  back-test, {r['nnodes']} nodes left out and predicted: {err}")
+            cov = (f"; {r['n_covered']} of {r['n_sizes']} inside the 95 % interval of the fit without it"
+                   if r["n_sizes"] else "")
+            lines.append(f"  back-test, {r['nnodes']} nodes left out and predicted: {err}{cov}")
         lines += [f"  note: {n}" for n in self.notes]
         return lines
+
+
+def algorithms_for(collective: str) -> list[str]:
+    """The two-tier algorithms ``collective`` has a model for (predict offers these and builtin)."""
+    model = fit_algorithm(collective)
+    if model != "ring":
+        return [model]
+    return ["ring", "tree", "hierarchical"] if collective == "all_reduce" else ["ring"]
+
+
+def fit_algorithm(collective: str) -> str:
+    """The two-tier model the fit of ``collective`` uses (ring, or direct for all_to_all)."""
+    return FIT_ALGORITHM.get(collective, "ring")
 
 
 def _design(pts: pd.DataFrame, collective: str) -> np.ndarray:
@@ -291,7 +355,7 @@ def _design(pts: pd.DataFrame, collective: str) -> np.ndarray:
     bandwidth term, the network from 2 nodes on (checked after the fit: bw_inter <= bw_intra)."""
     rows = []
     for r in pts.itertuples(index=False):
-        c = tier_cost(collective, "ring", int(r.nnodes), int(r.gpus_per_node))
+        c = tier_cost(collective, fit_algorithm(collective), int(r.nnodes), int(r.gpus_per_node))
         n = float(r.bytes)
         rows.append([c.Li, c.Le, 0.0 if c.We else c.Wi * n, c.We * n])
     return np.array(rows, dtype=float)
@@ -324,17 +388,21 @@ def detect_switches(scales: list[Scale], collective: str) -> None:
     the larger multi-node scales': a ring's busbw across nodes is bounded by the same network roof at every
     node count (its bandwidth term is 2(p-1)/p n beta_inter, busbw = 1/beta_inter), so a scale well above the
     others runs another algorithm.  The largest scale is the reference and is never flagged."""
+    if fit_algorithm(collective) != "ring":
+        return  # all-to-all busbw depends on the node count (B (p-1)/(g (p-g))): no common roof to compare
     multi = sorted((s for s in scales if s.nnodes > 1), key=lambda s: s.nnodes)
     for i, s in enumerate(multi):
         larger = [m.busbw_large_gbps for m in multi[i + 1 :] if m.nnodes > s.nnodes]
         if not larger:
             continue
         roof = float(np.median(larger))
-        if s.busbw_large_gbps > SWITCH_RATIO * roof:
+        ratio = SWITCH_RATIO_TWO_NODES if s.nnodes == 2 and collective == "all_reduce" else SWITCH_RATIO
+        if s.busbw_large_gbps > ratio * roof:
             s.in_fit = False
             s.note = (f"{s.busbw_large_gbps:.4g} GB/s is {s.busbw_large_gbps / roof:.2f}x the ring roof "
                       f"{roof:.4g} GB/s of the larger scales: no ring reaches it, so this scale runs another "
-                      "algorithm (NCCL tree/NVLS/CollNet at few nodes); kept out of the ring fit")  # fmt: skip
+                      f"algorithm (above {ratio:g}x: NCCL's NVLSTree/tree at 2 nodes, CollNet); kept out of the "
+                      "ring fit")  # fmt: skip
 
 
 def fit_two_tier(points: pd.DataFrame, collective: str = "all_reduce", *, n_boot: int = 200, seed: int = 0,
@@ -361,8 +429,11 @@ def fit_two_tier(points: pd.DataFrame, collective: str = "all_reduce", *, n_boot
     x = _solve(design, t)
     tiers = Tiers(*x)
     notes = []
-    if source == "builtin":
+    if source == "builtin" and fit_algorithm(collective) == "ring":
         notes.append("builtin taken as the backend's ring at large messages (NCCL's choice from a few nodes on)")
+    elif source == "builtin":
+        notes.append(f"builtin taken as the {fit_algorithm(collective)} model: every pair's block at once, the node's "
+                     "NICs carrying its share g (p-g)/p (docs/two-tier.md)")
     notes.append(
         "fitted on the large-message regime of each scale (last piece of its piecewise curve fit, "
         f"sizes with busbw >= {min_fraction:g} x its plateau)"
@@ -389,33 +460,92 @@ def fit_two_tier(points: pd.DataFrame, collective: str = "all_reduce", *, n_boot
     fit = TwoTierFit(collective, source, tiers, boot if n_boot else x[None, :], scales, notes, mape)
     fit.notes.append(
         "intervals: bootstrap over " + ("per-iteration samples" if samples is not None else "sizes within each scale")
+        + ", widened by the model's error across scales"
     )
+    fit.model_sigma, fit.sigma_basis = model_sigma(raw, collective, [s for s in scales if s.in_fit],
+                                                   min_fraction=min_fraction)  # fmt: skip
+    models = points[points["collective"] == collective].get("gpu_model")
+    if models is not None and models.notna().any():
+        fit.gpu_model = str(models.dropna().iloc[0])
+    for s in scales:
+        if not s.in_fit:
+            c = raw[(raw["world_size"] == s.world_size) & (raw["nnodes"] == s.nnodes)].sort_values("bytes")
+            fit.other[(s.nnodes, s.gpus_per_node)] = (c["bytes"].to_numpy(dtype=float),
+                                                      c["time_us"].to_numpy(dtype=float))  # fmt: skip
     if backtest:
         fit.loso = backtest_scales(raw, collective, scales, min_fraction=min_fraction)
     return fit
 
 
+def _solve_scales(raw: pd.DataFrame, collective: str, keep: list[Scale], min_fraction: float) -> np.ndarray:
+    """PARAMS fitted to the large-message regime of the scales in ``keep``."""
+    idx = raw.set_index(["world_size", "nnodes"]).index.isin([(o.world_size, o.nnodes) for o in keep])
+    parts = [_large_regime(c, collective, min_fraction) for _, c in raw[idx].groupby(["world_size", "nnodes"])]
+    pts = pd.concat(parts, ignore_index=True)
+    return _solve(_design(pts, collective), pts["time_us"].to_numpy(dtype=float))
+
+
+def _held_out(raw: pd.DataFrame, collective: str, s: Scale, rest: list[Scale], min_bytes: int,
+              min_fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """(bytes, measured, predicted µs) of scale ``s`` at sizes >= ``min_bytes``, predicted from ``rest``."""
+    x = _solve_scales(raw, collective, rest, min_fraction)
+    held = raw[(raw["world_size"] == s.world_size) & (raw["nnodes"] == s.nnodes) & (raw["bytes"] >= min_bytes)]
+    c = tier_cost(collective, fit_algorithm(collective), s.nnodes, s.gpus_per_node)
+    pred = np.array([tier_time_us(c, n, Tiers(*x)) for n in held["bytes"]], dtype=float)
+    return held["bytes"].to_numpy(dtype=float), held["time_us"].to_numpy(dtype=float), pred
+
+
+def _can_hold_out(s: Scale, scales: list[Scale]) -> bool:
+    return s.nnodes > 1 and any(o.nnodes > 1 for o in scales if o is not s)
+
+
+def model_sigma(raw: pd.DataFrame, collective: str, scales: list[Scale], min_bytes: int = BACKTEST_MIN_BYTES,
+                min_fraction: float = MIN_BUSBW_FRACTION) -> tuple[float, str]:  # fmt: skip
+    """The model's log-scale error across scales and a phrase saying where it comes from: every multi-node
+    scale of ``scales`` that can be held out is predicted from the others, its RMS log error at sizes >=
+    ``min_bytes`` is one observation, and PRIOR_SIGMA counts as one more (so two scales that happen to agree
+    do not give a +-1 % interval).  With no scale to hold out (one multi-node scale): WIDE_SIGMA (a factor 2
+    at 95 %), since nothing measures how the model carries to another node count."""
+    rms = []
+    for s in scales:
+        if not _can_hold_out(s, scales):
+            continue
+        _, meas, pred = _held_out(raw, collective, s, [o for o in scales if o is not s], min_bytes, min_fraction)
+        ok = np.isfinite(pred) & (pred > 0)
+        if ok.any():
+            rms.append(float(np.sqrt(np.mean(np.log(pred[ok] / meas[ok]) ** 2))))
+    if not rms:
+        return WIDE_SIGMA, ("one multi-node scale in the fit: nothing measures the model's error at another node "
+                            "count, so the interval is a factor 2 either way")  # fmt: skip
+    sigma = math.sqrt((PRIOR_SIGMA**2 + sum(r**2 for r in rms)) / (1 + len(rms)))
+    return sigma, (f"leave-one-scale-out over {len(rms)} scale{'s' if len(rms) > 1 else ''} "
+                   f"({', '.join(f'{100 * r:.1f} %' for r in rms)}) pooled with a {100 * PRIOR_SIGMA:.0f} % prior")
+
+
 def backtest_scales(raw: pd.DataFrame, collective: str, scales: list[Scale], min_bytes: int = BACKTEST_MIN_BYTES,
                     min_fraction: float = MIN_BUSBW_FRACTION) -> list[dict]:  # fmt: skip
-    """Leave each multi-node ring scale out, refit on the rest, predict its points at sizes >= ``min_bytes``:
-    mean and max relative error (%).  Scales whose removal leaves no multi-node scale are skipped."""
+    """Leave each multi-node scale of the fit out, refit on the rest, predict its points at sizes >=
+    ``min_bytes``: mean, median and max relative error (%), the median at >= 1 GiB, and how many of them the
+    95 % interval of the fit without it holds (its model error from its own leave-one-out: the honest test of
+    the intervals).  Scales whose removal leaves no multi-node scale are skipped."""
     out = []
     ring = [s for s in scales if s.in_fit]
     for s in ring:
-        if s.nnodes < 2 or not any(o.nnodes > 1 for o in ring if o is not s):
+        if not _can_hold_out(s, ring):
             continue
-        rest = raw[~((raw["world_size"] == s.world_size) & (raw["nnodes"] == s.nnodes))]
-        rest = rest[rest.set_index(["world_size", "nnodes"]).index.isin([(o.world_size, o.nnodes) for o in ring])]
-        parts = [_large_regime(c, collective, min_fraction) for _, c in rest.groupby(["world_size", "nnodes"])]
-        pts = pd.concat(parts, ignore_index=True)
-        x = _solve(_design(pts, collective), pts["time_us"].to_numpy(dtype=float))
-        held = raw[(raw["world_size"] == s.world_size) & (raw["nnodes"] == s.nnodes) & (raw["bytes"] >= min_bytes)]
-        c = tier_cost(collective, "ring", s.nnodes, s.gpus_per_node)
-        pred = np.array([tier_time_us(c, n, Tiers(*x)) for n in held["bytes"]], dtype=float)
-        err = np.abs(pred - held["time_us"].to_numpy(dtype=float)) / held["time_us"].to_numpy(dtype=float) * 100
+        rest = [o for o in ring if o is not s]
+        n, meas, pred = _held_out(raw, collective, s, rest, min_bytes, min_fraction)
+        x = _solve_scales(raw, collective, rest, min_fraction)
+        sigma, _ = model_sigma(raw, collective, rest, min_bytes, min_fraction)
+        err = np.abs(pred - meas) / meas * 100
+        covered = np.abs(np.log(pred / meas)) <= Z95 * sigma
+        big = err[n >= 1 << 30]
         out.append({"nnodes": s.nnodes, "gpus_per_node": s.gpus_per_node, "world_size": s.world_size,
-                    "n_sizes": int(len(held)), "mape_pct": float(err.mean()) if len(err) else math.nan,
+                    "n_sizes": int(len(n)), "mape_pct": float(err.mean()) if len(err) else math.nan,
+                    "median_err_pct": float(np.median(err)) if len(err) else math.nan,
+                    "median_err_1g_pct": float(np.median(big)) if len(big) else math.nan,
                     "max_err_pct": float(err.max()) if len(err) else math.nan,
+                    "n_covered": int(covered.sum()), "sigma_without": sigma,
                     "bw_inter_gbps_without": float(x[3])})  # fmt: skip
     return out
 

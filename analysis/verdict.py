@@ -2,10 +2,12 @@
 and the best hand-written algorithm, the roof that applies and why, and the share of it (docs/fitting.md,
 section Verdict; the roofs' hardware from analysis/hardware.json, docs/hardware.md).
 
-The roof: inside one node (or one NVLink domain) the GPU's link per direction; across nodes the network per GPU,
-nics_per_node x nic_gbps / 8 / gpus_per_node; for reducing collectives also the reduction from memory,
-F / (G gamma) with gamma = 3 / B_mem, when that is lower. busbw above the roof is not an error: it says the
-backend moved less than a flat ring would over the bottleneck (NVLS / SHARP, a tree, a hierarchical algorithm).
+The roof: inside one node (or one NVLink domain, which may hold several nodes) the GPU's link per direction;
+across nodes or domains the network (a ring: the NIC total of a node or domain, capped by the GPU's link;
+all-to-all: its share of it; send_recv: one NIC); for reducing collectives also the reduction from memory,
+F / (G gamma) with gamma = 3 / B_mem, when that is lower. An unknown topology gives an unknown roof, never
+"one node". busbw above the roof is not an error for all_reduce (NVLS / SHARP on NVIDIA, a tree at few nodes);
+for the others it points at a wrong roof, and the note says which.
 """
 
 from __future__ import annotations
@@ -85,38 +87,69 @@ def reduction_roof(machine: Machine, collective: str, p: int) -> float | None:
     return costs.busbw_factor(collective, p) * machine.hbm_gbps / (3.0 * c.G)
 
 
-def network_roof(machine: Machine, collective: str, p: int) -> tuple[float, str] | None:
-    """The busbw the network allows ``collective`` on ``p`` ranks across nodes (GB/s), and the rule; None when
-    the NICs or GPUs per node are not known (docs/fitting.md, "Verdict").
+def domain_gpus(machine: Machine) -> int | None:
+    """GPUs of one scale-up domain (NVLink / xGMI): the NVLink domain when given, else the node; None unknown."""
+    return machine.domain_gpus or machine.gpus_per_node
 
-    A ring (and the pipelined chains of broadcast and reduce, the rooted gather and scatter) crosses each node
-    boundary once per ring, and with one ring per NIC (NCCL's channels) the node's NICs together carry what one
-    GPU sends: busbw <= the node's NIC total B. All-to-all sends the (n - g)/n of every GPU's data that leaves
-    its node through B: busbw <= B (n - 1) / (g (n - g)) for n ranks, g per node. send_recv: one NIC, one way."""
+
+def crosses_network(machine: Machine, p: int) -> bool | None:
+    """Whether ``p`` ranks of ``machine`` talk over the network: not when they share one node or fit in one
+    NVLink domain (a run that fits one is taken to be placed in one); None when the topology is unknown."""
+    if machine.nnodes == 1 or p < 2:
+        return False
+    if machine.domain_gpus and p <= machine.domain_gpus:
+        return False
+    if machine.nnodes is None or machine.gpus_per_node is None:
+        return None
+    d = domain_gpus(machine)
+    return not (d and p <= d)
+
+
+def network_roof(machine: Machine, collective: str, p: int) -> tuple[float, str] | None:
+    """The busbw the network allows ``collective`` on ``p`` ranks across nodes, or across NVLink domains where
+    a domain holds several nodes (GB/s), and the rule; None when the NICs or the topology are not known
+    (docs/fitting.md, "Verdict").
+
+    A ring (and the pipelined chains of broadcast and reduce) crosses each domain boundary once per ring, and
+    with one ring per NIC (NCCL's channels) the domain's NICs together carry what one GPU sends: busbw <= B, the
+    NIC total of the smallest domain in the run (the node where the domain is the node). All-to-all sends the
+    (n - d)/n of every GPU's data that leaves its domain of d GPUs through B: busbw <= B (n - 1) / (d (n - d)).
+    send_recv: one NIC, one way."""
     if not (machine.nic_gbps and machine.nics_per_node and machine.gpus_per_node):
         return None
     k, nic, g = machine.nics_per_node, machine.nic_gbps, machine.gpus_per_node
-    total = k * nic / 8
+    d = domain_gpus(machine) or g
     if collective == SEND_RECV.name:
         return nic / 8, f"one NIC per direction = {nic:g} Gb/s / 8"
+    if d == g:
+        total, unit, what = k * nic / 8, "node", f"{k} x {nic:g} Gb/s / 8"
+    else:
+        in_smallest = (p % d or d) if p > d else p
+        nodes = max(1, in_smallest // g)
+        total, unit = nodes * k * nic / 8, "NVLink domain"
+        what = f"{nodes} node(s) x {k} x {nic:g} Gb/s / 8" + (" (the smallest domain of the run)" if p % d else "")
     if collective == "all_to_all":
-        if p <= g:
+        if p <= d:
             return None
-        share = (p - 1) / (g * (p - g))
-        return total * share, (f"all-to-all over the node's NICs = {k} x {nic:g} Gb/s / 8 x (n - 1) / (g (n - g)) "
-                               f"with n = {p} ranks, g = {g} per node")  # fmt: skip
-    return total, f"a ring crosses each node once: the node's NICs = {k} x {nic:g} Gb/s / 8"
+        share = (p - 1) / (d * (p - d))
+        return total * share, (f"all-to-all over the {unit}'s NICs = {what} x (n - 1) / (d (n - d)) with n = {p} "
+                               f"ranks, d = {d} per {unit}")  # fmt: skip
+    return total, f"a ring crosses each {unit} once: the {unit}'s NICs = {what}"
 
 
 def roof(machine: Machine, collective: str, p: int) -> Roof:
     """The roof that applies to ``collective`` on ``p`` ranks of ``machine``, and why."""
     if p < 2:
         return Roof(None, "none", "p = 1: no link is used; busbw is 0 or algbw, read algbw")
-    nodes = machine.nnodes or 1
-    in_domain = bool(machine.domain_gpus and p <= machine.domain_gpus)
+    nodes = machine.nnodes
+    crosses = crosses_network(machine, p)
     link = machine.link_gbps
-    if nodes <= 1 or in_domain:
-        where = (f"inside one NVLink domain of {machine.domain_gpus} GPUs" if in_domain and nodes > 1
+    if crosses is None:
+        bound = f"; the GPU link ({_g(link)} GB/s) only bounds it from above" if link else ""
+        return Roof(None, "unknown", f"{p} ranks on an unknown number of nodes (the topology is not known, never "
+                    f"guessed): give --nnodes and --gpus-per-node, or --system / a hardware file{bound}")  # fmt: skip
+    if not crosses:
+        where = (f"inside one NVLink domain of {machine.domain_gpus} GPUs" if nodes != 1
                  else f"{p} ranks inside one node")  # fmt: skip
         if link:
             src = machine.origin.get("link_gbps", "")
@@ -133,13 +166,16 @@ def roof(machine: Machine, collective: str, p: int) -> Roof:
             return Roof(None, "unknown", f"{where}; {machine.gpu.name} has no scale-up link in the catalog "
                         "(one GPU per node): give --link-gbps")  # fmt: skip
     else:
+        d = domain_gpus(machine)
+        span = (f"{p} ranks across {math.ceil(p / d)} NVLink domains of {d} GPUs ({nodes} nodes)"
+                if machine.domain_gpus and d != machine.gpus_per_node else f"{p} ranks across {nodes} nodes")
         net = network_roof(machine, collective, p)
         if net is None:
             bound = f"; the GPU link ({_g(link)} GB/s) only bounds it from above" if link else ""
-            return Roof(None, "unknown", f"{p} ranks across {nodes} nodes: the network is not known, give "
-                        f"--nic-gbps and --nics-per-node (or a hardware file){bound}")  # fmt: skip
+            return Roof(None, "unknown", f"{span}: the network is not known, give --nic-gbps and "
+                        f"--nics-per-node (or --system / a hardware file){bound}")  # fmt: skip
         gbps, rule = net
-        why = f"{p} ranks across {nodes} nodes: {rule}"
+        why = f"{span}: {rule}"
         src = machine.origin.get("nic_gbps")
         bw = Roof(gbps, "network", why + (f", from {src}" if src else ""))
         if link and link < gbps:
@@ -149,6 +185,48 @@ def roof(machine: Machine, collective: str, p: int) -> Roof:
         return Roof(red, "reduction", f"the reduction from memory, F/(G gamma) with gamma = 3/B_mem, "
                     f"B_mem = {_g(machine.hbm_gbps)} GB/s, is below the {bw.kind} roof {_g(bw.gbps)} GB/s")  # fmt: skip
     return bw
+
+
+def vendor(machine: Machine) -> str | None:
+    """'nvidia' | 'amd' from the catalog entry or the GPU's name; None when neither says."""
+    if machine.gpu is not None:
+        return machine.gpu.vendor
+    name = (machine.gpu_name or "").lower()
+    if name.startswith("amd") or "instinct" in name or "radeon" in name:
+        return "amd"
+    if name.startswith(("nvidia", "tesla", "geforce", "quadro")):
+        return "nvidia"
+    return None
+
+
+def above_roof_note(machine: Machine, collective: str, r: Roof, p: int) -> str:
+    """Why busbw can exceed the roof ``r`` for this collective and vendor: only all_reduce has algorithms that
+    move less than a ring over the bottleneck (NVIDIA: NVLS in an NVSwitch, NVLSTree, SHARP in the network
+    switches; NCCL and RCCL: a tree at few nodes); for the others, and for all-to-all, above the roof points at
+    a wrong roof (GPUs per node, NICs, the GPU)."""
+    v = vendor(machine)
+    network = r.kind == "network" or (r.kind == "link" and bool(crosses_network(machine, p)))
+    check = ("check --gpus-per-node / --nnodes and --nics-per-node / --nic-gbps" if network
+             else "check the GPU (--gpu) and its link (--link-gbps)")  # fmt: skip
+    if collective == "all_to_all":
+        return (f"above the roof: all-to-all has no tree or in-network shortcut, so the roof's inputs are likely "
+                f"wrong; {check}")  # fmt: skip
+    if collective != "all_reduce":
+        return (f"above the roof: nothing NCCL or RCCL runs for {collective} moves less than a ring over the "
+                f"bottleneck, so the roof's inputs are likely wrong; {check}")  # fmt: skip
+    ways = []
+    if v != "amd":
+        ways.append("NVLink SHARP (NCCL NVLS, NVSwitch systems from H100 on) reduces in the switch" if not network
+                    else "NCCL's NVLSTree or SHARP (CollNet) reduces in the switches")  # fmt: skip
+    if network:
+        ways.append("a tree (NCCL/RCCL at few nodes) sends each node's data across the network about once, "
+                    "not twice as a ring does")  # fmt: skip
+    if not ways:
+        return (f"above the roof: RCCL has no in-switch reduction on xGMI, so a busbw above the link roof says "
+                f"its figure does not fit this machine; {check}")  # fmt: skip
+    who = "" if v else " (vendor unknown: NVIDIA-only mechanisms included)"
+    return ("above the roof is not an error: busbw assumes a flat ring moving 2(p-1)/p x S per GPU; "
+            + "; ".join(ways) + who)
 
 
 def rating(ratio: float | None) -> str:
@@ -166,17 +244,8 @@ def rating(ratio: float | None) -> str:
 def _notes(r: Roof, collective: str, p: int, ratio: float | None, curve: pd.DataFrame, machine: Machine) -> list[str]:
     notes = []
     if ratio is not None and ratio > ABOVE:
-        if collective == "all_to_all":
-            notes.append("above the roof: the ranks per node or the NICs may be wrong (all-to-all has no tree or "
-                         "in-network shortcut); check --gpus-per-node and --nics-per-node")  # fmt: skip
-        elif collective in costs.REDUCING:
-            notes.append("above the roof is not an error: busbw assumes a flat ring moving 2(p-1)/p x S per GPU; "
-                         "an in-network or NVLink-SHARP reduction (NCCL NVLS, SHARP), a tree or a hierarchical "
-                         "(intra-node first) algorithm moves less over the bottleneck link")  # fmt: skip
-        else:
-            notes.append("above the roof is not an error: NVLink multicast (NVLS), a tree or a hierarchical "
-                         "algorithm moves less over the bottleneck link than busbw assumes")  # fmt: skip
-    elif ratio is not None and ratio < BELOW and r.kind == "link" and (machine.nnodes or 1) <= 1:
+        notes.append(above_roof_note(machine, collective, r, p))
+    elif ratio is not None and ratio < BELOW and r.kind == "link" and machine.nnodes == 1:
         notes.append("far below the link roof: check that the ranks talk over the scale-up link (nvidia-smi topo -m; "
                      "NCCL_P2P_DISABLE, NCCL_SHM_DISABLE), and the sizes reach the bandwidth regime")  # fmt: skip
     return notes + _rising(curve, p)
@@ -197,8 +266,8 @@ def _p2p_verdicts(run: Run, machine: Machine, g: pd.DataFrame, p: int) -> list[V
     """send_recv (collectives.spec.SEND_RECV): ``bw`` against the roof of one direction of the link between ranks
     0 and 1, ``bibw`` against both directions (2 x), the imported ``ring_shift`` (every rank sends and receives at
     once) against the per-direction roof of its p ranks; ``latency`` is not a bandwidth and gets no verdict."""
-    same_node = (machine.nnodes or 1) <= 1 or (machine.gpus_per_node or 1) >= 2  # ranks 0 and 1 share a node
-    pair = replace(machine, nnodes=1) if same_node else machine
+    same_node = machine.nnodes == 1 or (machine.gpus_per_node or 1) >= 2  # ranks 0 and 1 share a node
+    pair = replace(machine, nnodes=1) if same_node else machine  # unknown topology: roof unknown
     roles = {"bw": "uni-directional", "bibw": "bi-directional",
              SEND_RECV.p2p.imported_algorithm: "nccl-tests sendrecv_perf"}  # fmt: skip
     out = []
@@ -228,6 +297,8 @@ def run_verdicts(run: Run, machine: Machine) -> list[Verdict]:
     (send_recv: its bandwidths, ``_p2p_verdicts``)."""
     data = one_variant(run.points)
     data = data[data["bytes"] > 0]
+    if machine.roof_min_bytes and (data["bytes"] >= machine.roof_min_bytes).any():
+        data = data[data["bytes"] >= machine.roof_min_bytes]  # smaller sizes are not judged (hardware file)
     out = []
     for (coll, p), g in data.groupby(["collective", "world_size"]):
         p = int(p)
@@ -278,9 +349,11 @@ def plot_roofs(machine: Machine, collective: str, p: int) -> list[tuple[str, flo
     if machine.link_gbps:
         out.append((f"link roof (spec) {_g(machine.link_gbps)} GB/s", machine.link_gbps, "link"))
     net = network_roof(machine, collective, p)
-    if net and (machine.nnodes or 1) > 1 and not (machine.domain_gpus and p <= machine.domain_gpus):
-        out.append((f"network roof {_g(net[0])} GB/s ({machine.nics_per_node} x {machine.nic_gbps:g} Gb/s per node)",
-                    net[0], "network"))  # fmt: skip
+    if net and crosses_network(machine, p):
+        d = domain_gpus(machine)
+        per = "per NVLink domain" if machine.domain_gpus and d != machine.gpus_per_node else "per node"
+        out.append((f"network roof {_g(net[0])} GB/s ({machine.nics_per_node} x {machine.nic_gbps:g} Gb/s per node, "
+                    f"{per})", net[0], "network"))  # fmt: skip
     red = reduction_roof(machine, collective, p)
     if red:
         out.append((f"reduction roof from memory {_g(red)} GB/s (γ = 3/B_mem)", red, "reduction"))

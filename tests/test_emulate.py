@@ -66,6 +66,9 @@ def _run_dir(folder: Path) -> Path:
         (["--nodes", "2", "--", "fit", "x"], "not 'fit'"),
         (["--nodes", "2"], "give the command to run after --"),
         (["--nodes", "2", "--", "run", "--out", "x"], "--out belongs to emulate"),
+        (["--nodes", "2", "--launcher", "slurm", "--", "pairs"], "batch script, whose command is collbench run"),
+        (["--nodes", "2", "--sbatch", "x.sbatch", "--", "run"], "--sbatch needs --launcher slurm"),
+        (["--nodes", "2", "--launcher", "slurm", "--sbatch", "/nonexistent.sbatch", "--", "run"], "is not a file"),
     ],
 )
 def test_bad_values_one_line_exit_2_nothing_created(tmp_path: Path, args: list[str], message: str) -> None:
@@ -95,6 +98,30 @@ def test_two_nodes_reach_the_nic_roof_and_record_the_topology(tmp_path: Path) ->
     # a ring crosses each node's NIC once: busbw is bounded by the node's NIC rate, 0.4 Gb/s = 0.05 GB/s
     share = float(row["busbw_gbps"]) / 0.05
     assert 0.6 <= share <= 1.05, f"busbw {row['busbw_gbps']} GB/s is {share:.0%} of the 0.05 GB/s NIC"
+    assert _ours() == before
+
+
+@NEEDS_ROOT
+@pytest.mark.alone
+@pytest.mark.timeout(300)
+def test_the_slurm_script_runs_across_the_nodes(tmp_path: Path) -> None:
+    """scripts/slurm_sweep.sbatch itself, with srun and scontrol emulated: its srun line starts one torchrun agent
+    per node and they meet on the first node, as on a cluster."""
+    before = _ours()
+    proc = emulate(["--launcher", "slurm", "--nodes", "3", "--nic-gbps", "0.4", "--out", str(tmp_path), "--",
+                    "run", "--collectives", "all_reduce", "--algorithms", "builtin", "-b", "4M", "-e", "4M",
+                    "-n", "3", "-w", "1", "--timeout", "60"])  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    run = _run_dir(tmp_path)
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["status"] == "complete" and meta["world_size"] == 3 and meta["nnodes"] == 3
+    # the script's own command line ran (its defaults, then what was given after --)
+    assert meta["launcher"] == "torchrun" and meta["command"][:4] == ["collbench", "run", "--backend", "nccl"]
+    assert meta["command"][-4:-2] == ["--backend", "gloo"]
+    logs = run.parent / "logs"
+    assert {f.name for f in logs.iterdir()} == {"sbatch.log", "node0.log", "node1.log", "node2.log"}
+    (row,) = list(csv.DictReader((run / "results.csv").open()))
+    assert row["backend"] == "gloo" and 0.6 <= float(row["busbw_gbps"]) / 0.05 <= 1.05, row["busbw_gbps"]
     assert _ours() == before
 
 
@@ -159,3 +186,14 @@ def test_leftovers_refused_then_cleaned(tmp_path: Path) -> None:
         assert stale not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     finally:
         subprocess.run(["ip", "netns", "del", stale], capture_output=True)
+
+
+def test_the_cpu_warning_says_whose_load_it_was() -> None:
+    """Pure logic, no root needed: a busy machine is flagged, and the line names the emulation or the others."""
+    from collbench.emulated.launch import CpuLoad
+
+    assert CpuLoad(machine=0.6, own=0.55).warning() is None
+    own = CpuLoad(machine=0.97, own=0.9).warning()
+    assert own is not None and "emulation's own processes used 90%" in own and "--ranks-per-node" in own
+    others = CpuLoad(machine=0.98, own=0.3).warning()
+    assert others is not None and "other processes used about 68%" in others and "quieter machine" in others

@@ -33,6 +33,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="parent of the new emulation folder (default results/emulated)")
     p.add_argument("--grace", type=float, default=30.0,
                    help="seconds the other nodes get to end after the first one failed (default 30)")
+    p.add_argument("--launcher", choices=("torchrun", "slurm"), default="torchrun",
+                   help="torchrun: one agent per node, started by emulate (default); slurm: run the batch script "
+                   "(--sbatch) with srun and scontrol emulated, so the script's own srun line starts the agents")
+    p.add_argument("--sbatch", default=None,
+                   help="the batch script for --launcher slurm (default scripts/slurm_sweep.sbatch of this checkout)")
     p.add_argument("--clean", action="store_true",
                    help="remove leftovers of emulations whose process is gone (only collbench's own) and exit")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the collbench command to run, e.g. -- run -e 16M")
@@ -82,6 +87,22 @@ def _command(args: list[str]) -> tuple[str, ...]:
     return tuple(command)
 
 
+def _sbatch(ns: argparse.Namespace, command: tuple[str, ...]) -> Path | None:
+    """The batch script to run with --launcher slurm (None for torchrun); refused when unusable."""
+    if ns.launcher != "slurm":
+        if ns.sbatch is not None:
+            raise UsageError("--sbatch needs --launcher slurm")
+        return None
+    if command[0] != "run":
+        raise UsageError(f"--launcher slurm runs the batch script, whose command is collbench run, not {command[0]!r}")
+    from collbench.emulated.launch import package_root
+
+    path = Path(ns.sbatch) if ns.sbatch else Path(package_root()) / "scripts" / "slurm_sweep.sbatch"
+    if not path.is_file():
+        raise UsageError(f"--sbatch: {path} is not a file (scripts/ ships with a checkout, not with the wheel)")
+    return path.resolve()
+
+
 def run(ns: argparse.Namespace, argv: list[str]) -> int:
     """Validate everything, make the cluster, run the command across it, remove the cluster."""
     from collbench.emulated.launch import EmulationPlan, run_emulation
@@ -110,6 +131,9 @@ def run(ns: argparse.Namespace, argv: list[str]) -> int:
         spec.validate()
         command = _command(ns.command)
         down = _down(ns.down, ns.nodes)
+        sbatch = _sbatch(ns, command)
+        if sbatch is not None and "--backend" not in command:
+            command = (*command, "--backend", "gloo")  # the script asks for nccl; the emulated nodes have no GPU
         check_host()
         refuse_leftovers()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -121,6 +145,6 @@ def run(ns: argparse.Namespace, argv: list[str]) -> int:
         except OSError as exc:
             raise UsageError(f"cannot create {out}: {exc.strerror}") from None
         full = (*command, "--out", str(out))
-        return run_emulation(EmulationPlan(spec, ns.ranks_per_node, full, out, down, ns.grace))
+        return run_emulation(EmulationPlan(spec, ns.ranks_per_node, full, out, down, ns.grace, sbatch))
     except EmulationError as exc:
         raise UsageError(str(exc)) from None

@@ -42,6 +42,7 @@ def add_hardware_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--hbm-gbps", type=float, help="memory bandwidth per GPU (GB/s), for the reduction roof")
     g.add_argument("--nic-gbps", type=float, help="speed of one NIC port (Gb/s), e.g. 400")
     g.add_argument("--nics-per-node", type=int, help="NIC ports per node used by the collectives, e.g. 8")
+    g.add_argument("--nnodes", type=int, help="nodes (hosts) of the run, when run.json does not say")
     g.add_argument("--gpus-per-node", type=int, help="GPUs (ranks) per node, when run.json does not say")
     g.add_argument("--nvlink-domain-gpus", type=int, help="GPUs in one NVLink domain (72 for a GB200 NVL72 rack)")
 

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from analysis.pairs import DEFAULT_THRESHOLD, analyse, summary_lines, write_files
+from analysis.pairs import DEFAULT_LATENCY_FACTOR, DEFAULT_THRESHOLD, analyse, summary_lines, write_files
 from bench import protocol
 from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
 from bench.pairings import one_factorisation
@@ -23,7 +23,8 @@ from bench.sizes import DEFAULT_MAX_BYTES, format_size
 DESCRIPTION = (
     "Measure every rank pair's latency and bandwidth in p-1 rounds of disjoint pairs, write the "
     "p x p matrices, a heatmap and run.json into a new run directory, and flag pairs, ranks and nodes below "
-    "a threshold of the median of their kind. Exit code 1 when something is flagged."
+    "a threshold of the median of their kind (bandwidth below --threshold, latency above --latency-factor). "
+    "Exit code 1 when something is flagged."
 )
 EPILOG = (
     "Sizes take K/M/G suffixes (powers of 1024); GB = 1e9 B. Under torchrun the launcher's ranks are "
@@ -41,7 +42,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-n", "--iters", type=int, default=10, help="timed iterations per test (default 10)")
     p.add_argument("-w", "--warmup", type=int, default=2, help="warm-up iterations per test (default 2)")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                   help=f"flag below this fraction of the median of the same kind (default {DEFAULT_THRESHOLD:g})")
+                   help="flag bandwidth below this fraction of the median of the same kind (default "
+                   f"{DEFAULT_THRESHOLD:g})")
+    p.add_argument("--latency-factor", type=float, default=DEFAULT_LATENCY_FACTOR,
+                   help="flag latency above this multiple of the median of the same kind (default "
+                   f"{DEFAULT_LATENCY_FACTOR:g}: small-message latency on a shared host swings by 2-3x)")
     p.add_argument("--ranks-per-node", type=int,
                    help="nodes are blocks of this many consecutive ranks (default: one node per host)")  # fmt: skip
     p.add_argument("--timeout", type=float, default=120.0, help="seconds without progress before the run is ended")
@@ -66,6 +71,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     meta_config = {"backend": config.backend, "device": config.device, "world_size": world, "command_kind": "pairs",
                    "small_bytes": plan.small_bytes, "large_bytes": plan.large_bytes, "window": plan.window,
                    "iters": plan.iters, "warmup": plan.warmup, "threshold": args.threshold,
+                   "latency_factor": args.latency_factor,
                    "ranks_per_node": plan.ranks_per_node, "rounds": len(one_factorisation(world)),
                    "nprocs": world}  # fmt: skip
     writer = RunWriter(run_dir, base_metadata(run_dir, ["collbench", *argv], "torchrun" if env else "spawn",
@@ -101,10 +107,11 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         nodes = [f"node{r // plan.ranks_per_node}" for r in range(world)] if plan.ranks_per_node else hosts
         meta = writer.meta
         meta["nnodes"] = len(set(nodes))
-        verdict = analyse(got["records"], nodes, args.threshold)
+        verdict = analyse(got["records"], nodes, args.threshold, args.latency_factor)
         files = write_files(verdict, run_dir)
         meta["pairs"] = {**verdict.to_json(), "wall_s": wall_s, "rounds_s": got.get("rounds_s"),
-                         "files": [f.name for f in files], "hosts": hosts}  # fmt: skip
+                         "files": [f.name for f in files], "hosts": hosts,
+                         "second_look": got.get("second_look", [])}  # fmt: skip
         meta["warnings"] += [f"flagged pair {x}" for x in verdict.flagged_pairs] + verdict.wrong_pairs
     writer.finish(outcome.status, outcome.reason)
     if outcome.status != "complete":
@@ -125,6 +132,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         lines = summary_lines(verdict)
         for line in lines if not args.quiet else [x for x in lines if x.startswith("# flagged") or "WRONG" in x]:
             print(line)
+        if got.get("second_look") and not args.quiet:
+            print(f"# second look at the latency of {len(got['second_look'])} pair(s) above 2x their kind's "
+                  f"median, keeping the better: {', '.join(got['second_look'])}")
     if outcome.status != "complete":
         print(f"collbench: error: pairs {outcome.status}: {outcome.reason}", file=sys.stderr)
     rounds = f" (measuring {got['rounds_s']:.1f} s, the rest starting the ranks)" if got.get("rounds_s") else ""

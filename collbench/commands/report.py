@@ -9,6 +9,7 @@ from analysis import fits_table, hardware
 from analysis.outputs import claim_output_dir
 from analysis.read_runs import find_runs, unique_runs
 from analysis.report import REPORT_OUTPUTS, build, fit, points, to_html, to_markdown
+from analysis.verdict import machines
 from collbench.commands.options import add_force_argument, add_hardware_arguments, check_numbers, parse_bytes
 
 
@@ -35,13 +36,15 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     check_numbers(args, positive=("peak_gbps", "gamma_gbps", "compute_ms"), fraction=("overlap",), boot=True)
     runs = unique_runs([r for p in args.runs for r in find_runs(p)])
     baseline = [r for p in args.baseline or [] for r in find_runs(p)]
+    overrides = hardware.overrides_from_args(args)
+    machines(runs, overrides)  # hardware and topology checked (exit 2) before anything is written
     out = claim_output_dir(args.out or runs[0].path / "report", REPORT_OUTPUTS, args.force, default=not args.out)
     grad = parse_bytes(args.grad_bytes) if args.grad_bytes else None
     fits, why = fit(points(runs), n_boot=args.boot)
     written = [fits_table.write_csv(fits, out)] if fits is not None else []
     blocks = build(runs, fits, out / "figures", peak_gbps=args.peak_gbps, gamma_gbps=args.gamma_gbps, n_boot=args.boot,
                    grad_bytes=grad, compute_ms=args.compute_ms, overlap=args.overlap, title=args.title,
-                   fit_error=why, hardware_overrides=hardware.overrides_from_args(args),
+                   fit_error=why, hardware_overrides=overrides,
                    baseline=baseline)  # fmt: skip
     (out / "report.md").write_text(to_markdown(blocks, out))
     (out / "report.html").write_text(to_html(blocks, blocks[0].text))

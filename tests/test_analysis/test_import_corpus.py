@@ -48,6 +48,12 @@ IMPORTS = {
     "superbench-a100-reduce.log": ([], "reduce", 8, 34),
     "superbench-a100-reducescatter.log": ([], "reduce_scatter", 8, 34),
     "uccl-396-norank-all_reduce.log": ([], "all_reduce", 8, 6),
+    "nccl-tests-290-ring-h100-2node.log": ([], "all_reduce", 16, 11),
+    "nccl-tests-309-ring-h100-2node.log": ([], "all_reduce", 16, 14),
+    "gb200-20rack-1440rank-all_reduce.log": ([], "all_reduce", 1440, 3),
+    "oci-bm-gpu4-a100-2node-all_reduce.log": ([], "all_reduce", 16, 3),
+    "rccl-mi355x-pollara-2node-all_reduce.log": ([], "all_reduce", 16, 31),
+    "rccl-mi355x-pollara-2node-alltoall.log": ([], "all_to_all", 16, 31),
 }  # fmt: skip
 #: real log -> what the one error line must say (exit 2, no traceback)
 REFUSED = {

@@ -20,7 +20,7 @@ NODES = (1, 2, 4, 8, 16)
 
 def _cluster(out: Path, switch_at: int | None = 2, noise: float = 0.03, g: int = 8) -> Path:
     for i, n in enumerate(NODES):
-        schedule = "tree" if n == switch_at else "ring"
+        schedule = "nvls_tree_physical" if n == switch_at else "ring"
         write_two_tier_run(out, HW, nnodes=n, gpus_per_node=g, schedule=schedule, noise=noise, seed=10 + i)
     return out
 
@@ -48,10 +48,16 @@ def test_two_tier_coefficients_by_hand() -> None:
     assert (c.Li, c.Le, c.Wi, c.We) == (56.0, 6.0, 2 * 31 / 32, 2 * 31 / 32)
     c = twotier.tier_cost("all_gather", "ring", 4, 8)
     assert (c.Li, c.Le) == (28.0, 3.0)
-    # tree: 2((g-1) intra + log2(N) inter) steps; network bytes 1 at 2 nodes, 2 from 3 nodes on
-    assert twotier.tier_cost("all_reduce", "tree", 2, 8).We == 1.0
+    # tree: 2((g-1) intra + log2(N) inter) steps; bytes as NCCL's tuning.cc models the tree's bandwidth
+    # (busBw x 0.92, algorithm bandwidth half of it): 2 / 0.92 per byte of n on both tiers, 2 nodes included
+    assert twotier.tier_cost("all_reduce", "tree", 2, 8).We == pytest.approx(2 / 0.92)
     c = twotier.tier_cost("all_reduce", "tree", 16, 8)
-    assert (c.Li, c.Le, c.Wi, c.We) == (14.0, 8.0, 2.0, 2.0)
+    assert (c.Li, c.Le) == (14.0, 8.0) and c.Wi == c.We == pytest.approx(2 / 0.92)
+    # all_to_all (direct): (g-1)/p of n over the link, g(p-g)/p through the node's NICs; busbw at the roof
+    c = twotier.tier_cost("all_to_all", "direct", 4, 8)
+    assert (c.Wi, c.We) == (7 / 32, 8 * 24 / 32)
+    t = twotier.tier_time_us(c, 1e9, HW.tiers())
+    assert 1e9 * 31 / 32 / t * 1e-3 == pytest.approx(min(150.0 * 31 / 7, 40.0 * 31 / (8 * 24)), rel=1e-3)
     # hierarchical: phases add; time by hand at 4 x 8, 1 GB
     c = twotier.tier_cost("all_reduce", "hierarchical", 4, 8)
     t = twotier.tier_time_us(c, 1e9, HW.tiers())
@@ -122,7 +128,7 @@ def test_predict_json_records(cluster: Path, capsys: pytest.CaptureFixture[str])
     assert rc == 0
     recs = json.loads(capsys.readouterr().out)
     assert {(r["algorithm"], r["world_size"]) for r in recs} == {
-        (a, p) for a in twotier.ALGORITHMS for p in (64, 1024)
+        (a, p) for a in ("ring", "tree", "hierarchical", "builtin") for p in (64, 1024)
     }
     for r in recs:
         assert r["gpus_per_node"] == 8 and r["nnodes"] == r["world_size"] // 8

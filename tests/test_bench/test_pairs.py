@@ -56,8 +56,41 @@ def test_inter_node_pairs_are_compared_with_inter_node_pairs_and_a_slow_node_is_
     assert slow.flagged_nodes == ["c"] and slow.flagged
 
 
+def test_a_half_speed_nic_is_named_and_latency_noise_is_not() -> None:
+    """The emulated 8-node case: node 5's NIC at exactly half speed (bandwidth score 0.50, which a threshold of 0.5
+    flags or misses by rounding), and on a loaded host a few healthy pairs' small-message latency at 2-3x."""
+    p = 8
+    noisy = {(1, 3): 2.2, (1, 7): 2.8, (3, 6): 2.7, (0, 5): 8.7}
+    v = analyse(_records(p, bw=lambda a, b: 0.0239 if 5 in (a, b) else 0.0479,
+                         lat=lambda a, b: 56.0 * noisy.get((a, b), 1.0)), [f"node{r}" for r in range(p)])  # fmt: skip
+    assert v.flagged_nodes == ["node5"] and v.flagged_ranks == [5] and v.slow_links == []
+    # a link 3.5x slower in latency alone is still a slow link
+    v = analyse(_records(p, lat=lambda a, b: 196.0 if (a, b) == (2, 6) else 56.0), [f"node{r}" for r in range(p)])
+    assert v.slow_links == ["2-6"] and v.flagged_nodes == [] and v.flagged_ranks == []
+    # a rank whose latency is 4x on every link is flagged for latency, with the reason
+    v = analyse(_records(6, lat=lambda a, b: 20.0 if 3 in (a, b) else 5.0), ["n0"] * 6)
+    assert v.flagged_ranks == [3] and "latency" in v.ranks[3]["reason"]
+
+
+def test_second_look_takes_pairs_slow_against_their_own_kind_in_disjoint_rounds() -> None:
+    from bench.pairs import _disjoint_rounds, second_look
+
+    nodes = ["a", "a", "b", "b", "c", "c"]
+    lat = {pr: (5.0 if nodes[pr[0]] == nodes[pr[1]] else 50.0) for pr in combinations(range(6), 2)}
+    lat[(0, 2)], lat[(2, 3)], lat[(1, 4)] = 150.0, 12.0, 90.0  # inter 3x, intra 2.4x, inter 1.8x their medians
+    merged = {pr: {"latency_us": x} for pr, x in lat.items()}
+    again = second_look(merged, nodes)
+    assert again == [(0, 2), (2, 3)]
+    rounds = _disjoint_rounds([(0, 1), (1, 2), (2, 3), (0, 3), (4, 5)])
+    assert sorted(pr for r in rounds for pr in r) == [(0, 1), (0, 3), (1, 2), (2, 3), (4, 5)]
+    for r in rounds:
+        used = [x for pr in r for x in pr]
+        assert len(used) == len(set(used))
+
+
 def test_bad_options_are_one_line_and_exit_2(tmp_path: Path) -> None:
     for args, words in ((["--threshold", "2"], "--threshold"), (["--nprocs", "1"], "at least 2 ranks"),
+                        (["--latency-factor", "0.5"], "--latency-factor"), (["--latency-factor", "inf"], "finite"),
                         (["--large-bytes", "x"], "x"), (["--timeout", "inf"], "--timeout must be a finite"),
                         (["-n", "99999999999999999999"], "--iters must be a finite"),
                         (["--nprocs", "2", "--large-bytes", "1T"], "GiB available")):  # fmt: skip
