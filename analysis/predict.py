@@ -155,7 +155,13 @@ class FitsPredictor:
         par = self.params(algorithm)
         if par is None:
             return None
-        t = _time_us(self.collective, algorithm, p, n, par)
+        try:
+            t = _time_us(self.collective, algorithm, p, n, par)
+        except ValueError as exc:  # a cost the model cannot give at this p (costs.DBT_SCHEDULE_MAX_P): said, skipped
+            msg = f"{self.collective}/{algorithm} at p = {p}, {n} bytes: not predicted ({exc})"
+            if msg not in self.warnings:
+                self.warnings.append(msg)
+            return None
         lo = hi = math.nan
         if all(math.isfinite(par[k]) for k in ("alpha_lo", "alpha_hi", "bw_lo", "bw_hi")) and par["bw_lo"] > 0:
             lo = min(t, _time_us(self.collective, algorithm, p, n, par, par["alpha_lo"], par["bw_hi"]))
