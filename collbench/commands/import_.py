@@ -4,6 +4,7 @@ directories, one per test (``analysis.nccltests``). Every file is parsed before 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from analysis.nccltests import IMPORTED, import_log, parse_file
@@ -27,6 +28,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         if len(logs) > 1:
             print(f"{path}: {len(logs)} tests ({', '.join(lg.collective for lg in logs)}): one run directory each")
         for i, log in enumerate(logs):
+            for note in log.warnings:
+                if note.startswith("the log repeats itself"):
+                    print(f"collbench: warning: {path}: {note}", file=sys.stderr)
             run_dir = import_log(path, log, fmt, Path(args.out), i, len(logs))
             print(f"{path}: {log.collective}, world size {log.world_size}, {len(log.points)} points -> {run_dir}")
     return 0
