@@ -304,6 +304,12 @@ class _Section:
     seen_rows: set[tuple] = field(default_factory=set)  # rows kept, as printed: a repeat of one adds nothing
     row_lines: set[str] = field(default_factory=set)  # the lines those rows came from (a repeat skips parsing)
     repeated_rows: int = 0  # rows identical to one kept already (a log that repeats itself), collapsed
+    repeated_tests: int = 0  # later tests of the file identical to this one (the same table again), left out
+
+    def signature(self) -> tuple:
+        """What makes two tests of one file the same measurement printed twice."""
+        rows = tuple((r.nbytes, r.count, r.dtype_name, r.redop, r.root, *map(tuple, r.halves)) for r in self.rows)
+        return (tuple(self.header or ()), rows, tuple(sorted(self.ranks.items())), tuple(self.names), self.iters)
 
 
 def _split_sections(lines: Iterable[str]) -> tuple[list[_Section], dict[str, Any]]:
@@ -516,7 +522,13 @@ def parse_text_all(text: str | Iterable[str], *, collective: str | None = None,
     """Every test of a text log (one ParsedLog per table); AnalysisError when it holds none or lacks what it needs.
     ``text`` is the whole log or its lines one by one (an open file: read as it goes)."""
     sections, facts = _split_sections(text.splitlines() if isinstance(text, str) else _lines(text))
-    with_rows = [s for s in sections if s.rows]
+    with_rows: list[_Section] = []
+    first: dict[tuple, _Section] = {}
+    for sec in (s for s in sections if s.rows):
+        if (kept := first.setdefault(sec.signature(), sec)) is not sec:
+            kept.repeated_tests += 1
+        else:
+            with_rows.append(sec)
     if not with_rows:
         failures = [f for s in sections for f in s.failures]
         if failures:
@@ -556,6 +568,9 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
         raise AnalysisError(f"this is an nccl-tests {coll} table; collbench does not measure {coll} "
                             f"(it measures {', '.join(IMPORTED)}), so it cannot import it")  # fmt: skip
     warnings: list[str] = []
+    if sec.repeated_tests:
+        warnings.append(f"the log repeats itself: this test is printed {sec.repeated_tests + 1} times, identically; "
+                        "imported once")  # fmt: skip
     if sec.repeated_rows:
         warnings.append(f"the log repeats itself: {sec.repeated_rows} table row(s) identical to one printed "
                         f"before in the same test left out ({len(sec.rows)} distinct row(s) kept)")  # fmt: skip

@@ -133,3 +133,16 @@ def test_bootstrap_count_is_bounded(boot: str, tmp_path: Path, capsys):
 
     assert main(["fit", str(ROOT / "results" / "cpu-2core"), "--boot", boot, "--out", str(tmp_path / "f")]) == 2
     assert "--boot" in capsys.readouterr().err
+
+
+def test_a_log_that_prints_one_test_three_times_imports_it_once(tmp_path: Path, capsys):
+    from collbench.cli import main
+
+    log = tmp_path / "thrice.log"
+    log.write_text(LOG.read_text() * 3)
+    assert main(["import", str(log), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("repeats itself") == 1 and "printed 3 times" in err, err
+    (run,) = (tmp_path / "out").iterdir()
+    meta = json.loads((run / "run.json").read_text())
+    assert any("printed 3 times" in w for w in meta["warnings"])
