@@ -304,3 +304,16 @@ def test_emulate_refuses_before_any_namespace(argv: list[str], capsys: pytest.Ca
     assert rc == 2 and "Traceback" not in err, err
     assert len([line for line in err.splitlines() if ": error:" in line]) == 1, err
     assert not any(tmp_path.iterdir())
+
+
+def test_analysis_commands_keep_numpy_runtime_warnings_off_stderr(recwarn: pytest.WarningsRecorder) -> None:
+    import numpy as np
+
+    from collbench.cli import _quiet_numpy
+
+    with _quiet_numpy():
+        assert np.isneginf(np.log(np.float64(0.0)))
+        assert np.isnan(np.mean(np.array([])))
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    with pytest.warns(RuntimeWarning):  # outside it numpy warns as before
+        np.mean(np.array([]))
