@@ -123,7 +123,7 @@ def _ring_all_reduce(p: int, n: float | None, s: int | None) -> Cost:
 
 
 #: Even world sizes up to this many ranks get the one-segment fill of the double binary tree from its schedule
-#: (an O(p) pass, ~0.3 s at 2^20); above it the cost refuses rather than guess (docs/costs.md).
+#: (an O(p) pass, about 0.4 s at 2^20 on a 2-core VM); above it the cost refuses rather than guess (docs/costs.md).
 DBT_SCHEDULE_MAX_P: int = 1 << 21
 
 
@@ -139,7 +139,7 @@ def _dbt_fill(p: int, k: int) -> tuple[int, int]:
     k >= 2: W = 4(D + k - 2) + (2 if Q else 1), G = 2(D + k - 2) + (1 if Q else 0); k = 1: G = 2D - 1 if p is
     in the top quarter else 2D - 2, W = 3D + 1 (top quarter) or 3D for odd p >= 7 (3D - 1 at p = 5); p = 3 moves
     4k and 2k.
-    tests/test_robustness/test_closed_forms.py checks every one against the critical path of the schedule built
+    tests/test_robustness/test_robust_closed_forms.py checks every one against the critical path of the schedule built
     from the same loops as ``collectives.all_reduce.tree`` (``collectives.critpath``) for p up to thousands.
     The one-segment W of an even p has no closed form here (the mirrored trees meet irregularly): it is the
     longest path of that schedule, computed in one O(p) vectorised pass (``_dbt_one_segment_port``)."""
@@ -208,6 +208,7 @@ def _dbt_one_segment_port(p: int) -> int:
     d1, h1 = _depths_heights(par1)
     rev = par1[::-1]
     trees = [(par1, d1, h1), (np.where(rev < 0, -1, p - 1 - rev), d1[::-1], h1[::-1])]  # even p: mirror
+    levels = int(max(h1.max(), d1.max())) + 2
     groups = []  # per tree: (ranks by (level, side), their parents, cut points) for the reduce and broadcast
     for par, depth, height in trees:
         child = np.flatnonzero(par >= 0)
@@ -217,7 +218,7 @@ def _dbt_one_segment_port(p: int) -> int:
             order = np.argsort(key, kind="stable")
             ranks, keys = child[order], key[order]
             groups.append((level is height, ranks.astype(np.int32), par[ranks].astype(np.int32),
-                           np.searchsorted(keys, np.arange(2 * 70 + 1))))  # fmt: skip
+                           np.searchsorted(keys, np.arange(2 * levels + 1))))  # fmt: skip
     f = np.zeros(p, dtype=np.int16)  # path weights stay below 4 per step over ~4 lg p steps
     best, sends, recvs = np.zeros(p, dtype=np.int16), np.zeros(p, dtype=np.int8), np.zeros(p, dtype=np.int8)
 
@@ -240,9 +241,8 @@ def _dbt_one_segment_port(p: int) -> int:
         sends[ids] = 0
         recvs[ids] = 0
 
-    top = int(max(h1.max(), d1.max())) + 1
     for up in (True, False):  # reduce: height s sends at step s; broadcast: depth s + 1 receives at step s
-        for s in range(top):
+        for s in range(levels - 1):
             lvl = s if up else s + 1
             pairs = []
             for is_up, ranks, parents, cuts in groups:
