@@ -56,3 +56,55 @@ def write_csv(fits: pd.DataFrame, out_dir: Path) -> Path:
     except OSError as exc:
         raise AnalysisError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
+
+
+#: fits.csv columns a reader needs, and what each numeric one may hold: (column, may be empty, may be 0, may be inf)
+_FIT_NUMBERS: tuple[tuple[str, bool, bool, bool], ...] = (
+    ("alpha_us", False, True, False),  # NNLS clips a latency below resolution to 0: collbench fit writes 0
+    ("alpha_us_lo", True, True, False), ("alpha_us_hi", True, True, False),
+    ("bw_gbps", False, False, True),  # a flat line (slope 0) has bandwidth inf: collbench fit writes inf
+    ("bw_gbps_lo", True, False, True), ("bw_gbps_hi", True, False, True),
+    ("gamma_gbps", True, False, True),  # empty: gamma not identified
+    ("world_size", True, False, False), ("bytes_min", True, True, False), ("bytes_max", True, True, False),
+    ("segment_bytes", True, False, False),
+)  # fmt: skip
+
+
+def check_fits(fits: pd.DataFrame, where: str) -> pd.DataFrame:
+    """``fits`` (as read from a fits.csv) with its numbers as numbers, or AnalysisError with one line naming the
+    first value that cannot come from a fit: text in a numeric column, nan, a negative time, a zero or negative
+    bandwidth, an unknown scope. A prediction from such a row would be a wrong number, printed as if right."""
+    missing = [c for c in ("scope", "collective", "algorithm", "alpha_us", "bw_gbps") if c not in fits.columns]
+    if missing:
+        raise AnalysisError(f"{where}: not a fits.csv (no column {missing[0]})")
+    bad_scope = fits[~fits["scope"].isin(("curve", "model"))]
+    if not bad_scope.empty:
+        i = bad_scope.index[0]
+        raise AnalysisError(f"{where}: row {i + 2}: scope {fits.at[i, 'scope']!r} is neither curve nor model")
+    out = fits.copy()
+    for col, may_be_empty, may_be_zero, may_be_inf in _FIT_NUMBERS:
+        if col not in out.columns:
+            continue
+        raw = out[col]
+        num = pd.to_numeric(raw, errors="coerce")
+        for i in out.index:
+            v, text_value = num[i], raw[i]
+            empty = text_value is None or (isinstance(text_value, float) and math.isnan(text_value)) or (
+                isinstance(text_value, str) and not text_value.strip())  # fmt: skip
+            if empty:
+                if may_be_empty:
+                    continue
+                raise AnalysisError(f"{where}: row {i + 2}: {col} is empty")
+            if isinstance(text_value, str) and text_value.strip().lower() in ("nan", "-nan", "+nan"):
+                v = math.nan
+            elif pd.isna(v):
+                raise AnalysisError(f"{where}: row {i + 2}: {col} {text_value!r} is not a number")
+            if math.isnan(v) and may_be_empty:
+                continue
+            ok = not math.isnan(v) and v >= 0 and (may_be_zero or v > 0) and (may_be_inf or math.isfinite(v))
+            if not ok:
+                need = ("a finite number" if not may_be_inf else "a number") + (" >= 0" if may_be_zero else " > 0")
+                raise AnalysisError(f"{where}: row {i + 2}: {col} = {text_value} cannot come from a fit (needs "
+                                    f"{need})")  # fmt: skip
+        out[col] = num
+    return out

@@ -121,6 +121,46 @@ def _bic(sse: float, n_points: int, n_pieces: int) -> float:
     return n_points * math.log(max(sse, 1e-300) / n_points) + k * math.log(n_points)
 
 
+#: A piece with more points than this is split by running sums (``_best_split``); smaller ones fit each side.
+PREFIX_SPLIT_POINTS = 256
+
+
+def _nnls_sse(sxx: np.ndarray, sxy: np.ndarray, syy: np.ndarray, sx: np.ndarray, sy: np.ndarray,
+              cnt: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Least SSE of sum((a x + b y - 1)^2) over a, b >= 0 from the sums of x^2, xy, y^2, x, y and the count:
+    the unconstrained optimum where it is in the quadrant, else the better of the two axes (a convex problem
+    in two unknowns: what ``optimize.nnls`` returns)."""
+    def sse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return cnt - 2 * (a * sx + b * sy) + a * a * sxx + 2 * a * b * sxy + b * b * syy
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        det = sxx * syy - sxy * sxy
+        a_u, b_u = (syy * sx - sxy * sy) / det, (sxx * sy - sxy * sx) / det
+        a_x = np.where(sxx > 0, np.maximum(sx / sxx, 0.0), 0.0)
+        b_y = np.where(syy > 0, np.maximum(sy / syy, 0.0), 0.0)
+    inside = (det > 0) & (a_u >= 0) & (b_u >= 0)
+    zero = np.zeros_like(cnt)
+    edge = np.minimum(sse(a_x, zero), sse(zero, b_y))
+    return np.where(inside, np.minimum(sse(np.where(inside, a_u, 0.0), np.where(inside, b_u, 0.0)), edge), edge)
+
+
+def _best_split(n: np.ndarray, t: np.ndarray, min_sizes: int) -> tuple[int | None, float]:
+    """(split index, left + right SSE) of the best split of one piece into two relative-error WLS lines with
+    a, b >= 0 and at least ``min_sizes`` points each, every split scored from running sums (O(points))."""
+    x = 1.0 / t
+    y = n / max(float(n.max()), 1.0) / t  # column scaling, as _nnls_line
+    terms = np.stack([x * x, x * y, y * y, x, y, np.ones_like(x)])
+    run = np.concatenate([np.zeros((6, 1)), np.cumsum(terms, axis=1)], axis=1)  # sums of the first s points
+    splits = np.arange(min_sizes, len(n) - min_sizes + 1)
+    if not len(splits):
+        return None, math.inf
+    left = _nnls_sse(*run[:, splits])
+    right = _nnls_sse(*(run[:, -1:] - run[:, splits]))
+    total = left + right
+    k = int(np.argmin(total))
+    return int(splits[k]), float(total[k])
+
+
 def find_breaks(n: np.ndarray, t: np.ndarray, max_pieces: int = MAX_PIECES, min_sizes: int = MIN_SIZES) -> list[int]:
     """Indices (into ascending-sorted sizes) where a new piece starts, chosen by binary segmentation + BIC."""
     pieces = [(0, len(n))]
@@ -129,6 +169,11 @@ def find_breaks(n: np.ndarray, t: np.ndarray, max_pieces: int = MAX_PIECES, min_
         best: tuple[float, int, int] | None = None  # (total SSE after split, piece index, split)
         for k, (i, j) in enumerate(pieces):
             whole = _sse_rel(n[i:j], t[i:j], *_nnls_line(n[i:j], t[i:j]))
+            if j - i > PREFIX_SPLIT_POINTS:  # every split from running sums: linear in the points, not quadratic
+                s, sse = _best_split(n[i:j], t[i:j], min_sizes)
+                if s is not None and (best is None or total - whole + sse < best[0]):
+                    best = (total - whole + sse, k, i + s)
+                continue
             for s in range(i + min_sizes, j - min_sizes + 1):
                 left = _sse_rel(n[i:s], t[i:s], *_nnls_line(n[i:s], t[i:s]))
                 right = _sse_rel(n[s:j], t[s:j], *_nnls_line(n[s:j], t[s:j]))

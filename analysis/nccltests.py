@@ -39,6 +39,7 @@ import hashlib
 import json
 import re
 import statistics
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -326,16 +327,29 @@ class _Section:
     failures: list[str] = field(default_factory=list)
     variant: str | None = None  # a program of VARIANTS (alltoallv) named for this test
     memory: str | None = None  # nccl-tests -M: the "GPU memory usage" footer line
+    seen_rows: set[tuple] = field(default_factory=set)  # rows kept, as printed: a repeat of one adds nothing
+    row_lines: set[str] = field(default_factory=set)  # the lines those rows came from (a repeat skips parsing)
+    repeated_rows: int = 0  # rows identical to one kept already (a log that repeats itself), collapsed
+    repeated_tests: int = 0  # later tests of the file identical to this one (the same table again), left out
+
+    def signature(self) -> tuple:
+        """What makes two tests of one file the same measurement printed twice."""
+        rows = tuple((r.nbytes, r.count, r.dtype_name, r.redop, r.root, *map(tuple, r.halves)) for r in self.rows)
+        return (tuple(self.header or ()), rows, tuple(sorted(self.ranks.items())), tuple(self.names), self.iters)
 
 
-def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
-    """Sections (one per test) and file-wide facts (versions, NCCL settings)."""
+def _split_sections(lines: Iterable[str]) -> tuple[list[_Section], dict[str, Any]]:
+    """Sections (one per test) and file-wide facts (versions, NCCL settings), read line by line: what it keeps
+    grows with the distinct rows, not the file (a row identical to one kept in its test is counted, not kept)."""
     facts: dict[str, Any] = {"tests_version": None, "nccl_version": None, "rccl_version": None, "env": {},
                              "algo_proto": set()}  # fmt: skip
     sections = [_Section()]
     previous = ""
     for raw in lines:
         continued, previous = previous.rstrip().endswith("\\"), raw if raw.strip() else previous
+        if raw in sections[-1].row_lines:  # the very line of a row kept in this test: the same row again
+            sections[-1].repeated_rows += 1
+            continue
         ln = strip_prefixes(raw).rstrip()
         body = ln.lstrip("#").strip()
         cur = sections[-1]
@@ -390,7 +404,13 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
             cur.header = cols
             continue
         if not ln.lstrip().startswith("#") and (row := _row(ln, cur.header)) is not None:
-            cur.rows.append(row)
+            key = (row.nbytes, row.count, row.dtype_name, row.redop, row.root, *map(tuple, row.halves))
+            if key in cur.seen_rows:
+                cur.repeated_rows += 1
+            else:
+                cur.seen_rows.add(key)
+                cur.row_lines.add(raw)
+                cur.rows.append(row)
             continue
         if body.startswith("GPU memory usage"):  # -M 1 footer
             cur.memory = body
@@ -430,6 +450,7 @@ def _split_sections(lines: list[str]) -> tuple[list[_Section], dict[str, Any]]:
             sec.command = sec.command or prev.command
             sec.failures = prev.failures + sec.failures
             sec.variant = sec.variant or prev.variant
+        sec.seen_rows, sec.row_lines = set(), set()  # only needed while reading
         merged.append(sec)
     return merged, facts
 
@@ -527,10 +548,18 @@ def _old_gather_semantics(sec: _Section, coll: str, p: int) -> bool:
     return hits > 0
 
 
-def parse_text_all(text: str, *, collective: str | None = None, world_size: int | None = None) -> list[ParsedLog]:
-    """Every test of a text log (one ParsedLog per table); AnalysisError when it holds none or lacks what it needs."""
-    sections, facts = _split_sections(text.splitlines())
-    with_rows = [s for s in sections if s.rows]
+def parse_text_all(text: str | Iterable[str], *, collective: str | None = None,
+                   world_size: int | None = None) -> list[ParsedLog]:  # fmt: skip
+    """Every test of a text log (one ParsedLog per table); AnalysisError when it holds none or lacks what it needs.
+    ``text`` is the whole log or its lines one by one (an open file: read as it goes)."""
+    sections, facts = _split_sections(text.splitlines() if isinstance(text, str) else _lines(text))
+    with_rows: list[_Section] = []
+    first: dict[tuple, _Section] = {}
+    for sec in (s for s in sections if s.rows):
+        if (kept := first.setdefault(sec.signature(), sec)) is not sec:
+            kept.repeated_tests += 1
+        else:
+            with_rows.append(sec)
     if not with_rows:
         failures = [f for s in sections for f in s.failures]
         if failures:
@@ -570,6 +599,12 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
         raise AnalysisError(f"this is an nccl-tests {coll} table; collbench does not measure {coll} "
                             f"(it measures {', '.join(IMPORTED)}), so it cannot import it")  # fmt: skip
     warnings: list[str] = []
+    if sec.repeated_tests:
+        warnings.append(f"the log repeats itself: this test is printed {sec.repeated_tests + 1} times, identically; "
+                        "imported once")  # fmt: skip
+    if sec.repeated_rows:
+        warnings.append(f"the log repeats itself: {sec.repeated_rows} table row(s) identical to one printed "
+                        f"before in the same test left out ({len(sec.rows)} distinct row(s) kept)")  # fmt: skip
     # world size: explicit > rank lines > nThread*nGpus (one process) > busbw/algbw > launcher -np x -g >
     # a command line with no launcher (one process: -t x -g)
     if world_size is not None:
@@ -909,23 +944,36 @@ def parse_json(text: str, *, collective: str | None = None, world_size: int | No
 # name, format and sha256 in ``source``.
 
 
+def _lines(stream: Iterable[str]) -> Iterator[str]:
+    """The lines of a text stream as ``str.splitlines`` cuts the whole text (form feeds and the like included)."""
+    for chunk in stream:
+        yield from chunk.splitlines()
+
+
+def _first_text(path: Path) -> str:
+    """The first non-blank characters of ``path`` (its format), reading no more than it needs."""
+    with path.open(encoding="utf-8") as f:
+        while block := f.read(1 << 16):
+            if block.strip():
+                return block.lstrip()
+    return ""
+
+
 def parse_file(path: Path, collective: str | None = None, world_size: int | None = None) -> tuple[list[ParsedLog], str]:
-    """(parsed tests, format) of one file; AnalysisError naming the file otherwise."""
+    """(parsed tests, format) of one file; AnalysisError naming the file otherwise. A text log is read line by
+    line (memory grows with the distinct rows kept, not the file); a JSON file whole."""
     try:
-        raw = path.read_bytes()
+        fmt = "nccl-tests-json" if _first_text(path).startswith("{") else "nccl-tests-text"
+        if fmt == "nccl-tests-json":
+            return [parse_json(path.read_text(encoding="utf-8"), collective=collective, world_size=world_size)], fmt
+        with path.open(encoding="utf-8") as f:
+            return parse_text_all(f, collective=collective, world_size=world_size), fmt
     except FileNotFoundError:
         raise AnalysisError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise AnalysisError(f"{path}: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise AnalysisError(f"{path}: not a text file") from None
-    fmt = "nccl-tests-json" if text.lstrip().startswith("{") else "nccl-tests-text"
-    try:
-        if fmt == "nccl-tests-json":
-            return [parse_json(text, collective=collective, world_size=world_size)], fmt
-        return parse_text_all(text, collective=collective, world_size=world_size), fmt
+    except OSError as exc:
+        raise AnalysisError(f"{path}: {exc.strerror}") from None
     except AnalysisError as exc:
         raise AnalysisError(f"{path}: {exc}") from None
 

@@ -247,11 +247,28 @@ def best_algorithm(df: pd.DataFrame) -> pd.DataFrame:
     return data.loc[idx, ["collective", "world_size", "bytes", "algorithm", "time_us"]].reset_index(drop=True)
 
 
+#: More distinct sizes than this and the heat map shows power-of-two bins (one labelled cell per size would
+#: draw tens of thousands of labels for a dense sweep).
+MAP_MAX_SIZES = 64
+
+
+def _by_power_of_two(best: pd.DataFrame) -> pd.DataFrame:
+    """The winners binned to the nearest power of two of the size: per (world size, bin) the algorithm that is
+    fastest at the most sizes of the bin (ties: the name first in order)."""
+    binned = best.assign(bytes=np.exp2(np.round(np.log2(best["bytes"].astype(float)))).astype("int64"))
+    wins = binned.groupby(["collective", "world_size", "bytes", "algorithm"]).size().reset_index(name="wins")
+    wins = wins.sort_values(["collective", "world_size", "bytes", "wins", "algorithm"],
+                            ascending=[True, True, True, False, True])  # fmt: skip
+    return wins.drop_duplicates(["collective", "world_size", "bytes"]).drop(columns="wins")
+
+
 def best_algorithm_map(df: pd.DataFrame, out: Path) -> list[Path]:
     """Heat map of the fastest algorithm per (size, world size), one file per collective."""
     best = best_algorithm(df)
     paths = []
     for coll, g in best.groupby("collective"):
+        if g["bytes"].nunique() > MAP_MAX_SIZES:
+            g = _by_power_of_two(g)
         names = sorted(g["algorithm"].unique())
         code = g.assign(code=g["algorithm"].map({a: i for i, a in enumerate(names)}))
         grid = code.pivot(index="world_size", columns="bytes", values="code")

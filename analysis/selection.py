@@ -11,6 +11,6 @@ def one_variant(df: pd.DataFrame) -> pd.DataFrame:
     df = df[df["correct"].astype(bool) & (df["time_us"] > 0)]
     oop = df[~df["in_place"].astype(bool)]
     keys = ["collective", "algorithm", "world_size", "bytes"]
-    rest = df[df["in_place"].astype(bool)].merge(oop[keys], on=keys, how="left", indicator=True)
+    rest = df[df["in_place"].astype(bool)].merge(oop[keys].drop_duplicates(), on=keys, how="left", indicator=True)
     rest = rest[rest["_merge"] == "left_only"].drop(columns="_merge")
     return pd.concat([oop, rest], ignore_index=True)

@@ -42,3 +42,9 @@ def check_combination(backend: str, dtype: str, op: str, collectives: list[str])
     if op == "avg" and dtype not in FLOAT_DTYPES:
         return f"op avg needs a floating dtype, got {dtype}"
     return None
+
+
+def builtin_lacks_op(backend: str, op: str) -> bool:
+    """True where the backend's own collectives have no such reduction (gloo has no AVG: its builtin is skipped
+    on every reducing case, collectives.builtin.check_backend_op)."""
+    return backend == "gloo" and op == "avg"

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.backend_support import DTYPE_SIZES, check_combination
+from bench.backend_support import DTYPE_SIZES, builtin_lacks_op, check_combination
 from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, UsageError
 from bench.plan import (
     DEFAULT_MAX_TIME_PER_POINT_S,
@@ -24,7 +24,7 @@ from bench.plan import (
 )
 from bench.sizes import DEFAULT_MAX_BYTES, parse_size, size_sweep
 from collectives.costs import COLLECTIVES
-from collectives.spec import DEFAULT_SWEEP, SEND_RECV, is_point_to_point
+from collectives.spec import DEFAULT_SWEEP, SEND_RECV, is_point_to_point, spec
 
 MAX_PROCS_PER_CPU = 8  # gloo ranks per CPU core beyond which a local run is refused (p=16 on 2 cores is fine)
 MEMORY_FRACTION = 0.8  # share of available memory a local CPU run may plan to use
@@ -195,6 +195,11 @@ def validate(ns: argparse.Namespace, launcher_env: dict[str, int] | None) -> tup
         window=ns.window,
         visits=ns.visits,
     )
+    if builtin_lacks_op(backend, ns.op) and all(
+        case.algorithm == "builtin" and spec(case.collective).reducing for case in build_plan(config, world)
+    ):
+        raise UsageError(f"--op {ns.op}: {backend} has no {ns.op.upper()} reduction, so the builtin of every case "
+                         "would be skipped and nothing would run; use another --op or a hand-written algorithm")
     if ns.max_time_per_point is None:  # auto: the sweep's budget shared by its adaptive points
         n_adaptive = sum(1 for case in build_plan(config, world) if case.adaptive)
         config = dataclasses.replace(config, max_time_per_point_s=auto_time_per_point(n_adaptive))
@@ -505,8 +510,11 @@ def _finish(ns: argparse.Namespace, writer, outcome, stats: dict[str, Any], worl
         print(f"# Out of bounds values : {wrong} {'OK' if wrong == 0 else 'WRONG POINTS'}")
         print(f"# Avg bus bandwidth    : {avg:.4f} GB/s over {points} points")
     if stats["noisy"] or stats["slow"]:
+        noisy = (f"{stats['noisy']} of {points} points missed the CI target (noisy)" if ns.iters is None else
+                 f"{stats['noisy']} of {points} points have a 95% CI wider than the target (--iters {ns.iters} is "
+                 "fixed: no more samples were taken)")  # fmt: skip
         print(
-            f"collbench: warning: {stats['noisy']} of {points} points missed the CI target (noisy); "
+            f"collbench: warning: {noisy}; "
             f"{stats['slow']} had a slow mode left out of the estimate (interference; see run.json warnings)",
             file=sys.stderr,
         )

@@ -9,10 +9,12 @@ process starts; the exit codes are ``bench.errors``'.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -72,6 +74,17 @@ def _top_help() -> str:
     return "\n".join(lines + [f"  {name:<9} {c.help}" for name, c in COMMANDS.items()])  # fmt: skip
 
 
+@contextlib.contextmanager
+def _quiet_numpy() -> Iterator[None]:
+    """No numpy RuntimeWarning on stderr (divide by zero, mean of an empty slice): the analysis commands drop or
+    refuse the values that cause them and say so in their own words; numpy's lines were noise beside them."""
+    import numpy as np
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"numpy(\.|$)")
+        yield
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``collbench`` console script and ``python -m collbench``: run ``argv`` = [command,
     options...] (default ``sys.argv[1:]``) and return the exit code."""
@@ -90,7 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command is None:
             raise UsageError(f"unknown command {name!r}; choose from {', '.join(COMMANDS)}")
         parsed = build_parser(name).parse_args(args[1:])
-        return int(_module(name).run(parsed, args))
+        if command.ranks:
+            return int(_module(name).run(parsed, args))
+        with _quiet_numpy():
+            return int(_module(name).run(parsed, args))
     except UsageError as exc:
         other_rank = os.environ.get("RANK", "0") != "0"  # under torchrun every rank parses; rank 0 speaks
         if not (other_rank and (command is None or command.ranks)):

@@ -122,54 +122,137 @@ def _ring_all_reduce(p: int, n: float | None, s: int | None) -> Cost:
     return Cost(2.0 * (p - 1), 2.0 * (p - 1) / p, (p - 1) / p)
 
 
-#: Segment counts up to this are measured on the constructed schedule; beyond it each extra segment adds one
-#: step to each phase, with two segments through the port and two combined per reduce step (the steady state).
-_DBT_MEASURED_K = 4
+#: Even world sizes up to this many ranks get the one-segment fill of the double binary tree from its schedule
+#: (an O(p) pass, about 0.4 s at 2^20 on a 2-core VM); above it the cost refuses rather than guess (docs/costs.md).
+DBT_SCHEDULE_MAX_P: int = 1 << 21
 
 
-@functools.lru_cache(maxsize=4096)
-def _dbt_measured(p: int, k: int) -> tuple[int, float, float]:
-    """(L, W, G) of the double binary tree's schedule with k segments per tree, in segment units (n = 2k).
+def _upper_quarter(p: int) -> bool:
+    """p lies in the top quarter of its power-of-two range: p > 3/4 of 2^D, D = ceil(lg p)."""
+    return 4 * p > 3 * (1 << lg_ceil(p))
 
-    The schedule is built from the same loops as ``collectives.all_reduce.tree`` and measured by
-    ``collectives.critpath`` (tests/test_schedule.py checks it against the recorded real code)."""
-    from collectives.critpath import Event, Schedule, critical_path
-    from collectives.trees import dtree_parents, heights_depths
 
-    trees = []
-    for parent in dtree_parents(p):
-        height, depth = heights_depths(parent)
-        children: list[list[int]] = [[] for _ in range(p)]
-        for c in range(p):  # O(p), in rank order as before
-            if parent[c] >= 0:
-                children[parent[c]].append(c)
-        trees.append((parent, height, depth, children))
-    events: list[list[Event]] = [[] for _ in range(p)]
-    up = k + max(max(t[1]) for t in trees)
-    down = k + max(max(t[2]) for t in trees) - 1
-    for r in range(p):
-        for step in range(up):  # reduce: height h sends segment step - h, children's arrive one step earlier
-            e = Event(r, len(events[r]))
-            for parent, height, _, children in trees:
-                if parent[r] >= 0 and 0 <= step - height[r] < k:
-                    e.sends.append((parent[r], 1))
-                for c in children[r]:
-                    if 0 <= step - height[c] < k:
-                        e.recvs.append((c, 1))
-                        e.combined += 1
-            if e.sends or e.recvs:
-                events[r].append(e)
-        for step in range(down):  # broadcast: depth d receives segment step - d + 1, forwards segment step - d
-            e = Event(r, len(events[r]))
-            for parent, _, depth, children in trees:
-                if 0 <= step - depth[r] < k:
-                    e.sends.extend((c, 1) for c in children[r])
-                if parent[r] >= 0 and 0 <= step - depth[r] + 1 < k:
-                    e.recvs.append((parent[r], 1))
-            if e.sends or e.recvs:
-                events[r].append(e)
-    path = critical_path(Schedule(p, 2 * k, events, [0] * p))
-    return path.L, path.W * 2 * k, path.G * 2 * k
+def _dbt_fill(p: int, k: int) -> tuple[int, int]:
+    """(W, G) of the double binary tree's schedule with k segments per tree, in half-segment units (n = 2k).
+
+    Closed forms (D = ceil(lg p), Q = p in the top quarter of its power-of-two range or p = 2^(D-1) + 1):
+    k >= 2: W = 4(D + k - 2) + (2 if Q else 1), G = 2(D + k - 2) + (1 if Q else 0); k = 1: G = 2D - 1 if p is
+    in the top quarter else 2D - 2, W = 3D + 1 (top quarter) or 3D for odd p >= 7 (3D - 1 at p = 5); p = 3 moves
+    4k and 2k.
+    tests/test_robustness/test_robust_closed_forms.py checks every one against the critical path of the schedule built
+    from the same loops as ``collectives.all_reduce.tree`` (``collectives.critpath``) for p up to thousands.
+    The one-segment W of an even p has no closed form here (the mirrored trees meet irregularly): it is the
+    longest path of that schedule, computed in one O(p) vectorised pass (``_dbt_one_segment_port``)."""
+    d = lg_ceil(p)
+    if p == 2:
+        return 2, 1
+    if p == 3:
+        return 4 * k, 2 * k
+    top = _upper_quarter(p)
+    if k >= 2:
+        q = top or p == (1 << (d - 1)) + 1
+        return 4 * (d + k - 2) + (2 if q else 1), 2 * (d + k - 2) + (1 if q else 0)
+    g = 2 * d - (1 if top else 2)
+    if p % 2:
+        return (3 * d + (1 if top else 0) if p >= 7 else 3 * d - 1), g
+    return _dbt_one_segment_port(p), g
+
+
+def _btree_parents(p: int):  # noqa: ANN202 - numpy array
+    """``collectives.trees.btree_parent`` of every rank at once."""
+    import numpy as np
+
+    r = np.arange(p, dtype=np.int64)
+    bit = r & -r
+    up = (r ^ bit) | (bit << 1)
+    par = np.where(up < p, up, r ^ bit)
+    par[0] = -1
+    return par
+
+
+def _depths_heights(par):  # noqa: ANN001, ANN202 - numpy arrays
+    """Depth and height of every rank of a parent array (pointer jumping, then one pass per level)."""
+    import numpy as np
+
+    p = len(par)
+    root = par < 0
+    anc = np.where(root, np.arange(p), par)
+    depth = (~root).astype(np.int64)
+    while True:
+        nxt = anc[anc]
+        if np.array_equal(nxt, anc):
+            break
+        depth = depth + np.where(anc == nxt, 0, depth[anc])
+        anc = nxt
+    height = np.zeros(p, dtype=np.int64)
+    order = np.argsort(-depth.astype(np.int16), kind="stable")
+    cuts = np.flatnonzero(np.diff(depth[order])) + 1
+    for ranks in np.split(order, cuts):
+        if depth[ranks[0]] > 0:
+            np.maximum.at(height, par[ranks], height[ranks] + 1)
+    return depth, height
+
+
+@functools.lru_cache(maxsize=256)
+def _dbt_one_segment_port(p: int) -> int:
+    """W (half-segments) of the double binary tree with one segment per tree: the longest path through its
+    schedule with the one-port weights of ``collectives.critpath``, in one pass per step over the ranks that
+    exchange in it. Each message couples a child and its parent; a parent has at most one child above and one
+    below it in each tree, so the four (tree, side) groups each touch a rank once and plain indexing suffices."""
+    import numpy as np
+
+    if p > DBT_SCHEDULE_MAX_P:
+        raise ValueError(f"the one-segment double binary tree is computed up to p = {DBT_SCHEDULE_MAX_P} "
+                         f"even ranks, got {p}")  # fmt: skip
+    par1 = _btree_parents(p)
+    d1, h1 = _depths_heights(par1)
+    rev = par1[::-1]
+    trees = [(par1, d1, h1), (np.where(rev < 0, -1, p - 1 - rev), d1[::-1], h1[::-1])]  # even p: mirror
+    levels = int(max(h1.max(), d1.max())) + 2
+    groups = []  # per tree: (ranks by (level, side), their parents, cut points) for the reduce and broadcast
+    for par, depth, height in trees:
+        child = np.flatnonzero(par >= 0)
+        side = (child > par[child]).astype(np.int16)
+        for level in (height, depth):
+            key = level[child].astype(np.int16) * 2 + side
+            order = np.argsort(key, kind="stable")
+            ranks, keys = child[order], key[order]
+            groups.append((level is height, ranks.astype(np.int32), par[ranks].astype(np.int32),
+                           np.searchsorted(keys, np.arange(2 * levels + 1))))  # fmt: skip
+    f = np.zeros(p, dtype=np.int16)  # path weights stay below 4 per step over ~4 lg p steps
+    best, sends, recvs = np.zeros(p, dtype=np.int16), np.zeros(p, dtype=np.int8), np.zeros(p, dtype=np.int8)
+
+    def exchange(pairs: list) -> None:  # pairs: (children, parents) per (tree, side); direction is irrelevant
+        ids = np.concatenate([a for child, parent, _ in pairs for a in (child, parent)])
+        if not len(ids):
+            return
+        for child, parent, up in pairs:
+            if up:
+                sends[child] += 1
+                recvs[parent] += 1
+            else:
+                recvs[child] += 1
+                sends[parent] += 1
+        best[ids] = f[ids]
+        for child, parent, _ in pairs:
+            best[parent] = np.maximum(best[parent], f[child])
+            best[child] = np.maximum(best[child], f[parent])
+        f[ids] = best[ids] + np.maximum(sends[ids], recvs[ids])
+        sends[ids] = 0
+        recvs[ids] = 0
+
+    for up in (True, False):  # reduce: height s sends at step s; broadcast: depth s + 1 receives at step s
+        for s in range(levels - 1):
+            lvl = s if up else s + 1
+            pairs = []
+            for is_up, ranks, parents, cuts in groups:
+                if is_up != up:
+                    continue
+                for side in (0, 1):
+                    lo, hi = cuts[2 * lvl + side], cuts[2 * lvl + side + 1]
+                    pairs.append((ranks[lo:hi], parents[lo:hi], up))
+            exchange(pairs)
+    return int(f.max())
 
 
 def _double_binary_tree_all_reduce(p: int, n: float | None, s: int | None) -> Cost:
@@ -177,14 +260,12 @@ def _double_binary_tree_all_reduce(p: int, n: float | None, s: int | None) -> Co
     # rank serves both children of both trees in one batched exchange, so the reduce phase takes k + D - 1
     # message steps and the broadcast phase k + D - 1: L = 2(k + D - 1).  W and G (one port, full duplex):
     # 2 and 1 in the steady state (two half-segments through the port and two combined per reduce step),
-    # plus the pipeline fill and drain of the two trees' shapes, measured on the schedule.
+    # plus the pipeline fill and drain of the two trees' shapes (``_dbt_fill``).
     half = None if n is None else n / 2.0
     k = segments(half, s) if p > 2 else 1  # depth-1 trees at p = 2: the code sends one segment
-    m = min(k, _DBT_MEASURED_K)
-    _, w_seg, g_seg = _dbt_measured(p, m)
-    extra = k - m
+    w, g = _dbt_fill(p, k)
     L = 2 * (k + lg_ceil(p) - 1)
-    return Cost(float(L), (w_seg + 4 * extra) / (2.0 * k), (g_seg + 2 * extra) / (2.0 * k))
+    return Cost(float(L), w / (2.0 * k), g / (2.0 * k))
 
 
 def _reduce_broadcast_all_reduce(p: int, n: float | None, s: int | None) -> Cost:
@@ -252,10 +333,16 @@ def _pairwise_all_to_all(p: int, n: float | None, s: int | None) -> Cost:
     return Cost(float(p - 1), (p - 1) / p, 0.0)
 
 
+def _ones_below(p: int, k: int) -> int:
+    """#{0 <= i < p : bit k of i is set}: 2^k per whole block of 2^(k+1), plus the tail's upper half."""
+    block = 1 << (k + 1)
+    return (p // block) * (1 << k) + max(0, p % block - (1 << k))
+
+
 def _bruck_all_to_all(p: int, n: float | None, s: int | None) -> Cost:
     # ceil(lg p) steps; step k moves the blocks whose slot index i in [1, p) has bit k set, packed in one
     # message each way (Bruck et al. 1997): W = sum over k of #{i < p : i & 2^k} / p (lg p / 2 at p = 2^m)
-    moved = sum(sum(1 for i in range(1, p) if i >> k & 1) for k in range(lg_ceil(p)))
+    moved = sum(_ones_below(p, k) for k in range(lg_ceil(p)))
     return Cost(float(lg_ceil(p)), moved / p, 0.0)
 
 

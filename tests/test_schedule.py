@@ -72,7 +72,7 @@ def test_executed_schedule_matches_costs(collective, algorithm):
 @pytest.mark.parametrize("k", [16, 40])
 @pytest.mark.parametrize("p", [5, 12, 24, 33])
 def test_pipelined_tree_beyond_the_measured_segment_counts(p, k):
-    """costs extrapolates the double binary tree past _DBT_MEASURED_K segments: check against the code."""
+    """The double binary tree's closed forms at many segments (each adds 4 and 2): check against the code."""
     _check("all_reduce", "tree", p, 2 * k * 2, 2 * ELEM)
 
 

@@ -77,4 +77,6 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             for note in log.warnings:  # stragglers and spikes in per-process times (analysis.stragglers)
                 if note.startswith("per-process times:"):
                     print(f"  {note}")
+                elif note.startswith("the log repeats itself"):
+                    print(f"collbench: warning: {path}: {note}", file=sys.stderr)
     return 0

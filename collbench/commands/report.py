@@ -38,9 +38,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     baseline = [r for p in args.baseline or [] for r in find_runs(p)]
     overrides = hardware.overrides_from_args(args)
     machines(runs, overrides)  # hardware and topology checked (exit 2) before anything is written
+    grad = parse_bytes(args.grad_bytes) if args.grad_bytes else None  # checked before the directory is claimed
+    pts = points(runs)  # none: refused before the directory is claimed
     out = claim_output_dir(args.out or runs[0].path / "report", REPORT_OUTPUTS, args.force, default=not args.out)
-    grad = parse_bytes(args.grad_bytes) if args.grad_bytes else None
-    fits, why = fit(points(runs), n_boot=args.boot)
+    fits, why = fit(pts, n_boot=args.boot)
     written = [fits_table.write_csv(fits, out)] if fits is not None else []
     blocks = build(runs, fits, out / "figures", peak_gbps=args.peak_gbps, gamma_gbps=args.gamma_gbps, n_boot=args.boot,
                    grad_bytes=grad, compute_ms=args.compute_ms, overlap=args.overlap, title=args.title,

@@ -24,5 +24,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     if not runs:
         raise UsageError("no runs given")
     vs, ms = verdicts(runs, hardware.overrides_from_args(args))
+    if not vs:
+        empty = ", ".join(str(r.path) for r in runs)
+        raise UsageError(f"nothing to judge: {empty} hold(s) no correct point with a positive size")
     print(to_json(vs, ms) if args.json else text(vs, ms))
     return 0
