@@ -112,7 +112,10 @@ def test_every_row_matches_the_log(name: str, tmp_path: Path, capsys) -> None:
     # all_to_all and send_recv are out of place only: nccl-tests' unchecked in-place alltoall / sendrecv column
     # is not imported
     halves = 1 if collective == "send_recv" or spec(collective).variants("both") == (False,) else 2
-    assert len(table) == n_rows and len(points) == halves * n_rows
+    assert len(table) == n_rows
+    # a row printed again identically in the same test (rccl-tests' repeated 0-byte rows) is one point
+    table = list(dict.fromkeys(tuple(row) for row in table))
+    assert len(points) == halves * len(table)
     f = busbw_factor(collective, p)  # nccl-tests' F(p); 1 for sendrecv
     for row, i in zip(table, range(0, len(points), halves), strict=True):
         nbytes = int(row[0])

@@ -60,8 +60,12 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding a good imported run (two runs: one of 2 ranks, one of 4), its fits.csv, and corrupt
     copies of each."""
     root = tmp_path_factory.mktemp("corpus")
-    for p in (2, 4):  # two world sizes, so a model fit exists
-        assert main(["import", str(LOG), "--out", str(root / f"runs{p}"), "--world-size", str(p)]) == 0
+    # two world sizes, so a model fit exists: the log as it is (2 ranks), and a copy without its rank lines read as 4
+    # ranks (with the rank lines, --world-size 4 would contradict them and be refused)
+    no_ranks = root / "no-rank-lines.log"
+    no_ranks.write_text("".join(ln for ln in LOG.open() if not ln.lstrip("# ").startswith("Rank ")))
+    for p, log in ((2, LOG), (4, no_ranks)):
+        assert main(["import", str(log), "--out", str(root / f"runs{p}"), "--world-size", str(p)]) == 0
     run = next((root / "runs2").iterdir())
     shutil.copytree(run, root / "good")
     shutil.copytree(next((root / "runs4").iterdir()), root / "good4")
