@@ -9,9 +9,9 @@ suspects. The phases:
 
 1. node-local (only with several ranks per node): every node's own all-reduce, twice; a node low both times is
    blamed (the node itself, not its network).
-2. screen: ``screen_rounds`` rounds of random disjoint groups of ``group_size`` nodes, a new draw each round,
-   every node in one group per round, on every rail at once. A unit whose every screen test was low is a
-   suspect; a unit in a fast test is a known-good anchor.
+2. screen (the nodes not blamed in 1): ``screen_rounds`` rounds of random disjoint groups of ``group_size``
+   nodes, a new draw each round, every node in one group per round, on every rail at once. A unit whose every
+   screen test was low is a suspect; a unit in a fast test is a known-good anchor.
 3. regroup: while there are more suspects than anchors to confirm them, the suspects are grouped among
    themselves (halving the group size each round); a suspect in a fast group is cleared.
 4. confirm: each suspect in a pair with a known-good anchor, twice, each time a different anchor (a third
@@ -191,6 +191,7 @@ class Hunt:
         self.t0 = time.monotonic()
         self.seconds = 0.0  # the tester's seconds, summed (the simulator's model time; the ranks' wall time)
         self.unreachable: list[tuple[int, RoundRecord, TestResult]] = []
+        self.active = list(range(self.nodes))  # the nodes the network phases test (not those blamed node-local)
         self._cache: dict[tuple[str, int], Any] = {}  # derived figures, valid while no round is added
 
     # --- rounds and budget -------------------------------------------------------------------------------
@@ -298,7 +299,7 @@ class Hunt:
         """(suspects, anchors) after the screen rounds."""
         for i in range(self.s.screen_rounds):
             rng = random.Random(self.s.seed * 1_000_003 + i)
-            groups = partition(range(self.nodes), size, rng)
+            groups = partition(self.active, size, rng)
             rec = self._round(SCREEN, [Test(SCREEN, g, r) for r in range(self.rails) for g in groups])
             if rec is None:
                 break
@@ -408,6 +409,7 @@ class Hunt:
     def run(self) -> HuntResult:
         size = min(self.s.group_size, max(2, self.nodes))
         blamed = self._local()
+        self.active = [n for n in range(self.nodes) if n not in {b.node for b in blamed}]
         suspects: set = set()
         if not self.unreachable:
             suspects, anchors = self._screen(size)
