@@ -15,10 +15,10 @@ CSV_FIELDS = ("round", "phase", "kind", "nodes", "rail", "busbw_gbps", "ratio", 
 
 
 def node_label(data: dict[str, Any], node: int, rail: int | None) -> str:
-    """'node5' (or its host name), with the NIC when one rail is blamed: 'node5 NIC 1'."""
+    """'node5' (or its host name), with the NIC when one of several is blamed: 'node5 NIC 1'."""
     names = data.get("node_names") or []
     name = names[node] if node < len(names) else f"node{node}"
-    return name if rail is None else f"{name} NIC {rail}"
+    return name if rail is None or data.get("rails", 1) == 1 else f"{name} NIC {rail}"
 
 
 def summary_lines(data: dict[str, Any]) -> list[str]:

@@ -128,7 +128,8 @@ def _heartbeat(stop: threading.Event, rank: int, timeout_s: float) -> None:
 
 
 def _unreachable_fault(rank: int, round_index: int) -> bool:
-    """Tests only: rank and round of COLLBENCH_TEST_HUNT_CUT ("RANK:ROUND"), where the rank goes silent."""
+    """Tests only: rank and round of COLLBENCH_TEST_HUNT_CUT ("RANK:ROUND"), where the rank goes silent (and
+    exits once rank 0 has had the time to find it silent)."""
     from bench import faults
 
     value = os.environ.get("COLLBENCH_TEST_HUNT_CUT", "")
@@ -146,21 +147,23 @@ class _RingAllReduce:
         self.buf = torch.empty(self.n, dtype=torch.float32)
         self.tmp = torch.empty(self.n, dtype=torch.float32)
 
-    def run(self, ranks: Sequence[int], rank: int, iters: int, warmup: int) -> tuple[float, int]:
+    def run(self, ranks: Sequence[int], rank: int, iters: int, warmup: int, delay_s: float = 0.0) -> tuple[float, int]:
         """(fastest timed iteration in seconds, wrong elements of the last one)."""
         k = len(ranks)
         best = float("inf")
         for i in range(warmup + iters):
             self.buf.copy_(self.base).add_(rank)
             t0 = time.perf_counter()
-            self._ring(ranks, rank)
+            self._ring(ranks, rank, delay_s)
             dt = time.perf_counter() - t0
             if i >= warmup:
                 best = min(best, dt)
         want = self.base * k + sum(ranks)
         return best, int((self.buf != want).sum().item())
 
-    def _ring(self, ranks: Sequence[int], rank: int) -> None:
+    def _ring(self, ranks: Sequence[int], rank: int, delay_s: float) -> None:
+        """Reduce-scatter then all-gather around the ring; ``delay_s`` before each step plants a slow rank
+        (tests only: ``bench.faults.pair_delay_s``)."""
         import torch.distributed as dist
 
         k = len(ranks)
@@ -170,12 +173,14 @@ class _RingAllReduce:
         tmps = list(self.tmp.tensor_split(k))
         for s in range(k - 1):  # reduce-scatter
             send, recv = (me - s) % k, (me - s - 1) % k
+            time.sleep(delay_s)
             reqs = [dist.isend(chunks[send], nxt), dist.irecv(tmps[recv], prv)]
             for r in reqs:
                 r.wait()
             chunks[recv].add_(tmps[recv])
         for s in range(k - 1):  # all-gather
             send, recv = (me + 1 - s) % k, (me - s) % k
+            time.sleep(delay_s)
             reqs = [dist.isend(chunks[send], nxt), dist.irecv(chunks[recv], prv)]
             for r in reqs:
                 r.wait()
@@ -204,6 +209,7 @@ class RankTester:
         self.nodes, self.rails = len(node_ranks), len(node_ranks[0])
         self.ring, self.emit = ring, emit
         self.index = 0
+        self.stuck: set[int] = set()  # ranks of the last round that never answered (waiting for a silent peer)
         self.node_of = {r: n for n, rs in enumerate(node_ranks) for r in rs}
 
     def run_round(self, tests: Sequence[Test]) -> tuple[list[TestResult], float]:
@@ -242,6 +248,7 @@ class RankTester:
                 silent = missing
                 break
             time.sleep(0.05)
+        self.stuck = members - set(got)
         out = []
         for t in tests:
             ranks = _ranks_of({"nodes": t.nodes, "rail": t.rail}, self.node_ranks)
@@ -270,13 +277,25 @@ class RankTester:
             return time.monotonic() - start > BEAT_STALE_S
         return time.time() - float(self.store.get(f"beat/{r}")) > BEAT_STALE_S
 
-    def stop(self) -> None:
+    def stop(self, unreachable: set[int]) -> None:
+        """Tell every rank the search is over, then wait (up to the timeout) until every rank of a reachable node
+        has read it: in a local run this rank hosts the store, which must outlive their last look at it."""
         self.store.set(f"plan/{self.index}", {"stop": True})
+        waiting = {r for n, rs in enumerate(self.node_ranks) if n not in unreachable for r in rs} - {0} - self.stuck
+        deadline = time.monotonic() + self.timeout_s + 2 * BEAT_STALE_S
+        while waiting and time.monotonic() < deadline:
+            done = {r for r in waiting if self.store.has(f"bye/{r}")}
+            if done:
+                self.emit(protocol.TICK, None)
+            waiting -= done
+            time.sleep(0.05)
 
 
 def _measure(ring: _RingAllReduce, ranks: list[int], rank: int, plan: HuntPlan) -> dict[str, Any]:
+    from bench import faults
+
     try:
-        t, wrong = ring.run(ranks, rank, plan.iters, plan.warmup)
+        t, wrong = ring.run(ranks, rank, plan.iters, plan.warmup, faults.pair_delay_s(rank))
         return {"time_s": t, "n_wrong": wrong}
     except Exception as exc:  # noqa: BLE001 - a peer that stopped answering: the round says so
         from bench.worker import short_error
@@ -309,9 +328,9 @@ def hunt_rank(config: RunConfig, plan: HuntPlan, emit: Any) -> None:
             tester = RankTester(store, node_ranks, plan, config.timeout_s, ring, emit)
             t0 = time.perf_counter()
             result = hunt(tester, plan.settings)
-            tester.stop()
+            tester.stop({b.node for b in result.blamed if b.kind == "unreachable"})
             emit(protocol.RESULT, {"hunt": result.to_json(), "hosts": hosts, "node_ranks": node_ranks,
-                                   "node_names": [hosts[rs[0]] for rs in node_ranks],
+                                   "node_names": _node_names(hosts, node_ranks, plan.ranks_per_node),
                                    "seconds": time.perf_counter() - t0})  # fmt: skip
         else:
             _follow(store, node_ranks, plan, ring, rank, stop, emit)
@@ -328,16 +347,24 @@ def _follow(store: _Store, node_ranks: list[list[int]], plan: HuntPlan, ring: _R
             time.sleep(0.02)
         got = store.get(key)
         if got.get("stop"):
+            store.set(f"bye/{rank}", True)
             return
         if _unreachable_fault(rank, i):
-            stop.set()  # no more heartbeats; never answers again
-            while True:
-                time.sleep(3600)
+            stop.set()  # no more heartbeats, no answer: rank 0 finds it silent, then the process ends
+            time.sleep(3 * BEAT_STALE_S)
+            os._exit(3)
         mine = _my_part(got["tests"], node_ranks, rank)
         if mine is not None:
             store.set(f"res/{i}/{rank}", _measure(ring, mine, rank, plan))
         emit(protocol.TICK, None)
         i += 1
+
+
+def _node_names(hosts: list[str], node_ranks: list[list[int]], ranks_per_node: int | None) -> list[str]:
+    """Host names when nodes are hosts; 'node<i>' when they are blocks of ranks (as ``collbench pairs``)."""
+    if ranks_per_node:
+        return [f"node{i}" for i in range(len(node_ranks))]
+    return [hosts[rs[0]] for rs in node_ranks]
 
 
 def _node_ranks(hosts: list[str], ranks_per_node: int | None) -> list[list[int]]:

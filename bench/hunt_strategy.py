@@ -19,8 +19,9 @@ suspects. The phases:
    reference. Low against both anchors: blamed.
 
 A test is low when its busbw is below ``cut`` times the reference (the median busbw of the healthy tests of its
-kind and rail). ``cut`` is the lower of ``threshold`` and 1 - ``noise_z`` robust standard deviations of the
-healthy tests (1.4826 MAD of busbw / reference), so noise never blames; 1 - cut is the smallest slowdown the
+kind and rail). ``cut`` is the lower of ``threshold`` and exp(-``noise_z`` sigma), sigma the robust standard
+deviation of the healthy tests' log(busbw / reference) (1.4826 MAD; noise on busbw is multiplicative), so
+noise never blames; 1 - cut is the smallest slowdown the
 search could see. A blamed unit's confidence is 1 minus the chance that a healthy unit reads as low as it did
 in all its confirming tests, with that noise. A test that never finished because nodes stopped answering ends
 the search: those nodes are blamed as unreachable and the tests done are kept.
@@ -229,7 +230,7 @@ class Hunt:
         return self._cached("stats", self._stats)[0]
 
     def noise_sigma(self) -> float:
-        """Robust standard deviation (1.4826 MAD) of healthy busbw / its reference, over every kind."""
+        """Robust standard deviation (1.4826 MAD) of log(healthy busbw / its reference), over every kind."""
         return self._cached("stats", self._stats)[1]
 
     def _stats(self) -> tuple[dict[str, float], float]:
@@ -246,11 +247,11 @@ class Hunt:
         for _ in range(4):
             healthy = {k: [x for x in v if x >= cut * refs[k]] for k, v in values.items()}
             refs = {k: statistics.median(v) if v else refs[k] for k, v in healthy.items()}
-            ratios = [x / refs[k] for k, v in healthy.items() for x in v]
-            if len(ratios) >= 3:
-                med = statistics.median(ratios)
-                sigma = max(MIN_SIGMA, 1.4826 * statistics.median(abs(r - med) for r in ratios))
-            cut = min(self.s.threshold, 1.0 - self.s.noise_z * sigma)
+            logs = [math.log(x / refs[k]) for k, v in healthy.items() for x in v if x > 0]
+            if len(logs) >= 3:
+                med = statistics.median(logs)
+                sigma = max(MIN_SIGMA, 1.4826 * statistics.median(abs(r - med) for r in logs))
+            cut = min(self.s.threshold, math.exp(-self.s.noise_z * sigma))
         return refs, sigma
 
     def reference(self, rail: int | None, rec: RoundRecord | None = None) -> float | None:
@@ -265,7 +266,7 @@ class Hunt:
 
     def cut(self) -> float:
         """Below this fraction of the reference a test is low (module docstring)."""
-        return min(self.s.threshold, 1.0 - self.s.noise_z * self.noise_sigma())
+        return min(self.s.threshold, math.exp(-self.s.noise_z * self.noise_sigma()))
 
     def ratio(self, rec: RoundRecord, x: TestResult) -> float | None:
         ref = self.reference(x.test.rail, rec)
@@ -397,7 +398,7 @@ class Hunt:
         for rec, x in mine:
             r = self.ratio(rec, x)
             if r is not None:
-                p_healthy *= 0.5 * (1 + math.erf((r - 1.0) / (sigma * math.sqrt(2))))
+                p_healthy *= 0.5 * (1 + math.erf(math.log(max(r, 1e-12)) / (sigma * math.sqrt(2))))
             evidence.append({"round": rec.index, "kind": x.test.kind, "nodes": list(x.test.nodes),
                              "rail": x.test.rail, "busbw_gbps": x.busbw_gbps, "ratio": r, "n_wrong": x.n_wrong})
         values = [x.busbw_gbps for _, x in mine if x.busbw_gbps is not None]
