@@ -52,13 +52,19 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
 
 
 def _ratio(data: dict[str, Any], rnd: dict[str, Any], test: dict[str, Any]) -> float | None:
-    """busbw / the healthy median of its kind: this round's controls when it has any, else the run's."""
+    """busbw / the healthy median of its kind (the lower of the run's and this round's controls', as the search
+    judged it)."""
     if test["busbw_gbps"] is None:
         return None
     controls = [t["busbw_gbps"] for t in rnd["tests"]
                 if t["kind"] == "control" and t["rail"] == test["rail"] and t["busbw_gbps"]]  # fmt: skip
     key = "local" if test["rail"] is None else f"rail{test['rail']}"
-    ref = sorted(controls)[len(controls) // 2] if controls else data["reference_gbps"].get(key)
+    ref = data["reference_gbps"].get(key)
+    if controls:
+        ordered = sorted(controls)
+        mid = len(ordered) // 2
+        median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+        ref = min(median, ref) if ref else median
     return test["busbw_gbps"] / ref if ref else None
 
 

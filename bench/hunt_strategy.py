@@ -15,8 +15,8 @@ suspects. The phases:
 3. regroup: while there are more suspects than anchors to confirm them, the suspects are grouped among
    themselves (halving the group size each round); a suspect in a fast group is cleared.
 4. confirm: each suspect in a pair with a known-good anchor, twice, each time a different anchor (a third
-   anchor breaks a split verdict); pairs of two anchors in the same round (controls) give that round's
-   reference. Low against both anchors: blamed.
+   anchor breaks a split verdict); pairs of two anchors in the same round (controls) can only lower that
+   round's reference. Low against both anchors: blamed.
 
 A test is low when its busbw is below ``cut`` times the reference (the median busbw of the healthy tests of its
 kind and rail). ``cut`` is the lower of ``threshold`` and exp(-``noise_z`` sigma), sigma the robust standard
@@ -255,14 +255,16 @@ class Hunt:
         return refs, sigma
 
     def reference(self, rail: int | None, rec: RoundRecord | None = None) -> float | None:
-        """The healthy median busbw of tests on ``rail``: this round's controls when it has any, else that of
-        every screen test and control (node-local tests against node-local ones)."""
+        """The healthy median busbw of tests on ``rail`` (node-local tests against node-local ones), from every
+        screen test and control; in a round with controls, the lower of that and the median of the round's
+        controls, so a round slowed as a whole (a busy host, other traffic) blames nobody."""
+        overall = self._healthy().get(_key(rail))
         if rec is not None:
             controls = [x.busbw_gbps for x in rec.results
                         if x.test.kind == CONTROL and x.test.rail == rail and x.busbw_gbps]  # fmt: skip
             if controls:
-                return statistics.median(controls)
-        return self._healthy().get(_key(rail))
+                return min(statistics.median(controls), overall or math.inf)
+        return overall
 
     def cut(self) -> float:
         """Below this fraction of the reference a test is low (module docstring)."""
