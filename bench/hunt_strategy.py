@@ -321,7 +321,7 @@ class Hunt:
         """Group suspects among themselves (halving the size) while there are more than anchors can confirm."""
         size = max(2, size // 2)
         attempt = 0
-        while suspects and len(suspects) > max(1, len(anchors) // 2) and len(suspects) >= 2:
+        while len(suspects) >= 2 and len(suspects) > len(anchors):
             rng = random.Random(self.s.seed * 1_000_003 + 7919 * (attempt + 1))
             tests = []
             for rail in range(self.rails):
@@ -330,11 +330,11 @@ class Hunt:
             rec = self._round(REGROUP, tests)
             if rec is None:
                 break
-            for x in rec.results:
-                if not self.low(rec, x):
-                    units = {(n, x.test.rail) for n in x.test.nodes}
-                    suspects -= units
-                    anchors |= units
+            cleared = {(n, x.test.rail) for x in rec.results if not self.low(rec, x) for n in x.test.nodes}
+            suspects -= cleared
+            anchors |= cleared
+            if not cleared and size == 2:
+                break  # pairs of suspects all slow: only anchors can tell them apart
             size = max(2, size // 2)
             attempt += 1
             if attempt > 2 * math.ceil(math.log2(max(2, self.nodes))):
