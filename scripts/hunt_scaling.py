@@ -1,7 +1,7 @@
 """Rounds and tests ``collbench hunt`` needs on the model network (bench.hunt_sim) from 8 to 4096 nodes, against
 the p - 1 rounds of the pairs matrix: writes a CSV, a Markdown table and a figure into --out.
 
-    python scripts/hunt_scaling.py --out results/hunt --noise 0.03 --seeds 20
+    python scripts/hunt_scaling.py --out results/hunt --noise 0.03 --seeds 20 [--slow-factor 0.5]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--noise", type=float, default=0.03)
     p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--slow-factor", type=float, default=0.5, help="the planted nodes' fraction of the rate")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -31,7 +32,7 @@ def main() -> None:
         for slow in (0, 1, 2):
             rounds, tests, exact = [], [], 0
             for seed in range(args.seeds):
-                planted = plant(n, 1, slow, 0, 0.5, seed)
+                planted = plant(n, 1, slow, 0, args.slow_factor, seed)
                 res = hunt(ModelNetwork(n, 1, planted, args.noise, seed),
                            HuntSettings(group_size=default_group_size(n), seed=seed))
                 rounds.append(len(res.rounds))
@@ -66,7 +67,8 @@ def main() -> None:
     ax.set_yscale("log")
     ax.set_xlabel("nodes")
     ax.set_ylabel("rounds")
-    ax.set_title(f"hunt on the model network (noise {100 * args.noise:g} %, slow at 0.5x, {args.seeds} seeds)",
+    ax.set_title(f"hunt on the model network (noise {100 * args.noise:g} %, slow at {args.slow_factor:g}x, "
+                 f"{args.seeds} seeds)",
                  fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
