@@ -130,3 +130,32 @@ def figure(data: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def report_markdown(data: dict[str, Any], run_id: str, figure_name: str) -> str:
+    """The hunt's report: the verdict, the blamed with their tests, and every round (``collbench report`` on a
+    hunt run directory)."""
+    out = [f"# collbench hunt: {run_id}", ""]
+    out += [f"- {line.lstrip('# ')}" for line in summary_lines(data) if line.startswith("#")]
+    if data["blamed"]:
+        out += ["", "## Blamed", "",
+                "| node / NIC | kind | busbw (GB/s) | healthy median (GB/s) | confidence | tests |",
+                "|---|---|---:|---:|---:|---|"]  # fmt: skip
+        for b in data["blamed"]:
+            tests = "; ".join(f"round {e['round']} {e['kind']} {'+'.join(map(str, e['nodes']))}"
+                              + ("" if e.get("ratio") is None else f" ({100 * e['ratio']:.0f} %)")
+                              for e in b["evidence"])  # fmt: skip
+            bw = "-" if b["busbw_gbps"] is None else f"{b['busbw_gbps']:.4g}"
+            ref = "-" if b["reference_gbps"] is None else f"{b['reference_gbps']:.4g}"
+            out.append(f"| {node_label(data, b['node'], b['rail'])} | {b['kind']} | {bw} | {ref} | "
+                       f"{b['confidence']:.4f} | {tests} |")  # fmt: skip
+    out += ["", "## Nodes by rounds", "", f"![nodes by rounds]({figure_name})", "", "## Rounds", "",
+            "| round | phase | tests | low | seconds |", "|---:|---|---:|---:|---:|"]  # fmt: skip
+    by_round: dict[int, list[dict[str, Any]]] = {}
+    for row in rows(data):
+        by_round.setdefault(row["round"], []).append(row)
+    for rnd in data["rounds"]:
+        mine = by_round.get(rnd["index"], [])
+        low = sum(1 for r in mine if r["ratio"] is None or r["ratio"] < data["cut"] or r["n_wrong"])
+        out.append(f"| {rnd['index']} | {rnd['phase']} | {len(mine)} | {low} | {rnd['seconds']:.2f} |")
+    return "\n".join(out) + "\n"
