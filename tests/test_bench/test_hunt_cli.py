@@ -75,6 +75,10 @@ def test_planted_slow_rank_is_blamed_and_no_other(tmp_path: Path) -> None:
     assert meta["status"] == "complete" and meta["hunt"]["blamed"][0]["node"] == 2
     assert (run_dir / "hunt.png").stat().st_size > 1000
     assert "node2" in proc.stdout and "network" in proc.stdout
+    report = run_cli(["report", str(run_dir), "--out", str(tmp_path / "report")], timeout=120)
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "| node2 | network |" in text and "## Rounds" in text and list((tmp_path / "report" / "figures").iterdir())
 
 
 @pytest.mark.timeout(240)
