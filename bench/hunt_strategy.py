@@ -14,9 +14,10 @@ suspects. The phases:
    screen test was low is a suspect; a unit in a fast test is a known-good anchor.
 3. regroup: while there are more suspects than anchors to confirm them, the suspects are grouped among
    themselves (halving the group size each round); a suspect in a fast group is cleared.
-4. confirm: each suspect in a pair with a known-good anchor, twice, each time a different anchor (a third
-   anchor breaks a split verdict); pairs of two anchors in the same round (controls) can only lower that
-   round's reference. Low against both anchors: blamed.
+4. confirm: each suspect in a pair with a known-good anchor, each time a different anchor, until it is low
+   twice (blamed) or reads fast once (cleared: noise only slows a test down, so a slow NIC never reads fast),
+   at most MAX_CONFIRMS times (then it stays a suspect, not blamed). Pairs of two spare anchors in the same
+   round (controls) can only lower that round's reference for the low verdict.
 
 A test is low when its busbw is below ``cut`` times the reference (the median busbw of the healthy tests of its
 kind and rail). ``cut`` is the lower of ``threshold`` and exp(-``noise_z`` sigma), sigma the robust standard
@@ -42,8 +43,10 @@ DEFAULT_THRESHOLD = 0.8  # a test below this fraction of the reference is low (u
 DEFAULT_GROUP_SIZE = 8
 DEFAULT_SCREEN_ROUNDS = 2
 NOISE_Z = 4.0  # robust standard deviations of healthy noise between the reference and the cut
-MIN_SIGMA = 0.01  # the noise never counts as smaller than 1 % (few samples can show none)
+MIN_SIGMA = 0.01  # the noise never counts as smaller than 1 %
+FEW_SAMPLES, FEW_SAMPLES_SIGMA = 8, 0.10  # from fewer healthy tests than this, no noise below 10 % is claimed
 CONTROLS_PER_RAIL = 2  # anchor-anchor pairs per rail in each confirm round
+MAX_CONFIRMS = 4  # confirming tests of one suspect at most (each with a different anchor)
 
 
 @dataclass(frozen=True)
@@ -248,9 +251,11 @@ class Hunt:
             healthy = {k: [x for x in v if x >= cut * refs[k]] for k, v in values.items()}
             refs = {k: statistics.median(v) if v else refs[k] for k, v in healthy.items()}
             logs = [math.log(x / refs[k]) for k, v in healthy.items() for x in v if x > 0]
+            floor = MIN_SIGMA if len(logs) >= FEW_SAMPLES else FEW_SAMPLES_SIGMA
+            sigma = floor
             if len(logs) >= 3:
                 med = statistics.median(logs)
-                sigma = max(MIN_SIGMA, 1.4826 * statistics.median(abs(r - med) for r in logs))
+                sigma = max(floor, 1.4826 * statistics.median(abs(r - med) for r in logs))
             cut = min(self.s.threshold, math.exp(-self.s.noise_z * sigma))
         return refs, sigma
 
@@ -342,7 +347,8 @@ class Hunt:
         return suspects, anchors
 
     def _confirm(self, suspects: set, anchors: set) -> tuple[list[Blame], set]:
-        """Each suspect against different anchors until two agree (at most three); (blamed, still suspect)."""
+        """Each suspect against different anchors until it is cleared or low twice (at most MAX_CONFIRMS tests);
+        (blamed, still suspect)."""
         verdicts: dict[tuple[int, int], list[tuple[RoundRecord, TestResult]]] = {u: [] for u in suspects}
         used: dict[tuple[int, int], set[int]] = {u: set() for u in suspects}
         blamed: list[Blame] = []
@@ -381,17 +387,29 @@ class Hunt:
             attempt += 1
         still = set()
         for u, mine in verdicts.items():
-            lows = [self.low(rec, x) for rec, x in mine]
-            if sum(lows) >= 2 and sum(lows) > len(lows) - sum(lows):
-                blamed.append(self._blame(u[0], u[1], "network", [m for m, lo in zip(mine, lows, strict=True) if lo]))
-            elif self._undecided(mine):
+            if self._cleared(mine):
+                continue
+            lows = [m for m in mine if self.low(*m)]
+            if len(lows) >= 2:
+                blamed.append(self._blame(u[0], u[1], "network", lows))
+            else:
                 still.add(u)
         return blamed, still
 
+    def _cleared(self, mine: list[tuple[RoundRecord, TestResult]]) -> bool:
+        """One confirming test at or above the cut of the run's healthy median clears a suspect: noise only ever
+        slows a test down, so a slow NIC never reads fast (a round's controls, which can only lower its
+        reference, do not count here)."""
+        for _, x in mine:
+            ref = self.reference(x.test.rail)
+            if x.n_wrong == 0 and x.busbw_gbps is not None and ref and x.busbw_gbps >= self.cut() * ref:
+                return True
+        return False
+
     def _undecided(self, mine: list[tuple[RoundRecord, TestResult]]) -> bool:
+        """Neither cleared nor low against two anchors, and fewer than MAX_CONFIRMS tests so far."""
         lows = sum(self.low(rec, x) for rec, x in mine)
-        highs = len(mine) - lows
-        return lows < 2 and highs < 2
+        return not self._cleared(mine) and lows < 2 and len(mine) < MAX_CONFIRMS
 
     def _blame(self, node: int, rail: int | None, kind: str, mine: list[tuple[RoundRecord, TestResult]]) -> Blame:
         sigma = self.noise_sigma()
