@@ -122,8 +122,7 @@ def _simulate(args: argparse.Namespace) -> int:
                 simulated={"noise": noise, "down": args.down}, found=got == want, pairs_rounds=pairs_rounds(n),
                 node_names=None)  # fmt: skip
     if args.json:
-        data["rounds_detail"] = data.pop("rounds")
-        print(json.dumps({**data, "rounds": data["n_rounds"]}))
+        print(json.dumps(data))
     else:
         for line in summary(data, args.quiet):
             print(line)
