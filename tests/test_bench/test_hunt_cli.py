@@ -65,7 +65,7 @@ def test_planted_slow_rank_is_blamed_and_no_other(tmp_path: Path) -> None:
     run_dir = run_dir_from(proc.stdout)
     data = json.loads((run_dir / "hunt.json").read_text())
     assert [(b["node"], b["kind"]) for b in data["blamed"]] == [(2, "network")], data["blamed"]
-    assert data["n_rounds"] <= 4 and data["node_names"][2] == "node2"  # 2 screens, 2 confirms
+    assert data["n_rounds"] <= 6 and data["node_names"][2] == "node2"  # 2 screens, at most 4 confirms
     confirm = [e for e in data["blamed"][0]["evidence"] if e["kind"] == "confirm"]
     assert len({tuple(e["nodes"]) for e in confirm}) >= 2 and all(e["ratio"] < 0.5 for e in confirm)
     with open(run_dir / "hunt.csv", newline="") as f:
