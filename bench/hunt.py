@@ -210,6 +210,7 @@ class RankTester:
         self.ring, self.emit = ring, emit
         self.index = 0
         self.stuck: set[int] = set()  # ranks of the last round that never answered (waiting for a silent peer)
+        self.beats: dict[int, tuple[Any, float]] = {}  # rank -> (its last heartbeat, when this rank first saw it)
         self.node_of = {r: n for n, rs in enumerate(node_ranks) for r in rs}
 
     def run_round(self, tests: Sequence[Test]) -> tuple[list[TestResult], float]:
@@ -273,9 +274,14 @@ class RankTester:
         return out
 
     def _silent(self, r: int, start: float) -> bool:
-        if not self.store.has(f"beat/{r}"):
-            return time.monotonic() - start > BEAT_STALE_S
-        return time.time() - float(self.store.get(f"beat/{r}")) > BEAT_STALE_S
+        """No new heartbeat from rank ``r`` for BEAT_STALE_S by this rank's clock (hosts' clocks may differ)."""
+        now = time.monotonic()
+        value = self.store.get(f"beat/{r}") if self.store.has(f"beat/{r}") else None
+        last_value, seen = self.beats.get(r, (None, start))
+        if value != last_value:
+            self.beats[r] = (value, now)
+            return False
+        return now - max(seen, start) > BEAT_STALE_S
 
     def stop(self, unreachable: set[int]) -> None:
         """Tell every rank the search is over, then wait (up to the timeout) until every rank of a reachable node
