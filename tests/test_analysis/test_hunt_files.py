@@ -49,4 +49,5 @@ def test_report_lists_the_blamed_and_every_round() -> None:
     data = _data([Planted(3, None, 0.5)])
     text = report_markdown(data, "run-x", "figures/hunt.png")
     assert "| host3 | network |" in text and "![nodes by rounds](figures/hunt.png)" in text
-    assert text.count("| screen |") == 2 and len(data["rounds"]) == text.split("## Rounds")[1].count("\n| ") - 1  # less the header
+    table_rows = text.split("## Rounds")[1].count("\n| ") - 1  # less the header
+    assert text.count("| screen |") == 2 and len(data["rounds"]) == table_rows
