@@ -3,7 +3,7 @@
 Every NIC (node, rail) has a rate: ``nic_gbps`` times the planted factor of that NIC and of its node (1 when
 healthy). A ring all-reduce runs at its slowest member's rate, a node-local one at ``local_gbps`` times its
 node's local factor; each test's busbw is that rate times 1 + a normal draw of relative size ``noise`` (the
-spread the emulated cluster showed). A test's time is the all-reduce's at ``size_bytes`` times the timed
+spread; the emulated cluster showed under 1 %, results/README.md). A test's time is the all-reduce's at ``size_bytes`` times the timed
 iterations, and a round lasts as long as its longest test plus a fixed start cost; a test that touches a node in
 ``down`` does not finish and names it unreachable.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from bench.hunt_strategy import Test, TestResult
 
-DEFAULT_NOISE = 0.03  # relative spread of a healthy test's busbw (results/README.md: the emulated cluster)
+DEFAULT_NOISE = 0.03  # relative spread of a healthy test's busbw: 3x what the emulated cluster showed (< 1 %)
 DEFAULT_SLOW_FACTOR = 0.5
 
 
