@@ -4,8 +4,8 @@ Every NIC (node, rail) has a rate: ``nic_gbps`` times the planted factor of that
 healthy). A ring all-reduce runs at its slowest member's rate, a node-local one at ``local_gbps`` times its
 node's local factor; each test's busbw is that rate times 1 + a normal draw of relative size ``noise`` (the
 emulated cluster showed under 1 %, results/README.md). A test's time is the all-reduce's at ``size_bytes``
-times the timed iterations, and a round lasts as long as its longest test plus a fixed start cost; a test that touches a node in
-``down`` does not finish and names it unreachable.
+times the timed iterations, and a round lasts as long as its longest test plus a fixed start cost; a test that
+touches a node in ``down`` does not finish and names it unreachable.
 """
 
 from __future__ import annotations
