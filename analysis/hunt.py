@@ -27,6 +27,9 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
     lines = [f"# hunt: {data['nodes']} nodes x {data['rails']} NIC(s), {data['n_rounds']} rounds, "
              f"{data['n_tests']} tests, {data['seconds']:.1f} s; noise {100 * data['noise_sigma']:.1f} % "
              f"(robust sd), a test is low below {100 * data['cut']:.0f} % of the healthy median"]  # fmt: skip
+    if data.get("local_cut") is not None:
+        lines[0] += (f"; node-local tests: noise {100 * data['local_noise_sigma']:.1f} %, low below "
+                     f"{100 * data['local_cut']:.0f} %")  # fmt: skip
     if data.get("pairs_rounds") is not None:
         lines[0] += f"; the full pairs matrix takes {data['pairs_rounds']} rounds"
     if data["blamed"]:
@@ -66,6 +69,11 @@ def _ratio(data: dict[str, Any], rnd: dict[str, Any], test: dict[str, Any]) -> f
         median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
         ref = min(median, ref) if ref else median
     return test["busbw_gbps"] / ref if ref else None
+
+
+def _cut(data: dict[str, Any], kind: str) -> float:
+    """The cut the search judged a test of ``kind`` by (node-local tests have their own)."""
+    return data["local_cut"] if kind == "local" and data.get("local_cut") is not None else data["cut"]
 
 
 def rows(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -156,6 +164,6 @@ def report_markdown(data: dict[str, Any], run_id: str, figure_name: str) -> str:
         by_round.setdefault(row["round"], []).append(row)
     for rnd in data["rounds"]:
         mine = by_round.get(rnd["index"], [])
-        low = sum(1 for r in mine if r["ratio"] is None or r["ratio"] < data["cut"] or r["n_wrong"])
+        low = sum(1 for r in mine if r["ratio"] is None or r["n_wrong"] or r["ratio"] < _cut(data, r["kind"]))
         out.append(f"| {rnd['index']} | {rnd['phase']} | {len(mine)} | {low} | {rnd['seconds']:.2f} |")
     return "\n".join(out) + "\n"

@@ -130,6 +130,8 @@ class HuntResult:
     cut: float
     status: str  # "complete", "budget" (ran out with suspects left) or "unreachable"
     seconds: float
+    local_noise_sigma: float | None = None  # node-local tests (several ranks per node only)
+    local_cut: float | None = None
 
     @property
     def min_detectable_slowdown(self) -> float:
@@ -147,6 +149,7 @@ class HuntResult:
             "suspects": [{"node": n, "rail": r} for n, r in self.suspects],
             "n_rounds": len(self.rounds), "n_tests": self.n_tests, "seconds": self.seconds,
             "reference_gbps": self.reference_gbps, "noise_sigma": self.noise_sigma, "cut": self.cut,
+            "local_noise_sigma": self.local_noise_sigma, "local_cut": self.local_cut,
             "min_detectable_slowdown": self.min_detectable_slowdown,
             "rounds": [{"index": r.index, "phase": r.phase, "seconds": r.seconds,
                         "tests": [_result_json(x) for x in r.results]} for r in self.rounds],
@@ -178,6 +181,14 @@ def partition(items: Sequence[int], size: int, rng: random.Random) -> list[tuple
 def _upper_quartile(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[(3 * (len(ordered) - 1)) // 4]
+
+
+def _tier(rail: int | None) -> str:
+    return "local" if rail is None else "network"
+
+
+def _tier_of(key: str) -> str:
+    return "local" if key == "local" else "network"
 
 
 def _key(rail: int | None) -> str:
@@ -232,13 +243,14 @@ class Hunt:
         tests."""
         return self._cached("stats", self._stats)[0]
 
-    def noise_sigma(self) -> float:
-        """Robust standard deviation (1.4826 MAD) of log(healthy busbw / its reference), over every kind."""
-        return self._cached("stats", self._stats)[1]
+    def noise_sigma(self, rail: int | None = 0) -> float:
+        """Robust standard deviation (1.4826 MAD) of log(healthy busbw / its reference): of the network tests (every
+        rail), or of the node-local ones when ``rail`` is None (CPU-bound on a busy host, they are noisier)."""
+        return self._cached("stats", self._stats)[1][_tier(rail)]
 
-    def _stats(self) -> tuple[dict[str, float], float]:
-        """(healthy median per rail, noise). Slowness only ever lowers a test, and up to half of the tests of a
-        small cluster can hold a slow node, so the healthy tests are found from above: start at the upper
+    def _stats(self) -> tuple[dict[str, float], dict[str, float]]:
+        """(healthy median per rail, noise per tier). Slowness only ever lowers a test, and up to half of the tests
+        of a small cluster can hold a slow node, so the healthy tests are found from above: start at the upper
         quartile, keep the tests above the cut of that reference, take their median and MAD, and again."""
         values: dict[str, list[float]] = {}
         for rec in self.rounds:
@@ -246,17 +258,19 @@ class Hunt:
                 if x.busbw_gbps is not None and x.test.kind in (SCREEN, CONTROL, LOCAL):
                     values.setdefault(_key(x.test.rail), []).append(x.busbw_gbps)
         refs = {k: _upper_quartile(v) for k, v in values.items()}
-        sigma, cut = MIN_SIGMA, self.s.threshold
+        sigma = {"network": MIN_SIGMA, "local": MIN_SIGMA}
+        cut = {t: self.s.threshold for t in sigma}
         for _ in range(4):
-            healthy = {k: [x for x in v if x >= cut * refs[k]] for k, v in values.items()}
+            healthy = {k: [x for x in v if x >= cut[_tier_of(k)] * refs[k]] for k, v in values.items()}
             refs = {k: statistics.median(v) if v else refs[k] for k, v in healthy.items()}
-            logs = [math.log(x / refs[k]) for k, v in healthy.items() for x in v if x > 0]
-            floor = MIN_SIGMA if len(logs) >= FEW_SAMPLES else FEW_SAMPLES_SIGMA
-            sigma = floor
-            if len(logs) >= 3:
-                med = statistics.median(logs)
-                sigma = max(floor, 1.4826 * statistics.median(abs(r - med) for r in logs))
-            cut = min(self.s.threshold, math.exp(-self.s.noise_z * sigma))
+            for tier in sigma:
+                logs = [math.log(x / refs[k]) for k, v in healthy.items() if _tier_of(k) == tier for x in v if x > 0]
+                floor = MIN_SIGMA if len(logs) >= FEW_SAMPLES else FEW_SAMPLES_SIGMA
+                sigma[tier] = floor
+                if len(logs) >= 3:
+                    med = statistics.median(logs)
+                    sigma[tier] = max(floor, 1.4826 * statistics.median(abs(r - med) for r in logs))
+                cut[tier] = min(self.s.threshold, math.exp(-self.s.noise_z * sigma[tier]))
         return refs, sigma
 
     def reference(self, rail: int | None, rec: RoundRecord | None = None) -> float | None:
@@ -271,9 +285,9 @@ class Hunt:
                 return min(statistics.median(controls), overall or math.inf)
         return overall
 
-    def cut(self) -> float:
-        """Below this fraction of the reference a test is low (module docstring)."""
-        return min(self.s.threshold, math.exp(-self.s.noise_z * self.noise_sigma()))
+    def cut(self, rail: int | None = 0) -> float:
+        """Below this fraction of the reference a test on ``rail`` is low (module docstring); per tier."""
+        return min(self.s.threshold, math.exp(-self.s.noise_z * self.noise_sigma(rail)))
 
     def ratio(self, rec: RoundRecord, x: TestResult) -> float | None:
         ref = self.reference(x.test.rail, rec)
@@ -282,7 +296,7 @@ class Hunt:
     def low(self, rec: RoundRecord, x: TestResult) -> bool:
         """A test is low when it read below the cut or got wrong results."""
         r = self.ratio(rec, x)
-        return x.n_wrong > 0 or (r is not None and r < self.cut())
+        return x.n_wrong > 0 or (r is not None and r < self.cut(x.test.rail))
 
     # --- phases --------------------------------------------------------------------------------------------
 
@@ -402,7 +416,7 @@ class Hunt:
         reference, do not count here)."""
         for _, x in mine:
             ref = self.reference(x.test.rail)
-            if x.n_wrong == 0 and x.busbw_gbps is not None and ref and x.busbw_gbps >= self.cut() * ref:
+            if x.n_wrong == 0 and x.busbw_gbps is not None and ref and x.busbw_gbps >= self.cut(x.test.rail) * ref:
                 return True
         return False
 
@@ -412,7 +426,7 @@ class Hunt:
         return not self._cleared(mine) and lows < 2 and len(mine) < MAX_CONFIRMS
 
     def _blame(self, node: int, rail: int | None, kind: str, mine: list[tuple[RoundRecord, TestResult]]) -> Blame:
-        sigma = self.noise_sigma()
+        sigma = self.noise_sigma(rail if kind != "node-local" else None)
         p_healthy = 1.0
         evidence = []
         for rec, x in mine:
@@ -447,7 +461,9 @@ class Hunt:
         refs = {_key(r): self.reference(r) for r in [*range(self.rails), None]}
         return HuntResult(self.nodes, self.rails, blamed, sorted(suspects, key=lambda u: (u[0], u[1] is None, u[1])),
                           self.rounds, {k: v for k, v in refs.items() if v is not None}, self.noise_sigma(),
-                          self.cut(), status, self.seconds)  # fmt: skip
+                          self.cut(), status, self.seconds,
+                          self.noise_sigma(None) if self.rails > 1 else None,
+                          self.cut(None) if self.rails > 1 else None)  # fmt: skip
 
 
 def _merge_rails(blamed: list[Blame], rails: int) -> list[Blame]:
