@@ -52,7 +52,7 @@ class HuntPlan:
 
 def validate(ns: argparse.Namespace, env: dict[str, int] | None) -> tuple[RunConfig, HuntPlan, int]:
     """(run config, plan, world size) of the options; UsageError before any process starts."""
-    from bench.run import check_memory, visible_gpus
+    from bench.run import check_memory
 
     try:
         size = parse_size(ns.size) if ns.size is not None else None
@@ -62,10 +62,7 @@ def validate(ns: argparse.Namespace, env: dict[str, int] | None) -> tuple[RunCon
         raise UsageError("--iters must be >= 1, --warmup >= 0")
     if not ns.timeout > 0:
         raise UsageError(f"--timeout must be > 0 seconds, got {ns.timeout:g}")
-    gpus = visible_gpus()
-    backend = ns.backend or ("nccl" if gpus else "gloo")
-    if backend == "nccl":
-        raise UsageError("hunt runs its tests on gloo (point-to-point on any group of ranks); use --backend gloo")
+    backend = "gloo"  # point-to-point on the world group, any groups of ranks; GPU jobs too (docs/hunt.md, limits)
     size = size if size is not None else DEFAULT_BYTES[backend]
     if size < 64:
         raise UsageError(f"--size must be at least 64 bytes, got {ns.size}")
