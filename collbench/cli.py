@@ -35,6 +35,8 @@ COMMANDS: dict[str, Command] = {
     "run": Command("run", "a sweep: time, check and record collectives (see collbench run --help)", ranks=True),
     "pairs": Command("pairs", "every rank pair's latency and bandwidth; flags the slow link, rank or node (exit 1)",
                      ranks=True),  # fmt: skip
+    "hunt": Command("hunt", "find the slow nodes and NICs in few rounds of sub-group tests (exit 1); --simulate N",
+                    ranks=True),  # fmt: skip
     "fit": Command("fit", "alpha-beta(-gamma) fits per curve and across world sizes; writes fits.csv"),
     "report": Command("report", "Markdown + HTML report with plots of one or more runs"),
     "compare": Command("compare", "per-point change between two runs with significance; exit 1 on a regression"),

@@ -37,10 +37,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     runs = unique_runs([r for p in args.runs for r in find_runs(p)])
     baseline = [r for p in args.baseline or [] for r in find_runs(p)]
     overrides = hardware.overrides_from_args(args)
+    hunts = all((r.path / "hunt.json").is_file() for r in runs)  # a hunt's run directories hold no points
     machines(runs, overrides)  # hardware and topology checked (exit 2) before anything is written
     grad = parse_bytes(args.grad_bytes) if args.grad_bytes else None  # checked before the directory is claimed
-    pts = points(runs)  # none: refused before the directory is claimed
+    pts = points(runs) if not hunts else None  # none: refused before the directory is claimed
     out = claim_output_dir(args.out or runs[0].path / "report", REPORT_OUTPUTS, args.force, default=not args.out)
+    if hunts:
+        return _hunt_report(runs, out)
     fits, why = fit(pts, n_boot=args.boot)
     written = [fits_table.write_csv(fits, out)] if fits is not None else []
     blocks = build(runs, fits, out / "figures", peak_gbps=args.peak_gbps, gamma_gbps=args.gamma_gbps, n_boot=args.boot,
@@ -52,4 +55,28 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     n_figs = sum(b.kind == "img" for b in blocks)
     also = f" and {written[0]}" if written else ""
     print(f"wrote {out / 'report.md'}, {out / 'report.html'} ({n_figs} figures){also}")
+    return 0
+
+
+def _hunt_report(runs: list, out) -> int:  # noqa: ANN001 - analysis.read_runs.Run, pathlib.Path
+    """Run directories of ``collbench hunt``: report.md and report.html with the verdict, the blamed and the rounds,
+    the nodes-by-rounds figure under figures/."""
+    import html
+    import json
+    import shutil
+
+    from analysis.hunt import report_markdown
+
+    (out / "figures").mkdir(exist_ok=True)
+    parts = []
+    for r in runs:
+        fig = out / "figures" / f"hunt-{r.run_id}.png"
+        shutil.copyfile(r.path / "hunt.png", fig)
+        parts.append(report_markdown(json.loads((r.path / "hunt.json").read_text()), r.run_id,
+                                     f"figures/{fig.name}"))  # fmt: skip
+    text = "\n".join(parts)
+    (out / "report.md").write_text(text)
+    (out / "report.html").write_text(f"<!doctype html><meta charset=utf-8><title>collbench hunt</title>"
+                                     f"<pre>{html.escape(text)}</pre>\n")  # fmt: skip
+    print(f"wrote {out / 'report.md'}, {out / 'report.html'} (hunt)")
     return 0
