@@ -37,7 +37,7 @@ ALGORITHMS["ring"] = _ring_padded
 '''
 RUN = ["run", "--collectives", "all_reduce", "--algorithms", "builtin,ring", "-b", "1M", "-e", "8M", "-f", "2",
        "-n", "20", "-w", "2", "--timeout", "120"]  # fmt: skip
-EMULATE = ["--nodes", "2", "--ranks-per-node", "1", "--nic-gbps", "0.4"]
+EMULATE = ["--nodes", "3", "--ranks-per-node", "1", "--nic-gbps", "0.4"]
 
 
 def planted_copy(dest: Path) -> Path:
