@@ -97,8 +97,9 @@ class RingChannel:
         return span(self.part, self.starts, b, b + 1)
 
     def piece(self, b: int, j: int) -> torch.Tensor:
-        blk = self.block(b)
-        return span(blk, block_starts(blk.numel(), self.k), j, j + 1)
+        """Segment j of block b: the k segments of a block differ by at most one element (as ``block_starts``)."""
+        q, rem = divmod(self.starts[b + 1] - self.starts[b], self.k)
+        return self.part.narrow(0, self.starts[b] + j * q + min(j, rem), q + (j < rem))
 
 
 def ring_channels(ctx: Ctx, t: torch.Tensor, orders: list[list[int]], seg_elems: int) -> list[RingChannel]:

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from collectives.spec import COLLECTIVES, SPECS
 from collectives.spec import busbw_factor as _busbw_factor
 
-#: Segment size the pipelined algorithms (ring broadcast/reduce, tree all-reduce) use by default.
+#: Segment size the pipelined algorithms (ring broadcast/reduce/all-reduce/reduce-scatter, tree all-reduce) use by
+#: default.
 DEFAULT_SEGMENT_BYTES: int = 1 << 20
 
 #: Collectives that combine data (have a gamma term).
@@ -120,6 +121,30 @@ def _scatter_allgather_bcast(p: int, n: float | None, s: int | None) -> Cost:
 
 def _ring_all_reduce(p: int, n: float | None, s: int | None) -> Cost:
     return Cost(2.0 * (p - 1), 2.0 * (p - 1) / p, (p - 1) / p)
+
+
+def ring_segments(p: int, n: float | None, s: int | None, channels: int = 1) -> int:
+    """Segments per block k = ceil(n / (channels p s)) of the pipelined rings (at least 1): each of the channels
+    carries n / channels in p blocks, every block cut in k segments."""
+    return segments(None if n is None else n / (channels * p), s)
+
+
+def _pipelined_ring_all_reduce(channels: int) -> CostFn:
+    # 2(p - 1) ring steps of k segments each, one batched step per segment (all channels in the same step); the
+    # additive form charges every step one alpha and every combine, although up to RING_DEPTH steps are in flight
+    # and an addition overlaps the later segments' transfers (docs/costs.md, Pipelined rings).
+    def fn(p: int, n: float | None, s: int | None) -> Cost:
+        k = ring_segments(p, n, s, channels)
+        return Cost(2.0 * (p - 1) * k, 2.0 * (p - 1) / p, (p - 1) / p)
+
+    return fn
+
+
+def _pipelined_ring_reduce_scatter(p: int, n: float | None, s: int | None) -> Cost:
+    # p - 1 ring steps of k segments each (n is the whole input: blocks of n / p)
+    k = ring_segments(p, n, s)
+    frac = (p - 1) / p
+    return Cost(float((p - 1) * k), frac, frac)
 
 
 #: Segment counts up to this are measured on the constructed schedule; beyond it each extra segment adds one
@@ -344,13 +369,14 @@ ENTRIES: dict[str, CollectiveCosts] = {
     ),
     "all_reduce": CollectiveCosts(
         algorithms={
-            "ring": _ring_all_reduce,
+            "ring": _pipelined_ring_all_reduce(channels=1),
+            "ring_2ch": _pipelined_ring_all_reduce(channels=2),
             "tree": _double_binary_tree_all_reduce,
             "reduce_broadcast": _reduce_broadcast_all_reduce,
             "recursive_doubling": _recursive_doubling_all_reduce,
             "rabenseifner": _rabenseifner_all_reduce,
         },
-        pipelined=frozenset({"tree"}),
+        pipelined=frozenset({"ring", "ring_2ch", "tree"}),
         gloo=(_ring_all_reduce, "gloo ring reduce-scatter + all-gather (gloo/allreduce.cc)"),
         nccl=_nccl_all_reduce,
     ),
@@ -365,10 +391,11 @@ ENTRIES: dict[str, CollectiveCosts] = {
     ),
     "reduce_scatter": CollectiveCosts(
         algorithms={
-            "ring": lambda p, n, s: _ring_gather_like(p, reducing=True),
+            "ring": _pipelined_ring_reduce_scatter,
             "tree": _recursive_halving_reduce_scatter,
             "pairwise": lambda p, n, s: _ring_gather_like(p, reducing=True),
         },
+        pipelined=frozenset({"ring"}),
         gloo=(
             _ring_all_reduce,
             "torch ProcessGroupGloo: ring all-reduce of the input (gloo/allreduce.cc) + local copy",

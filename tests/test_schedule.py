@@ -41,8 +41,15 @@ def _check(collective: str, algorithm: str, p: int, numel: int, segment_bytes: i
     )
 
 
+#: pipelined rings: (collective, algorithm) -> channels; each channel's part is p blocks of k segments
+RINGS = {("all_reduce", "ring"): 1, ("all_reduce", "ring_2ch"): 2, ("reduce_scatter", "ring"): 1}
+
+
 def _pipelined_numel(collective: str, algorithm: str, p: int, k: int, seg_elems: int) -> int:
-    # the tree splits the buffer in two halves of k segments each; the chains pipeline the whole buffer
+    # the tree splits the buffer in two halves of k segments each; the rings cut every block of every channel in
+    # k segments; the chains pipeline the whole buffer
+    if (collective, algorithm) in RINGS:
+        return RINGS[(collective, algorithm)] * p * k * seg_elems
     return 2 * k * seg_elems if (collective, algorithm) == ("all_reduce", "tree") else k * seg_elems
 
 
@@ -60,7 +67,10 @@ def test_executed_schedule_matches_costs(collective, algorithm):
     for p in sizes:
         if pipelined:
             seg_elems = 4
-            ks = SEGMENTS if p <= 33 else (1, 5)
+            if (collective, algorithm) in RINGS:  # 2(p - 1)k steps per rank: fewer k keep the test short
+                ks = (1, 2, 3) if p <= 33 else (1,)
+            else:
+                ks = SEGMENTS if p <= 33 else (1, 5)
             for k in ks:
                 _check(collective, algorithm, p, _pipelined_numel(collective, algorithm, p, k, seg_elems),
                        seg_elems * ELEM)  # fmt: skip
@@ -74,6 +84,35 @@ def test_executed_schedule_matches_costs(collective, algorithm):
 def test_pipelined_tree_beyond_the_measured_segment_counts(p, k):
     """costs extrapolates the double binary tree past _DBT_MEASURED_K segments: check against the code."""
     _check("all_reduce", "tree", p, 2 * k * 2, 2 * ELEM)
+
+
+@pytest.mark.parametrize("collective,algorithm", sorted(RINGS))
+@pytest.mark.parametrize("p", [2, 3, 5, 8])
+def test_pipelined_rings_match_on_uneven_sizes(collective, algorithm, p):
+    """Sizes that are not multiples of p, of the channels or of the segment: every message still has the size its
+    receiver posted (critical_path matches them), none is left over, no step waits in a cycle, and there are
+    2(p - 1)k steps (p - 1 for reduce_scatter), k = ceil(n / (channels p s)) as costs says."""
+    channels = RINGS[(collective, algorithm)]
+    for numel, seg_elems in [(7, 1), (13 * p + 5, 3), (101, 4), (p * 17, 5), (3 * p, 1000)]:
+        if collective == "reduce_scatter":
+            numel -= numel % p  # its input is p whole blocks
+            if numel == 0:
+                continue
+        sched = record(collective, algorithm, p, numel, segment_bytes=seg_elems * ELEM)
+        path = critical_path(sched)
+        k = costs.ring_segments(p, numel * ELEM, seg_elems * ELEM, channels)
+        assert path.L == (p - 1) * k * (2 if collective == "all_reduce" else 1), (numel, seg_elems)
+        assert max(len(evs) for evs in sched.events) <= path.L  # an empty segment is not sent: a rank may skip one
+
+
+def test_ring_segment_counts():
+    # 16 MiB at p = 2, 1 MiB segments: blocks of 8 MiB in 8 segments -> 2(p - 1)k = 16 steps; two channels: 4 each
+    c = costs.cost("all_reduce", "ring", 2, nbytes=16 << 20, segment_bytes=1 << 20)
+    assert (c.L, c.W, c.G) == (16.0, 1.0, 0.5)
+    assert costs.cost("all_reduce", "ring_2ch", 2, nbytes=16 << 20, segment_bytes=1 << 20).L == 8.0
+    # a block smaller than a segment: the unpipelined ring, 2(p - 1) steps
+    assert costs.cost("all_reduce", "ring", 8, nbytes=1 << 10, segment_bytes=1 << 20).L == 14.0
+    assert costs.cost("reduce_scatter", "ring", 4, nbytes=4 << 20, segment_bytes=256 << 10).L == 12.0
 
 
 def test_tree_depth_is_ceil_lg_p():
