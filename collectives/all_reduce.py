@@ -6,8 +6,9 @@
   segment j + 1 of a step is on the wire while segment j is added, so the reduction hides behind the
   transfer; the all-gather moves whole blocks.
 - ``ring_2ch``: the same on two rings (NCCL's channels), each carrying half of the buffer, both in the same
-  batched steps; the second ring enters and leaves every node through other local ranks (``channel_orders``,
-  nodes from ``LOCAL_WORLD_SIZE``), so with rail-aligned NICs the node-crossing hops use two NICs.
+  batched steps, in rail-aligned orders (``channel_orders``, nodes from ``LOCAL_WORLD_SIZE``): every
+  node-crossing hop joins the same local rank on both nodes, and the two rings leave each node through two
+  different local ranks, so with rail-aligned NICs (local rank i on NIC i mod k) both NICs carry a ring.
 - ``tree``: NCCL-style double binary tree (Sanders, Speck & Traeff 2009; NCCL
   ``src/graph/trees.cc`` ``ncclGetBtree``/``ncclGetDtree``): the buffer is split in two halves,
   each reduced up one binary tree and broadcast back down it, pipelined in segments of
@@ -177,20 +178,25 @@ def ranks_per_node(ctx: Ctx) -> int:
 
 
 def channel_orders(global_ranks: Sequence[int], channels: int, per_node: int) -> list[list[int]]:
-    """Ring order (group ranks) of each channel: the nodes in order (node = global rank // per_node), each node's
-    members in group-rank order rotated by the channel index.  Channel c enters a node at its member c and leaves
-    it from member c - 1, so with rail-aligned NICs (local rank i on NIC i mod k) channel c's node-crossing hops
-    leave each node through a different NIC than channel c - 1's, and k channels use all k NICs both ways."""
+    """Rail-aligned ring order (group ranks) of each channel, as NCCL's rings on a rail-optimised network.
+
+    The nodes come in order (node = global rank // per_node); channel c visits node n's members (in group-rank
+    order) starting from member s = (c - n) mod m (m members), so it leaves node n from member s - 1, which is
+    where it enters node n + 1: every node-crossing hop joins the same local rank on both nodes, i.e. one rail
+    (with local rank i on NIC i mod k), and channel c leaves node n through local rank c - n - 1: channels
+    0 .. k - 1 leave (and enter) every node through k different NICs.  (The ring closes on the same rail when
+    the number of nodes is a multiple of m; else its last hop joins two rails.)
+    """
     nodes: dict[int, list[int]] = {}
     for g, rank in enumerate(global_ranks):
         nodes.setdefault(rank // per_node, []).append(g)
     orders = []
     for c in range(channels):
         order: list[int] = []
-        for node in sorted(nodes):
+        for n, node in enumerate(sorted(nodes)):
             members = nodes[node]
-            shift = c % len(members)
-            order += members[shift:] + members[:shift]
+            start = (c - n) % len(members)
+            order += members[start:] + members[:start]
         orders.append(order)
     return orders
 
@@ -208,7 +214,10 @@ def _ring_all_reduce(
         return
     if t.numel() == 0:
         return
-    orders = channel_orders(ctx.global_ranks, channels, ranks_per_node(ctx))
+    if channels == 1:  # the plain ring, in group-rank order
+        orders = [list(range(ctx.size))]
+    else:
+        orders = channel_orders(ctx.global_ranks, channels, ranks_per_node(ctx))
     rings = ring_channels(ctx, t, orders, segment_elems(segment_bytes, t.element_size()))
     ring_all_reduce_pipelined(ctx, rings, op)
 
@@ -229,8 +238,8 @@ def ring_2ch(
     group: dist.ProcessGroup | None = None,
     segment_bytes: int = DEFAULT_SEGMENT_BYTES,
 ) -> None:
-    """Two-channel ring all-reduce: each half of the buffer on its own ring (``channel_orders``), both rings in
-    the same batched steps, so the node-crossing hops of a 2-NIC node leave it through both NICs."""
+    """Two-channel ring all-reduce: each half of the buffer on its own rail-aligned ring (``channel_orders``), both
+    rings in the same batched steps, so the node-crossing hops of a 2-NIC node leave it through both NICs."""
     _ring_all_reduce(tensor, op, group, segment_bytes, channels=2)
 
 
