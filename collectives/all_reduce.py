@@ -139,10 +139,12 @@ def ring_all_reduce_pipelined(ctx: Ctx, rings: list[RingChannel], op: ReduceOp) 
         sends: list[Msg] = []
         recvs: list[Msg] = []
         todo = []
+        behind = True  # every ring sends a later segment of its current step: no new step's latency
         for g, n_half, w, buf in zip(rings, half, widths, scratch, strict=True):
             if u >= 2 * n_half:
                 continue
             s, j = divmod(u % n_half, g.k)
+            behind = behind and j > 0
             if u < n_half:  # reduce-scatter: receive into a scratch slot, add into block pos - s - 1
                 dst = g.piece((g.pos - s - 1) % p, j)
                 into = buf.narrow(0, (u % depth) * w, dst.numel())  # the slot of the unit done just before
@@ -152,7 +154,7 @@ def ring_all_reduce_pipelined(ctx: Ctx, rings: list[RingChannel], op: ReduceOp) 
             else:  # all-gather: forward block pos + 1 - s, receive block pos - s in place
                 sends.append((g.piece((g.pos + 1 - s) % p, j), g.nxt))
                 recvs.append((g.piece((g.pos - s) % p, j), g.prv))
-        posted.append((post(ctx, sends, recvs), todo))
+        posted.append((post(ctx, sends, recvs, behind=behind), todo))
 
     for u in range(min(depth, total)):
         post_unit(u)

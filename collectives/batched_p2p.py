@@ -60,8 +60,12 @@ class Pending:
             work.wait()
 
 
-def post(ctx: Ctx, sends: Sequence[Msg] = (), recvs: Sequence[Msg] = ()) -> Pending:
+def post(ctx: Ctx, sends: Sequence[Msg] = (), recvs: Sequence[Msg] = (), *, behind: bool = False) -> Pending:
     """Post one step's sends and receives as one batch and return without waiting.
+
+    ``behind``: the step follows the previous one on the same links with no data dependency between them (a
+    later segment of a pipelined ring step), so its latency overlaps the earlier one's transfer; only the cost
+    model reads it (``collectives.critpath``: no alpha for such a step).
 
     Steps posted one after another are matched in posting order between each pair (as messages within a
     step are, in list order), so every rank must post its steps in the same order as its peers expect.

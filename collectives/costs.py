@@ -129,22 +129,17 @@ def ring_segments(p: int, n: float | None, s: int | None, channels: int = 1) -> 
     return segments(None if n is None else n / (channels * p), s)
 
 
-def _pipelined_ring_all_reduce(channels: int) -> CostFn:
-    # 2(p - 1) ring steps of k segments each, one batched step per segment (all channels in the same step); the
-    # additive form charges every step one alpha and every combine, although up to RING_DEPTH steps are in flight
-    # and an addition overlaps the later segments' transfers (docs/costs.md, Pipelined rings).
-    def fn(p: int, n: float | None, s: int | None) -> Cost:
-        k = ring_segments(p, n, s, channels)
-        return Cost(2.0 * (p - 1) * k, 2.0 * (p - 1) / p, (p - 1) / p)
-
-    return fn
+def _pipelined_ring_all_reduce(p: int, n: float | None, s: int | None) -> Cost:
+    # 2(p - 1) ring steps of k segments each (all channels in the same batched steps); a step's later segments are
+    # posted behind its first, so each step costs one alpha (as NCCL's tuning model counts a ring), the same bytes
+    # as the unsegmented ring, and every combine (the additive form cannot show that an addition overlaps the
+    # later segments' transfers: docs/costs.md, Pipelined rings)
+    return _ring_all_reduce(p, n, s)
 
 
 def _pipelined_ring_reduce_scatter(p: int, n: float | None, s: int | None) -> Cost:
-    # p - 1 ring steps of k segments each (n is the whole input: blocks of n / p)
-    k = ring_segments(p, n, s)
-    frac = (p - 1) / p
-    return Cost(float((p - 1) * k), frac, frac)
+    # p - 1 ring steps of k segments each, one alpha per step (n is the whole input: blocks of n / p)
+    return _ring_gather_like(p, reducing=True)
 
 
 #: Segment counts up to this are measured on the constructed schedule; beyond it each extra segment adds one
@@ -337,7 +332,7 @@ class CollectiveCosts:
     algorithms: dict[str, CostFn]
     gloo: tuple[CostFn, str]  # gloo's schedule and where it is read from
     nccl: NcclFn  # (p, NCCL's algorithm or None) -> NCCL's ring/tree per its tuning model, or None if not modelled
-    pipelined: frozenset[str] = frozenset()  # algorithms whose L and W depend on n through the segment count
+    pipelined: frozenset[str] = frozenset()  # algorithms that take segment_bytes (chains, tree: L, W depend on k)
 
 
 #: One entry per collective.  gloo's schedules were read from gloo/{broadcast,reduce,allreduce,allgather,
@@ -369,8 +364,8 @@ ENTRIES: dict[str, CollectiveCosts] = {
     ),
     "all_reduce": CollectiveCosts(
         algorithms={
-            "ring": _pipelined_ring_all_reduce(channels=1),
-            "ring_2ch": _pipelined_ring_all_reduce(channels=2),
+            "ring": _pipelined_ring_all_reduce,
+            "ring_2ch": _pipelined_ring_all_reduce,
             "tree": _double_binary_tree_all_reduce,
             "reduce_broadcast": _reduce_broadcast_all_reduce,
             "recursive_doubling": _recursive_doubling_all_reduce,
@@ -462,7 +457,8 @@ COSTS: dict[tuple[str, str], CostFn] = {
     (c, a): fn for c in COLLECTIVES for a, fn in {"builtin": _builtin(c), **ENTRIES[c].algorithms}.items()
 }
 
-#: Algorithms whose L and W depend on n through the segment count.
+#: Algorithms that take a segment size (``segment_bytes``); the chains' and the tree's L and W depend on n through
+#: the segment count, the rings' do not (one alpha per ring step).
 PIPELINED: frozenset[tuple[str, str]] = frozenset((c, a) for c in COLLECTIVES for a in ENTRIES[c].pipelined)
 
 

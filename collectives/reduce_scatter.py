@@ -90,7 +90,8 @@ def ring(
 
     def post_unit(u: int) -> None:
         s, j = divmod(u, k)
-        posted.append(post(ctx, sends=[(seg(sent(s), j), nxt)], recvs=[(seg(_blk(bufs, m, s % 2), j), prv)]))
+        sends, recvs = [(seg(sent(s), j), nxt)], [(seg(_blk(bufs, m, s % 2), j), prv)]
+        posted.append(post(ctx, sends, recvs, behind=j > 0))
 
     for u in range(min(depth, total)):
         post_unit(u)

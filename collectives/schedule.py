@@ -7,9 +7,10 @@ process group is created and no data moves: the hand-written algorithms' control
 never depend on the data, only on (p, rank, numel, segment size), so each rank can run to completion on its
 own, one after the other.  Every ``exchange`` call that carries a message becomes an event; every
 ``combine`` is charged to the rank's last event before it (the reduction of what that step received).
-``post`` (a step posted without waiting: the pipelined ring) is recorded as an event when it is posted, so a
+``post`` (a step posted without waiting: the pipelined rings) is recorded as an event when it is posted, so a
 combine that overlaps a later posted step is charged to that step: the critical path adds it, as if it did
-not overlap (the overlap is not in the additive cost form; docs/costs.md).
+not overlap (the overlap is not in the additive cost form; docs/costs.md); a step posted ``behind`` the previous
+one (a later segment of the same ring step) costs no alpha.
 ``collectives.critpath.critical_path`` then matches the messages and measures L, W, G.
 """
 
@@ -71,8 +72,12 @@ class _Recorder:
         evs = self.events[self.rank]
         evs.append(Event(self.rank, len(evs), s, r))
 
-    def post(self, ctx: Ctx, sends: Sequence[Msg] = (), recvs: Sequence[Msg] = ()) -> Pending:
+    def post(self, ctx: Ctx, sends: Sequence[Msg] = (), recvs: Sequence[Msg] = (), *, behind: bool = False) -> Pending:
+        evs = self.events[self.rank]
+        before = len(evs)
         self.exchange(ctx, sends, recvs)
+        if behind and len(evs) > before:
+            evs[-1].alpha = 0
         return Pending()
 
     def combine(self, out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, op: ReduceOp) -> None:
