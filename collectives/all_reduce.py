@@ -2,6 +2,13 @@
 
 - ``ring``: ring reduce-scatter + ring all-gather (Patarasuk & Yuan 2009; NCCL ring,
   Baidu/Horovod ring all-reduce): 2(p-1) steps of n/p bytes, blocks differ by at most one element.
+  The reduce-scatter is pipelined in segments of ``segment_bytes`` (as gloo's ring and NCCL's slots):
+  segment j + 1 of a step is on the wire while segment j is added, so the reduction hides behind the
+  transfer; the all-gather moves whole blocks.
+- ``ring_2ch``: the same on two rings (NCCL's channels), each carrying half of the buffer, both in the same
+  batched steps, in rail-aligned orders (``channel_orders``, nodes from ``LOCAL_WORLD_SIZE``): every
+  node-crossing hop joins the same local rank on both nodes, and the two rings leave each node through two
+  different local ranks, so with rail-aligned NICs (local rank i on NIC i mod k) both NICs carry a ring.
 - ``tree``: NCCL-style double binary tree (Sanders, Speck & Traeff 2009; NCCL
   ``src/graph/trees.cc`` ``ncclGetBtree``/``ncclGetDtree``): the buffer is split in two halves,
   each reduced up one binary tree and broadcast back down it, pipelined in segments of
@@ -20,15 +27,26 @@ Costs: ``collectives.costs`` (all_reduce/*).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch.distributed import ReduceOp
 
 from collectives import validate
-from collectives.batched_p2p import Ctx, exchange
-from collectives.blocks import block_starts, chain_segment_elems, fold_map, fold_newrank, fold_oldrank, span
+from collectives.batched_p2p import Ctx, Msg, Pending, exchange, post
+from collectives.blocks import (
+    block_starts,
+    chain_segment_elems,
+    fold_map,
+    fold_newrank,
+    fold_oldrank,
+    segment_elems,
+    span,
+)
 from collectives.broadcast import binomial_bcast
 from collectives.builtin import Builtin, check_backend_op
 from collectives.costs import DEFAULT_SEGMENT_BYTES
@@ -37,7 +55,17 @@ from collectives.reduce import binomial_reduce
 from collectives.reduce_ops import combine, finish
 from collectives.trees import btree_parent, dtree_parents, heights_depths
 
-__all__ = ["btree_parent", "dtree_parents", "rabenseifner", "recursive_doubling", "reduce_broadcast", "ring", "tree"]
+__all__ = [
+    "btree_parent",
+    "channel_orders",
+    "dtree_parents",
+    "rabenseifner",
+    "recursive_doubling",
+    "reduce_broadcast",
+    "ring",
+    "ring_2ch",
+    "tree",
+]
 
 
 def _start(tensor: torch.Tensor, op: ReduceOp, group: dist.ProcessGroup | None) -> tuple[Ctx, torch.Tensor] | None:
@@ -49,35 +77,136 @@ def _start(tensor: torch.Tensor, op: ReduceOp, group: dist.ProcessGroup | None) 
     return ctx, tensor.view(-1)
 
 
-def ring_reduce_scatter_inplace(ctx: Ctx, t: torch.Tensor, starts: list[int], op: ReduceOp) -> int:
-    """Ring reduce-scatter in place on the p blocks of ``t``; returns the block this rank owns."""
-    p, r = ctx.size, ctx.rank
-    nxt, prv = (r + 1) % p, (r - 1) % p
-    scratch = torch.empty(starts[1] - starts[0], dtype=t.dtype, device=t.device)
-    for s in range(p - 1):
-        b_send, b_recv = (r - s) % p, (r - s - 1) % p
-        dst = span(t, starts, b_recv, b_recv + 1)
-        buf = scratch.narrow(0, 0, dst.numel())
-        exchange(ctx, sends=[(span(t, starts, b_send, b_send + 1), nxt)], recvs=[(buf, prv)])
-        combine(dst, dst, buf, op)
-    return (r + 1) % p
+#: Steps a pipelined ring keeps posted at once (at most the k segments of a step): later segments are on the
+#: wire while one is reduced (gloo's ring all-reduce and NCCL's ring keep several segments in flight too).
+RING_DEPTH = 8
 
 
-def ring_all_gather_inplace(ctx: Ctx, t: torch.Tensor, starts: list[int], owned: int) -> None:
-    """Ring all-gather in place: this rank holds block ``owned``, rank r+1 holds owned+1, ..."""
-    p, r = ctx.size, ctx.rank
-    nxt, prv = (r + 1) % p, (r - 1) % p
-    for s in range(p - 1):
-        b_send, b_recv = (owned - s) % p, (owned - s - 1) % p
-        exchange(
-            ctx,
-            sends=[(span(t, starts, b_send, b_send + 1), nxt)],
-            recvs=[(span(t, starts, b_recv, b_recv + 1), prv)],
-        )
+@dataclass(frozen=True)
+class RingChannel:
+    """One ring (a channel) of a ring all-reduce: its part of the buffer, cut in p blocks of k segments each,
+    and this rank's place on it.  Blocks are numbered by ring position, so every order of the ranks works."""
+
+    part: torch.Tensor  # flat view of this channel's part of the buffer
+    starts: list[int]  # p + 1 block starts in ``part``
+    k: int  # segments per block (pieces of one block differ by at most one element)
+    pos: int  # this rank's position on the ring
+    nxt: int  # group rank after it
+    prv: int  # group rank before it
+
+    def block(self, b: int) -> torch.Tensor:
+        return span(self.part, self.starts, b, b + 1)
+
+    def piece(self, b: int, j: int) -> torch.Tensor:
+        """Segment j of block b: the k segments of a block differ by at most one element (as ``block_starts``)."""
+        q, rem = divmod(self.starts[b + 1] - self.starts[b], self.k)
+        return self.part.narrow(0, self.starts[b] + j * q + min(j, rem), q + (j < rem))
 
 
-def ring(tensor: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: dist.ProcessGroup | None = None) -> None:
-    """Ring all-reduce: ring reduce-scatter then ring all-gather."""
+def ring_channels(ctx: Ctx, t: torch.Tensor, orders: list[list[int]], seg_elems: int) -> list[RingChannel]:
+    """One RingChannel per ring order (a permutation of the group ranks); channel c carries part c of ``t``."""
+    p = ctx.size
+    parts = block_starts(t.numel(), len(orders))
+    rings = []
+    for c, order in enumerate(orders):
+        part = span(t, parts, c, c + 1)
+        starts = block_starts(part.numel(), p)
+        k = max(1, -(-(starts[1] - starts[0]) // seg_elems))  # block 0 is the largest
+        pos = order.index(ctx.rank)
+        rings.append(RingChannel(part, starts, k, pos, order[(pos + 1) % p], order[(pos - 1) % p]))
+    return rings
+
+
+def ring_all_reduce_pipelined(ctx: Ctx, rings: list[RingChannel], op: ReduceOp) -> None:
+    """Ring reduce-scatter then ring all-gather in place, segment by segment, every channel in the same steps.
+
+    Reduce-scatter step s of a ring sends block pos - s and receives block pos - s - 1, which this rank adds to
+    its own; all-gather step s forwards block pos + 1 - s and receives block pos - s.  Every step is cut in k
+    segments and the 2(p - 1)k (step, segment) units run in order, ``RING_DEPTH`` of them posted at once: later
+    segments travel while an earlier one is added, and the all-gather of segment j starts as soon as its last
+    addition is done.  Unit (s + 1, j) forwards what unit (s, j) produced, k units earlier, so it may be posted
+    once the unit ``depth`` before it is done when depth <= k (k = 1: one unit at a time, the unpipelined ring).
+    """
+    p = ctx.size
+    half = [(p - 1) * g.k for g in rings]
+    total = 2 * max(half)
+    depth = min(RING_DEPTH, min(g.k for g in rings))
+    widths = [-(-(g.starts[1] - g.starts[0]) // g.k) for g in rings]  # largest piece of each ring
+    scratch = [g.part.new_empty(depth * w) for g, w in zip(rings, widths, strict=True)]
+    posted: deque[tuple[Pending, list[tuple[torch.Tensor, torch.Tensor, bool]]]] = deque()
+
+    def post_unit(u: int) -> None:
+        sends: list[Msg] = []
+        recvs: list[Msg] = []
+        todo = []
+        behind = True  # every ring sends a later segment of its current step: no new step's latency
+        for g, n_half, w, buf in zip(rings, half, widths, scratch, strict=True):
+            if u >= 2 * n_half:
+                continue
+            s, j = divmod(u % n_half, g.k)
+            behind = behind and j > 0
+            if u < n_half:  # reduce-scatter: receive into a scratch slot, add into block pos - s - 1
+                dst = g.piece((g.pos - s - 1) % p, j)
+                into = buf.narrow(0, (u % depth) * w, dst.numel())  # the slot of the unit done just before
+                sends.append((g.piece((g.pos - s) % p, j), g.nxt))
+                recvs.append((into, g.prv))
+                todo.append((dst, into, s == p - 2))
+            else:  # all-gather: forward block pos + 1 - s, receive block pos - s in place
+                sends.append((g.piece((g.pos + 1 - s) % p, j), g.nxt))
+                recvs.append((g.piece((g.pos - s) % p, j), g.prv))
+        posted.append((post(ctx, sends, recvs, behind=behind), todo))
+
+    for u in range(min(depth, total)):
+        post_unit(u)
+    for u in range(total):
+        pending, todo = posted.popleft()
+        pending.wait()
+        for dst, into, last in todo:
+            combine(dst, dst, into, op)
+            if last:
+                finish(dst, op, p)
+        if u + depth < total:
+            post_unit(u + depth)
+
+
+def ranks_per_node(ctx: Ctx) -> int:
+    """Ranks per node as torchrun numbers them (``LOCAL_WORLD_SIZE``, ranks node by node); without it every
+    rank is taken to be on one node."""
+    try:
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", ""))
+    except ValueError:
+        local = 0
+    return local if local >= 1 else max(ctx.global_ranks) + 1
+
+
+def channel_orders(global_ranks: Sequence[int], channels: int, per_node: int) -> list[list[int]]:
+    """Rail-aligned ring order (group ranks) of each channel, as NCCL's rings on a rail-optimised network.
+
+    The nodes come in order (node = global rank // per_node); channel c visits node n's members (in group-rank
+    order) starting from member s = (c - n) mod m (m members), so it leaves node n from member s - 1, which is
+    where it enters node n + 1: every node-crossing hop joins the same local rank on both nodes, i.e. one rail
+    (with local rank i on NIC i mod k), and channel c leaves node n through local rank c - n - 1: channels
+    0 .. k - 1 leave (and enter) every node through k different NICs.  (The ring closes on the same rail when
+    the number of nodes is a multiple of m; else its last hop joins two rails.)
+    """
+    nodes: dict[int, list[int]] = {}
+    for g, rank in enumerate(global_ranks):
+        nodes.setdefault(rank // per_node, []).append(g)
+    orders = []
+    for c in range(channels):
+        order: list[int] = []
+        for n, node in enumerate(sorted(nodes)):
+            members = nodes[node]
+            start = (c - n) % len(members)
+            order += members[start:] + members[:start]
+        orders.append(order)
+    return orders
+
+
+def _ring_all_reduce(
+    tensor: torch.Tensor, op: ReduceOp, group: dist.ProcessGroup | None, segment_bytes: int, channels: int
+) -> None:
+    validate.check_segment_bytes(segment_bytes)
     ctx = validate.all_reduce_args(tensor, op, group)
     if ctx is None:
         return
@@ -85,10 +214,35 @@ def ring(tensor: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: dist.ProcessG
     if ctx.size == 1:
         finish(t, op, 1)
         return
-    starts = block_starts(t.numel(), ctx.size)
-    owned = ring_reduce_scatter_inplace(ctx, t, starts, op)
-    finish(span(t, starts, owned, owned + 1), op, ctx.size)
-    ring_all_gather_inplace(ctx, t, starts, owned)
+    if t.numel() == 0:
+        return
+    if channels == 1:  # the plain ring, in group-rank order
+        orders = [list(range(ctx.size))]
+    else:
+        orders = channel_orders(ctx.global_ranks, channels, ranks_per_node(ctx))
+    rings = ring_channels(ctx, t, orders, segment_elems(segment_bytes, t.element_size()))
+    ring_all_reduce_pipelined(ctx, rings, op)
+
+
+def ring(
+    tensor: torch.Tensor,
+    op: ReduceOp = ReduceOp.SUM,
+    group: dist.ProcessGroup | None = None,
+    segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+) -> None:
+    """Ring all-reduce: pipelined ring reduce-scatter (segments of ``segment_bytes``), then ring all-gather."""
+    _ring_all_reduce(tensor, op, group, segment_bytes, channels=1)
+
+
+def ring_2ch(
+    tensor: torch.Tensor,
+    op: ReduceOp = ReduceOp.SUM,
+    group: dist.ProcessGroup | None = None,
+    segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+) -> None:
+    """Two-channel ring all-reduce: each half of the buffer on its own rail-aligned ring (``channel_orders``), both
+    rings in the same batched steps, so the node-crossing hops of a 2-NIC node leave it through both NICs."""
+    _ring_all_reduce(tensor, op, group, segment_bytes, channels=2)
 
 
 def reduce_broadcast(tensor: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: dist.ProcessGroup | None = None) -> None:
@@ -260,6 +414,7 @@ def tree(
 #: Algorithm name -> implementation; ``collectives.registry`` collects these (``builtin`` is added there).
 ALGORITHMS = {
     "ring": ring,
+    "ring_2ch": ring_2ch,
     "tree": tree,
     "reduce_broadcast": reduce_broadcast,
     "recursive_doubling": recursive_doubling,

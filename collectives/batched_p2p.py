@@ -4,6 +4,8 @@
 waits for all of them (the ring-flash-attention pattern), so the same schedule runs on Gloo and
 NCCL without the send/recv ordering deadlocks of blocking calls.  Zero-length messages are
 skipped on both sides (each algorithm computes the same lengths on sender and receiver).
+``post`` is its first half: it returns the step's ``Pending`` handle without waiting, so a pipelined
+algorithm can reduce one segment while the next one is on the wire (the pipelined ring all-reduce).
 
 Peers are GROUP ranks; ``Ctx`` translates them to the global ranks ``P2POp`` expects.
 
@@ -47,15 +49,39 @@ def make_ctx(group: dist.ProcessGroup | None) -> Ctx:
     return Ctx(group=group, rank=dist.get_rank(pg), size=len(ranks), global_ranks=ranks)
 
 
+@dataclass(frozen=True)
+class Pending:
+    """The posted messages of one step; ``wait`` returns when all of them are done."""
+
+    works: tuple = ()
+
+    def wait(self) -> None:
+        for work in self.works:
+            work.wait()
+
+
+def post(ctx: Ctx, sends: Sequence[Msg] = (), recvs: Sequence[Msg] = (), *, behind: bool = False) -> Pending:
+    """Post one step's sends and receives as one batch and return without waiting.
+
+    ``behind``: the step follows the previous one on the same links with no data dependency between them (a
+    later segment of a pipelined ring step), so its latency overlaps the earlier one's transfer; only the cost
+    model reads it (``collectives.critpath``: no alpha for such a step).
+
+    Steps posted one after another are matched in posting order between each pair (as messages within a
+    step are, in list order), so every rank must post its steps in the same order as its peers expect.
+    Neither touch a posted receive buffer nor write a posted send buffer until ``wait`` has returned.
+    """
+    ops = [dist.P2POp(dist.isend, t, ctx.peer(r), ctx.group) for t, r in sends if t.numel() > 0]
+    ops += [dist.P2POp(dist.irecv, t, ctx.peer(r), ctx.group) for t, r in recvs if t.numel() > 0]
+    if not ops:
+        return Pending()
+    return Pending(tuple(dist.batch_isend_irecv(ops)))
+
+
 def exchange(ctx: Ctx, sends: Sequence[Msg] = (), recvs: Sequence[Msg] = ()) -> None:
     """Send and receive one step's messages concurrently, then wait for all of them.
 
     Messages between the same pair are matched in list order, so callers list them in the
     same order on both sides.  Never receive into a region sent in the same call.
     """
-    ops = [dist.P2POp(dist.isend, t, ctx.peer(r), ctx.group) for t, r in sends if t.numel() > 0]
-    ops += [dist.P2POp(dist.irecv, t, ctx.peer(r), ctx.group) for t, r in recvs if t.numel() > 0]
-    if not ops:
-        return
-    for work in dist.batch_isend_irecv(ops):
-        work.wait()
+    post(ctx, sends, recvs).wait()

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from collectives.spec import COLLECTIVES, SPECS
 from collectives.spec import busbw_factor as _busbw_factor
 
-#: Segment size the pipelined algorithms (ring broadcast/reduce, tree all-reduce) use by default.
+#: Segment size the pipelined algorithms (ring broadcast/reduce/all-reduce/reduce-scatter, tree all-reduce) use by
+#: default.
 DEFAULT_SEGMENT_BYTES: int = 1 << 20
 
 #: Collectives that combine data (have a gamma term).
@@ -120,6 +121,25 @@ def _scatter_allgather_bcast(p: int, n: float | None, s: int | None) -> Cost:
 
 def _ring_all_reduce(p: int, n: float | None, s: int | None) -> Cost:
     return Cost(2.0 * (p - 1), 2.0 * (p - 1) / p, (p - 1) / p)
+
+
+def ring_segments(p: int, n: float | None, s: int | None, channels: int = 1) -> int:
+    """Segments per block k = ceil(n / (channels p s)) of the pipelined rings (at least 1): each of the channels
+    carries n / channels in p blocks, every block cut in k segments."""
+    return segments(None if n is None else n / (channels * p), s)
+
+
+def _pipelined_ring_all_reduce(p: int, n: float | None, s: int | None) -> Cost:
+    # 2(p - 1) ring steps of k segments each (all channels in the same batched steps); a step's later segments are
+    # posted behind its first, so each step costs one alpha (as NCCL's tuning model counts a ring), the same bytes
+    # as the unsegmented ring, and every combine (the additive form cannot show that an addition overlaps the
+    # later segments' transfers: docs/costs.md, Pipelined rings)
+    return _ring_all_reduce(p, n, s)
+
+
+def _pipelined_ring_reduce_scatter(p: int, n: float | None, s: int | None) -> Cost:
+    # p - 1 ring steps of k segments each, one alpha per step (n is the whole input: blocks of n / p)
+    return _ring_gather_like(p, reducing=True)
 
 
 #: Even world sizes up to this many ranks get the one-segment fill of the double binary tree from its schedule
@@ -399,7 +419,7 @@ class CollectiveCosts:
     algorithms: dict[str, CostFn]
     gloo: tuple[CostFn, str]  # gloo's schedule and where it is read from
     nccl: NcclFn  # (p, NCCL's algorithm or None) -> NCCL's ring/tree per its tuning model, or None if not modelled
-    pipelined: frozenset[str] = frozenset()  # algorithms whose L and W depend on n through the segment count
+    pipelined: frozenset[str] = frozenset()  # algorithms that take segment_bytes (chains, tree: L, W depend on k)
 
 
 #: One entry per collective.  gloo's schedules were read from gloo/{broadcast,reduce,allreduce,allgather,
@@ -431,13 +451,14 @@ ENTRIES: dict[str, CollectiveCosts] = {
     ),
     "all_reduce": CollectiveCosts(
         algorithms={
-            "ring": _ring_all_reduce,
+            "ring": _pipelined_ring_all_reduce,
+            "ring_2ch": _pipelined_ring_all_reduce,
             "tree": _double_binary_tree_all_reduce,
             "reduce_broadcast": _reduce_broadcast_all_reduce,
             "recursive_doubling": _recursive_doubling_all_reduce,
             "rabenseifner": _rabenseifner_all_reduce,
         },
-        pipelined=frozenset({"tree"}),
+        pipelined=frozenset({"ring", "ring_2ch", "tree"}),
         gloo=(_ring_all_reduce, "gloo ring reduce-scatter + all-gather (gloo/allreduce.cc)"),
         nccl=_nccl_all_reduce,
     ),
@@ -452,10 +473,11 @@ ENTRIES: dict[str, CollectiveCosts] = {
     ),
     "reduce_scatter": CollectiveCosts(
         algorithms={
-            "ring": lambda p, n, s: _ring_gather_like(p, reducing=True),
+            "ring": _pipelined_ring_reduce_scatter,
             "tree": _recursive_halving_reduce_scatter,
             "pairwise": lambda p, n, s: _ring_gather_like(p, reducing=True),
         },
+        pipelined=frozenset({"ring"}),
         gloo=(
             _ring_all_reduce,
             "torch ProcessGroupGloo: ring all-reduce of the input (gloo/allreduce.cc) + local copy",
@@ -522,7 +544,8 @@ COSTS: dict[tuple[str, str], CostFn] = {
     (c, a): fn for c in COLLECTIVES for a, fn in {"builtin": _builtin(c), **ENTRIES[c].algorithms}.items()
 }
 
-#: Algorithms whose L and W depend on n through the segment count.
+#: Algorithms that take a segment size (``segment_bytes``); the chains' and the tree's L and W depend on n through
+#: the segment count, the rings' do not (one alpha per ring step).
 PIPELINED: frozenset[tuple[str, str]] = frozenset((c, a) for c in COLLECTIVES for a in ENTRIES[c].pipelined)
 
 

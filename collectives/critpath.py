@@ -19,7 +19,8 @@ where prev(e) is the previous event of the same rank (a rank starts its next ``e
 previous one has returned and its combines are done) and the weight w(e) is
 
 - L: 1 for every event (one batched ``batch_isend_irecv`` = one alpha: the messages of one call overlap
-  their latency);
+  their latency), 0 for a step posted behind the previous one on the same links (``batched_p2p.post`` with
+  ``behind=True``: a later segment of a pipelined ring step, whose latency overlaps the earlier segments');
 - W: max(bytes sent, bytes received) in the event, over n: the **one-port, full-duplex** model (a rank
   sends one byte stream and receives one byte stream at a time, at the link rate 1/beta, both directions
   at once; the messages of one call share the port);
@@ -44,6 +45,8 @@ class Event:
     sends: list[tuple[int, int]] = field(default_factory=list)  # (peer, bytes)
     recvs: list[tuple[int, int]] = field(default_factory=list)
     combined: int = 0  # bytes reduced after this call, before the next
+    alpha: int = 1  # 0: posted behind the previous step on the same links (a later segment of a pipelined ring
+    # step), so its latency overlaps that step's transfer
 
 
 @dataclass
@@ -103,7 +106,7 @@ def critical_path(schedule: Schedule) -> Path:
     def weights(e: Event) -> tuple[float, float, float]:
         port = max(sum(b for _, b in e.sends), sum(b for _, b in e.recvs))
         g = e.combined + (schedule.combined_before[e.rank] if e.index == 0 else 0)
-        return 1.0, port / n, g / n
+        return float(e.alpha), port / n, g / n
 
     # finish[r][i] = (L, W, G) longest paths ending with event i of rank r; start of event i = finish of i - 1
     finish: list[list[tuple[float, float, float] | None]] = [[None] * len(x) for x in evs]

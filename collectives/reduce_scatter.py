@@ -2,7 +2,9 @@
 
 - ``ring``: p - 1 steps (Patarasuk & Yuan 2009; NCCL ring): the partial sum of block b starts at
   rank b + 1 and travels round the ring, each rank adding its own block; the last hop lands in
-  ``output``.  Two block-sized scratch buffers alternate (send one, receive into the other).
+  ``output``.  Two block-sized scratch buffers alternate (send one, receive into the other).  Each step
+  is pipelined in segments of ``segment_bytes`` (as gloo's and NCCL's rings): segment j + 1 travels
+  while segment j is added.
 - ``pairwise``: pairwise exchange (MPICH ``MPIR_Reduce_scatter_intra_pairwise``): step i sends
   input block r + i to rank r + i and receives block r from rank r - i, combining into ``output``.
 - ``tree``: recursive halving (MPICH ``MPIR_Reduce_scatter_intra_recursive_halving``;
@@ -17,6 +19,7 @@ AVG = SUM, then each rank divides its output by p.  Costs: ``collectives.costs``
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 
 import torch
@@ -24,9 +27,11 @@ import torch.distributed as dist
 from torch.distributed import ReduceOp
 
 from collectives import validate
-from collectives.batched_p2p import Ctx, exchange
-from collectives.blocks import fold_map, fold_newrank, fold_oldrank
+from collectives.all_reduce import RING_DEPTH
+from collectives.batched_p2p import Ctx, Pending, exchange, post
+from collectives.blocks import block_starts, fold_map, fold_newrank, fold_oldrank, segment_elems, span
 from collectives.builtin import Builtin, check_backend_op
+from collectives.costs import DEFAULT_SEGMENT_BYTES
 from collectives.harness import Data, Fn, Harness, Other, T, bind
 from collectives.reduce_ops import combine, finish
 
@@ -51,23 +56,54 @@ def _start(
 
 
 def ring(
-    output: torch.Tensor, input: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: dist.ProcessGroup | None = None
+    output: torch.Tensor,
+    input: torch.Tensor,
+    op: ReduceOp = ReduceOp.SUM,
+    group: dist.ProcessGroup | None = None,
+    segment_bytes: int = DEFAULT_SEGMENT_BYTES,
 ) -> None:
-    """Ring reduce-scatter."""
+    """Ring reduce-scatter, pipelined in segments of ``segment_bytes``.
+
+    Step s receives the partial of block r - s - 2 and adds this rank's input block to it; each step is cut in
+    k segments and the (step, segment) units run in order, ``RING_DEPTH`` posted at once, so segment j + 1
+    travels while segment j is added.  Unit (s + 1, j) forwards what unit (s, j) produced, k units earlier.
+    """
+    validate.check_segment_bytes(segment_bytes)
     if (st := _start(output, input, op, group)) is None:
         return
     ctx, out, inp = st
     p, r, m = ctx.size, ctx.rank, out.numel()
     nxt, prv = (r + 1) % p, (r - 1) % p
-    bufs = torch.empty(2 * m, dtype=inp.dtype, device=inp.device)
-    sending = _blk(inp, m, (r - 1) % p)  # step 0: forward my own block r - 1 as the first partial
-    for s in range(p - 1):
-        scratch = _blk(bufs, m, s % 2)
-        exchange(ctx, sends=[(sending, nxt)], recvs=[(scratch, prv)])
+    k = max(1, -(-m // segment_elems(segment_bytes, inp.element_size())))
+    cut = block_starts(m, k)
+    depth = min(RING_DEPTH, k)
+    bufs = torch.empty(2 * m, dtype=inp.dtype, device=inp.device)  # step s receives into block s % 2
+
+    def seg(t: torch.Tensor, j: int) -> torch.Tensor:
+        return span(t, cut, j, j + 1)
+
+    def sent(s: int) -> torch.Tensor:  # step 0 forwards my own block r - 1 as the first partial
+        return _blk(inp, m, (r - 1) % p) if s == 0 else _blk(bufs, m, (s - 1) % 2)
+
+    posted: deque[Pending] = deque()
+    total = (p - 1) * k
+
+    def post_unit(u: int) -> None:
+        s, j = divmod(u, k)
+        sends, recvs = [(seg(sent(s), j), nxt)], [(seg(_blk(bufs, m, s % 2), j), prv)]
+        posted.append(post(ctx, sends, recvs, behind=j > 0))
+
+    for u in range(min(depth, total)):
+        post_unit(u)
+    for u in range(total):
+        posted.popleft().wait()
+        s, j = divmod(u, k)
+        scratch = seg(_blk(bufs, m, s % 2), j)
         b = (r - 2 - s) % p  # block whose partial just arrived (r on the last step)
-        target = out if s == p - 2 else scratch  # the last combine lands in output (in place: input block r)
-        combine(target, scratch, _blk(inp, m, b), op)
-        sending = target
+        target = seg(out, j) if s == p - 2 else scratch  # the last combine lands in output (in place: input block r)
+        combine(target, scratch, seg(_blk(inp, m, b), j), op)
+        if u + depth < total:
+            post_unit(u + depth)
     finish(out, op, p)
 
 

@@ -7,6 +7,10 @@ process group is created and no data moves: the hand-written algorithms' control
 never depend on the data, only on (p, rank, numel, segment size), so each rank can run to completion on its
 own, one after the other.  Every ``exchange`` call that carries a message becomes an event; every
 ``combine`` is charged to the rank's last event before it (the reduction of what that step received).
+``post`` (a step posted without waiting: the pipelined rings) is recorded as an event when it is posted, so a
+combine that overlaps a later posted step is charged to that step: the critical path adds it, as if it did
+not overlap (the overlap is not in the additive cost form; docs/costs.md); a step posted ``behind`` the previous
+one (a later segment of the same ring step) costs no alpha.
 ``collectives.critpath.critical_path`` then matches the messages and measures L, W, G.
 """
 
@@ -21,7 +25,7 @@ import torch
 from torch.distributed import ReduceOp
 
 from collectives import validate
-from collectives.batched_p2p import Ctx, Msg
+from collectives.batched_p2p import Ctx, Msg, Pending
 from collectives.critpath import Event, Path, Schedule, critical_path, match
 from collectives.spec import COLLECTIVES, CollectiveSpec, spec
 
@@ -32,6 +36,7 @@ __all__ = ["Event", "Path", "Schedule", "critical_path", "match", "record", "tak
 _MODULES = tuple(importlib.import_module(f"collectives.{name}") for name in COLLECTIVES)
 _EXCHANGE_USERS = tuple(m for m in _MODULES if hasattr(m, "exchange"))
 _COMBINE_USERS = tuple(m for m in _MODULES if hasattr(m, "combine"))
+_POST_USERS = tuple(m for m in _MODULES if hasattr(m, "post"))
 
 
 def _call_args(desc: CollectiveSpec, numel: int, p: int, dtype: torch.dtype, root: int) -> tuple:
@@ -67,6 +72,14 @@ class _Recorder:
         evs = self.events[self.rank]
         evs.append(Event(self.rank, len(evs), s, r))
 
+    def post(self, ctx: Ctx, sends: Sequence[Msg] = (), recvs: Sequence[Msg] = (), *, behind: bool = False) -> Pending:
+        evs = self.events[self.rank]
+        before = len(evs)
+        self.exchange(ctx, sends, recvs)
+        if behind and len(evs) > before:
+            evs[-1].alpha = 0
+        return Pending()
+
     def combine(self, out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, op: ReduceOp) -> None:
         nbytes = out.numel() * out.element_size()
         evs = self.events[self.rank]
@@ -84,6 +97,7 @@ def _patched(rec: _Recorder) -> Iterator[None]:
     saved = []
     targets = [(m, "exchange", rec.exchange) for m in _EXCHANGE_USERS]
     targets += [(m, "combine", rec.combine) for m in _COMBINE_USERS]
+    targets += [(m, "post", rec.post) for m in _POST_USERS]
     targets.append((validate, "_member", rec.member))
     try:
         for mod, name, fn in targets:

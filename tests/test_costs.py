@@ -36,7 +36,10 @@ def test_busbw_factor_check_values(collective, p, expected):
 
 @pytest.mark.parametrize("p", [2, 3, 4, 5, 7, 8, 16])
 def test_ring_all_reduce(p):
-    c = cost("all_reduce", "ring", p)
+    c = cost("all_reduce", "ring", p, nbytes=p * 1024, segment_bytes=1 << 20)  # blocks of one segment: k = 1
+    assert (c.L, c.W, c.G) == pytest.approx((2 * (p - 1), 2 * (p - 1) / p, (p - 1) / p))
+    k = 5  # pipelined: 2(p - 1) steps of k segments each, one alpha per step, the same bytes
+    c = cost("all_reduce", "ring", p, nbytes=p * k * 4096, segment_bytes=4096)
     assert (c.L, c.W, c.G) == pytest.approx((2 * (p - 1), 2 * (p - 1) / p, (p - 1) / p))
 
 
@@ -110,7 +113,8 @@ def test_chain_of_two_is_one_segment():
     assert (c.L, c.W, c.G) == (1.0, 1.0, 0.0)
     assert cost("reduce", "ring", 2, nbytes=64 << 20, segment_bytes=1 << 20).G == 1.0
     tree = cost("all_reduce", "tree", 2, nbytes=64 << 20, segment_bytes=1 << 20)  # = ring at p = 2
-    assert (tree.L, tree.W, tree.G) == (2.0, 1.0, 0.5) == tuple(vars(cost("all_reduce", "ring", 2))[k] for k in "LWG")
+    ring = cost("all_reduce", "ring", 2, nbytes=2 << 20, segment_bytes=1 << 20)  # the ring with blocks of one segment
+    assert (tree.L, tree.W, tree.G) == (2.0, 1.0, 0.5) == (ring.L, ring.W, ring.G)
 
 
 def test_double_binary_tree_tends_to_w2_g1():

@@ -41,8 +41,15 @@ def _check(collective: str, algorithm: str, p: int, numel: int, segment_bytes: i
     )
 
 
+#: pipelined rings: (collective, algorithm) -> channels; each channel's part is p blocks of k segments
+RINGS = {("all_reduce", "ring"): 1, ("all_reduce", "ring_2ch"): 2, ("reduce_scatter", "ring"): 1}
+
+
 def _pipelined_numel(collective: str, algorithm: str, p: int, k: int, seg_elems: int) -> int:
-    # the tree splits the buffer in two halves of k segments each; the chains pipeline the whole buffer
+    # the tree splits the buffer in two halves of k segments each; the rings cut every block of every channel in
+    # k segments; the chains pipeline the whole buffer
+    if (collective, algorithm) in RINGS:
+        return RINGS[(collective, algorithm)] * p * k * seg_elems
     return 2 * k * seg_elems if (collective, algorithm) == ("all_reduce", "tree") else k * seg_elems
 
 
@@ -60,7 +67,10 @@ def test_executed_schedule_matches_costs(collective, algorithm):
     for p in sizes:
         if pipelined:
             seg_elems = 4
-            ks = SEGMENTS if p <= 33 else (1, 5)
+            if (collective, algorithm) in RINGS:  # 2(p - 1)k steps per rank: fewer k keep the test short
+                ks = (1, 2, 3) if p <= 33 else (1,)
+            else:
+                ks = SEGMENTS if p <= 33 else (1, 5)
             for k in ks:
                 _check(collective, algorithm, p, _pipelined_numel(collective, algorithm, p, k, seg_elems),
                        seg_elems * ELEM)  # fmt: skip
@@ -74,6 +84,41 @@ def test_executed_schedule_matches_costs(collective, algorithm):
 def test_pipelined_tree_beyond_the_measured_segment_counts(p, k):
     """The double binary tree's closed forms at many segments (each adds 4 and 2): check against the code."""
     _check("all_reduce", "tree", p, 2 * k * 2, 2 * ELEM)
+
+
+@pytest.mark.parametrize("collective,algorithm", sorted(RINGS))
+@pytest.mark.parametrize("p", [2, 3, 5, 8])
+def test_pipelined_rings_match_on_uneven_sizes(collective, algorithm, p):
+    """Sizes that are not multiples of p, of the channels or of the segment, and more segments than RING_DEPTH:
+    every message still has the size its receiver posted (critical_path matches them), none is left over, no
+    step waits in a cycle; every rank posts up to 2(p - 1)k steps ((p - 1)k for reduce_scatter), k = ceil(n /
+    (channels p s)), and with whole segments pays one alpha per ring step: L = 2(p - 1) (p - 1), as costs says."""
+    channels = RINGS[(collective, algorithm)]
+    phases = 2 if collective == "all_reduce" else 1
+    sizes = [(7, 1), (13 * p + 5, 3), (101, 4), (p * 17, 5), (3 * p, 1000), (40 * p + 1, 1), (channels * p * 12, 1)]
+    for numel, seg_elems in sizes:
+        if collective == "reduce_scatter":
+            numel -= numel % p  # its input is p whole blocks
+            if numel == 0:
+                continue
+        sched = record(collective, algorithm, p, numel, segment_bytes=seg_elems * ELEM)
+        path = critical_path(sched)
+        k = costs.ring_segments(p, numel * ELEM, seg_elems * ELEM, channels)
+        # an empty segment (a block shorter than k) is not sent, which can shift the steps' alpha by a few
+        assert max(len(evs) for evs in sched.events) <= phases * (p - 1) * k, (numel, seg_elems)
+        assert path.L <= 2 * phases * (p - 1), (numel, seg_elems)
+        if numel % (channels * p * k) == 0:  # whole segments: exactly one alpha per ring step
+            assert max(len(evs) for evs in sched.events) == phases * (p - 1) * k
+            assert path.L == costs.cost(collective, algorithm, p, nbytes=numel * ELEM).L == phases * (p - 1)
+
+
+def test_ring_costs_take_a_segment_size():
+    # 16 MiB at p = 2, 1 MiB segments: 8 segments per block; one alpha per ring step whatever k
+    c = costs.cost("all_reduce", "ring", 2, nbytes=16 << 20, segment_bytes=1 << 20)
+    assert (c.L, c.W, c.G) == (2.0, 1.0, 0.5)
+    assert costs.ring_segments(2, 16 << 20, 1 << 20) == 8 and costs.ring_segments(2, 16 << 20, 1 << 20, 2) == 4
+    assert costs.cost("reduce_scatter", "ring", 4, nbytes=4 << 20, segment_bytes=256 << 10).L == 3.0
+    assert ("all_reduce", "ring_2ch") in costs.PIPELINED and ("reduce_scatter", "ring") in costs.PIPELINED
 
 
 def test_tree_depth_is_ceil_lg_p():

@@ -11,6 +11,7 @@ from each collective's descriptor (``collectives.spec``: layout, root, reduction
 from __future__ import annotations
 
 import importlib
+import os
 from functools import partial
 from itertools import product
 from typing import Any
@@ -418,3 +419,17 @@ def hang(state: dict[str, Any], rank: int, seconds: float) -> str:
 
         time.sleep(seconds)
     return ""
+
+
+def run_cases_as_nodes(state: dict[str, Any], cases: list[dict[str, Any]], local_world_size: int) -> list[str]:
+    """run_cases with ``LOCAL_WORLD_SIZE`` set as torchrun sets it on nodes of that many ranks (the rail-aligned
+    channel orders of ring_2ch read it), restored afterwards."""
+    saved = os.environ.get("LOCAL_WORLD_SIZE")
+    os.environ["LOCAL_WORLD_SIZE"] = str(local_world_size)
+    try:
+        return run_cases(state, cases)
+    finally:
+        if saved is None:
+            os.environ.pop("LOCAL_WORLD_SIZE", None)
+        else:
+            os.environ["LOCAL_WORLD_SIZE"] = saved
