@@ -33,6 +33,8 @@ COMMANDS: dict[str, Command] = {
     "run": Command("run", "a sweep: time, check and record collectives (see collbench run --help)", ranks=True),
     "pairs": Command("pairs", "every rank pair's latency and bandwidth; flags the slow link, rank or node (exit 1)",
                      ranks=True),  # fmt: skip
+    "scale": Command("scale", "a data-parallel training step at this world size; --study: scaling vs prediction",
+                     ranks=True),  # fmt: skip
     "fit": Command("fit", "alpha-beta(-gamma) fits per curve and across world sizes; writes fits.csv"),
     "report": Command("report", "Markdown + HTML report with plots of one or more runs"),
     "compare": Command("compare", "per-point change between two runs with significance; exit 1 on a regression"),
