@@ -97,7 +97,7 @@ def schedule_ms(compute_ms: float, bucket_ms: list[float], bucket_bytes: list[in
     ``compute_ms``) has produced its share of the bytes, all-reduced one after another."""
     total = sum(bucket_bytes)
     half, acc, end = compute_ms / 2, 0, 0.0
-    for nbytes, t in zip(bucket_bytes, bucket_ms):
+    for nbytes, t in zip(bucket_bytes, bucket_ms, strict=True):
         acc += nbytes
         ready = half + half * acc / total
         end = max(end, ready) + t
@@ -201,17 +201,17 @@ def load_study(paths: list[str]) -> list[ScaleRun]:
 def fit_amdahl(p: list[float], speedup: list[float]) -> float:
     """Serial fraction s of Amdahl's law S = 1 / (s + (1 - s) / p), least squares on 1/S - 1/p = s (1 - 1/p)."""
     xs = [1 - 1 / q for q in p if q > 1]
-    ys = [1 / s - 1 / q for q, s in zip(p, speedup) if q > 1]
+    ys = [1 / s - 1 / q for q, s in zip(p, speedup, strict=True) if q > 1]
     den = sum(x * x for x in xs)
-    return sum(x * y for x, y in zip(xs, ys)) / den if den else math.nan
+    return sum(x * y for x, y in zip(xs, ys, strict=True)) / den if den else math.nan
 
 
 def fit_gustafson(p: list[float], speedup: list[float]) -> float:
     """Serial fraction s of Gustafson's law S = p - s (p - 1), least squares on p - S = s (p - 1)."""
     xs = [q - 1 for q in p if q > 1]
-    ys = [q - s for q, s in zip(p, speedup) if q > 1]
+    ys = [q - s for q, s in zip(p, speedup, strict=True) if q > 1]
     den = sum(x * x for x in xs)
-    return sum(x * y for x, y in zip(xs, ys)) / den if den else math.nan
+    return sum(x * y for x, y in zip(xs, ys, strict=True)) / den if den else math.nan
 
 
 def amdahl(p: float, s: float) -> float:
@@ -259,7 +259,7 @@ def study_table(runs: list[ScaleRun], predictor: Any | None = None,
         est = estimate([s["total_ms"] for s in steps])
         first = rs[0]
 
-        def med(key: str) -> float:
+        def med(key: str, steps: list[dict[str, Any]] = steps) -> float:
             return estimate([max(s[key], 1e-9) for s in steps]).time_us
 
         row: dict[str, Any] = {

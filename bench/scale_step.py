@@ -126,7 +126,8 @@ def validate(ns: argparse.Namespace, env: dict[str, int] | None) -> tuple[RunCon
             raise UsageError(f"--nprocs {world} is more than the {gpus} visible GPU(s)")
         cpus = os.cpu_count() or 1
         if backend == "gloo" and world > MAX_PROCS_PER_CPU * cpus:
-            raise UsageError(f"--nprocs {world} is too many for {cpus} CPU core(s) (at most {MAX_PROCS_PER_CPU * cpus})")
+            most = MAX_PROCS_PER_CPU * cpus
+            raise UsageError(f"--nprocs {world} is too many for {cpus} CPU core(s) (at most {most})")
         if backend == "gloo":
             check_memory(world, grad, "float32", option="--grad-bytes")
     rank_compute = ns.compute_ms / world if ns.mode == "strong" else ns.compute_ms
@@ -267,7 +268,7 @@ def scale_rank(config: RunConfig, plan: ScalePlan, emit: Any) -> None:
         if mm is None:
             half = c_ms / 2e3
             _sleep_until(t0 + half)
-            for view, frac in zip(views, ready_at):
+            for view, frac in zip(views, ready_at, strict=True):
                 _sleep_until(t0 + half + half * frac)
                 comm.submit(view)
             compute_end = time.perf_counter()
@@ -277,7 +278,7 @@ def scale_rank(config: RunConfig, plan: ScalePlan, emit: Any) -> None:
             done = 0
             for _ in range(n_half):
                 a @ a
-            for view, frac in zip(views, ready_at):
+            for view, frac in zip(views, ready_at, strict=True):
                 upto = round(n_half * frac)
                 for _ in range(upto - done):
                     a @ a
