@@ -155,3 +155,9 @@ def test_study_command_writes_its_files_and_never_overwrites(tmp_path: Path) -> 
     assert "Amdahl" in (out / "scale.md").read_text()
     again = _cli(args)
     assert again.returncode == 2 and "--force" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    report = _cli(["report", str(fits), "--out", str(tmp_path / "report"), "--boot", "0", "--scale", str(out)])
+    assert report.returncode == 0, report.stderr
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "## Scaling study: measured step vs prediction from the fits" in md and "Amdahl (strong)" in md
+    assert "(figures/scale_scaling_measured_vs_predicted.png)" in md
+    assert (tmp_path / "report" / "figures" / "scale_scaling_measured_vs_predicted.png").is_file()
