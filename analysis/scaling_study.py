@@ -177,16 +177,20 @@ def find_scale_runs(paths: list[str]) -> list[Path]:
 
 
 def load_scale_run(d: Path) -> ScaleRun:
-    meta = json.loads((d / "run.json").read_text())
-    cfg, scale = meta.get("config") or {}, meta.get("scale") or {}
-    if meta.get("status") != "complete" or not (d / STEPS_CSV).is_file():
-        raise AnalysisError(f"{d}: scale run not complete (status {meta.get('status')})")
-    with open(d / STEPS_CSV, newline="") as f:
-        steps = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
-    return ScaleRun(d, meta.get("run_id", d.name), int(meta["world_size"]), int(meta.get("nnodes") or 1),
-                    int(meta.get("ranks_per_node") or meta["world_size"]), cfg["mode"], cfg["algorithm"],
-                    int(cfg["grad_bytes"]), int(cfg["bucket_bytes"]), float(cfg["compute_ms"]),
-                    float(cfg["rank_compute_ms"]), steps if scale else [])  # fmt: skip
+    """One scale run directory; AnalysisError (one line) when it is incomplete or its files are damaged."""
+    try:
+        meta = json.loads((d / "run.json").read_text())
+        cfg, scale = meta.get("config") or {}, meta.get("scale") or {}
+        if meta.get("status") != "complete" or not (d / STEPS_CSV).is_file():
+            raise AnalysisError(f"{d}: scale run not complete (status {meta.get('status')})")
+        with open(d / STEPS_CSV, newline="") as f:
+            steps = [{k: float(row[k]) for k in STEP_COLUMNS} for row in csv.DictReader(f)]
+        return ScaleRun(d, str(meta.get("run_id", d.name)), int(meta["world_size"]), int(meta.get("nnodes") or 1),
+                        int(meta.get("ranks_per_node") or meta["world_size"]), str(cfg["mode"]), str(cfg["algorithm"]),
+                        int(cfg["grad_bytes"]), int(cfg["bucket_bytes"]), float(cfg["compute_ms"]),
+                        float(cfg["rank_compute_ms"]), steps if scale else [])  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise AnalysisError(f"{d}: not a readable collbench scale run ({type(exc).__name__}: {exc})") from None
 
 
 def load_study(paths: list[str]) -> list[ScaleRun]:

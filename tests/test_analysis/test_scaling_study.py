@@ -161,3 +161,12 @@ def test_study_command_writes_its_files_and_never_overwrites(tmp_path: Path) -> 
     assert "## Scaling study: measured step vs prediction from the fits" in md and "Amdahl (strong)" in md
     assert "(figures/scale_scaling_measured_vs_predicted.png)" in md
     assert (tmp_path / "report" / "figures" / "scale_scaling_measured_vs_predicted.png").is_file()
+
+
+def test_a_damaged_scale_run_is_one_line(tmp_path: Path) -> None:
+    d = _scale_run(tmp_path, 2, "weak", 4 * 2**20)
+    (d / "steps.csv").write_text("step,total_ms\n0,abc\n")
+    with pytest.raises(ss.AnalysisError, match="not a readable collbench scale run"):
+        ss.load_study([str(tmp_path)])
+    proc = _cli(["scale", "--study", str(tmp_path), "--out", str(tmp_path / "s")])
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
