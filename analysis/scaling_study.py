@@ -182,19 +182,36 @@ def load_scale_run(d: Path) -> ScaleRun:
         meta = json.loads((d / "run.json").read_text())
         cfg, scale = meta.get("config") or {}, meta.get("scale") or {}
         if meta.get("status") != "complete" or not (d / STEPS_CSV).is_file():
-            raise AnalysisError(f"{d}: scale run not complete (status {meta.get('status')})")
+            raise IncompleteRun(f"{d}: scale run not complete (status {meta.get('status')})")
         with open(d / STEPS_CSV, newline="") as f:
             steps = [{k: float(row[k]) for k in STEP_COLUMNS} for row in csv.DictReader(f)]
         return ScaleRun(d, str(meta.get("run_id", d.name)), int(meta["world_size"]), int(meta.get("nnodes") or 1),
                         int(meta.get("ranks_per_node") or meta["world_size"]), str(cfg["mode"]), str(cfg["algorithm"]),
                         int(cfg["grad_bytes"]), int(cfg["bucket_bytes"]), float(cfg["compute_ms"]),
                         float(cfg["rank_compute_ms"]), steps if scale else [])  # fmt: skip
+    except IncompleteRun:
+        raise
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise AnalysisError(f"{d}: not a readable collbench scale run ({type(exc).__name__}: {exc})") from None
 
 
-def load_study(paths: list[str]) -> list[ScaleRun]:
-    runs = [load_scale_run(d) for d in find_scale_runs(paths)]
+class IncompleteRun(AnalysisError):
+    """A scale run that did not finish (killed, timed out, still running): the study leaves it out."""
+
+
+def load_study(paths: list[str], skipped: list[str] | None = None) -> list[ScaleRun]:
+    """The scale runs under ``paths`` (one step shape). Runs that did not finish are left out and named in
+    ``skipped`` when a list is given, else refused."""
+    runs = []
+    for d in find_scale_runs(paths):
+        try:
+            runs.append(load_scale_run(d))
+        except IncompleteRun as exc:
+            if skipped is None:
+                raise
+            skipped.append(f"left out: {exc}")
+    if not runs:
+        raise AnalysisError(f"no complete collbench scale runs under {', '.join(paths)}")
     shapes = {(r.grad_bytes, r.compute_ms) for r in runs}
     if len(shapes) > 1:
         raise AnalysisError("the runs differ in --grad-bytes or --compute-ms: one study holds one step "

@@ -77,14 +77,15 @@ def _study(args: argparse.Namespace) -> int:
         raise UsageError(f"--gpu-hour-usd must be a finite number >= 0, got {args.gpu_hour_usd:g}")
     if not 0 <= args.boot <= 100_000:
         raise UsageError(f"--boot must be between 0 and 100000, got {args.boot}")
-    runs = scaling_study.load_study(args.study)
+    skipped: list[str] = []
+    runs = scaling_study.load_study(args.study, skipped)
     out = claim_output_dir(args.out, scaling_study.STUDY_OUTPUTS, args.force)
     predictor, summary = (build_predictor(args.fits, "all_reduce", n_boot=args.boot) if args.fits
                           else (None, []))  # fmt: skip
     df, notes = scaling_study.study_table(runs, predictor, args.gpu_hour_usd)
     if predictor is None:
         notes.append("no --fits: measured only")
-    notes = [f"fit: {s}" for s in summary] + list(getattr(predictor, "warnings", [])) + notes
+    notes = [f"fit: {s}" for s in summary] + list(getattr(predictor, "warnings", [])) + skipped + notes
     written = scaling_study.write_study(df, notes, out)
     if args.json:
         print(json.dumps({"out": str(out), "rows": len(df), "notes": notes}))

@@ -170,3 +170,16 @@ def test_a_damaged_scale_run_is_one_line(tmp_path: Path) -> None:
         ss.load_study([str(tmp_path)])
     proc = _cli(["scale", "--study", str(tmp_path), "--out", str(tmp_path / "s")])
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_an_unfinished_run_is_left_out_and_named(tmp_path: Path) -> None:
+    _scale_run(tmp_path, 1, "weak", 4 * 2**20)
+    d = _scale_run(tmp_path, 2, "weak", 4 * 2**20)
+    meta = json.loads((d / "run.json").read_text())
+    meta["status"] = "incomplete"
+    (d / "run.json").write_text(json.dumps(meta))
+    skipped: list[str] = []
+    runs = ss.load_study([str(tmp_path)], skipped)
+    assert [r.world_size for r in runs] == [1] and len(skipped) == 1 and d.name in skipped[0]
+    with pytest.raises(ss.AnalysisError, match="not complete"):
+        ss.load_study([str(tmp_path)])
