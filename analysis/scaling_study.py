@@ -219,20 +219,24 @@ def load_study(paths: list[str], skipped: list[str] | None = None) -> list[Scale
     return runs
 
 
-def fit_amdahl(p: list[float], speedup: list[float]) -> float:
-    """Serial fraction s of Amdahl's law S = 1 / (s + (1 - s) / p), least squares on 1/S - 1/p = s (1 - 1/p)."""
-    xs = [1 - 1 / q for q in p if q > 1]
-    ys = [1 / s - 1 / q for q, s in zip(p, speedup, strict=True) if q > 1]
+def _least_squares(xs: list[float], ys: list[float]) -> float:
+    """s minimising sum (y - s x)^2 over s in [0, 1] (one parameter: the clamped unconstrained optimum)."""
     den = sum(x * x for x in xs)
-    return sum(x * y for x, y in zip(xs, ys, strict=True)) / den if den else math.nan
+    return min(1.0, max(0.0, sum(x * y for x, y in zip(xs, ys, strict=True)) / den)) if den else math.nan
+
+
+def fit_amdahl(p: list[float], speedup: list[float]) -> float:
+    """Serial fraction s in [0, 1] of Amdahl's law S = 1 / (s + (1 - s) / p), least squares on
+    1/S - 1/p = s (1 - 1/p). s = 1 says the law cannot explain the points: no speedup at all, or a slowdown
+    (communication that grows with p is no serial fraction)."""
+    pts = [(q, s) for q, s in zip(p, speedup, strict=True) if q > 1]
+    return _least_squares([1 - 1 / q for q, _ in pts], [1 / s - 1 / q for q, s in pts])
 
 
 def fit_gustafson(p: list[float], speedup: list[float]) -> float:
-    """Serial fraction s of Gustafson's law S = p - s (p - 1), least squares on p - S = s (p - 1)."""
-    xs = [q - 1 for q in p if q > 1]
-    ys = [q - s for q, s in zip(p, speedup, strict=True) if q > 1]
-    den = sum(x * x for x in xs)
-    return sum(x * y for x, y in zip(xs, ys, strict=True)) / den if den else math.nan
+    """Serial fraction s in [0, 1] of Gustafson's law S = p - s (p - 1), least squares on p - S = s (p - 1)."""
+    pts = [(q, s) for q, s in zip(p, speedup, strict=True) if q > 1]
+    return _least_squares([q - 1 for q, _ in pts], [q - s for q, s in pts])
 
 
 def amdahl(p: float, s: float) -> float:
@@ -336,6 +340,10 @@ def study_table(runs: list[ScaleRun], predictor: Any | None = None,
         if (part["world_size"] > 1).any():
             s = fitter(list(part["world_size"]), list(part["speedup"]))
             notes.append(f"{law} ({mode} scaling) fitted to the measured speedups: serial fraction s = {s:.3f}")
+            if s >= 1 and law == "Amdahl":
+                notes.append("Amdahl's law cannot follow these points (s reaches its bound 1): the step slows down as "
+                             "p grows, since the all-reduce time grows with p while compute shrinks; a serial "
+                             "fraction alone never makes more ranks slower")  # fmt: skip
     return df, notes
 
 

@@ -38,6 +38,8 @@ def test_amdahl_and_gustafson_recover_their_serial_fraction() -> None:
     assert ss.fit_amdahl(ps, [ss.amdahl(p, 0.12) for p in ps]) == pytest.approx(0.12)
     assert ss.fit_gustafson(ps, [ss.gustafson(p, 0.3) for p in ps]) == pytest.approx(0.3)
     assert math.isnan(ss.fit_amdahl([1], [1.0]))
+    assert ss.fit_amdahl([1, 2, 4], [1.0, 0.8, 0.6]) == 1.0  # a slowdown: the law's bound, never s > 1
+    assert ss.fit_gustafson([1, 2, 4], [1.0, 2.0, 4.0]) == 0.0  # linear speedup: no serial part
 
 
 def _true_bucket_ms(p: int, bucket: int) -> list[float]:
