@@ -368,31 +368,35 @@ def plot(df: pd.DataFrame, figs: Path) -> list[Path]:
     paths = []
     fracs = serial_fractions(df)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = {"strong": "tab:blue", "weak": "tab:red"}
     for mode, part in df.groupby("mode"):
+        color = colors.get(str(mode), "tab:green")
         main = part[part["bucket_bytes"] == part["bucket_bytes"].max()].sort_values("world_size")
         p = main["world_size"].to_numpy(dtype=float)
         t, lo, hi = (main[c].to_numpy(dtype=float) for c in ("step_ms_measured", "step_ms_measured_lo",
                                                               "step_ms_measured_hi"))  # fmt: skip
         s = main["speedup"].to_numpy(dtype=float)
         err = [s - s * t / hi, s * t / lo - s]  # speedup ~ 1 / T: the step's CI mapped onto the speedup
-        axes[0].errorbar(p, s, yerr=err, marker="o", capsize=3, label=f"{mode}: measured")
-        axes[1].errorbar(p, s / p, yerr=[e / p for e in err], marker="o", capsize=3, label=f"{mode}: measured")
+        axes[0].errorbar(p, s, yerr=err, marker="o", capsize=3, color=color, label=f"{mode}: measured")
+        axes[1].errorbar(p, s / p, yerr=[e / p for e in err], marker="o", capsize=3, color=color,
+                         label=f"{mode}: measured (95% CI)")  # fmt: skip
         if main["step_ms_predicted"].notna().any():
             sp = main["speedup_predicted"].to_numpy(dtype=float)
             tp = main["step_ms_predicted"].to_numpy(dtype=float)
             s_lo = sp * tp / main["step_ms_predicted_hi"].to_numpy(dtype=float)
             s_hi = sp * tp / main["step_ms_predicted_lo"].to_numpy(dtype=float)
-            line = axes[0].plot(p, sp, "--", label=f"{mode}: predicted (fits)")[0]
-            axes[0].fill_between(p, s_lo, s_hi, color=line.get_color(), alpha=0.15)
-            axes[1].plot(p, sp / p, "--", color=line.get_color(), label=f"{mode}: predicted (fits)")
-            axes[1].fill_between(p, s_lo / p, s_hi / p, color=line.get_color(), alpha=0.15)
+            axes[0].plot(p, sp, "--", color=color, alpha=0.7, label=f"{mode}: predicted (fits)")
+            axes[0].fill_between(p, s_lo, s_hi, color=color, alpha=0.15)
+            axes[1].plot(p, sp / p, "--", color=color, alpha=0.7, label=f"{mode}: predicted (fits, interval)")
+            axes[1].fill_between(p, s_lo / p, s_hi / p, color=color, alpha=0.15)
         sfrac = fracs.get(mode, math.nan)
         if math.isfinite(sfrac):
             grid = [1 + (max(p) - 1) * k / 50 for k in range(51)]
             law = amdahl if mode == "strong" else gustafson
             name = "Amdahl" if mode == "strong" else "Gustafson"
-            axes[0].plot(grid, [law(q, sfrac) for q in grid], ":", label=f"{mode}: {name} fit, s = {sfrac:.3f}")
-            axes[1].plot(grid, [law(q, sfrac) / q for q in grid], ":", label=f"{mode}: {name} fit")
+            axes[0].plot(grid, [law(q, sfrac) for q in grid], ":", color=color,
+                         label=f"{mode}: {name} fit, s = {sfrac:.3f}")  # fmt: skip
+            axes[1].plot(grid, [law(q, sfrac) / q for q in grid], ":", color=color, label=f"{mode}: {name} fit")
     top = float(df["world_size"].max())
     axes[0].plot([1, top], [1, top], color="grey", lw=0.8, label="ideal")
     axes[0].set(xlabel="world size p", ylabel="speedup", title="Speedup vs p")
