@@ -335,10 +335,11 @@ def study_table(runs: list[ScaleRun], predictor: Any | None = None,
         df["usd_per_1000_steps"] = 1000 * df["usd_per_step"]
         df["usd_per_step_predicted"] = df["step_ms_predicted"] * per_ms
         df["usd_per_1000_steps_predicted"] = 1000 * df["usd_per_step_predicted"]
-    for mode, law, fitter in (("strong", "Amdahl", fit_amdahl), ("weak", "Gustafson", fit_gustafson)):
+    fracs = serial_fractions(df)
+    for mode, law in (("strong", "Amdahl"), ("weak", "Gustafson")):
         part = df[df["mode"] == mode]
         if (part["world_size"] > 1).any():
-            s = fitter(list(part["world_size"]), list(part["speedup"]))
+            s = fracs[mode]
             notes.append(f"{law} ({mode} scaling) fitted to the measured speedups: serial fraction s = {s:.3f}")
             if s >= 1 and law == "Amdahl":
                 notes.append("Amdahl's law cannot follow these points (s reaches its bound 1): the step slows down as "
@@ -347,12 +348,21 @@ def study_table(runs: list[ScaleRun], predictor: Any | None = None,
     return df, notes
 
 
+def main_rows(part: pd.DataFrame) -> pd.DataFrame:
+    """The scaling curve of one mode: the rows of the bucket size measured at the most world sizes (the largest
+    on a tie), by world size; the other bucket sizes are the bucket curve."""
+    counts = part.groupby("bucket_bytes")["world_size"].nunique()
+    bucket = max(counts.index, key=lambda b: (counts[b], b))
+    return part[part["bucket_bytes"] == bucket].sort_values("world_size")
+
+
 def serial_fractions(df: pd.DataFrame) -> dict[str, float]:
-    """Amdahl's s from the strong rows, Gustafson's from the weak rows (nan without p > 1)."""
+    """Amdahl's s from the strong scaling curve, Gustafson's from the weak one (nan without rows)."""
     out = {}
     for mode, fitter in (("strong", fit_amdahl), ("weak", fit_gustafson)):
         part = df[df["mode"] == mode]
-        out[mode] = fitter(list(part["world_size"]), list(part["speedup"])) if len(part) else math.nan
+        main = main_rows(part) if len(part) else part
+        out[mode] = fitter(list(main["world_size"]), list(main["speedup"])) if len(main) else math.nan
     return out
 
 
@@ -371,13 +381,15 @@ def plot(df: pd.DataFrame, figs: Path) -> list[Path]:
     colors = {"strong": "tab:blue", "weak": "tab:red"}
     for mode, part in df.groupby("mode"):
         color = colors.get(str(mode), "tab:green")
-        main = part[part["bucket_bytes"] == part["bucket_bytes"].max()].sort_values("world_size")
+        main = main_rows(part)
         p = main["world_size"].to_numpy(dtype=float)
         t, lo, hi = (main[c].to_numpy(dtype=float) for c in ("step_ms_measured", "step_ms_measured_lo",
                                                               "step_ms_measured_hi"))  # fmt: skip
         s = main["speedup"].to_numpy(dtype=float)
         err = [s - s * t / hi, s * t / lo - s]  # speedup ~ 1 / T: the step's CI mapped onto the speedup
-        axes[0].errorbar(p, s, yerr=err, marker="o", capsize=3, color=color, label=f"{mode}: measured")
+        buckets_label = f"{main['bucket_bytes'].iloc[0] / 2**20:g} MiB buckets"
+        axes[0].errorbar(p, s, yerr=err, marker="o", capsize=3, color=color,
+                         label=f"{mode} ({buckets_label}): measured")  # fmt: skip
         axes[1].errorbar(p, s / p, yerr=[e / p for e in err], marker="o", capsize=3, color=color,
                          label=f"{mode}: measured (95% CI)")  # fmt: skip
         if main["step_ms_predicted"].notna().any():
