@@ -83,3 +83,9 @@ def test_one_bucket_cannot_overlap(tmp_path: Path) -> None:
     assert summary["status"] == "complete" and summary["mode"] == "weak"
     for s in _steps(Path(summary["run_dir"])):
         assert s["exposed_ms"] >= s["comm_ms"] - 0.01
+
+
+def test_emulate_runs_scale_across_nodes() -> None:
+    from collbench.commands.emulate import _command
+
+    assert _command(["--", "scale", "--grad-bytes", "16M"]) == ("scale", "--grad-bytes", "16M")
