@@ -431,6 +431,7 @@ def plot(df: pd.DataFrame, figs: Path) -> list[Path]:
                 ax.plot(mib, g["comm_exposed_ms_predicted"], "--", color=line.get_color(), label="predicted")
         ax.set(xscale="log", xlabel="bucket size (MiB)", ylabel="exposed communication (ms)",
                title="Exposed communication vs bucket size")  # fmt: skip
+        ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         fig.tight_layout()
