@@ -262,6 +262,8 @@ def scale_rank(config: RunConfig, plan: ScalePlan, emit: Any) -> None:
 
     def step() -> dict[str, float]:
         grads.fill_(float(rank + 1))
+        if dev == "cuda":
+            torch.cuda.synchronize()  # the step starts on an idle GPU
         dist.barrier(group=control)
         t0 = time.perf_counter()
         comm.busy_s, comm.last_end = 0.0, 0.0
