@@ -89,3 +89,17 @@ def test_emulate_runs_scale_across_nodes() -> None:
     from collbench.commands.emulate import _command
 
     assert _command(["--", "scale", "--grad-bytes", "16M"]) == ("scale", "--grad-bytes", "16M")
+
+
+@pytest.mark.timeout(120)
+def test_a_hand_written_algorithm_with_a_remainder_bucket(tmp_path: Path) -> None:
+    """Any registry algorithm carries the buckets; 3 ranks, 40 KiB in 16 KiB buckets: two full ones and a
+    remainder, every gradient checked."""
+    args = ["scale", "--nprocs", "3", "--grad-bytes", "40K", "--bucket-bytes", "16K", "--algorithm", "ring",
+            "--compute-ms", "20", "--steps", "2", "-w", "1", "--out", str(tmp_path), "--json"]  # fmt: skip
+    proc = run_cli(args, timeout=110)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    meta = json.loads((Path(summary["run_dir"]) / "run.json").read_text())
+    assert meta["config"]["algorithm"] == "ring" and meta["config"]["n_buckets"] == 3 and meta["world_size"] == 3
+    assert summary["n_wrong"] == 0 and summary["n_steps"] == 2
