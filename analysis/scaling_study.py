@@ -5,8 +5,8 @@ One run (``bench.scale_step`` measured it): a step's figure is its slowest rank'
 robust estimate of ``bench.stats`` (fast-mode median, 95 % order-statistic CI) over its timed steps, like any
 point of ``collbench run``.
 
-The study: one row per (mode, world size, bucket size, algorithm), the runs of one key pooled. Speedup and
-efficiency against the one-rank run of the same mode (docs/scale.md): strong scaling (fixed global batch)
+The study: one row per (mode, world size, bucket size, algorithm, ranks per node), the runs of one key pooled.
+Speedup and efficiency against the one-rank run of the same mode (docs/scale.md): strong scaling (fixed global batch)
 speedup = T(1) / T(p), efficiency = speedup / p; weak scaling (fixed per-rank batch) speedup = p T(1) / T(p),
 efficiency = T(1) / T(p). Without a one-rank run, T(1) is the compute time alone (said in the notes).
 
@@ -273,11 +273,11 @@ def study_table(runs: list[ScaleRun], predictor: Any | None = None,
                 gpu_hour_usd: float | None = None) -> tuple[pd.DataFrame, list[str]]:  # fmt: skip
     """scale.csv's rows (module docstring) and notes for the reader."""
     notes: list[str] = []
-    groups: dict[tuple[str, int, int, str], list[ScaleRun]] = {}
+    groups: dict[tuple[str, int, int, str, int], list[ScaleRun]] = {}
     for r in runs:
-        groups.setdefault((r.mode, r.world_size, r.bucket_bytes, r.algorithm), []).append(r)
+        groups.setdefault((r.mode, r.world_size, r.bucket_bytes, r.algorithm, r.ranks_per_node), []).append(r)
     rows = []
-    for (mode, p, bucket, alg), rs in sorted(groups.items()):
+    for (mode, p, bucket, alg, _), rs in sorted(groups.items()):
         steps = [s for r in rs for s in r.steps]
         if not steps:
             continue
@@ -349,11 +349,12 @@ def study_table(runs: list[ScaleRun], predictor: Any | None = None,
 
 
 def main_rows(part: pd.DataFrame) -> pd.DataFrame:
-    """The scaling curve of one mode: the rows of the bucket size measured at the most world sizes (the largest
-    on a tie), by world size; the other bucket sizes are the bucket curve."""
-    counts = part.groupby("bucket_bytes")["world_size"].nunique()
-    bucket = max(counts.index, key=lambda b: (counts[b], b))
-    return part[part["bucket_bytes"] == bucket].sort_values("world_size")
+    """The scaling curve of one mode: the rows of the (bucket size, ranks per node) measured at the most world
+    sizes (on a tie the largest bucket, then the fewest ranks per node), by world size; the other bucket sizes
+    are the bucket curve."""
+    counts = part.groupby(["bucket_bytes", "ranks_per_node"])["world_size"].nunique()
+    bucket, rpn = max(counts.index, key=lambda k: (counts[k], k[0], -k[1]))
+    return part[(part["bucket_bytes"] == bucket) & (part["ranks_per_node"] == rpn)].sort_values("world_size")
 
 
 def serial_fractions(df: pd.DataFrame) -> dict[str, float]:
@@ -420,10 +421,11 @@ def plot(df: pd.DataFrame, figs: Path) -> list[Path]:
     paths.append(figs / "scaling_measured_vs_predicted.png")
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
-    multi = df.groupby(["mode", "world_size"]).filter(lambda g: g["bucket_bytes"].nunique() > 1)
+    keys = ["mode", "world_size", "ranks_per_node"]
+    multi = df.groupby(keys).filter(lambda g: g["bucket_bytes"].nunique() > 1)
     if not multi.empty:
         fig, ax = plt.subplots(figsize=(6, 4))
-        for (mode, p), g in multi.groupby(["mode", "world_size"]):
+        for (mode, p, _), g in multi.groupby(keys):
             g = g.sort_values("bucket_bytes")
             mib = g["bucket_bytes"] / 2**20
             line = ax.plot(mib, g["comm_exposed_ms"], "o-", label=f"{mode}, p = {p}: measured")[0]
@@ -455,14 +457,16 @@ def _cell(v: object) -> str:
 def markdown(df: pd.DataFrame, notes: list[str], figures: list[Path], base: Path) -> str:
     """scale.md: the table (measured with CI next to predicted with interval), the notes and the figures."""
     lines = ["# collbench scale: measured vs predicted", "",
-             "| p | mode | bucket | step ms measured [95% CI] | predicted [interval] | error % | exposed ms | "
-             "predicted exposed | speedup | predicted | efficiency | predicted | comm/compute | explained by |",
-             "|" + "---|" * 14]  # fmt: skip
+             "| p | nodes x ranks | mode | bucket | step ms measured [95% CI] | predicted [interval] | error % | "
+             "exposed ms | predicted exposed | speedup | predicted | efficiency | predicted | comm/compute | "
+             "explained by |",
+             "|" + "---|" * 15]  # fmt: skip
     for r in df.to_dict(orient="records"):
         meas = f"{r['step_ms_measured']:.1f} [{r['step_ms_measured_lo']:.1f}, {r['step_ms_measured_hi']:.1f}]"
         pred = ("-" if not math.isfinite(r["step_ms_predicted"]) else
                 f"{r['step_ms_predicted']:.1f} [{r['step_ms_predicted_lo']:.1f}, {r['step_ms_predicted_hi']:.1f}]")
-        cells = [r["world_size"], r["mode"], f"{r['bucket_bytes'] / 2**20:g} MiB", meas, pred, r["error_pct"],
+        cells = [r["world_size"], f"{r['nnodes']} x {r['ranks_per_node']}", r["mode"],
+                 f"{r['bucket_bytes'] / 2**20:g} MiB", meas, pred, r["error_pct"],
                  r["comm_exposed_ms"], r["comm_exposed_ms_predicted"], r["speedup"], r["speedup_predicted"],
                  r["efficiency"], r["efficiency_predicted"], r["comm_to_compute"], r["explained_by"] or "-"]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
