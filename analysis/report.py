@@ -338,11 +338,27 @@ def _world_sizes(pred: object, grad_bytes: int) -> tuple[list[int], str]:
     return kept, why
 
 
+def scale_blocks(study: Path, figs: Path) -> list[Block]:
+    """The measured scaling study of ``collbench scale --study`` (its scale.csv; its figures copied into
+    ``figs``, so the report stays one folder), when given."""
+    import shutil
+
+    from analysis.scaling_study import report_section
+
+    header, rows, notes, found = report_section(study)
+    figs.mkdir(parents=True, exist_ok=True)
+    figures = [Path(shutil.copyfile(f, figs / f"scale_{f.name}")) for f in found]
+    return [Block("h2", "Scaling study: measured step vs prediction from the fits"),
+            Block("table", header=tuple(header), rows=tuple(tuple(r) for r in rows)),
+            Block("list", rows=tuple((n,) for n in notes) or (("no law fitted (no p > 1)",),)),
+            *[Block("img", f.stem.replace("_", " "), path=f) for f in figures]]  # fmt: skip
+
+
 def build(runs: list[Run], fits: pd.DataFrame | None, figs: Path, *, peak_gbps: float | None = None,
           gamma_gbps: float | None = None, grad_bytes: int | None = None, compute_ms: float | None = None,
           overlap: float = 0.0, title: str | None = None, fit_error: str | None = None,
           hardware_overrides: dict | None = None, baseline: list[Run] | None = None,
-          n_boot: int = 100) -> list[Block]:  # fmt: skip
+          n_boot: int = 100, scale_dir: Path | None = None) -> list[Block]:  # fmt: skip
     """The report's blocks; its figures are drawn into ``figs``. Fitting and writing are the caller's steps.
 
     Order: the headline cards (is the number good?), busbw vs size, what changed, the verdict detail, which
@@ -385,6 +401,8 @@ def build(runs: list[Run], fits: pd.DataFrame | None, figs: Path, *, peak_gbps: 
             blocks += [Block("h2", caption + ": table"), Block("table", header=tuple(table.columns), rows=rows)]
         except AnalysisError as exc:
             blocks += [Block("h2", caption), Block("p", f"Scaling prediction unavailable: {exc}")]
+    if scale_dir is not None:
+        blocks += scale_blocks(scale_dir, figs)
     blocks += [Block("h2", "Runs"), _metadata(runs, ms)]
     if fits is not None and not fits.empty:
         blocks += [Block("h2", "Fits"),

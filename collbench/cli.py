@@ -37,6 +37,8 @@ COMMANDS: dict[str, Command] = {
                      ranks=True),  # fmt: skip
     "hunt": Command("hunt", "find the slow nodes and NICs in few rounds of sub-group tests (exit 1); --simulate N",
                     ranks=True),  # fmt: skip
+    "scale": Command("scale", "a data-parallel training step at this world size; --study: scaling vs prediction",
+                     ranks=True),  # fmt: skip
     "fit": Command("fit", "alpha-beta(-gamma) fits per curve and across world sizes; writes fits.csv"),
     "report": Command("report", "Markdown + HTML report with plots of one or more runs"),
     "compare": Command("compare", "per-point change between two runs with significance; exit 1 on a regression"),
@@ -44,7 +46,7 @@ COMMANDS: dict[str, Command] = {
     "predict": Command("predict", "time, busbw and best algorithm at unmeasured sizes / world sizes, from a fit"),
     "verdict": Command("verdict", "is my number good? peak busbw against the link / network roof, with the reason"),
     "export": Command("export", "figures in other tools' formats: --astra-sim, --simai, --csv, --prometheus"),
-    "emulate": Command("emulate", "a cluster on this machine: run or pairs across emulated nodes and NICs (root)"),
+    "emulate": Command("emulate", "a cluster on this machine: run, pairs, hunt, scale across emulated nodes (root)"),
 }
 
 

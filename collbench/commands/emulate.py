@@ -15,7 +15,7 @@ from pathlib import Path
 from bench.errors import UsageError
 
 #: the collbench commands that run ranks, and so can run across emulated nodes
-RANK_COMMANDS = ("run", "pairs", "hunt")
+RANK_COMMANDS = ("run", "pairs", "hunt", "scale")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

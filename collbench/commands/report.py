@@ -4,6 +4,7 @@ and fits.csv beside it."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from analysis import fits_table, hardware
 from analysis.outputs import claim_output_dir
@@ -28,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--boot", type=int, default=100, help="bootstrap replicates of the fits (default 100)")
     parser.add_argument("--baseline", nargs="+", help="earlier run(s): the report opens with what changed against "
                         "them (collbench compare's rule, 10%% threshold)")
+    parser.add_argument("--scale", metavar="DIR", help="a collbench scale --study directory: its measured scaling "
+                        "study (scale.csv and figures) joins the report")
     add_hardware_arguments(parser)
 
 
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     blocks = build(runs, fits, out / "figures", peak_gbps=args.peak_gbps, gamma_gbps=args.gamma_gbps, n_boot=args.boot,
                    grad_bytes=grad, compute_ms=args.compute_ms, overlap=args.overlap, title=args.title,
                    fit_error=why, hardware_overrides=overrides,
-                   baseline=baseline)  # fmt: skip
+                   baseline=baseline, scale_dir=Path(args.scale) if args.scale else None)  # fmt: skip
     (out / "report.md").write_text(to_markdown(blocks, out))
     (out / "report.html").write_text(to_html(blocks, blocks[0].text))
     n_figs = sum(b.kind == "img" for b in blocks)
