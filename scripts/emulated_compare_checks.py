@@ -23,12 +23,12 @@ PACKAGES = ("bench", "collectives", "analysis", "collbench", "pyproject.toml")
 #: 10 % more bytes and, network-bound, takes about 10 % longer; the result stays exact
 PADDED_RING = '''
 
-def _ring_padded(tensor, op=ReduceOp.SUM, group=None):
+def _ring_padded(tensor, op=ReduceOp.SUM, group=None, **kw):
     import torch
 
     flat = tensor.reshape(-1)
     buf = torch.cat([flat, torch.zeros(max(1, flat.numel() // 10), dtype=flat.dtype, device=flat.device)])
-    ALGORITHMS_UNPADDED["ring"](buf, op, group)
+    ALGORITHMS_UNPADDED["ring"](buf, op, group, **kw)
     flat.copy_(buf[: flat.numel()])
 
 
