@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -65,6 +66,21 @@ class Sink:
             self.writer.set_rank_meta(payload)
         elif kind == protocol.TICK and payload and self.on_progress is not None:
             self.on_progress(payload)
+
+
+class ResultSink(Sink):
+    """A Sink for the commands whose rank 0 emits one RESULT (pairs, hunt, scale): keeps it in ``result`` and prints
+    warnings to stderr; their run directories hold no points."""
+
+    def __init__(self, writer: RunWriter) -> None:
+        super().__init__(writer, lambda m: None, lambda msg: print(f"collbench: warning: {msg}", file=sys.stderr))
+        self.result: dict[str, Any] = {}
+
+    def handle(self, kind: str, payload: Any) -> None:
+        if kind == protocol.RESULT:
+            self.result.update(payload)
+        else:
+            super().handle(kind, payload)
 
 
 PORT_ATTEMPTS = 3  # a free port can be taken by another process before rank 0 listens on it

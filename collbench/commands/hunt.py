@@ -138,9 +138,8 @@ def summary(data: dict[str, Any], quiet: bool) -> list[str]:
 
 def _measure(args: argparse.Namespace, argv: list[str]) -> int:
     """Validate, launch, write, print; exit 0 (nothing blamed), 1 (blamed or failed)."""
-    from bench import protocol
     from bench.hunt import hunt_rank, validate
-    from bench.launch import Outcome, Sink, run_spawned, run_torchrun, torchrun_env
+    from bench.launch import Outcome, ResultSink, run_spawned, run_torchrun, torchrun_env
     from bench.run import new_run_dir
     from bench.run_writer import RunWriter, base_metadata
 
@@ -157,16 +156,8 @@ def _measure(args: argparse.Namespace, argv: list[str]) -> int:
                    "nprocs": world}  # fmt: skip
     writer = RunWriter(run_dir, base_metadata(run_dir, ["collbench", *argv], "torchrun" if env else "spawn",
                                               meta_config))  # fmt: skip
-    got: dict[str, Any] = {}
-
-    class _HuntSink(Sink):
-        def handle(self, kind: str, payload: Any) -> None:
-            if kind == protocol.RESULT:
-                got.update(payload)
-            else:
-                super().handle(kind, payload)
-
-    sink = _HuntSink(writer, lambda m: None, lambda msg: print(f"collbench: warning: {msg}", file=sys.stderr))
+    sink = ResultSink(writer)
+    got = sink.result
     if not (args.quiet or args.json):
         print(f"# collbench hunt: {config.backend}, world size {world}, all-reduce of {plan.size_bytes} B per test, "
               f"groups of {plan.settings.group_size}")  # fmt: skip

@@ -10,10 +10,8 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
 
 from analysis.pairs import DEFAULT_LATENCY_FACTOR, DEFAULT_THRESHOLD, analyse, summary_lines, write_files
-from bench import protocol
 from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
 from bench.pairings import one_factorisation
 from bench.pairs import pairs_rank, validate
@@ -58,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     """Validate, launch, analyse, write, print; exit 0 (clean), 1 (flagged or failed). ``argv`` goes into
     run.json."""
-    from bench.launch import Outcome, Sink, run_spawned, run_torchrun, torchrun_env
+    from bench.launch import Outcome, ResultSink, run_spawned, run_torchrun, torchrun_env
     from bench.run import new_run_dir
 
     env = torchrun_env()
@@ -76,16 +74,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                    "nprocs": world}  # fmt: skip
     writer = RunWriter(run_dir, base_metadata(run_dir, ["collbench", *argv], "torchrun" if env else "spawn",
                                               meta_config))  # fmt: skip
-    got: dict[str, Any] = {}
-
-    class _PairsSink(Sink):
-        def handle(self, kind: str, payload: Any) -> None:
-            if kind == protocol.RESULT:
-                got.update(payload)
-            else:
-                super().handle(kind, payload)
-
-    sink = _PairsSink(writer, lambda m: None, lambda msg: print(f"collbench: warning: {msg}", file=sys.stderr))
+    sink = ResultSink(writer)
+    got = sink.result
     t0 = time.monotonic()
     if not (args.quiet or args.json):
         print(f"# collbench pairs: {config.backend}, world size {world}, {len(one_factorisation(world))} rounds, "

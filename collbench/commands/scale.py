@@ -14,10 +14,8 @@ import json
 import math
 import sys
 import time
-from typing import Any
 
 from analysis import scaling_study
-from bench import protocol
 from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from bench.scale_step import MODES, check_values
 from bench.sizes import format_size
@@ -102,7 +100,7 @@ def _study(args: argparse.Namespace) -> int:
 def _measure(args: argparse.Namespace, argv: list[str]) -> int:
     """Validate, launch, summarise, write, print."""
     check_values(args)  # the torch-free checks first: one line before torch is even imported
-    from bench.launch import Outcome, Sink, run_spawned, run_torchrun, torchrun_env
+    from bench.launch import Outcome, ResultSink, run_spawned, run_torchrun, torchrun_env
     from bench.run import new_run_dir, topology
     from bench.run_writer import RunWriter, base_metadata
     from bench.scale_step import CPU_COMPUTE, CUDA_COMPUTE, scale_rank, validate
@@ -122,16 +120,8 @@ def _measure(args: argparse.Namespace, argv: list[str]) -> int:
                    "warmup": plan.warmup, "compute_kind": compute_kind, "nprocs": world}  # fmt: skip
     writer = RunWriter(run_dir, base_metadata(run_dir, ["collbench", *argv], "torchrun" if env else "spawn",
                                               meta_config))  # fmt: skip
-    got: dict[str, Any] = {}
-
-    class _ScaleSink(Sink):
-        def handle(self, kind: str, payload: Any) -> None:
-            if kind == protocol.RESULT:
-                got.update(payload)
-            else:
-                super().handle(kind, payload)
-
-    sink = _ScaleSink(writer, lambda m: None, lambda msg: print(f"collbench: warning: {msg}", file=sys.stderr))
+    sink = ResultSink(writer)
+    got = sink.result
     quiet = args.json
     if not quiet:
         print(f"# collbench scale: {config.backend}, world size {world}, {plan.mode} scaling, all_reduce/"

@@ -24,9 +24,9 @@ COPY = ("bench", "collectives", "analysis", "benchmarks", "pyproject.toml")
 # result stays right and only the time doubles)
 SLOW_RING = '''
 
-def _ring_twice(tensor, op=ReduceOp.SUM, group=None):
-    ring(tensor.clone(), op, group)
-    ring(tensor, op, group)
+def _ring_twice(tensor, op=ReduceOp.SUM, group=None, **kw):
+    ring(tensor.clone(), op, group, **kw)
+    ring(tensor, op, group, **kw)
 
 
 ALGORITHMS["ring"] = _ring_twice
