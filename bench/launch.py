@@ -82,6 +82,26 @@ class ResultSink(Sink):
         else:
             super().handle(kind, payload)
 
+    def launch(
+        self, config: RunConfig, plan: Any, world: int, env: dict[str, int] | None, rank_main: Callable
+    ) -> tuple[Outcome, float]:
+        """Run ``rank_main`` on spawned ranks (``env`` None) or as torchrun's rank 0; the outcome and the wall time.
+
+        A harness bug becomes a "failed" outcome (the run directory still gets its status), and a run that ended
+        cleanly without rank 0's RESULT is "incomplete"."""
+        t0 = time.monotonic()
+        try:
+            if env is None:
+                outcome = run_spawned(config, plan, world, self, rank_main)
+            else:
+                outcome = run_torchrun(config, plan, self, env, rank_main)
+        except Exception as exc:  # noqa: BLE001 - never lose the file status to a harness bug
+            outcome = Outcome("failed", f"{type(exc).__name__}: {exc}")
+        wall_s = time.monotonic() - t0
+        if outcome.status == "complete" and not self.result:
+            outcome = Outcome("incomplete", "rank 0 sent no result")
+        return outcome, wall_s
+
 
 PORT_ATTEMPTS = 3  # a free port can be taken by another process before rank 0 listens on it
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 from analysis.pairs import DEFAULT_LATENCY_FACTOR, DEFAULT_THRESHOLD, analyse, summary_lines, write_files
 from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
@@ -56,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     """Validate, launch, analyse, write, print; exit 0 (clean), 1 (flagged or failed). ``argv`` goes into
     run.json."""
-    from bench.launch import Outcome, ResultSink, run_spawned, run_torchrun, torchrun_env
+    from bench.launch import ResultSink, run_torchrun, torchrun_env
     from bench.run import new_run_dir
 
     env = torchrun_env()
@@ -76,21 +75,11 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                                               meta_config))  # fmt: skip
     sink = ResultSink(writer)
     got = sink.result
-    t0 = time.monotonic()
     if not (args.quiet or args.json):
         print(f"# collbench pairs: {config.backend}, world size {world}, {len(one_factorisation(world))} rounds, "
               f"latency at {plan.small_bytes} B, bandwidth at {plan.large_bytes} B x window {plan.window}")  # fmt: skip
         print(f"# writing {run_dir}", flush=True)
-    try:
-        if env is None:
-            outcome = run_spawned(config, plan, world, sink, pairs_rank)
-        else:
-            outcome = run_torchrun(config, plan, sink, env, pairs_rank)
-    except Exception as exc:  # noqa: BLE001 - never lose the file status to a harness bug
-        outcome = Outcome("failed", f"{type(exc).__name__}: {exc}")
-    wall_s = time.monotonic() - t0
-    if outcome.status == "complete" and not got:
-        outcome = Outcome("incomplete", "rank 0 sent no result")
+    outcome, wall_s = sink.launch(config, plan, world, env, pairs_rank)
     verdict = None
     if got:
         hosts = got["hosts"]

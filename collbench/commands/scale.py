@@ -13,7 +13,6 @@ import argparse
 import json
 import math
 import sys
-import time
 
 from analysis import scaling_study
 from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
@@ -100,7 +99,7 @@ def _study(args: argparse.Namespace) -> int:
 def _measure(args: argparse.Namespace, argv: list[str]) -> int:
     """Validate, launch, summarise, write, print."""
     check_values(args)  # the torch-free checks first: one line before torch is even imported
-    from bench.launch import Outcome, ResultSink, run_spawned, run_torchrun, torchrun_env
+    from bench.launch import ResultSink, run_torchrun, torchrun_env
     from bench.run import new_run_dir, topology
     from bench.run_writer import RunWriter, base_metadata
     from bench.scale_step import CPU_COMPUTE, CUDA_COMPUTE, scale_rank, validate
@@ -129,17 +128,7 @@ def _measure(args: argparse.Namespace, argv: list[str]) -> int:
               f"{format_size(plan.bucket_bytes)}, compute {plan.rank_compute_ms:g} ms per rank")  # fmt: skip
         print(f"# compute phase: {compute_kind}")
         print(f"# writing {run_dir}", flush=True)
-    t0 = time.monotonic()
-    try:
-        if env is None:
-            outcome = run_spawned(config, plan, world, sink, scale_rank)
-        else:
-            outcome = run_torchrun(config, plan, sink, env, scale_rank)
-    except Exception as exc:  # noqa: BLE001 - never lose the file status to a harness bug
-        outcome = Outcome("failed", f"{type(exc).__name__}: {exc}")
-    wall_s = time.monotonic() - t0
-    if outcome.status == "complete" and not got:
-        outcome = Outcome("incomplete", "rank 0 sent no result")
+    outcome, wall_s = sink.launch(config, plan, world, env, scale_rank)
     summary = None
     if got:
         rows = scaling_study.step_rows(got["ranks"])
