@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from run_copies import copy_run
 
 from analysis.nccltests import DTYPES, busbw_factor, parse_text, parse_text_all, strip_prefixes
 from collbench import cli
@@ -200,7 +201,7 @@ def test_imported_runs_go_through_fit_report_compare(tmp_path: Path, capsys) -> 
         rc = cli.main(["fit", str(run)])
         err = capsys.readouterr().err
         assert rc == 0 or (rc == 2 and "nothing to fit" in err and len(err.strip().splitlines()) == 1), (name, err)
-        assert cli.main(["compare", str(run), str(_copy_run(run, tmp_path))]) == 0, (name, capsys.readouterr().err)
+        assert cli.main(["compare", str(run), str(copy_run(run, tmp_path))]) == 0, (name, capsys.readouterr().err)
         capsys.readouterr()
     # report renders figures: a few representative logs (0-byte rows, one size, world size 1, many ranks,
     # bandwidths printed as 0.00 at every size)
@@ -412,17 +413,6 @@ def test_sendrecv_logs_import_as_a_ring_shift(tmp_path: Path, capsys) -> None:
     log = parse_text((DATA / "nccl-tests-214-sendrecv-a40-2node.log").read_text())
     assert log.collective == "all_reduce" and "pass --collective send_recv" in log.collective_source
     for run in (old, new):
-        assert cli.main(["compare", str(run), str(_copy_run(run, tmp_path))]) == 0
+        assert cli.main(["compare", str(run), str(copy_run(run, tmp_path))]) == 0
     assert cli.main(["fit", str(new)]) == 0 and cli.main(["verdict", str(new)]) == 0
     assert "nccl-tests sendrecv_perf ring_shift" in capsys.readouterr().out
-
-
-def _copy_run(run: Path, dst: Path) -> Path:
-    """A copy of ``run`` under a new run_id (compare refuses one run on both sides, a copy is a second run)."""
-    import shutil
-
-    copy = Path(shutil.copytree(run, dst / f"{Path(run).name}-copy"))
-    meta = json.loads((copy / "run.json").read_text())
-    meta["run_id"] = f"{meta['run_id']}-copy"
-    (copy / "run.json").write_text(json.dumps(meta))
-    return copy

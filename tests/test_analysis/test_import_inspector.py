@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from run_copies import copy_run
 
 from analysis.errors import AnalysisError
 from analysis.importers import detect, parse_any
@@ -91,7 +92,7 @@ def test_a_log_of_several_sizes_fits_like_the_nccl_tests_log_of_its_numbers(tmp_
     assert cli.main(["verdict", str(a), "--gpu", "gb200"]) == 0
     assert "of the" in capsys.readouterr().out
     assert cli.main(["compare", str(a), str(a)]) == 2  # one run on both sides is refused
-    assert cli.main(["compare", str(a), str(_copy_run(a, tmp_path))]) == 0
+    assert cli.main(["compare", str(a), str(copy_run(a, tmp_path))]) == 0
 
 
 def test_a_call_seen_by_several_ranks_counts_once_at_the_slowest_rank(tmp_path):
@@ -179,15 +180,3 @@ def test_cpu_timed_records_and_a_wrong_busbw_are_counted(tmp_path):
     w = "\n".join(log.warnings)
     assert "2 record(s) timed on the CPU" in w and "1 record(s) whose coll_busbw_gbs differs" in w
     assert "1 AllToAll record(s) left out" in w
-
-
-def _copy_run(run: Path, dst: Path) -> Path:
-    """A copy of ``run`` under a new run_id (compare refuses one run on both sides, a copy is a second run)."""
-    import json
-    import shutil
-
-    copy = Path(shutil.copytree(run, dst / f"{Path(run).name}-copy"))
-    meta = json.loads((copy / "run.json").read_text())
-    meta["run_id"] = f"{meta['run_id']}-copy"
-    (copy / "run.json").write_text(json.dumps(meta))
-    return copy

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from bench_helpers import ROOT, cli_env, read_run, run_cli, run_dir_from
+from run_copies import copy_run
 
 from analysis.synthetic import Hardware, write_run
 from collbench import cli
@@ -67,7 +68,7 @@ def test_send_recv_next_to_a_collective_with_an_idle_rank(tmp_path: Path, capsys
     # fit (curves; no cost model for send_recv), compare and verdict take it without a traceback
     assert cli.main(["fit", str(run_dir), "--boot", "10"]) == 0
     assert "curve  send_recv   latency" in capsys.readouterr().out
-    assert cli.main(["compare", str(run_dir), str(_copy_run(run_dir, tmp_path))]) == 0
+    assert cli.main(["compare", str(run_dir), str(copy_run(run_dir, tmp_path))]) == 0
     assert cli.main(["verdict", str(run_dir)]) == 0
     assert "uni-directional bw" in capsys.readouterr().out
 
@@ -144,17 +145,6 @@ def test_analysis_of_send_recv_at_two_world_sizes(tmp_path: Path, capsys) -> Non
     assert "| send_recv | 3 | bw (uni-directional) |" in report  # verdict rows: bw and bibw, no latency
     assert not (tmp_path / "report" / "figures" / "roofline_send_recv_p3.png").exists()
     assert (tmp_path / "report" / "figures" / "time_send_recv_p3.png").exists()
-    assert cli.main(["compare", str(runs[0]), str(_copy_run(runs[0], tmp_path))]) == 0
+    assert cli.main(["compare", str(runs[0]), str(copy_run(runs[0], tmp_path))]) == 0
     assert cli.main(["verdict", *map(str, runs)]) == 0
     capsys.readouterr()
-
-
-def _copy_run(run: Path, dst: Path) -> Path:
-    """A copy of ``run`` under a new run_id (compare refuses one run on both sides, a copy is a second run)."""
-    import shutil
-
-    copy = Path(shutil.copytree(run, dst / f"{Path(run).name}-copy"))
-    meta = json.loads((copy / "run.json").read_text())
-    meta["run_id"] = f"{meta['run_id']}-copy"
-    (copy / "run.json").write_text(json.dumps(meta))
-    return copy
