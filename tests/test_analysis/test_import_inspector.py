@@ -17,6 +17,8 @@ from collbench import cli
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 DOCUMENTED = DATA / "nccl-inspector" / "nccl-docs-documented.log"
+#: one record of a real job (a 3-node nanoGPT run), kept verbatim in DataDog/datadog-agent's tests
+DATADOG = DATA / "nccl-inspector" / "datadog-agent-nanogpt-3node-allreduce.log"
 
 
 def test_documented_records_import_as_one_run_per_collective_and_world_size():
@@ -46,6 +48,29 @@ def test_documented_records_give_a_verdict(tmp_path, capsys):
     assert "reduce_scatter p=8: 450 GB/s link roof" in text
     assert "366.1 GB/s busbw at 16 GiB = 81 % of the 450 GB/s link roof" in text
     assert "32 ranks across 4 nodes" in text  # nnodes from the records' header
+
+
+def test_a_real_jobs_record_imports_and_gets_a_verdict_but_no_fit(tmp_path, capsys):
+    """The one record of a real training job found in public (rank 1 of 3, one rank per node, 2.25 MiB AllReduce):
+    world size and nodes from its header, busbw recomputed from S and the time as the plugin wrote it, a verdict
+    that names the missing roof (the log states neither GPU nor network), and no fit (one size)."""
+    (log,), fmt = parse_any(DATADOG)
+    assert fmt == "nccl-inspector" == detect(DATADOG)
+    (pt,) = log.points
+    assert (log.collective, log.world_size, log.nnodes, log.hosts) == ("all_reduce", 3, 3,
+                                                                      ["nanogpt-nccl-test-worker-0"])  # fmt: skip
+    assert (pt["bytes"], pt["time_us"], pt["iters"], pt["in_place"]) == (2360832, 5663.0, 1, False)
+    assert pt["busbw_gbps"] == pytest.approx(0.555850, abs=5e-7)  # the record's coll_busbw_gbs
+    assert not [w for w in log.warnings if "differs" in w or "CPU" in w]
+    out = tmp_path / "runs"
+    assert cli.main(["import", str(DATADOG), "--out", str(out)]) == 0
+    capsys.readouterr()
+    (run,) = out.iterdir()
+    assert cli.main(["verdict", str(run)]) == 0
+    text = capsys.readouterr().out
+    assert "3 ranks across 3 nodes" in text and "0.5558 GB/s busbw at 2.3 MiB" in text
+    assert cli.main(["fit", str(run), "--out", str(tmp_path / "fit")]) == 2
+    assert "fewer than 3 sizes" in capsys.readouterr().err
 
 
 def _records_from_nccl_tests(path: Path, collective: str, ranks: int = 2) -> list[str]:
