@@ -73,6 +73,36 @@ def test_a_real_jobs_record_imports_and_gets_a_verdict_but_no_fit(tmp_path, caps
     assert "fewer than 3 sizes" in capsys.readouterr().err
 
 
+def test_format_v4_3_markers_carry_the_header_of_the_records_after_them(tmp_path):
+    """Format v4.3 (NVIDIA/nccl plugins/profiler/inspector/README.md at 3254c695bb3d76c1dfe93accc37807e999998972,
+    the Proxy-tracking pull request #2359): each communicator dump starts with a `dump_stats` marker carrying
+    `header` and `metadata` once; the operation lines after it have neither, and `proxy_trace` records are no
+    operations. The README's marker and AllReduce record, re-serialised one per line."""
+    marker = {"header": {"id": "0x7f8c496ae9f661", "rank": 2, "n_ranks": 8, "nnodes": 1},
+              "metadata": {"inspector_output_format_version": "v4.3", "git_rev": "",
+                           "rec_mechanism": "nccl_profiler_interface", "dump_timestamp_us": 1748030377748202,
+                           "hostname": "example-hostname", "pid": 1639453},
+              "dump_stats": {"coll_records": 1024, "coll_dropped_total": 4096, "coll_dropped_since_last_dump": 512,
+                             "p2p_records": 0, "p2p_dropped_total": 0, "p2p_dropped_since_last_dump": 0,
+                             "proxy_records": 2}}  # fmt: skip
+    coll = {"coll_perf": {"coll": "AllReduce", "coll_algo": "RING", "coll_proto": "LL", "coll_sn": 1407,
+                          "coll_msg_size_bytes": 17179869184, "coll_exec_time_us": 61974,
+                          "coll_algobw_gbs": 277.210914, "coll_busbw_gbs": 485.119099}}  # fmt: skip
+    proxy = {"proxy_trace": {"record_type": "proxy_op", "record_sn": 42, "parent_type": "coll", "parent_sn": 1407}}
+    path = tmp_path / "example-hostname-pid1639453.log"
+    path.write_text("\n".join(json.dumps(r, separators=(",", ":")) for r in (marker, coll, proxy)) + "\n")
+    assert detect(path) == "nccl-inspector"
+    (log,), _ = parse_any(path)
+    (pt,) = log.points
+    assert (log.collective, log.world_size, log.nnodes, log.hosts) == ("all_reduce", 8, 1, ["example-hostname"])
+    assert (pt["bytes"], pt["time_us"]) == (17179869184, 61974.0)
+    assert pt["busbw_gbps"] == pytest.approx(485.119099, rel=1e-6)
+    orphan = tmp_path / "orphan.log"  # an operation line whose marker was cut off: one line, exit 2
+    orphan.write_text(json.dumps(coll) + "\n")
+    with pytest.raises(AnalysisError, match="orphan.log"):
+        parse_any(orphan)
+
+
 def _records_from_nccl_tests(path: Path, collective: str, ranks: int = 2) -> list[str]:
     """Inspector records (inspector_json.cc's layout) of every out-of-place row of a real nccl-tests log: one call
     per size, seen by ``ranks`` ranks of one communicator, the last rank the slowest (the log's time)."""
