@@ -11,10 +11,11 @@ compact JSON object per line (``inspector_json.cc``, formats ``v4.0`` to ``v4.2`
 
 or ``p2p_perf`` for a send/receive (``p2p``, ``p2p_peer``, ...). Format ``v4.3`` (the README of NVIDIA/nccl at
 3254c695, pull request #2359) writes ``header`` and ``metadata`` once per communicator dump, in a ``dump_stats``
-marker, and the operation lines after it carry neither: they are read with the marker's. ``coll_msg_size_bytes`` is NCCL's count x the
-type size: each rank's buffer for AllReduce, Broadcast and Reduce, one rank's block for AllGather and
-ReduceScatter (the plugin's ``inspectorComputeOpBw`` multiplies those by n_ranks), so S, nccl-tests' size, is
-``msg`` or ``msg x n_ranks``.
+marker, and the operation lines after it carry neither: they are read with the marker's.
+
+``coll_msg_size_bytes`` is NCCL's count x the type size: each rank's buffer for AllReduce, Broadcast and Reduce,
+one rank's block for AllGather and ReduceScatter (the plugin's ``inspectorComputeOpBw`` multiplies those by
+n_ranks), so S, nccl-tests' size, is ``msg`` or ``msg x n_ranks``.
 
 One run per (collective, n_ranks): a point per message size whose samples are the calls' times. A call seen by
 several ranks of one communicator (same ``id`` and ``coll_sn``) counts once, at the slowest rank's time (the
