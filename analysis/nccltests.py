@@ -798,6 +798,10 @@ def _row_points(row: _Row, coll: str, p: int, f: float, iters: int | None, old: 
             t_max = float(v["i_max"]) if "i_max" in v else None
         except (KeyError, ValueError):
             raise AnalysisError(f"unreadable row: {row.nbytes} {row.count} {row.dtype_name} ...") from None
+        bitdiff = v.get("#bitdiff", "N/A").rstrip("*")
+        if bitdiff.upper() != "N/A" and _NUM.match(bitdiff) and float(bitdiff) > 0:  # bitwise repeatability check
+            warnings.append(f"{coll} {row.nbytes} B {'in place' if in_place else 'out of place'}: #bitdiff "
+                            f"{bitdiff}: results differed bit for bit between repeats of the same call")  # fmt: skip
         if old and time_us > 0:
             algbw = row.nbytes / time_us / 1e3
             busbw = algbw * f

@@ -254,6 +254,24 @@ def test_device_api_and_registration_options_are_recorded(tmp_path):
     assert any(w.startswith("-R 2: buffers registered (symmetric)") for w in jlog.warnings)
 
 
+def test_bitwise_repeatability_columns_are_read_and_a_difference_is_said():
+    """A newer nccl-tests' bitwise repeatability check adds `#bitdiff` after `#wrong` on each side (src/util.cu,
+    writeResultHeader: "  %8s" after "#wrong", title `out-of-place + bitwise`); the table is read as usual and a
+    non-zero count is said in the warnings. Rows written with those printf widths (no public log found)."""
+    hdr = ("#       size         count      type   redop    root     time   algbw   busbw  #wrong  #bitdiff     time   "
+           "algbw   busbw  #wrong  #bitdiff ")  # fmt: skip
+    rows = [f"{s:12d}  {s // 4:12d}  {'float':>8s}  {'sum':>6s}  {-1:6d}"
+            + "".join(f"  {t:7.2f}  {s / t / 1e3:6.2f}  {s / t / 1e3 * 1.75:6.2f}  {0:6g}  {d:8g}" for t, d in halves)
+            for s, halves in ((1 << 20, ((55.66, 0), (55.10, 0))), (1 << 22, ((120.5, 0), (121.0, 3))))]
+    text = "\n".join(["# Collective test starting: all_reduce_perf", "#", "# Bitwise Repeatability: 5 comparisons "
+                      "after one reference run ", hdr, *rows])  # fmt: skip
+    log = parse_text(text, world_size=8)
+    assert [(pt["bytes"], pt["time_us"], pt["n_wrong"]) for pt in log.points] == [
+        (1 << 20, 55.66, 0), (1 << 20, 55.10, 0), (1 << 22, 120.5, 0), (1 << 22, 121.0, 0)]
+    assert [w for w in log.warnings if "#bitdiff" in w] == [
+        "all_reduce 4194304 B in place: #bitdiff 3: results differed bit for bit between repeats of the same call"]
+
+
 def test_a_value_glued_to_its_short_option_is_read():
     """getopt reads `-R1` as `-R 1`: the command line of a real alltoall_perf run (NVIDIA/nccl issue #2169,
     "NCCL v2.30.4, -R1", copied from the thread) registers its buffers."""
