@@ -413,6 +413,11 @@ def test_real_mpi_json_counts_one_device_entry_per_process(tmp_path: Path, capsy
     assert out_of_place["bytes"] == 16 * 2**30 and out_of_place["time_us"] == 62517.395194
     assert round(out_of_place["busbw_gbps"], 6) == 480.902491 and round(in_place["busbw_gbps"], 6) == 479.686103
     assert out_of_place["iters"] == 20 and out_of_place["n_wrong"] == 0 and out_of_place["correct"]
+    # above the 450 GB/s NVLink roof of H100 SXM: NVLink SHARP (NVLS) reduces in the NVSwitch, the verdict says so
+    assert cli.main(["verdict", str(run), "--gpu", "h100-sxm"]) == 0
+    text = capsys.readouterr().out
+    assert "480.9 GB/s busbw at 16 GiB = 107 % of the 450 GB/s link roof: above the roof" in text
+    assert "NVLink SHARP" in text
 
 
 def test_sendrecv_logs_import_as_a_ring_shift(tmp_path: Path, capsys) -> None:
