@@ -2,17 +2,20 @@
 into points of the result schema, so that verdict, fit and compare see what a training job's collectives did.
 
 The plugin writes, per process, ``<host>-pid<pid>.log`` (the exporter also reads ``.jsonl`` and gzip): one
-compact JSON object per line (``inspector_json.cc``, format ``v4.0``)::
+compact JSON object per line (``inspector_json.cc``, formats ``v4.0`` to ``v4.2``)::
 
     {"header":{"id":"0x7f8c496ae9f661","comm_name":"...","rank":2,"n_ranks":8,"nnodes":1},
      "metadata":{"inspector_output_format_version":"v4.0",...,"hostname":"h","pid":1},
      "coll_perf":{"coll":"AllReduce","coll_sn":1407,"coll_msg_size_bytes":17179869184,"coll_exec_time_us":61974,
                   "coll_timing_source":"kernel_gpu","coll_algobw_gbs":277.21,"coll_busbw_gbs":485.12}}
 
-or ``p2p_perf`` for a send/receive (``p2p``, ``p2p_peer``, ...). ``coll_msg_size_bytes`` is NCCL's count x the
-type size: each rank's buffer for AllReduce, Broadcast and Reduce, one rank's block for AllGather and
-ReduceScatter (the plugin's ``inspectorComputeOpBw`` multiplies those by n_ranks), so S, nccl-tests' size, is
-``msg`` or ``msg x n_ranks``.
+or ``p2p_perf`` for a send/receive (``p2p``, ``p2p_peer``, ...). Format ``v4.3`` (the README of NVIDIA/nccl at
+3254c695, pull request #2359) writes ``header`` and ``metadata`` once per communicator dump, in a ``dump_stats``
+marker, and the operation lines after it carry neither: they are read with the marker's.
+
+``coll_msg_size_bytes`` is NCCL's count x the type size: each rank's buffer for AllReduce, Broadcast and Reduce,
+one rank's block for AllGather and ReduceScatter (the plugin's ``inspectorComputeOpBw`` multiplies those by
+n_ranks), so S, nccl-tests' size, is ``msg`` or ``msg x n_ranks``.
 
 One run per (collective, n_ranks): a point per message size whose samples are the calls' times. A call seen by
 several ranks of one communicator (same ``id`` and ``coll_sn``) counts once, at the slowest rank's time (the
@@ -47,9 +50,10 @@ MAX_SAMPLES = 2000
 
 
 def sniff(first_line: str) -> bool:
-    """True when ``first_line`` is an Inspector record (a JSON object with a ``header`` and a perf record)."""
+    """True when ``first_line`` is an Inspector record (a JSON object with a ``header`` and a perf record) or a
+    format v4.3 ``dump_stats`` marker (which carries the header of the records after it)."""
     s = first_line.lstrip()
-    return s.startswith("{") and '"header"' in s and ('"coll_perf"' in s or '"p2p_perf"' in s)
+    return s.startswith("{") and '"header"' in s and any(k in s for k in ('"coll_perf"', '"p2p_perf"', '"dump_stats"'))
 
 
 @dataclass
@@ -74,6 +78,10 @@ def _open(path: Path) -> IO[str]:
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The file's operation records, each with its ``header`` (and ``metadata``): format v4.3 writes them once per
+    communicator dump, in a ``dump_stats`` marker the operation lines after it belong to; ProxyOp/ProxyStep
+    records (``proxy_trace``, ``NCCL_INSPECTOR_ENABLE_PROXY=1``) are no operations and are passed over."""
+    context: dict[str, Any] | None = None  # the last dump_stats marker's header and metadata
     try:
         with _open(path) as f:
             for lineno, raw in enumerate(f, 1):
@@ -85,6 +93,14 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 except json.JSONDecodeError:
                     raise AnalysisError(f"{path}:{lineno}: expected one NCCL Inspector JSON record per line, got "
                                         f"{text[:60]!r}") from None  # fmt: skip
+                if isinstance(obj, dict) and "dump_stats" in obj and isinstance(obj.get("header"), dict):
+                    context = {"header": obj["header"], "metadata": obj.get("metadata") or {}}
+                    continue
+                if isinstance(obj, dict) and "proxy_trace" in obj:
+                    continue
+                if isinstance(obj, dict) and "header" not in obj and context and ("coll_perf" in obj or
+                                                                                  "p2p_perf" in obj):
+                    obj = {**context, **obj}
                 if not isinstance(obj, dict) or not isinstance(obj.get("header"), dict):
                     raise AnalysisError(f"{path}:{lineno}: expected an NCCL Inspector record with a 'header' object")
                 yield lineno, obj

@@ -122,6 +122,9 @@ _ALGO_PROTO = re.compile(r"\b(?:[Aa]lgo(?:rithm)?)\s+(\w+)\b.*?\b(?:[Pp]roto(?:c
 _ALGO_NAMES = ("Tree", "Ring", "CollNetDirect", "CollNetChain", "NVLS", "NVLSTree", "PAT")
 _PROTO_NAMES = ("LL", "LL128", "Simple")
 _LIBRARY_CODE = re.compile(r"nccl-library=(\d+)")
+#: an algorithm name in rccl-tests' algo column: NCCL's (RING, TREE, ...) or RCCL's own (Direct; RING* for a ring
+#: RCCL runs with its own kernels)
+_ALGO_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\*?")
 _TIMESTAMP_TAIL = re.compile(r"\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s*$")
 _NP = re.compile(r"\b(?:mpirun|mpiexec|mpirun\.\w+|mpiexec\.\w+)\b.*?\s(?:-np|-n|--np)\s+(\d+)")
 _FAILURE = re.compile(r"(Test (?:NCCL|CUDA) failure.*|NCCL failure.*|CUDA error.*|Test failure.*)")
@@ -270,9 +273,10 @@ def _row(line: str, header: list[str] | None) -> _Row | None:
     """The table row on ``line`` (already without prefixes), or None."""
     tokens = _TIMESTAMP_TAIL.sub("", line).split()
     algo = None
-    named = len(tokens) >= 10 and tokens[-3].isalpha() and tokens[-2].upper() in ("LL", "LL128", "SIMPLE")
+    named = len(tokens) >= 10 and _ALGO_NAME.fullmatch(tokens[-3]) and tokens[-2].upper() in ("LL", "LL128", "SIMPLE")
     if (named and (tokens[-1].isdigit() or tokens[-1] == "N/A")) or (len(tokens) >= 10 and tokens[-3:] == ["N/A"] * 3):
-        # rccl-tests -M 1 (--output_algo_proto_channels): algo proto nchannels after the in-place half
+        # rccl-tests --output_algo_proto_channels (-M 1; -A 1 in ROCm/rocm-systems' rccl-tests): algo proto
+        # nchannels after the in-place half, the algorithm as RCCL names it (RING, TREE, Direct, RING* ...)
         algo, tokens = f"{tokens[-3]}/{tokens[-2]}, {tokens[-1]} channels", tokens[:-3]
     if len(tokens) < 7 or not (tokens[0].isdigit() and tokens[1].isdigit()) or tokens[2] not in DTYPES:
         return None
@@ -657,8 +661,10 @@ def run_options(command: str | None) -> tuple[dict[str, str], list[str]]:
     environment entries to record and the warnings they call for (the table's layout is the same)."""
     env: dict[str, str] = {}
     notes: list[str] = []
-    for m in re.finditer(r"(?:^|\s)(-D|--device_implementation|-R|--local_register)[ =](\d+)", command or ""):
-        flag, value = m.group(1), int(m.group(2))
+    # getopt takes a short option's value glued to it too (-R1, as NVIDIA/nccl issue #2169's command line has it)
+    for m in re.finditer(r"(?:^|\s)(?:(-D|-R)[ =]?|(--device_implementation|--local_register)[ =])(\d+)(?!\S)",
+                         command or ""):  # fmt: skip
+        flag, value = m.group(1) or m.group(2), int(m.group(3))
         if flag in ("-D", "--device_implementation") and value > 0:
             env["nccl_tests_device_implementation"] = str(value)
             notes.append(f"-D {value}: nccl-tests' own device-API kernel {value} (NCCL 2.28 device API), not NCCL's "
@@ -792,6 +798,10 @@ def _row_points(row: _Row, coll: str, p: int, f: float, iters: int | None, old: 
             t_max = float(v["i_max"]) if "i_max" in v else None
         except (KeyError, ValueError):
             raise AnalysisError(f"unreadable row: {row.nbytes} {row.count} {row.dtype_name} ...") from None
+        bitdiff = v.get("#bitdiff", "N/A").rstrip("*")
+        if bitdiff.upper() != "N/A" and _NUM.match(bitdiff) and float(bitdiff) > 0:  # bitwise repeatability check
+            warnings.append(f"{coll} {row.nbytes} B {'in place' if in_place else 'out of place'}: #bitdiff "
+                            f"{bitdiff}: results differed bit for bit between repeats of the same call")  # fmt: skip
         if old and time_us > 0:
             algbw = row.nbytes / time_us / 1e3
             busbw = algbw * f

@@ -66,7 +66,8 @@ REFUSED = {
     "gpu-systems-lab-t4-failed-config-only.json": "stopped after its config",
 }
 #: real -J JSON file -> (collective, world size, results, samples per point)
-JSON_IMPORTS = {"gpu-systems-lab-t4-i1-all_reduce.json": ("all_reduce", 2, 1, 50)}
+JSON_IMPORTS = {"gpu-systems-lab-t4-i1-all_reduce.json": ("all_reduce", 2, 1, 50),
+                "azure-chm-nd96isr-h100-8rank-all_reduce.json": ("all_reduce", 8, 1, 0)}  # fmt: skip
 
 
 def _table(path: Path) -> tuple[list[list[str]], int]:
@@ -153,6 +154,9 @@ def test_every_json_result_matches_the_file(name: str, tmp_path: Path, capsys) -
             # the file's %lf figures agree (6 decimals; the time printed is itself rounded to 1e-6 us)
             assert abs(float(half["alg_bw"]) - pt["algbw_gbps"]) <= 5e-7 + pt["algbw_gbps"] * 1e-9
             assert abs(float(half["bus_bw"]) - pt["busbw_gbps"]) <= 5e-7 + pt["busbw_gbps"] * 1e-9
+            if not n_samples:  # no -I 1: no per-iteration times, the point has no samples
+                assert f"{key}_per_iter" not in res and pt["samples_us"] == []
+                continue
             samples = [float(x) for x in res[f"{key}_per_iter"]["times_us"]]
             # every iteration's time (run.json keeps samples to 1e-4 us)
             assert pt["samples_us"] == pytest.approx(samples, abs=5e-5) and len(samples) == n_samples
@@ -389,6 +393,32 @@ def test_real_json_and_per_iteration_text(tmp_path: Path, capsys) -> None:
     (run,) = _import("nccl-tests-290-srun-label-h100-2node.log", [], tmp_path, capsys)
     hw = json.loads((run / "run.json").read_text())["hardware"]
     assert hw["nnodes"] == 2 and hw["gpus_per_node"] == 8 and hw["hosts"] == ["node005", "node007"]
+
+
+def test_real_mpi_json_counts_one_device_entry_per_process(tmp_path: Path, capsys) -> None:
+    """A -J file of an MPI run (Azure cluster-health-monitor, 8 processes x 1 H100, nccl-tests JSON version 3,
+    pretty-printed as the repository keeps it): config.devices lists each process's rank, so the world size is
+    1 x 1 x 8; the run's whole environment (an Open MPI job key among it) never reaches run.json."""
+    name = "azure-chm-nd96isr-h100-8rank-all_reduce.json"
+    (run,) = _import(name, [], tmp_path, capsys)
+    meta = json.loads((run / "run.json").read_text())
+    hw = meta["hardware"]
+    assert meta["world_size"] == 8 and hw["hosts"] == ["nccl-json"]
+    assert hw["nnodes"] == 1 and hw["gpus_per_node"] == 8 and hw["gpu_models"] == ["NVIDIA H100 80GB HBM3"] * 8
+    assert meta["versions"]["nccl"] == "2.23.4"  # "nccl_version": 22304
+    assert meta["environment"] == {"NCCL_IB_PCI_RELAXED_ORDERING": "1",
+                                   "NCCL_TOPO_FILE": "/usr/local/share/topofiles/ndv5-topo.xml"}  # fmt: skip
+    assert "1fa4f1ea1a8dae60" not in (run / "run.json").read_text()  # OMPI_MCA_orte_precondition_transports
+    assert not any("config.devices lists" in w for w in meta["warnings"])
+    out_of_place, in_place = meta["points"]
+    assert out_of_place["bytes"] == 16 * 2**30 and out_of_place["time_us"] == 62517.395194
+    assert round(out_of_place["busbw_gbps"], 6) == 480.902491 and round(in_place["busbw_gbps"], 6) == 479.686103
+    assert out_of_place["iters"] == 20 and out_of_place["n_wrong"] == 0 and out_of_place["correct"]
+    # above the 450 GB/s NVLink roof of H100 SXM: NVLink SHARP (NVLS) reduces in the NVSwitch, the verdict says so
+    assert cli.main(["verdict", str(run), "--gpu", "h100-sxm"]) == 0
+    text = capsys.readouterr().out
+    assert "480.9 GB/s busbw at 16 GiB = 107 % of the 450 GB/s link roof: above the roof" in text
+    assert "NVLink SHARP" in text
 
 
 def test_sendrecv_logs_import_as_a_ring_shift(tmp_path: Path, capsys) -> None:

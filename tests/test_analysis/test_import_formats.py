@@ -10,7 +10,7 @@ import pytest
 
 from analysis.errors import AnalysisError
 from analysis.importers import detect, parse_any
-from analysis.nccltests import parse_text
+from analysis.nccltests import parse_text, run_options
 from analysis.read_runs import load_run
 from collbench import cli
 
@@ -127,6 +127,24 @@ def test_rccl_text_algo_proto_columns_are_read_not_refused():
     assert "1048576 B: RING/SIMPLE, 16 channels" in log.algo_proto
 
 
+def test_rccl_algo_column_takes_rccls_own_algorithm_names():
+    """The algo column prints RCCL's algorithm name (rcclTestsGetAlgoName, "%8s  %8s  %10d"): besides NCCL's
+    RING/TREE, RCCL's own `Direct` and `RING*` (a ring RCCL runs with its own kernels), as a public tuning note on
+    rccl-tests' `-A 1` (the flag's letter in ROCm/rocm-systems' rccl-tests, `-M` being --memory_report there)
+    reports them. A `RING*` row was dropped before; here it is read."""
+    hdr = ("#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   "
+           "busbw #wrong     algo     proto   nchannels")  # fmt: skip
+    rows = ["   134217728      33554432     float     sum      -1   1010.5  132.82  232.44      0   1008.9  133.03"
+            "  232.81      0     RING*    SIMPLE          56",
+            "     2097152        524288     float     sum      -1    40.10   52.30   91.52      0    40.02   52.40"
+            "   91.70      0    Direct        LL          16"]  # fmt: skip
+    log = parse_text("\n".join(["# Collective test starting: all_reduce_perf", hdr, *rows]), world_size=8)
+    assert [(pt["bytes"], pt["time_us"]) for pt in log.points] == [
+        (134217728, 1010.5), (134217728, 1008.9), (2097152, 40.10), (2097152, 40.02)]
+    assert "134217728 B: RING*/SIMPLE, 56 channels" in log.algo_proto
+    assert "2097152 B: Direct/LL, 16 channels" in log.algo_proto
+
+
 # --- nccl-tests' newer text and JSON output ------------------------------------------------------------------
 # Rows below are written with nccl-tests' own formats (src/util.cu of NVIDIA/nccl-tests 2.19.6:
 # writeBenchmarkLinePreamble "%12li  %12li  %8s  %6s  %6s", the "  %7s  %6s  %6s  %6g" halves, writeTimestamp
@@ -234,6 +252,37 @@ def test_device_api_and_registration_options_are_recorded(tmp_path):
     (jlog,), _ = parse_any(path)
     assert jlog.nccl_env["nccl_tests_device_implementation"] == "1"
     assert any(w.startswith("-R 2: buffers registered (symmetric)") for w in jlog.warnings)
+
+
+def test_bitwise_repeatability_columns_are_read_and_a_difference_is_said():
+    """A newer nccl-tests' bitwise repeatability check adds `#bitdiff` after `#wrong` on each side (src/util.cu,
+    writeResultHeader: "  %8s" after "#wrong", title `out-of-place + bitwise`); the table is read as usual and a
+    non-zero count is said in the warnings. Rows written with those printf widths (no public log found)."""
+    hdr = ("#       size         count      type   redop    root     time   algbw   busbw  #wrong  #bitdiff     time   "
+           "algbw   busbw  #wrong  #bitdiff ")  # fmt: skip
+    rows = [f"{s:12d}  {s // 4:12d}  {'float':>8s}  {'sum':>6s}  {-1:6d}"
+            + "".join(f"  {t:7.2f}  {s / t / 1e3:6.2f}  {s / t / 1e3 * 1.75:6.2f}  {0:6g}  {d:8g}" for t, d in halves)
+            for s, halves in ((1 << 20, ((55.66, 0), (55.10, 0))), (1 << 22, ((120.5, 0), (121.0, 3))))]
+    text = "\n".join(["# Collective test starting: all_reduce_perf", "#", "# Bitwise Repeatability: 5 comparisons "
+                      "after one reference run ", hdr, *rows])  # fmt: skip
+    log = parse_text(text, world_size=8)
+    assert [(pt["bytes"], pt["time_us"], pt["n_wrong"]) for pt in log.points] == [
+        (1 << 20, 55.66, 0), (1 << 20, 55.10, 0), (1 << 22, 120.5, 0), (1 << 22, 121.0, 0)]
+    assert [w for w in log.warnings if "#bitdiff" in w] == [
+        "all_reduce 4194304 B in place: #bitdiff 3: results differed bit for bit between repeats of the same call"]
+
+
+def test_a_value_glued_to_its_short_option_is_read():
+    """getopt reads `-R1` as `-R 1`: the command line of a real alltoall_perf run (NVIDIA/nccl issue #2169,
+    "NCCL v2.30.4, -R1", copied from the thread) registers its buffers."""
+    cmd = ("mpirun -np 4 -x LD_LIBRARY_PATH -x NCCL_ALGO=Ring -x NCCL_DEBUG=INFO -x NCCL_DEBUG_FILE=ncclDebug.%h.%p "
+           "-x NCCL_TOPO_DUMP_FILE=ncclSystem.txt -x NCCL_PROTO=Simple --timeout 20 ./build/alltoall_perf -b 500M "
+           "-e 524M -g 1 -n 10 -w 1 -R1")  # fmt: skip
+    env, notes = run_options(cmd)
+    assert env == {"nccl_tests_local_register": "local"} and notes[0].startswith("-R 1: buffers registered (local)")
+    assert run_options("all_reduce_perf -D2 -R 2")[0] == {"nccl_tests_device_implementation": "2",
+                                                          "nccl_tests_local_register": "symmetric"}  # fmt: skip
+    assert run_options("all_reduce_perf -Rx -R12a --local_register") == ({}, [])
 
 
 def test_a_host_slow_at_every_size_is_named_without_spikes(tmp_path):

@@ -18,6 +18,8 @@ from collbench import cli
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 DOCUMENTED = DATA / "nccl-inspector" / "nccl-docs-documented.log"
+#: one record of a real job (a 3-node nanoGPT run), kept verbatim in DataDog/datadog-agent's tests
+DATADOG = DATA / "nccl-inspector" / "datadog-agent-nanogpt-3node-allreduce.log"
 
 
 def test_documented_records_import_as_one_run_per_collective_and_world_size():
@@ -47,6 +49,59 @@ def test_documented_records_give_a_verdict(tmp_path, capsys):
     assert "reduce_scatter p=8: 450 GB/s link roof" in text
     assert "366.1 GB/s busbw at 16 GiB = 81 % of the 450 GB/s link roof" in text
     assert "32 ranks across 4 nodes" in text  # nnodes from the records' header
+
+
+def test_a_real_jobs_record_imports_and_gets_a_verdict_but_no_fit(tmp_path, capsys):
+    """The one record of a real training job found in public (rank 1 of 3, one rank per node, 2.25 MiB AllReduce):
+    world size and nodes from its header, busbw recomputed from S and the time as the plugin wrote it, a verdict
+    that names the missing roof (the log states neither GPU nor network), and no fit (one size)."""
+    (log,), fmt = parse_any(DATADOG)
+    assert fmt == "nccl-inspector" == detect(DATADOG)
+    (pt,) = log.points
+    assert (log.collective, log.world_size, log.nnodes, log.hosts) == ("all_reduce", 3, 3,
+                                                                      ["nanogpt-nccl-test-worker-0"])  # fmt: skip
+    assert (pt["bytes"], pt["time_us"], pt["iters"], pt["in_place"]) == (2360832, 5663.0, 1, False)
+    assert pt["busbw_gbps"] == pytest.approx(0.555850, abs=5e-7)  # the record's coll_busbw_gbs
+    assert not [w for w in log.warnings if "differs" in w or "CPU" in w]
+    out = tmp_path / "runs"
+    assert cli.main(["import", str(DATADOG), "--out", str(out)]) == 0
+    capsys.readouterr()
+    (run,) = out.iterdir()
+    assert cli.main(["verdict", str(run)]) == 0
+    text = capsys.readouterr().out
+    assert "3 ranks across 3 nodes" in text and "0.5558 GB/s busbw at 2.3 MiB" in text
+    assert cli.main(["fit", str(run), "--out", str(tmp_path / "fit")]) == 2
+    assert "fewer than 3 sizes" in capsys.readouterr().err
+
+
+def test_format_v4_3_markers_carry_the_header_of_the_records_after_them(tmp_path):
+    """Format v4.3 (NVIDIA/nccl plugins/profiler/inspector/README.md at 3254c695bb3d76c1dfe93accc37807e999998972,
+    the Proxy-tracking pull request #2359): each communicator dump starts with a `dump_stats` marker carrying
+    `header` and `metadata` once; the operation lines after it have neither, and `proxy_trace` records are no
+    operations. The README's marker and AllReduce record, re-serialised one per line."""
+    marker = {"header": {"id": "0x7f8c496ae9f661", "rank": 2, "n_ranks": 8, "nnodes": 1},
+              "metadata": {"inspector_output_format_version": "v4.3", "git_rev": "",
+                           "rec_mechanism": "nccl_profiler_interface", "dump_timestamp_us": 1748030377748202,
+                           "hostname": "example-hostname", "pid": 1639453},
+              "dump_stats": {"coll_records": 1024, "coll_dropped_total": 4096, "coll_dropped_since_last_dump": 512,
+                             "p2p_records": 0, "p2p_dropped_total": 0, "p2p_dropped_since_last_dump": 0,
+                             "proxy_records": 2}}  # fmt: skip
+    coll = {"coll_perf": {"coll": "AllReduce", "coll_algo": "RING", "coll_proto": "LL", "coll_sn": 1407,
+                          "coll_msg_size_bytes": 17179869184, "coll_exec_time_us": 61974,
+                          "coll_algobw_gbs": 277.210914, "coll_busbw_gbs": 485.119099}}  # fmt: skip
+    proxy = {"proxy_trace": {"record_type": "proxy_op", "record_sn": 42, "parent_type": "coll", "parent_sn": 1407}}
+    path = tmp_path / "example-hostname-pid1639453.log"
+    path.write_text("\n".join(json.dumps(r, separators=(",", ":")) for r in (marker, coll, proxy)) + "\n")
+    assert detect(path) == "nccl-inspector"
+    (log,), _ = parse_any(path)
+    (pt,) = log.points
+    assert (log.collective, log.world_size, log.nnodes, log.hosts) == ("all_reduce", 8, 1, ["example-hostname"])
+    assert (pt["bytes"], pt["time_us"]) == (17179869184, 61974.0)
+    assert pt["busbw_gbps"] == pytest.approx(485.119099, rel=1e-6)
+    orphan = tmp_path / "orphan.log"  # an operation line whose marker was cut off: one line, exit 2
+    orphan.write_text(json.dumps(coll) + "\n")
+    with pytest.raises(AnalysisError, match="orphan.log"):
+        parse_any(orphan)
 
 
 def _records_from_nccl_tests(path: Path, collective: str, ranks: int = 2) -> list[str]:
