@@ -126,13 +126,29 @@ def is_run_dir(path: str | os.PathLike) -> bool:
     return any((path / name).is_file() for name in RUN_FILES)
 
 
+def _resolved(path: Path) -> Path:
+    """``path`` with ``..`` and symlinks resolved (as an absolute path when a symlink loop forbids that)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
+def _written(path: str | os.PathLike) -> list[Path]:
+    """``path`` as written (``x/..`` folded) and the folders above it that the text names: ``../x`` names no
+    folder above ``..``, so ``.`` (which lies below it) is not one of them."""
+    norm = Path(os.path.normpath(path))
+    chain = [norm, *norm.parents]
+    return [c for c in chain if c.name not in ("", "..")] if ".." in norm.parts else chain
+
+
 def enclosing_run_dir(path: str | os.PathLike) -> Path | None:
     """The run directory ``path`` is or lies inside (the nearest; ``path`` need not exist), else None.
 
     Checked as written first (so a message names what the user typed), then resolved (``..``, symlinks)."""
-    path = Path(path)
-    real = path.resolve()
-    for candidate in (path, *path.parents, real, *real.parents):
+    written = _written(path)
+    real = _resolved(Path(path))
+    for candidate in (*written, real, *real.parents):
         if is_run_dir(candidate):
             return candidate
     return None
@@ -150,9 +166,11 @@ def inside_run_error(path: str | os.PathLike, instead: str | os.PathLike | None 
     run = enclosing_run_dir(path)
     if run is None:
         return None
-    where = "is the run directory" if Path(path).resolve() == run.resolve() else "is inside the run directory"
+    same = run in (_written(path)[0], _resolved(Path(path)))
+    where = "is the run directory" if same else "is inside the run directory"
     other = instead if instead is not None else folder_of(run)
-    return (f"{flag} {path} {where} {run}: collbench never writes inside a run directory other than by the command "
+    shown = run if run.name not in ("", "..") else _resolved(run)
+    return (f"{flag} {path} {where} {shown}: collbench never writes inside a run directory other than by the command "
             f"that made it; choose another {flag}, e.g. {other}")  # fmt: skip
 
 

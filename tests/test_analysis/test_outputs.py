@@ -159,3 +159,24 @@ def test_pairs_files_never_replace_existing_ones(name: str, tmp_path: Path) -> N
     with pytest.raises(FileExistsError):
         write_files(verdict, tmp_path)
     assert (tmp_path / name).read_bytes() == OLD
+
+
+#: (--out relative to a run directory that is the working directory, refused?): "." is below "..", not above it
+RELATIVE = [(".", True), ("sub", True), ("sub/../deeper", True), ("./x/..", True), ("../x", False),
+            ("../{run}/a", True), ("../{run}.fit", False), ("link/sub", True), ("link/../x", False)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("out", "refused"), RELATIVE, ids=[o for o, _ in RELATIVE])
+def test_inside_a_run_judged_as_written_and_resolved(out: str, refused: bool, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from bench.schema import enclosing_run_dir, inside_run_error
+
+    run = write_two_tier_run(tmp_path, HW, nnodes=1, gpus_per_node=2)
+    (tmp_path / "link").symlink_to(run, target_is_directory=True)
+    monkeypatch.chdir(run if not out.startswith("link") else tmp_path)
+    out = out.format(run=run.name)
+    line = inside_run_error(out)
+    assert (line is not None) == refused, (out, line)
+    assert (enclosing_run_dir(out) is not None) == refused
+    if refused:
+        assert "collbench never writes inside a run directory" in line and "e.g. " in line
