@@ -199,3 +199,14 @@ def test_sibling_outputs_are_not_mistaken_for_runs(case: str, argv: list[str], c
     assert not any(w in (out + err).lower() for w in ("warning", "error", "skipp", ".fit", ".report")), out + err
     for extra in ("fit-again", "report-again", "csv"):
         shutil.rmtree(crowded / extra, ignore_errors=True)
+
+
+def test_committed_analyses_lie_outside_every_run_directory() -> None:
+    """results/: each committed fit, report, study and export sits in a folder of runs, never inside a run."""
+    from bench.schema import enclosing_run_dir
+
+    outputs = [p for name in ("fits.csv", "report.md", "scale.csv", "points.csv")
+               for p in (ROOT / "results").rglob(name)]  # fmt: skip
+    assert len(outputs) > 5
+    inside = [str(p.relative_to(ROOT)) for p in outputs if enclosing_run_dir(p.parent) is not None]
+    assert not inside, inside
