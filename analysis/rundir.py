@@ -12,7 +12,11 @@ from bench import schema
 
 
 def new_run_dir(parent: str | Path, tag: str) -> Path:
-    """A fresh ``<UTC time>-<tag>-<random>`` directory under ``parent`` (exclusive mkdir)."""
+    """A fresh ``<UTC time>-<tag>-<random>`` directory under ``parent`` (exclusive mkdir); AnalysisError when
+    ``parent`` is (inside) a run directory: a run is never made inside another."""
+    refused = schema.inside_run_error(parent)
+    if refused is not None:
+        raise AnalysisError(refused)
     try:
         return schema.create_run_dir(parent, tag)
     except OSError as exc:

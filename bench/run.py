@@ -235,6 +235,12 @@ def new_run_dir(out: str) -> Path:
 
 
 def _out_parent(path: str) -> Path:
+    """``--out``, the parent of new run directories, created if missing; UsageError (one line) when it is (inside)
+    a run directory or cannot be written."""
+    from bench.schema import inside_run_error
+
+    if (refused := inside_run_error(path)) is not None:
+        raise UsageError(refused)
     out = Path(path)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -116,13 +116,74 @@ def utc_stamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
+#: the files that make a directory a run directory: only the command that created it writes inside it
+RUN_FILES = ("results.csv", "run.json")
+
+
+def is_run_dir(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a run directory: a directory holding results.csv or run.json."""
+    path = Path(path)
+    return any((path / name).is_file() for name in RUN_FILES)
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` with ``..`` and symlinks resolved (as an absolute path when a symlink loop forbids that)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
+def _written(path: str | os.PathLike) -> list[Path]:
+    """``path`` as written (``x/..`` folded) and the folders above it that the text names: ``../x`` names no
+    folder above ``..``, so ``.`` (which lies below it) is not one of them."""
+    norm = Path(os.path.normpath(path))
+    chain = [norm, *norm.parents]
+    return [c for c in chain if c.name not in ("", "..")] if ".." in norm.parts else chain
+
+
+def enclosing_run_dir(path: str | os.PathLike) -> Path | None:
+    """The run directory ``path`` is or lies inside (the nearest; ``path`` need not exist), else None.
+
+    Checked as written first (so a message names what the user typed), then resolved (``..``, symlinks)."""
+    written = _written(path)
+    real = _resolved(Path(path))
+    for candidate in (*written, real, *real.parents):
+        if is_run_dir(candidate):
+            return candidate
+    return None
+
+
+def folder_of(run: Path) -> Path:
+    """The folder holding ``run`` (``.`` and ``..`` resolved first, so it is never the run itself)."""
+    return (run if run.name not in ("", "..") else run.resolve()).parent
+
+
+def inside_run_error(path: str | os.PathLike, instead: str | os.PathLike | None = None,
+                     flag: str = "--out") -> str | None:  # fmt: skip
+    """One error line when ``path`` is or lies inside a run directory (None when it does not): a command writes
+    only inside a run directory it created. ``instead``: the place to name (default: the run's parent)."""
+    run = enclosing_run_dir(path)
+    if run is None:
+        return None
+    same = run in (_written(path)[0], _resolved(Path(path)))
+    where = "is the run directory" if same else "is inside the run directory"
+    other = instead if instead is not None else folder_of(run)
+    shown = run if run.name not in ("", "..") else _resolved(run)
+    return (f"{flag} {path} {where} {shown}: collbench never writes inside a run directory other than by the command "
+            f"that made it; choose another {flag}, e.g. {other}")  # fmt: skip
+
+
 def create_run_dir(parent: str | os.PathLike, tag: str | None = None) -> Path:
     """A new, never-reused ``<UTC time>-<tag>-<random>`` directory under ``parent`` (tag: this host's name).
 
     ``os.mkdir`` is exclusive and the random suffix avoids races, so a run never overwrites another.
-    OSError when ``parent`` cannot be created or written.
+    OSError when ``parent`` cannot be created or written, or is (inside) a run directory: a run is never made
+    inside another (the commands refuse such an ``--out`` first, with ``inside_run_error``'s line).
     """
     parent = Path(parent)
+    if (refused := inside_run_error(parent)) is not None:
+        raise OSError(refused)
     parent.mkdir(parents=True, exist_ok=True)
     if tag is None:
         tag = socket.gethostname().split(".")[0] or "host"

@@ -5,7 +5,8 @@
 #   scripts/sweep_and_report.sh --nprocs 4 -e 16M --collectives all_reduce,all_gather
 #   LAUNCH="scripts/torchrun_sweep.sh" scripts/sweep_and_report.sh -e 64M
 #
-# Writes RUN_DIR/results.csv + run.json, RUN_DIR/fit/fits.csv and RUN_DIR/report/. Exits with the
+# Writes RUN_DIR/results.csv + run.json, then RUN_DIR.fit/fits.csv and RUN_DIR.report/ beside it (fit's and
+# report's defaults: nothing but the sweep writes inside its run directory, docs/outputs.md). Exits with the
 # sweep's exit code (1 when a point was wrong or the run is incomplete), after fitting and reporting
 # whatever was measured.
 set -uo pipefail
@@ -25,7 +26,7 @@ if [[ -z "$run_dir" || ! -f "$run_dir/run.json" ]]; then
   echo "sweep_and_report: the sweep wrote no run directory (exit $rc)" >&2
   exit "$(( rc == 0 ? 1 : rc ))"
 fi
-"$PYTHON" -m collbench fit "$run_dir" --out "$run_dir/fit" || echo "sweep_and_report: fit failed" >&2
-"$PYTHON" -m collbench report "$run_dir" --out "$run_dir/report" || echo "sweep_and_report: report failed" >&2
+"$PYTHON" -m collbench fit "$run_dir" || echo "sweep_and_report: fit failed" >&2
+"$PYTHON" -m collbench report "$run_dir" || echo "sweep_and_report: report failed" >&2
 echo "$run_dir"
 exit "$rc"

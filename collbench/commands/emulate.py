@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from bench.errors import UsageError
+from bench.schema import inside_run_error
 
 #: the collbench commands that run ranks, and so can run across emulated nodes
 RANK_COMMANDS = ("run", "pairs", "hunt", "scale")
@@ -134,6 +135,8 @@ def run(ns: argparse.Namespace, argv: list[str]) -> int:
         sbatch = _sbatch(ns, command)
         if sbatch is not None and "--backend" not in command:
             command = (*command, "--backend", "gloo")  # the script asks for nccl; the emulated nodes have no GPU
+        if (refused := inside_run_error(ns.out)) is not None:
+            raise UsageError(refused)
         check_host()
         refuse_leftovers()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import warnings
-from pathlib import Path
 
 from analysis import fits_table
 from analysis.fitting import fit_all
-from analysis.outputs import claim_output_dir
+from analysis.outputs import claim_output_dir, default_output_dir
 from analysis.read_runs import load_runs
 from bench.errors import UsageError
 from collbench.commands.options import add_force_argument, check_numbers
@@ -17,7 +16,8 @@ from collbench.commands.options import add_force_argument, check_numbers
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", help="run directories (or parents of run directories)")
-    parser.add_argument("--out", help="directory for fits.csv (default: <first run>/fit); an earlier fits.csv there "
+    parser.add_argument("--out", help="directory for fits.csv (default: <run>.fit beside a run directory, "
+                        "<folder>/fit in a folder of runs; never inside a run directory); an earlier fits.csv there "
                         "is refused unless --force")
     add_force_argument(parser)
     parser.add_argument("--robust", choices=("huber", "theil-sen"), help="robust curve fits instead of relative WLS")
@@ -34,8 +34,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         df = load_runs(args.runs)
     for w in caught:
         print(f"collbench: warning: {w.message}")
-    out = claim_output_dir(args.out or Path(df["run_dir"].iloc[0]) / "fit", ("fits.csv",), args.force,
-                           default=not args.out)  # fmt: skip
+    default = default_output_dir(args.runs[0], "fit")
+    out = claim_output_dir(args.out or default, ("fits.csv",), args.force, default=not args.out, instead=default)
     fits = fit_all(df, robust=args.robust, n_boot=args.boot, seed=args.seed, breaks=not args.no_breaks)
     if fits.empty:
         raise UsageError("nothing to fit: every curve has fewer than 3 sizes (and no model has 2 world sizes)")

@@ -12,6 +12,7 @@ from analysis import export_csv
 from analysis.importers import parse_inputs
 from analysis.nccltests import IMPORTED, ParsedLog, import_log, set_topology
 from bench.errors import UsageError
+from bench.schema import inside_run_error
 
 DESCRIPTION = ("nccl-tests output (text log or -J JSON), rccl-tests -Z csv/json files and NCCL Inspector logs -> "
                "collbench run directories, one per test (docs/formats.md)")
@@ -48,6 +49,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     directory per test."""
     if args.world_size is not None and args.world_size < 1:
         raise UsageError("--world-size must be >= 1")
+    if (refused := inside_run_error(args.out)) is not None:  # before any file is parsed
+        raise UsageError(refused)
     inputs = parse_inputs([Path(f) for f in args.files], args.collective, args.world_size)  # all checked first
     for inp in inputs:
         for log in inp.logs:

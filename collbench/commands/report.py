@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from analysis import fits_table, hardware
-from analysis.outputs import claim_output_dir
+from analysis.outputs import claim_output_dir, default_output_dir
 from analysis.read_runs import find_runs, unique_runs
 from analysis.report import REPORT_OUTPUTS, build, fit, points, to_html, to_markdown
 from analysis.verdict import machines
@@ -16,8 +16,9 @@ from collbench.commands.options import add_force_argument, add_hardware_argument
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", help="run directories (or parents of run directories)")
-    parser.add_argument("--out", help="report directory (default: <first run>/report); an earlier report there is "
-                        "refused unless --force")
+    parser.add_argument("--out", help="report directory (default: <run>.report beside a run directory, "
+                        "<folder>/report in a folder of runs; never inside a run directory); an earlier report there "
+                        "is refused unless --force")
     add_force_argument(parser)
     parser.add_argument("--title", help="report title")
     parser.add_argument("--peak-gbps", type=float, help="a spec roof drawn on the roofline in place of the link "
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     machines(runs, overrides)  # hardware and topology checked (exit 2) before anything is written
     grad = parse_bytes(args.grad_bytes) if args.grad_bytes else None  # checked before the directory is claimed
     pts = points(runs) if not hunts else None  # none: refused before the directory is claimed
-    out = claim_output_dir(args.out or runs[0].path / "report", REPORT_OUTPUTS, args.force, default=not args.out)
+    default = default_output_dir(args.runs[0], "report")
+    out = claim_output_dir(args.out or default, REPORT_OUTPUTS, args.force, default=not args.out, instead=default)
     if hunts:
         return _hunt_report(runs, out)
     fits, why = fit(pts, n_boot=args.boot)

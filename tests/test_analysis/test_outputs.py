@@ -1,5 +1,6 @@
 """Writers never overwrite: each refuses an existing output (exit 2, one line, the file byte-identical), replaces
-it only with --force, and never writes over a run directory's results.csv or run.json, --force or not."""
+it only with --force, and never writes inside a run directory it did not make (over its results.csv or run.json
+least of all), --force or not."""
 
 from __future__ import annotations
 
@@ -37,13 +38,14 @@ WRITERS: dict[str, Callable[[tuple[Path, Path], Path], tuple[Path, list[str]]]] 
     "export --out FILE": lambda r, tmp: (tmp / "net.yml", _export(r, tmp / "net.yml")),
     "fit --out DIR": lambda r, tmp: (tmp / "fits" / "fits.csv", ["fit", str(r[0]), "--boot", "0", "--out",
                                                                   str(tmp / "fits")]),
-    "fit (default <run>/fit)": lambda r, tmp: (r[0] / "fit" / "fits.csv", ["fit", str(r[0]), "--boot", "0"]),
+    "fit (default <run>.fit)": lambda r, tmp: (r[0].with_name(f"{r[0].name}.fit") / "fits.csv",
+                                               ["fit", str(r[0]), "--boot", "0"]),
     "report --out DIR": lambda r, tmp: (tmp / "rep" / "report.md", ["report", str(r[0]), "--boot", "0", "--out",
                                                                      str(tmp / "rep")]),
     "report --out DIR (fits.csv)": lambda r, tmp: (tmp / "rep" / "fits.csv", ["report", str(r[0]), "--boot", "0",
                                                                                "--out", str(tmp / "rep")]),
-    "report (default <run>/report)": lambda r, tmp: (r[0] / "report" / "report.html", ["report", str(r[0]),
-                                                                                         "--boot", "0"]),
+    "report (default <run>.report)": lambda r, tmp: (r[0].with_name(f"{r[0].name}.report") / "report.html",
+                                                     ["report", str(r[0]), "--boot", "0"]),
 }  # fmt: skip
 
 
@@ -66,7 +68,7 @@ def test_existing_output_is_refused_then_replaced_with_force(writer: str, runs, 
         assert main([*args, "--force"]) == 0, capsys.readouterr().err
         assert existing.read_bytes() != OLD  # replaced by the new output (export, fit) or a newer one (report)
     finally:
-        if existing.is_relative_to(runs[0]):  # a default output inside the shared run: leave the run as it was
+        if existing.parent.parent == runs[0].parent:  # a default output beside the shared runs: remove it again
             shutil.rmtree(existing.parent)
 
 
@@ -83,15 +85,19 @@ def test_export_never_writes_over_a_runs_own_files(name: str, force: bool, runs,
     assert main(["fit", str(runs[1]), "--boot", "0", "--out", str(tmp_path / "fit")]) == 0  # still reads
 
 
-def test_report_and_fit_into_a_run_directory_leave_its_files(runs, tmp_path: Path, capsys) -> None:
-    """--out <run> is allowed (new files beside the run's own), and results.csv / run.json stay byte-identical."""
+@pytest.mark.parametrize("where", [".", "fit", "deep/er"])
+@pytest.mark.parametrize("command", ["fit", "report"])
+def test_report_and_fit_never_write_into_a_run_directory(command: str, where: str, tmp_path: Path, capsys) -> None:
+    """--out <run> or a folder inside it is refused (exit 2, one line naming <run>.fit / <run>.report), --force or
+    not, and the run directory stays exactly as it was: only the command that made a run writes inside it."""
     run = write_two_tier_run(tmp_path, HW, nnodes=1, gpus_per_node=2, seed=3)
-    before = {name: (run / name).read_bytes() for name in ("results.csv", "run.json")}
-    assert main(["fit", str(run), "--boot", "0", "--out", str(run)]) == 0
-    assert main(["fit", str(run), "--boot", "0", "--out", str(run)]) == 2  # its own fits.csv: refused the 2nd time
-    assert (run / "fits.csv").is_file()
-    assert {name: (run / name).read_bytes() for name in before} == before
-    capsys.readouterr()
+    before = sorted(str(p.relative_to(run)) for p in run.rglob("*"))
+    for force in ([], ["--force"]):
+        assert main([command, str(run), "--boot", "0", "--out", str(run / where), *force]) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert f"run directory {run}: collbench never writes inside a run directory" in line, line
+        assert line.endswith(f"e.g. {run.with_name(f'{run.name}.{command}')}"), line
+    assert sorted(str(p.relative_to(run)) for p in run.rglob("*")) == before
 
 
 def test_claims_refuse_a_run_file_even_with_force(tmp_path: Path) -> None:
@@ -103,6 +109,12 @@ def test_claims_refuse_a_run_file_even_with_force(tmp_path: Path) -> None:
             claim_output_file(run / name, force=True)
         with pytest.raises(AnalysisError, match="never writes over"):
             claim_output_dir(run, (name,), force=True)
+    for path in (run, run / "sub", run / "sub" / "deeper"):
+        with pytest.raises(AnalysisError, match="never writes inside a run directory"):
+            claim_output_dir(path, ("fits.csv",), force=True)
+        with pytest.raises(AnalysisError, match="never writes inside a run directory"):
+            claim_output_file(path / "net.yaml", force=True)
+    assert sorted(p.name for p in run.iterdir()) == ["results.csv", "run.json"]
     assert claim_output_file(tmp_path / "elsewhere" / "results.csv") == tmp_path / "elsewhere" / "results.csv"
     assert claim_output_dir(tmp_path / "new" / "dir", ("fits.csv",)).is_dir()
 
@@ -147,3 +159,24 @@ def test_pairs_files_never_replace_existing_ones(name: str, tmp_path: Path) -> N
     with pytest.raises(FileExistsError):
         write_files(verdict, tmp_path)
     assert (tmp_path / name).read_bytes() == OLD
+
+
+#: (--out relative to a run directory that is the working directory, refused?): "." is below "..", not above it
+RELATIVE = [(".", True), ("sub", True), ("sub/../deeper", True), ("./x/..", True), ("../x", False),
+            ("../{run}/a", True), ("../{run}.fit", False), ("link/sub", True), ("link/../x", False)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("out", "refused"), RELATIVE, ids=[o for o, _ in RELATIVE])
+def test_inside_a_run_judged_as_written_and_resolved(out: str, refused: bool, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from bench.schema import enclosing_run_dir, inside_run_error
+
+    run = write_two_tier_run(tmp_path, HW, nnodes=1, gpus_per_node=2)
+    (tmp_path / "link").symlink_to(run, target_is_directory=True)
+    monkeypatch.chdir(run if not out.startswith("link") else tmp_path)
+    out = out.format(run=run.name)
+    line = inside_run_error(out)
+    assert (line is not None) == refused, (out, line)
+    assert (enclosing_run_dir(out) is not None) == refused
+    if refused:
+        assert "collbench never writes inside a run directory" in line and "e.g. " in line
