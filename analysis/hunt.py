@@ -98,7 +98,8 @@ def _ratio(data: dict[str, Any], rnd: dict[str, Any], test: dict[str, Any]) -> f
     controls = [t["busbw_gbps"] for t in rnd["tests"]
                 if t["kind"] == "control" and t["rail"] == test["rail"] and t["busbw_gbps"]]  # fmt: skip
     key = "local" if test["rail"] is None else f"rail{test['rail']}"
-    ref = data["reference_gbps"].get(key)
+    ref = data["reference_gbps"].get(f"sweep-{key}" if test["kind"] == "sweep" else key)
+    ref = ref or data["reference_gbps"].get(key)
     if controls:
         ordered = sorted(controls)
         mid = len(ordered) // 2

@@ -336,8 +336,26 @@ class Hunt:
         """Below this fraction of the reference a test on ``rail`` is low (module docstring); per tier."""
         return min(self.s.threshold, math.exp(-self.s.noise_z * self.noise_sigma(rail)))
 
+    def sweep_reference(self, rail: int) -> float | None:
+        """The healthy busbw of the sweep's rings on ``rail``, from their own (a ring over every node need not run
+        at a pair's or a screen group's busbw: on the emulated cluster a pair reads about half): the median of
+        those within the cut of the fastest. None with fewer than two (then the rail's reference judges)."""
+        values = [x.busbw_gbps for rec in self.rounds if rec.phase == SWEEP for x in rec.results
+                  if x.test.rail == rail and x.busbw_gbps]  # fmt: skip
+        if len(values) < 2:
+            return None
+        return statistics.median([v for v in values if v >= self.cut(rail) * max(values)])
+
+    def _reference_of(self, rec: RoundRecord | None, x: TestResult) -> float | None:
+        """What ``x`` is judged against: a sweep ring against the sweep's rings, any other test as ``reference``."""
+        if x.test.kind == SWEEP and x.test.rail is not None:
+            ref = self._cached(f"sweep{x.test.rail}", lambda: self.sweep_reference(x.test.rail))  # type: ignore[arg-type]
+            if ref is not None:
+                return ref
+        return self.reference(x.test.rail, rec)
+
     def ratio(self, rec: RoundRecord, x: TestResult) -> float | None:
-        ref = self.reference(x.test.rail, rec)
+        ref = self._reference_of(rec, x)
         return x.busbw_gbps / ref if ref and x.busbw_gbps is not None else None
 
     def low(self, rec: RoundRecord, x: TestResult) -> bool:
@@ -460,7 +478,7 @@ class Hunt:
         slows a test down, so a slow NIC never reads fast (a round's controls, which can only lower its
         reference, do not count here)."""
         for _, x in mine:
-            ref = self.reference(x.test.rail)
+            ref = self._reference_of(None, x)
             if x.n_wrong == 0 and x.busbw_gbps is not None and ref and x.busbw_gbps >= self.cut(x.test.rail) * ref:
                 return True
         return False
@@ -603,6 +621,7 @@ class Hunt:
                                     [{"round": rec.index, "kind": x.test.kind, "nodes": list(x.test.nodes),
                                       "rail": x.test.rail, "busbw_gbps": None}]))  # fmt: skip
         refs = {_key(r): self.reference(r) for r in [*range(self.rails), None]}
+        refs |= {f"sweep-{_key(r)}": self.sweep_reference(r) for r in range(self.rails)}
         return HuntResult(self.nodes, self.rails, blamed, sorted(suspects, key=lambda u: (u[0], u[1] is None, u[1])),
                           self.rounds, {k: v for k, v in refs.items() if v is not None}, self.noise_sigma(),
                           self.cut(), status, self.seconds,
