@@ -168,13 +168,14 @@ def figure(data: dict[str, Any], path: Path) -> None:
     ax.set_xticklabels([f"{r['index']}\n{r['phase'][:4]}" for r in rounds], fontsize=7)
     ax.set_xlabel("round")
     ax.set_ylabel("node")
+    links = [b for b in data["blamed"] if b["kind"] == "link"]
     for b in data["blamed"]:
-        link = b["kind"] == "link"
-        for node in b.get("nodes") or [b["node"]]:  # a link: both its nodes, joined by the same letter
-            ax.annotate(f"< L{'-'.join(map(str, b['nodes']))}" if link else "<", (len(rounds) - 0.5, node),
-                        color="navy" if link else "black", fontsize=9 if not link else 7, va="center",
-                        annotation_clip=False)  # fmt: skip
-    ax.set_title(f"hunt: {len(data['blamed'])} blamed, {len(rounds)} rounds", fontsize=9)
+        mark = f"<L{links.index(b) + 1}" if b in links else "<"  # a link: both its nodes, the same number
+        for node in b.get("nodes") or [b["node"]]:
+            ax.annotate(mark, (len(rounds) - 0.5, node), color="navy" if b in links else "black", fontsize=9,
+                        va="center", annotation_clip=False)  # fmt: skip
+    named = "".join(f"; L{i + 1}: {blame_label(data, b)}" for i, b in enumerate(links))
+    ax.set_title(f"hunt: {len(data['blamed'])} blamed, {len(rounds)} rounds{named}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
