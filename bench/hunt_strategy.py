@@ -522,8 +522,14 @@ class Hunt:
         return [m for m in self._crossing().get(link, []) if len(m[1].test.nodes) == 2]
 
     def _link_cleared(self, link: Link) -> bool:
-        """A fast ring (or pair) over the link clears it: a ring runs at its slowest link."""
-        return any(self._cleared([m]) for m in self._crossing().get(link, []))
+        """A fast ring (or pair) over the link clears it: a ring runs at its slowest link. Fast against the
+        reference its round judged it by: a pair in a round with controls against them (a pair need not reach a
+        ring's busbw; the controls run over links known fast where there are any)."""
+        for rec, x in self._crossing().get(link, []):
+            r = self.ratio(rec, x)
+            if x.n_wrong == 0 and r is not None and r >= self.cut(x.test.rail):
+                return True
+        return False
 
     def _link_state(self, link: Link) -> str:
         """'cleared', 'blamed' (low twice, never fast), 'open' (read fewer than MAX_CONFIRMS times) or 'stuck'."""
@@ -547,15 +553,35 @@ class Hunt:
                 out.append((rec, x, links))
         return out
 
-    def _pending_links(self, bad: set[tuple[int, int]]) -> list[Link]:
-        """The links to read next, links with a low reading first (the other links of their test wait)."""
-        again, fresh = [], []
+    def _pending_links(self, bad: set[tuple[int, int]]) -> tuple[list[Link], list[Link]]:
+        """(links read low once, to read again; links not read yet): the other links of a test with a link read low
+        wait."""
+        again: list[Link] = []
+        fresh: list[Link] = []
         for _, _, links in self._unexplained(bad):
             open_links = [lk for lk in links if self._link_state(lk) == "open"]
             read_low = [lk for lk in open_links if any(self.low(*m) for m in self._link_readings(lk))]
             again += read_low
             fresh += [] if read_low else open_links
-        return list(dict.fromkeys(again + fresh))
+        again = list(dict.fromkeys(again))
+        return again, [lk for lk in dict.fromkeys(fresh) if lk not in again]
+
+    def _control_pairs(self, spare: list[int], rail: int, want: int, suspect: set[Link]) -> list[Test]:
+        """Up to ``want`` disjoint pairs of ``spare`` nodes on ``rail`` as controls: over links a fast test crossed
+        where there are such (a control over a slow link would lower its round's reference), else over links not
+        under suspicion; each node tried against its next 16 only, so this stays cheap at any size."""
+        out: list[Test] = []
+        used: set[int] = set()
+        for known_fast in (True, False):
+            for i, a in enumerate(spare):
+                for b in spare[i + 1: i + 17]:
+                    lk = (min(a, b), max(a, b), rail)
+                    if len(out) >= want or a in used or b in used or lk in suspect:
+                        continue
+                    if not known_fast or self._link_state(lk) == "cleared":
+                        used |= {a, b}
+                        out.append(Test(CONTROL, lk[:2], rail))
+        return out
 
     def _sweep(self, bad: set[tuple[int, int]]) -> None:
         """Every link among the nodes not blamed nor suspect, in zig-zag rings, one per rail a round."""
@@ -568,24 +594,39 @@ class Hunt:
     def _links(self, bad: set[tuple[int, int]]) -> list[Blame]:
         """Read the links of unexplained tests as pairs until each is cleared or low twice (module docstring)."""
         for attempt in range(MAX_LINK_ROUNDS):
-            pending = self._pending_links(bad)
-            if not pending:
+            again, fresh = self._pending_links(bad)
+            if not again and not fresh:
                 break
-            tests, busy = [], set()
-            for a, b, rail in pending:
-                if not {(a, rail), (b, rail)} & busy:
-                    busy |= {(a, rail), (b, rail)}
-                    tests.append(Test(LINK, (a, b), rail))
             rng = random.Random(self.s.seed * 1_000_003 + 15485863 * (attempt + 1))
-            for rail in range(self.rails):
-                spare = [n for n in self.active if (n, rail) not in bad | busy]
-                rng.shuffle(spare)
-                tests += _controls(spare, rail)
+            # one control pair per rail first, so that every reading is judged against pairs of this round (a
+            # pair need not reach a ring's busbw, and a round slowed as a whole must blame nobody), from nodes no
+            # link read low once needs (and none a new link needs, where there are enough others); then the links
+            # read low once, then new ones, then more controls from the nodes left
+            suspect = set(again + fresh)
+            keep = bad | _nodes_of(again)
+            controls = self._controls_of(rng, keep | _nodes_of(fresh), suspect, [], 1)
+            if len(controls) < self.rails:
+                controls = self._controls_of(rng, keep, suspect, [], 1)
+            busy = {(n, t.rail) for t in controls for n in t.nodes}
+            tests = _disjoint_pairs(again + fresh, busy)
+            busy |= {(n, t.rail) for t in tests for n in t.nodes}
+            tests += self._controls_of(rng, bad | busy, suspect, controls, CONTROLS_PER_RAIL)
             if self._round(LINK, tests) is None:
                 break
         implicated = {lk for rec, x in self._network_tests() if self.low(rec, x)
                       and not any((n, x.test.rail) in bad for n in x.test.nodes) for lk in ring_links(x.test)}
         return [self._blame_link(lk) for lk in sorted(implicated) if self._link_state(lk) == "blamed"]
+
+    def _controls_of(self, rng: random.Random, taken: set[tuple[int, int]], suspect: set[Link], have: list[Test],
+                     want: int) -> list[Test]:  # fmt: skip
+        """``have`` and more control pairs, up to ``want`` per rail, from the active nodes not ``taken`` on it (in a
+        random order)."""
+        out = list(have)
+        for rail in range(self.rails):
+            spare = [n for n in self.active if (n, rail) not in taken]
+            rng.shuffle(spare)
+            out += self._control_pairs(spare, rail, want - sum(t.rail == rail for t in have), suspect)
+        return out
 
     def _blame_link(self, link: Link) -> Blame:
         """The link's blame: its low pair readings (busbw, confidence), then the low rings that implicate it."""
@@ -627,6 +668,22 @@ class Hunt:
                           self.cut(), status, self.seconds,
                           self.noise_sigma(None) if self.rails > 1 else None,
                           self.cut(None) if self.rails > 1 else None)  # fmt: skip
+
+
+def _nodes_of(links: list[Link]) -> set[tuple[int, int]]:
+    """The (node, rail) units the links need."""
+    return {(n, rail) for a, b, rail in links for n in (a, b)}
+
+
+def _disjoint_pairs(links: list[Link], busy: set[tuple[int, int]]) -> list[Test]:
+    """Link tests for ``links`` in order, each left out when one of its nodes is already busy on that rail."""
+    tests = []
+    busy = set(busy)
+    for a, b, rail in links:
+        if not {(a, rail), (b, rail)} & busy:
+            busy |= {(a, rail), (b, rail)}
+            tests.append(Test(LINK, (a, b), rail))
+    return tests
 
 
 def _controls(spare: list[int], rail: int) -> list[Test]:

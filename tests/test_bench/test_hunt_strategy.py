@@ -189,3 +189,24 @@ def test_a_link_round_slowed_as_a_whole_blames_no_link() -> None:
     slowed = result.rounds[2 + sweep_rounds].results  # healthy links read at half speed there, with the controls
     assert any(x.test.kind == LINK and set(x.test.nodes) != {p.node, p.peer} for x in slowed)
     assert any(x.test.kind == "control" for x in slowed)
+
+
+class _PairsReadLess:
+    """The model network where a pair reads 0.57 of a ring's busbw, as on the emulated cluster."""
+
+    def __init__(self, net: ModelNetwork) -> None:
+        self.net, self.nodes, self.rails = net, net.nodes, net.rails
+
+    def run_round(self, tests):
+        results, seconds = self.net.run_round(tests)
+        return [replace(x, busbw_gbps=x.busbw_gbps * 0.57) if len(x.test.nodes) == 2 else x for x in results], seconds
+
+
+@pytest.mark.parametrize(("n", "seed"), [(16, 0), (16, 9), (32, 7), (64, 1)])
+def test_pairs_slower_than_rings_blame_no_healthy_link(n: int, seed: int) -> None:
+    # every link round holds a control pair, so the pairs are judged against pairs, not the screen's rings
+    planted = plant(n, 1, 0, 0, 0.5, seed, slow_links=1)
+    result = hunt(_PairsReadLess(ModelNetwork(n, 1, planted, 0.03, seed)),
+                  HuntSettings(group_size=default_group_size(n), seed=seed, sweep_links=True))  # fmt: skip
+    (p,) = planted
+    assert _links(result) == {(p.node, p.peer, 0)} and len(result.blamed) == 1, result.blamed
