@@ -607,9 +607,10 @@ class Hunt:
             controls = self._controls_of(rng, keep | _nodes_of(fresh), suspect, [], 1)
             if len(controls) < self.rails:
                 controls = self._controls_of(rng, keep, suspect, [], 1)
-            busy = {(n, t.rail) for t in controls for n in t.nodes}
-            tests = _disjoint_pairs(again + fresh, busy)
-            busy |= {(n, t.rail) for t in tests for n in t.nodes}
+            tests = _disjoint_pairs(again + fresh, _nodes_of(controls))
+            if not tests:  # too few nodes to hold controls back: read the links, controls from what is left
+                controls, tests = [], _disjoint_pairs(again + fresh, set())
+            busy = _nodes_of(controls) | _nodes_of(tests)
             tests += self._controls_of(rng, bad | busy, suspect, controls, CONTROLS_PER_RAIL)
             if self._round(LINK, tests) is None:
                 break
@@ -670,9 +671,10 @@ class Hunt:
                           self.cut(None) if self.rails > 1 else None)  # fmt: skip
 
 
-def _nodes_of(links: list[Link]) -> set[tuple[int, int]]:
-    """The (node, rail) units the links need."""
-    return {(n, rail) for a, b, rail in links for n in (a, b)}
+def _nodes_of(links: list[Link] | list[Test]) -> set[tuple[int, int]]:
+    """The (node, rail) units that links (or pair tests) need."""
+    pairs = [(t.nodes[0], t.nodes[1], t.rail) if isinstance(t, Test) else t for t in links]
+    return {(n, rail) for a, b, rail in pairs for n in (a, b)}
 
 
 def _disjoint_pairs(links: list[Link], busy: set[tuple[int, int]]) -> list[Test]:

@@ -210,3 +210,11 @@ def test_pairs_slower_than_rings_blame_no_healthy_link(n: int, seed: int) -> Non
                   HuntSettings(group_size=default_group_size(n), seed=seed, sweep_links=True))  # fmt: skip
     (p,) = planted
     assert _links(result) == {(p.node, p.peer, 0)} and len(result.blamed) == 1, result.blamed
+
+
+@pytest.mark.parametrize("seed", range(1, 4))
+def test_four_nodes_too_few_to_hold_controls_back_still_read_the_link(seed: int) -> None:
+    # the emulated test's cluster on paper: two candidate links cover all four nodes, so no control pair fits
+    net = _PairsReadLess(ModelNetwork(4, 1, [Planted(1, 0, 0.5, peer=2)], 0.01, seed))
+    result = hunt(net, HuntSettings(group_size=default_group_size(4), seed=seed, sweep_links=True))
+    assert _links(result) == {(1, 2, 0)} and len(result.blamed) == 1 and len(result.rounds) <= 7
