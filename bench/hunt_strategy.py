@@ -24,8 +24,9 @@ suspects. The phases:
    cross at most q links, so no fewer rounds can).
 6. links: a low test whose members are all cleared (none blamed or still suspect) is unexplained: one of the
    links between ring-adjacent members of it is slow (a link in a fast ring is cleared). Those links are tested
-   as pairs, disjoint pairs in one round (with controls), a link with one low reading first read again (the other
-   links of its test wait); a link low twice and never fast is blamed (kind ``link``), one fast reading clears it.
+   as pairs, disjoint pairs in one round, one control pair per rail held back first (so each reading is judged
+   against pairs of its own round), a link with one low reading first read again (the other links of its test
+   wait); a link low twice and never fast is blamed (kind ``link``), one fast reading clears it.
 
 A test is low when its busbw is below ``cut`` times the reference (the median busbw of the healthy tests of its
 kind and rail). ``cut`` is the lower of ``threshold`` and exp(-``noise_z`` sigma), sigma the robust standard
