@@ -199,7 +199,7 @@ def _measure(args: argparse.Namespace, argv: list[str]) -> int:
         writer.meta["hunt"] = {k: data[k] for k in ("status", "blamed", "suspects", "n_rounds", "n_tests", "seconds",
                                                     "noise_sigma", "cut", "min_detectable_slowdown")}  # fmt: skip
         writer.meta["hunt"]["files"] = [f.name for f in files]
-        writer.meta["warnings"] += [f"blamed {b['kind']}: " + (f"link {blame_label(data, b)}" if b["kind"] == "link"
+        writer.meta["warnings"] += [f"blamed {b['kind']}: " + (blame_label(data, b) if b["kind"] == "link"
                                     else f"node {b['node']}") for b in data["blamed"]]  # fmt: skip
     if outcome.status != "complete" and data is not None and data["status"] == "unreachable":
         outcome = Outcome("complete", None)  # the search ended as it should: a node stopped answering
