@@ -21,6 +21,15 @@ def node_label(data: dict[str, Any], node: int, rail: int | None) -> str:
     return name if rail is None or data.get("rails", 1) == 1 else f"{name} NIC {rail}"
 
 
+def blame_label(data: dict[str, Any], b: dict[str, Any]) -> str:
+    """What a blame names: its node or NIC (``node_label``), or for a link its two nodes: 'node2 - node5' (with
+    the NIC when there are several: 'node2 - node5 NIC 1')."""
+    if b["kind"] != "link":
+        return node_label(data, b["node"], b["rail"])
+    a, z = (node_label(data, n, None) for n in b["nodes"])
+    return f"{a} - {z}" if b["rail"] is None or data.get("rails", 1) == 1 else f"{a} - {z} NIC {b['rail']}"
+
+
 def summary_lines(data: dict[str, Any]) -> list[str]:
     """The terminal table: one line per blamed node or NIC, then the totals; 'no slow node found' with the
     smallest slowdown the search could have seen."""
@@ -37,21 +46,48 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
         for b in data["blamed"]:
             bw = "-" if b["busbw_gbps"] is None else f"{b['busbw_gbps']:.4g}"
             ref = "-" if b["reference_gbps"] is None else f"{b['reference_gbps']:.4g}"
-            tests = "; ".join(f"r{e['round']} {e['kind']} {'+'.join(map(str, e['nodes']))}"
+            tests = "; ".join(f"r{e['round']} {e['kind']} {_members(e['nodes'])}"
                               + ("" if e.get("ratio") is None else f" {100 * e['ratio']:.0f}%")
                               for e in b["evidence"])  # fmt: skip
-            lines.append(f"{node_label(data, b['node'], b['rail']):<24} {b['kind']:<12} {bw:>11} {ref:>13} "
+            lines.append(f"{blame_label(data, b):<24} {b['kind']:<12} {bw:>11} {ref:>13} "
                          f"{b['confidence']:>10.4f}  {tests}")  # fmt: skip
     else:
         lines.append(f"# no slow node found: the smallest slowdown this search could see is "
                      f"{100 * data['min_detectable_slowdown']:.0f} % of the healthy busbw")  # fmt: skip
+        crossed, links = links_crossed(data)
+        if crossed < links:
+            lines.append(f"# links crossed by a test: {crossed} of {links} (a slow link is seen only in a ring that "
+                         "crosses it; --sweep-links crosses every one)")  # fmt: skip
     if data.get("suspects"):
         lines.append("# still suspect when the budget ran out (not blamed): "
                      + ", ".join(node_label(data, s["node"], s["rail"]) for s in data["suspects"]))  # fmt: skip
     if data.get("planted") is not None:
-        planted = ", ".join(node_label(data, p["node"], p["rail"]) + f" x{p['factor']:g}" for p in data["planted"])
+        planted = ", ".join(_planted_label(data, p) + f" x{p['factor']:g}" for p in data["planted"])
         lines.append(f"# planted: {planted or 'nothing'}; found exactly: {'yes' if data.get('found') else 'no'}")
     return lines
+
+
+def links_crossed(data: dict[str, Any]) -> tuple[int, int]:
+    """(links some ring test of the search crossed, links of the cluster): each node to the next in a test's ring
+    order, the last to the first, per rail."""
+    from bench.hunt_strategy import Test, ring_links
+
+    crossed = {lk for rnd in data["rounds"] for t in rnd["tests"]
+               for lk in ring_links(Test(t["kind"], tuple(t["nodes"]), t["rail"]))}  # fmt: skip
+    return len(crossed), data["nodes"] * (data["nodes"] - 1) // 2 * data["rails"]
+
+
+def _members(nodes: list[int]) -> str:
+    """A test's nodes in ring order, '3+7+12'; a long ring (a sweep's) shortened to its first ones and its size."""
+    if len(nodes) <= 8:
+        return "+".join(map(str, nodes))
+    return "+".join(map(str, nodes[:4])) + f"+... ({len(nodes)} nodes)"
+
+
+def _planted_label(data: dict[str, Any], p: dict[str, Any]) -> str:
+    if p.get("peer") is None:
+        return node_label(data, p["node"], p["rail"])
+    return blame_label(data, {"kind": "link", "nodes": [p["node"], p["peer"]], "rail": p["rail"]})
 
 
 def _ratio(data: dict[str, Any], rnd: dict[str, Any], test: dict[str, Any]) -> float | None:
@@ -62,7 +98,8 @@ def _ratio(data: dict[str, Any], rnd: dict[str, Any], test: dict[str, Any]) -> f
     controls = [t["busbw_gbps"] for t in rnd["tests"]
                 if t["kind"] == "control" and t["rail"] == test["rail"] and t["busbw_gbps"]]  # fmt: skip
     key = "local" if test["rail"] is None else f"rail{test['rail']}"
-    ref = data["reference_gbps"].get(key)
+    ref = data["reference_gbps"].get(f"sweep-{key}" if test["kind"] == "sweep" else key)
+    ref = ref or data["reference_gbps"].get(key)
     if controls:
         ordered = sorted(controls)
         mid = len(ordered) // 2
@@ -131,10 +168,14 @@ def figure(data: dict[str, Any], path: Path) -> None:
     ax.set_xticklabels([f"{r['index']}\n{r['phase'][:4]}" for r in rounds], fontsize=7)
     ax.set_xlabel("round")
     ax.set_ylabel("node")
+    links = [b for b in data["blamed"] if b["kind"] == "link"]
     for b in data["blamed"]:
-        ax.annotate("<", (len(rounds) - 0.5, b["node"]), color="black", fontsize=9, va="center",
-                    annotation_clip=False)  # fmt: skip
-    ax.set_title(f"hunt: {len(data['blamed'])} blamed, {len(rounds)} rounds", fontsize=9)
+        mark = f"<L{links.index(b) + 1}" if b in links else "<"  # a link: both its nodes, the same number
+        for node in b.get("nodes") or [b["node"]]:
+            ax.annotate(mark, (len(rounds) - 0.5, node), color="navy" if b in links else "black", fontsize=9,
+                        va="center", annotation_clip=False)  # fmt: skip
+    named = "".join(f"; L{i + 1}: {blame_label(data, b)}" for i, b in enumerate(links))
+    ax.set_title(f"hunt: {len(data['blamed'])} blamed, {len(rounds)} rounds{named}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -150,12 +191,12 @@ def report_markdown(data: dict[str, Any], run_id: str, figure_name: str) -> str:
                 "| node / NIC | kind | busbw (GB/s) | healthy median (GB/s) | confidence | tests |",
                 "|---|---|---:|---:|---:|---|"]  # fmt: skip
         for b in data["blamed"]:
-            tests = "; ".join(f"round {e['round']} {e['kind']} {'+'.join(map(str, e['nodes']))}"
+            tests = "; ".join(f"round {e['round']} {e['kind']} {_members(e['nodes'])}"
                               + ("" if e.get("ratio") is None else f" ({100 * e['ratio']:.0f} %)")
                               for e in b["evidence"])  # fmt: skip
             bw = "-" if b["busbw_gbps"] is None else f"{b['busbw_gbps']:.4g}"
             ref = "-" if b["reference_gbps"] is None else f"{b['reference_gbps']:.4g}"
-            out.append(f"| {node_label(data, b['node'], b['rail'])} | {b['kind']} | {bw} | {ref} | "
+            out.append(f"| {blame_label(data, b)} | {b['kind']} | {bw} | {ref} | "
                        f"{b['confidence']:.4f} | {tests} |")  # fmt: skip
     out += ["", "## Nodes by rounds", "", f"![nodes by rounds]({figure_name})", "", "## Rounds", "",
             "| round | phase | tests | low | seconds |", "|---:|---|---:|---:|---:|"]  # fmt: skip

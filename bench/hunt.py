@@ -85,7 +85,7 @@ def validate(ns: argparse.Namespace, env: dict[str, int] | None) -> tuple[RunCon
     )  # fmt: skip
     settings = HuntSettings(group_size=ns.group_size or default_group_size(nodes), screen_rounds=ns.screen_rounds,
                             threshold=ns.threshold, max_rounds=ns.max_rounds, budget_s=ns.budget_s,
-                            seed=ns.seed)  # fmt: skip
+                            seed=ns.seed, sweep_links=ns.sweep_links)  # fmt: skip
     ranks_per_node = rpn if rpn is not None else (1 if env is None else None)  # locally every rank is a node
     return config, HuntPlan(size, ns.iters, ns.warmup, ranks_per_node, settings), world
 

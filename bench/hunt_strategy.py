@@ -18,6 +18,15 @@ suspects. The phases:
    twice (blamed) or reads fast once (cleared: noise only slows a test down, so a slow NIC never reads fast),
    at most MAX_CONFIRMS times (then it stays a suspect, not blamed). Pairs of two spare anchors in the same
    round (controls) can only lower that round's reference for the low verdict.
+5. sweep (only with ``sweep_links``): the screen sees a link only when its two nodes happen to be ring neighbours,
+   so on request every link among the nodes not blamed is put in a ring: ceil((q - 1) / 2) rounds of one ring
+   over all q of them per rail, in Walecki's zig-zag orders (together they cross every pair once; a round can
+   cross at most q links, so no fewer rounds can).
+6. links: a low test whose members are all cleared (none blamed or still suspect) is unexplained: one of the
+   links between ring-adjacent members of it is slow (a link in a fast ring is cleared). Those links are tested
+   as pairs, disjoint pairs in one round, one control pair per rail held back first (so each reading is judged
+   against pairs of its own round), a link with one low reading first read again (the other links of its test
+   wait); a link low twice and never fast is blamed (kind ``link``), one fast reading clears it.
 
 A test is low when its busbw is below ``cut`` times the reference (the median busbw of the healthy tests of its
 kind and rail). ``cut`` is the lower of ``threshold`` and exp(-``noise_z`` sigma), sigma the robust standard
@@ -38,7 +47,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-LOCAL, SCREEN, REGROUP, CONFIRM, CONTROL = "local", "screen", "regroup", "confirm", "control"
+LOCAL, SCREEN, REGROUP, CONFIRM, CONTROL, LINK = "local", "screen", "regroup", "confirm", "control", "link"
+SWEEP = "sweep"
 DEFAULT_THRESHOLD = 0.8  # a test below this fraction of the reference is low (unless the noise needs lower)
 DEFAULT_GROUP_SIZE = 8
 DEFAULT_SCREEN_ROUNDS = 2
@@ -46,13 +56,17 @@ NOISE_Z = 4.0  # robust standard deviations of healthy noise between the referen
 MIN_SIGMA = 0.01  # the noise never counts as smaller than 1 %
 FEW_SAMPLES, FEW_SAMPLES_SIGMA = 8, 0.10  # from fewer healthy tests than this, no noise below 10 % is claimed
 CONTROLS_PER_RAIL = 2  # anchor-anchor pairs per rail in each confirm round
-MAX_CONFIRMS = 4  # confirming tests of one suspect at most (each with a different anchor)
+MAX_CONFIRMS = 4  # confirming tests of one suspect at most (each with a different anchor), readings of one link
+MAX_LINK_ROUNDS = 8  # rounds of the link phase at most (each reads every pending link it can)
+
+Link = tuple[int, int, int]  # (node a, node b, rail) with a < b: both directions are one link
 
 
 @dataclass(frozen=True)
 class Test:
     """One all-reduce of a round: over ``nodes`` on ``rail`` (local rank ``rail`` of each node), or over all
-    ranks of the one node in ``nodes`` when ``rail`` is None (node-local)."""
+    ranks of the one node in ``nodes`` when ``rail`` is None (node-local). ``nodes`` is the ring's order: each
+    sends to the next, the last to the first (``ring_links``)."""
 
     kind: str
     nodes: tuple[int, ...]
@@ -101,19 +115,26 @@ class HuntSettings:
     max_rounds: int | None = None
     budget_s: float | None = None
     seed: int = 0
+    sweep_links: bool = False  # put every link in a ring (ceil((q - 1) / 2) more rounds), not only the screen's
 
 
 @dataclass
 class Blame:
-    """A blamed node (``rail`` None: every NIC of it, or it has one) or one NIC of it, with the evidence."""
+    """A blamed node (``rail`` None: every NIC of it, or it has one), one NIC of it, or (kind ``link``) the link on
+    ``rail`` between ``nodes`` (``node`` the first of them), with the evidence."""
 
     node: int
     rail: int | None
-    kind: str  # "network" (its NIC(s) in rings and pairs), "node-local" or "unreachable"
+    kind: str  # "network" (its NIC(s) in rings and pairs), "node-local", "unreachable" or "link"
     busbw_gbps: float | None  # median of the tests that blame it
     reference_gbps: float | None  # healthy median of the same kind
     confidence: float
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    nodes: list[int] = field(default_factory=list)  # the blamed node, or the two nodes of a link
+
+    def __post_init__(self) -> None:
+        if not self.nodes:
+            self.nodes = [self.node]
 
 
 @dataclass
@@ -159,6 +180,32 @@ class HuntResult:
 def _result_json(x: TestResult) -> dict[str, Any]:
     return {"kind": x.test.kind, "nodes": list(x.test.nodes), "rail": x.test.rail, "busbw_gbps": x.busbw_gbps,
             "time_us": x.time_us, "n_wrong": x.n_wrong, "unreachable": list(x.unreachable)}  # fmt: skip
+
+
+def ring_links(test: Test) -> list[Link]:
+    """The links a ring test's traffic crosses: each node to the next and the last to the first (one link for a
+    pair); none for a node-local test."""
+    n = test.nodes
+    if test.rail is None or len(n) < 2:
+        return []
+    hops = [(n[i], n[(i + 1) % len(n)]) for i in range(len(n) if len(n) > 2 else 1)]
+    return [(min(a, b), max(a, b), test.rail) for a, b in hops]
+
+
+def zigzag_rings(nodes: Sequence[int]) -> list[tuple[int, ...]]:
+    """Rings over all of ``nodes`` that together cross every pair of them (Walecki): for an even count the
+    zig-zag paths i, i+1, i-1, i+2, ... around the circle (i < q/2), each closed into a ring; for an odd count the
+    last node joins both ends of the zig-zags of the others. ceil((q - 1) / 2) rings."""
+    q = len(nodes)
+    if q < 2:
+        return []
+    circle, hub = (list(nodes), []) if q % 2 == 0 else (list(nodes[:-1]), [nodes[-1]])
+    m = len(circle)
+    rings = []
+    for i in range(m // 2):
+        order = [i] + [i + d * s for d in range(1, m // 2) for s in (1, -1)] + [i + m // 2]
+        rings.append(tuple(hub + [circle[j % m] for j in order]))
+    return rings or [tuple(nodes)]
 
 
 def default_group_size(nodes: int) -> int:
@@ -235,6 +282,7 @@ class Hunt:
     def _cached(self, name: str, make: Any) -> Any:
         key = (name, len(self.rounds))
         if key not in self._cache:
+            self._cache = {k: v for k, v in self._cache.items() if k[1] == key[1]}  # older rounds' are stale
             self._cache[key] = make()
         return self._cache[key]
 
@@ -289,8 +337,26 @@ class Hunt:
         """Below this fraction of the reference a test on ``rail`` is low (module docstring); per tier."""
         return min(self.s.threshold, math.exp(-self.s.noise_z * self.noise_sigma(rail)))
 
+    def sweep_reference(self, rail: int) -> float | None:
+        """The healthy busbw of the sweep's rings on ``rail``, from their own (a ring over every node need not run
+        at a pair's or a screen group's busbw: on the emulated cluster a pair reads about half): the median of
+        those within the cut of the fastest. None with fewer than two (then the rail's reference judges)."""
+        values = [x.busbw_gbps for rec in self.rounds if rec.phase == SWEEP for x in rec.results
+                  if x.test.rail == rail and x.busbw_gbps]  # fmt: skip
+        if len(values) < 2:
+            return None
+        return statistics.median([v for v in values if v >= self.cut(rail) * max(values)])
+
+    def _reference_of(self, rec: RoundRecord | None, x: TestResult) -> float | None:
+        """What ``x`` is judged against: a sweep ring against the sweep's rings, any other test as ``reference``."""
+        if x.test.kind == SWEEP and x.test.rail is not None:
+            ref = self._cached(f"sweep{x.test.rail}", lambda: self.sweep_reference(x.test.rail))  # type: ignore[arg-type]
+            if ref is not None:
+                return ref
+        return self.reference(x.test.rail, rec)
+
     def ratio(self, rec: RoundRecord, x: TestResult) -> float | None:
-        ref = self.reference(x.test.rail, rec)
+        ref = self._reference_of(rec, x)
         return x.busbw_gbps / ref if ref and x.busbw_gbps is not None else None
 
     def low(self, rec: RoundRecord, x: TestResult) -> bool:
@@ -384,9 +450,7 @@ class Hunt:
                     busy |= {(pick, rail), u}
                     used[u].add(pick)
                     tests.append(Test(CONFIRM, tuple(sorted((u[0], pick))), rail))
-                spare = [a for a in free if (a, rail) not in busy]
-                for i in range(min(CONTROLS_PER_RAIL, len(spare) // 2)):
-                    tests.append(Test(CONTROL, tuple(sorted(spare[2 * i: 2 * i + 2])), rail))
+                tests += _controls([a for a in free if (a, rail) not in busy], rail)
             if not any(t.kind == CONFIRM for t in tests):
                 break  # no anchor left that these suspects have not met
             rec = self._round(CONFIRM, tests)
@@ -415,7 +479,7 @@ class Hunt:
         slows a test down, so a slow NIC never reads fast (a round's controls, which can only lower its
         reference, do not count here)."""
         for _, x in mine:
-            ref = self.reference(x.test.rail)
+            ref = self._reference_of(None, x)
             if x.n_wrong == 0 and x.busbw_gbps is not None and ref and x.busbw_gbps >= self.cut(x.test.rail) * ref:
                 return True
         return False
@@ -433,11 +497,148 @@ class Hunt:
             r = self.ratio(rec, x)
             if r is not None:
                 p_healthy *= 0.5 * (1 + math.erf(math.log(max(r, 1e-12)) / (sigma * math.sqrt(2))))
-            evidence.append({"round": rec.index, "kind": x.test.kind, "nodes": list(x.test.nodes),
-                             "rail": x.test.rail, "busbw_gbps": x.busbw_gbps, "ratio": r, "n_wrong": x.n_wrong})
+            evidence.append(_evidence(rec, x, r))
         values = [x.busbw_gbps for _, x in mine if x.busbw_gbps is not None]
         return Blame(node, rail, kind, statistics.median(values) if values else None, self.reference(rail),
                      round(1.0 - p_healthy, 6), evidence)  # fmt: skip
+
+    # --- links ---------------------------------------------------------------------------------------------
+
+    def _network_tests(self) -> list[tuple[RoundRecord, TestResult]]:
+        return [(rec, x) for rec in self.rounds for x in rec.results if x.test.rail is not None]
+
+    def _crossing(self) -> dict[Link, list[tuple[RoundRecord, TestResult]]]:
+        """Every link a test crossed so far -> those tests (kept while no round is added)."""
+        def make() -> dict[Link, list[tuple[RoundRecord, TestResult]]]:
+            out: dict[Link, list[tuple[RoundRecord, TestResult]]] = {}
+            for rec, x in self._network_tests():
+                for lk in ring_links(x.test):
+                    out.setdefault(lk, []).append((rec, x))
+            return out
+
+        return self._cached("crossing", make)
+
+    def _link_readings(self, link: Link) -> list[tuple[RoundRecord, TestResult]]:
+        """Every pair test over exactly this link (any phase: confirms and controls are pairs too)."""
+        return [m for m in self._crossing().get(link, []) if len(m[1].test.nodes) == 2]
+
+    def _link_cleared(self, link: Link) -> bool:
+        """A fast ring (or pair) over the link clears it: a ring runs at its slowest link. Fast against the
+        reference its round judged it by: a pair in a round with controls against them (a pair need not reach a
+        ring's busbw; the controls run over links known fast where there are any)."""
+        for rec, x in self._crossing().get(link, []):
+            r = self.ratio(rec, x)
+            if x.n_wrong == 0 and r is not None and r >= self.cut(x.test.rail):
+                return True
+        return False
+
+    def _link_state(self, link: Link) -> str:
+        """'cleared', 'blamed' (low twice, never fast), 'open' (read fewer than MAX_CONFIRMS times) or 'stuck'."""
+        if self._link_cleared(link):
+            return "cleared"
+        readings = self._link_readings(link)
+        lows = sum(self.low(*m) for m in readings)
+        if lows >= 2:
+            return "blamed"
+        return "open" if len(readings) < MAX_CONFIRMS else "stuck"
+
+    def _unexplained(self, bad: set[tuple[int, int]]) -> list[tuple[RoundRecord, TestResult, list[Link]]]:
+        """Low network tests with no blamed or suspect member and no blamed link in their ring, each with its ring's
+        links not cleared yet."""
+        out = []
+        for rec, x in self._network_tests():
+            if not self.low(rec, x) or any((n, x.test.rail) in bad for n in x.test.nodes):
+                continue
+            links = [lk for lk in ring_links(x.test) if self._link_state(lk) != "cleared"]
+            if links and not any(self._link_state(lk) == "blamed" for lk in links):
+                out.append((rec, x, links))
+        return out
+
+    def _pending_links(self, bad: set[tuple[int, int]]) -> tuple[list[Link], list[Link]]:
+        """(links read low once, to read again; links not read yet): the other links of a test with a link read low
+        wait."""
+        again: list[Link] = []
+        fresh: list[Link] = []
+        for _, _, links in self._unexplained(bad):
+            open_links = [lk for lk in links if self._link_state(lk) == "open"]
+            read_low = [lk for lk in open_links if any(self.low(*m) for m in self._link_readings(lk))]
+            again += read_low
+            fresh += [] if read_low else open_links
+        again = list(dict.fromkeys(again))
+        return again, [lk for lk in dict.fromkeys(fresh) if lk not in again]
+
+    def _control_pairs(self, spare: list[int], rail: int, want: int, suspect: set[Link]) -> list[Test]:
+        """Up to ``want`` disjoint pairs of ``spare`` nodes on ``rail`` as controls: over links a fast test crossed
+        where there are such (a control over a slow link would lower its round's reference), else over links not
+        under suspicion; each node tried against its next 16 only, so this stays cheap at any size."""
+        out: list[Test] = []
+        used: set[int] = set()
+        for known_fast in (True, False):
+            for i, a in enumerate(spare):
+                for b in spare[i + 1: i + 17]:
+                    lk = (min(a, b), max(a, b), rail)
+                    if len(out) >= want or a in used or b in used or lk in suspect:
+                        continue
+                    if not known_fast or self._link_state(lk) == "cleared":
+                        used |= {a, b}
+                        out.append(Test(CONTROL, lk[:2], rail))
+        return out
+
+    def _sweep(self, bad: set[tuple[int, int]]) -> None:
+        """Every link among the nodes not blamed nor suspect, in zig-zag rings, one per rail a round."""
+        per_rail = [zigzag_rings([n for n in self.active if (n, r) not in bad]) for r in range(self.rails)]
+        for i in range(max(map(len, per_rail))):
+            tests = [Test(SWEEP, rings[i], r) for r, rings in enumerate(per_rail) if i < len(rings)]
+            if self._round(SWEEP, tests) is None:
+                return
+
+    def _links(self, bad: set[tuple[int, int]]) -> list[Blame]:
+        """Read the links of unexplained tests as pairs until each is cleared or low twice (module docstring)."""
+        for attempt in range(MAX_LINK_ROUNDS):
+            again, fresh = self._pending_links(bad)
+            if not again and not fresh:
+                break
+            rng = random.Random(self.s.seed * 1_000_003 + 15485863 * (attempt + 1))
+            # one control pair per rail first, so that every reading is judged against pairs of this round (a
+            # pair need not reach a ring's busbw, and a round slowed as a whole must blame nobody), from nodes no
+            # link read low once needs (and none a new link needs, where there are enough others); then the links
+            # read low once, then new ones, then more controls from the nodes left
+            suspect = set(again + fresh)
+            keep = bad | _nodes_of(again)
+            controls = self._controls_of(rng, keep | _nodes_of(fresh), suspect, [], 1)
+            if len(controls) < self.rails:
+                controls = self._controls_of(rng, keep, suspect, [], 1)
+            tests = _disjoint_pairs(again + fresh, _nodes_of(controls))
+            if not tests:  # too few nodes to hold controls back: read the links, controls from what is left
+                controls, tests = [], _disjoint_pairs(again + fresh, set())
+            busy = _nodes_of(controls) | _nodes_of(tests)
+            tests += self._controls_of(rng, bad | busy, suspect, controls, CONTROLS_PER_RAIL)
+            if self._round(LINK, tests) is None:
+                break
+        implicated = {lk for rec, x in self._network_tests() if self.low(rec, x)
+                      and not any((n, x.test.rail) in bad for n in x.test.nodes) for lk in ring_links(x.test)}
+        return [self._blame_link(lk) for lk in sorted(implicated) if self._link_state(lk) == "blamed"]
+
+    def _controls_of(self, rng: random.Random, taken: set[tuple[int, int]], suspect: set[Link], have: list[Test],
+                     want: int) -> list[Test]:  # fmt: skip
+        """``have`` and more control pairs, up to ``want`` per rail, from the active nodes not ``taken`` on it (in a
+        random order)."""
+        out = list(have)
+        for rail in range(self.rails):
+            spare = [n for n in self.active if (n, rail) not in taken]
+            rng.shuffle(spare)
+            out += self._control_pairs(spare, rail, want - sum(t.rail == rail for t in have), suspect)
+        return out
+
+    def _blame_link(self, link: Link) -> Blame:
+        """The link's blame: its low pair readings (busbw, confidence), then the low rings that implicate it."""
+        a, b, rail = link
+        lows = [m for m in self._link_readings(link) if self.low(*m)]
+        blame = self._blame(a, rail, "link", lows)
+        blame.nodes = [a, b]
+        blame.evidence += [_evidence(rec, x, self.ratio(rec, x)) for rec, x in self._crossing()[link]
+                           if len(x.test.nodes) > 2 and self.low(rec, x)]  # fmt: skip
+        return blame
 
     # --- the search ----------------------------------------------------------------------------------------
 
@@ -451,6 +652,10 @@ class Hunt:
             suspects, anchors = self._regroup(suspects, anchors, size)
             confirmed, suspects = self._confirm(suspects, anchors)
             blamed += _merge_rails(confirmed, self.rails)
+            bad = {(b.node, r) for b in blamed for r in range(self.rails) if b.rail in (None, r)} | suspects
+            if self.s.sweep_links:
+                self._sweep(bad)
+            blamed += self._links(bad)
         status = "complete" if not suspects else "budget"
         if self.unreachable:
             status = "unreachable"
@@ -459,11 +664,40 @@ class Hunt:
                                     [{"round": rec.index, "kind": x.test.kind, "nodes": list(x.test.nodes),
                                       "rail": x.test.rail, "busbw_gbps": None}]))  # fmt: skip
         refs = {_key(r): self.reference(r) for r in [*range(self.rails), None]}
+        refs |= {f"sweep-{_key(r)}": self.sweep_reference(r) for r in range(self.rails)}
         return HuntResult(self.nodes, self.rails, blamed, sorted(suspects, key=lambda u: (u[0], u[1] is None, u[1])),
                           self.rounds, {k: v for k, v in refs.items() if v is not None}, self.noise_sigma(),
                           self.cut(), status, self.seconds,
                           self.noise_sigma(None) if self.rails > 1 else None,
                           self.cut(None) if self.rails > 1 else None)  # fmt: skip
+
+
+def _nodes_of(links: list[Link] | list[Test]) -> set[tuple[int, int]]:
+    """The (node, rail) units that links (or pair tests) need."""
+    pairs = [(t.nodes[0], t.nodes[1], t.rail) if isinstance(t, Test) else t for t in links]
+    return {(n, rail) for a, b, rail in pairs for n in (a, b)}
+
+
+def _disjoint_pairs(links: list[Link], busy: set[tuple[int, int]]) -> list[Test]:
+    """Link tests for ``links`` in order, each left out when one of its nodes is already busy on that rail."""
+    tests = []
+    busy = set(busy)
+    for a, b, rail in links:
+        if not {(a, rail), (b, rail)} & busy:
+            busy |= {(a, rail), (b, rail)}
+            tests.append(Test(LINK, (a, b), rail))
+    return tests
+
+
+def _controls(spare: list[int], rail: int) -> list[Test]:
+    """Up to CONTROLS_PER_RAIL pairs of spare anchors on ``rail``: they can only lower their round's reference."""
+    return [Test(CONTROL, tuple(sorted(spare[2 * i: 2 * i + 2])), rail)
+            for i in range(min(CONTROLS_PER_RAIL, len(spare) // 2))]  # fmt: skip
+
+
+def _evidence(rec: RoundRecord, x: TestResult, ratio: float | None) -> dict[str, Any]:
+    return {"round": rec.index, "kind": x.test.kind, "nodes": list(x.test.nodes), "rail": x.test.rail,
+            "busbw_gbps": x.busbw_gbps, "ratio": ratio, "n_wrong": x.n_wrong}  # fmt: skip
 
 
 def _merge_rails(blamed: list[Blame], rails: int) -> list[Blame]:

@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nics-per-node", type=int, default=1, help="NICs per node; rank i uses NIC i mod k (default 1)")
     p.add_argument("--slow-nic", action="append", default=[], metavar="NODE[:NIC]:FACTOR",
                    help="plant a slower NIC, e.g. 5:0.5 (node 5's NIC 0 at half speed); repeatable")
+    p.add_argument("--slow-link", action="append", default=[], metavar="A-B[:NIC]:FACTOR",
+                   help="plant a slower link, e.g. 2-5:0.5 (traffic between nodes 2 and 5 on NIC 0 at half speed, "
+                   "each of them at full speed with every other node); repeatable")  # fmt: skip
     p.add_argument("--down", metavar="NODE:AFTER_S",
                    help="take NODE's links down AFTER_S seconds after the ranks started measuring (a fault)")
     p.add_argument("--out", default="results/emulated",
@@ -44,20 +47,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the collbench command to run, e.g. -- run -e 16M")
 
 
+def _where_nic_factor(text: str) -> tuple[str, int, float]:
+    """'WHERE:FACTOR' or 'WHERE:NIC:FACTOR' -> (WHERE, NIC (0 when left out), FACTOR); ValueError otherwise."""
+    parts = text.split(":")
+    if len(parts) == 2:
+        return parts[0], 0, float(parts[1])
+    if len(parts) == 3:
+        return parts[0], int(parts[1]), float(parts[2])
+    raise ValueError(text)
+
+
 def _slow(values: list[str]) -> dict[tuple[int, int], float]:
     out: dict[tuple[int, int], float] = {}
     for text in values:
-        parts = text.split(":")
         try:
-            if len(parts) == 2:
-                node, nic, factor = int(parts[0]), 0, float(parts[1])
-            elif len(parts) == 3:
-                node, nic, factor = int(parts[0]), int(parts[1]), float(parts[2])
-            else:
-                raise ValueError
+            node, nic, factor = _where_nic_factor(text)
+            out[(int(node), nic)] = factor
         except ValueError:
             raise UsageError(f"--slow-nic {text!r}: expected NODE[:NIC]:FACTOR, e.g. 5:0.5") from None
-        out[(node, nic)] = factor
+    return out
+
+
+def _slow_links(values: list[str]) -> dict[tuple[int, int, int], float]:
+    """--slow-link A-B[:NIC]:FACTOR values -> {(min(A, B), max(A, B), NIC): FACTOR} (B-A is the same link)."""
+    out: dict[tuple[int, int, int], float] = {}
+    for text in values:
+        try:
+            pair, nic, factor = _where_nic_factor(text)
+            a, b = (int(x) for x in pair.split("-"))
+        except ValueError:
+            raise UsageError(f"--slow-link {text!r}: expected A-B[:NIC]:FACTOR, e.g. 2-5:0.5") from None
+        out[(min(a, b), max(a, b), nic)] = factor
     return out
 
 
@@ -128,7 +148,7 @@ def run(ns: argparse.Namespace, argv: list[str]) -> int:
             raise UsageError(f"--ranks-per-node must be >= 1, got {ns.ranks_per_node}")
         if not (math.isfinite(ns.grace) and ns.grace > 0):
             raise UsageError(f"--grace must be a finite number > 0, got {ns.grace}")
-        spec = ClusterSpec(ns.nodes, ns.nic_gbps, ns.nics_per_node, _slow(ns.slow_nic))
+        spec = ClusterSpec(ns.nodes, ns.nic_gbps, ns.nics_per_node, _slow(ns.slow_nic), _slow_links(ns.slow_link))
         spec.validate()
         command = _command(ns.command)
         down = _down(ns.down, ns.nodes)

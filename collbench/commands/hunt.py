@@ -1,5 +1,5 @@
-"""``collbench hunt``: find the slow nodes and NICs of a job in few rounds of sub-group tests, or (``--simulate N``)
-the same search on a model network of N nodes with planted slow ones.
+"""``collbench hunt``: find the slow nodes, NICs and links of a job in few rounds of sub-group tests, or
+(``--simulate N``) the same search on a model network of N nodes with planted slow ones.
 
 Exit code 1 when something is blamed (or the ranks failed), 2 for bad options (before any process starts), 0
 when nothing is blamed.
@@ -18,8 +18,9 @@ from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from bench.hunt_strategy import DEFAULT_SCREEN_ROUNDS, DEFAULT_THRESHOLD
 
 DESCRIPTION = (
-    "Find the nodes and NICs (rails) that make collectives slow: rounds of all-reduce tests on random disjoint "
-    "groups of nodes, suspects regrouped and confirmed against two known-good anchors. Writes hunt.json, hunt.csv "
+    "Find the nodes, NICs (rails) and links that make collectives slow: rounds of all-reduce tests on random "
+    "disjoint groups of nodes, suspects regrouped and confirmed against two known-good anchors, low rings of "
+    "cleared nodes taken apart into their links. Writes hunt.json, hunt.csv "
     "and hunt.png into a new run directory; exit 1 when something is blamed. --simulate N runs the same search "
     "on a model network instead of ranks."
 )
@@ -33,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--simulate", type=int, metavar="N", help="run the search on a model network of N nodes")
     p.add_argument("--slow", type=int, default=0, help="simulate: slow nodes to plant (default 0)")
     p.add_argument("--slow-nics", type=int, default=0, help="simulate: single slow NICs to plant (default 0)")
+    p.add_argument("--slow-links", type=int, default=0,
+                   help="simulate: slow links to plant between random pairs of other nodes (default 0)")
     p.add_argument("--slow-factor", type=float, default=0.5, help="simulate: their fraction of the rate (0.5)")
     p.add_argument("--rails", type=int, default=1, help="simulate: NICs per node (default 1)")
     p.add_argument("--noise", type=float, help="simulate: relative spread of a test's busbw (default 0.03)")
@@ -44,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                    help=f"a test below this fraction of the healthy median is low (default {DEFAULT_THRESHOLD:g}; "
                         "lower when the measured noise needs it)")  # fmt: skip
+    p.add_argument("--sweep-links", action="store_true",
+                   help="after the node search, put every link in a ring (ceil((p - 1) / 2) more rounds; without "
+                   "it a slow link is found only when the screen happens to make its nodes ring neighbours)")
     p.add_argument("--max-rounds", type=int, help="stop after this many rounds (default: until decided)")
     p.add_argument("--budget-s", type=float, help="stop starting rounds after this many seconds of tests")
     p.add_argument("--backend", choices=("gloo",), help="tests run on gloo (default)")
@@ -82,14 +88,15 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.simulate is not None:
         return _simulate(args)
     sim_only = [o for o, v in (("--slow", args.slow), ("--slow-nics", args.slow_nics), ("--down", args.down),
-                               ("--noise", args.noise), ("--rails", args.rails - 1)) if v]  # fmt: skip
+                               ("--slow-links", args.slow_links), ("--noise", args.noise),
+                               ("--rails", args.rails - 1)) if v]  # fmt: skip
     if sim_only:
         raise UsageError(f"{sim_only[0]} only goes with --simulate N")
     return _measure(args, argv)
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from bench.hunt_sim import DEFAULT_NOISE, ModelNetwork, plant
+    from bench.hunt_sim import DEFAULT_NOISE, ModelNetwork, max_links, plant
     from bench.hunt_strategy import HuntSettings, default_group_size, hunt
 
     n = args.simulate
@@ -100,25 +107,29 @@ def _simulate(args: argparse.Namespace) -> int:
         raise UsageError(f"--rails must be >= 1, got {args.rails}")
     if args.slow < 0 or args.slow_nics < 0 or args.slow + args.slow_nics > n:
         raise UsageError(f"--slow and --slow-nics must be >= 0 and plant at most {n} nodes together")
+    free = n - args.slow - args.slow_nics
+    if not 0 <= args.slow_links <= max_links(free):
+        raise UsageError(f"--slow-links must be in 0..{max_links(free)} (the links among the {free} nodes left)")
     if not 0 < args.slow_factor < 1:
         raise UsageError(f"--slow-factor must be between 0 and 1, got {args.slow_factor:g}")
     if not (math.isfinite(noise) and 0 <= noise < 1):
         raise UsageError(f"--noise must be in [0, 1), got {noise:g}")
     if args.down is not None and not 0 <= args.down < n:
         raise UsageError(f"--down must be a node in 0..{n - 1}, got {args.down}")
-    planted = plant(n, args.rails, args.slow, args.slow_nics, args.slow_factor, args.seed)
+    planted = plant(n, args.rails, args.slow, args.slow_nics, args.slow_factor, args.seed, args.slow_links)
     net = ModelNetwork(n, args.rails, planted, noise, args.seed,
                        down=frozenset() if args.down is None else frozenset({args.down}))  # fmt: skip
     settings = HuntSettings(group_size=args.group_size or default_group_size(n), screen_rounds=args.screen_rounds,
                             threshold=args.threshold, max_rounds=args.max_rounds, budget_s=args.budget_s,
-                            seed=args.seed)  # fmt: skip
+                            seed=args.seed, sweep_links=args.sweep_links)  # fmt: skip
     result = hunt(net, settings)
     data = result.to_json()
-    want = sorted((p.node, -1 if p.rail is None or args.rails == 1 else p.rail) for p in planted)
+    want = sorted(_planted_key(p.node, p.peer, p.rail, args.rails) for p in planted)
     if args.down is not None:
-        want = sorted([*want, (args.down, -1)])
-    got = sorted({(b.node, -1 if b.rail is None else b.rail) for b in result.blamed})
-    data.update(planted=[{"node": p.node, "rail": p.rail, "factor": p.factor} for p in planted],
+        want = sorted([*want, (args.down, -1, -1)])
+    got = sorted({_planted_key(b.nodes[0], b.nodes[1] if b.kind == "link" else None, b.rail, args.rails)
+                  for b in result.blamed})  # fmt: skip
+    data.update(planted=[{"node": p.node, "rail": p.rail, "factor": p.factor, "peer": p.peer} for p in planted],
                 simulated={"noise": noise, "down": args.down}, found=got == want, pairs_rounds=pairs_rounds(n),
                 node_names=None)  # fmt: skip
     if args.json:
@@ -127,6 +138,14 @@ def _simulate(args: argparse.Namespace) -> int:
         for line in summary(data, args.quiet):
             print(line)
     return EXIT_FAIL if result.blamed else EXIT_OK
+
+
+def _planted_key(node: int, peer: int | None, rail: int | None, rails: int) -> tuple[int, int, int]:
+    """(node, peer or -1, rail or -1): a planted fault and a blame compare equal when they name the same thing
+    (a node or a single-NIC node's one NIC as -1; a link on its rail)."""
+    if peer is not None:
+        return (min(node, peer), max(node, peer), rail if rail is not None else -1)
+    return (node, -1, -1 if rail is None or rails == 1 else rail)
 
 
 def summary(data: dict[str, Any], quiet: bool) -> list[str]:
@@ -171,7 +190,7 @@ def _measure(args: argparse.Namespace, argv: list[str]) -> int:
     wall_s = time.monotonic() - t0
     data = None
     if got:
-        from analysis.hunt import write_files
+        from analysis.hunt import blame_label, write_files
 
         data = {**got["hunt"], "node_names": got["node_names"], "node_ranks": got["node_ranks"],
                 "pairs_rounds": pairs_rounds(got["hunt"]["nodes"]), "wall_s": wall_s}  # fmt: skip
@@ -180,7 +199,8 @@ def _measure(args: argparse.Namespace, argv: list[str]) -> int:
         writer.meta["hunt"] = {k: data[k] for k in ("status", "blamed", "suspects", "n_rounds", "n_tests", "seconds",
                                                     "noise_sigma", "cut", "min_detectable_slowdown")}  # fmt: skip
         writer.meta["hunt"]["files"] = [f.name for f in files]
-        writer.meta["warnings"] += [f"blamed {b['kind']}: node {b['node']}" for b in data["blamed"]]
+        writer.meta["warnings"] += [f"blamed {b['kind']}: " + (blame_label(data, b) if b["kind"] == "link"
+                                    else f"node {b['node']}") for b in data["blamed"]]  # fmt: skip
     if outcome.status != "complete" and data is not None and data["status"] == "unreachable":
         outcome = Outcome("complete", None)  # the search ended as it should: a node stopped answering
     writer.finish(outcome.status, outcome.reason)

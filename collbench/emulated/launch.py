@@ -134,6 +134,8 @@ def write_description(plan: EmulationPlan, tag: str) -> None:
     emulation = {"nodes": s.nodes, "ranks_per_node": plan.ranks_per_node, "nic_gbps": s.nic_gbps,
                  "nics_per_node": s.nics_per_node, "command": list(plan.command),
                  "planted": [{"kind": "slow_nic", "node": n, "nic": r, "factor": f} for (n, r), f in s.slow.items()]
+                 + [{"kind": "slow_link", "nodes": [a, b], "nic": r, "factor": f}
+                    for (a, b, r), f in s.slow_links.items()]
                  + ([{"kind": "link_down", "node": plan.down[0], "after_s": plan.down[1]}] if plan.down else []),
                  "grace_s": plan.grace_s}  # fmt: skip
     (plan.out_dir / "hardware.json").write_text(json.dumps(hardware, indent=1) + "\n")

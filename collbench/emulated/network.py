@@ -1,5 +1,7 @@
 """An emulated cluster's network: one network namespace per node, a veth link per NIC on one bridge (the
-switch), and a token-bucket rate limit (``tc ... tbf``) on both ends of every link as the node's NIC.
+switch), and a token-bucket rate limit (``tc ... tbf``) on both ends of every link as the node's NIC. A slow link
+between two nodes (``ClusterSpec.slow_links``) replaces the tbf on each of its NICs' egress (inside the node) by an
+htb tree: the NIC rate for everything, a child class at the link's rate for traffic to the other node.
 
 Every object it creates carries the name tag of this process (``cb<pid hex>``), so clean-up removes exactly
 what this process made and never touches another interface; a tag whose process is gone marks a leftover of
@@ -25,6 +27,8 @@ NETNS_DIR = Path("/etc/netns")
 #: tbf needs a bucket of at least one MTU-sized burst; 256 KiB keeps short messages from being rate-limited
 #: below the link rate at 0.1-1 Gb/s, and a latency bound drops nothing that waits less than this
 TBF_BURST, TBF_LATENCY = "256kb", "200ms"
+#: htb's classes take the same burst; a fixed quantum (one jumbo-ish frame) keeps htb from warning at low rates
+HTB_QUANTUM = "60000"
 
 
 class EmulationError(Exception):
@@ -33,15 +37,25 @@ class EmulationError(Exception):
 
 @dataclass(frozen=True)
 class ClusterSpec:
-    """What to emulate: nodes, NICs per node and their rate; ``slow`` maps (node, nic) to a speed factor."""
+    """What to emulate: nodes, NICs per node and their rate; ``slow`` maps (node, nic) to a speed factor,
+    ``slow_links`` (node a, node b, nic) with a < b to the factor of the traffic between a and b on that NIC."""
 
     nodes: int
     nic_gbps: float
     nics_per_node: int = 1
     slow: dict[tuple[int, int], float] = field(default_factory=dict)
+    slow_links: dict[tuple[int, int, int], float] = field(default_factory=dict)
 
     def rate_gbps(self, node: int, nic: int) -> float:
         return self.nic_gbps * self.slow.get((node, nic), 1.0)
+
+    def slow_peers(self, node: int, nic: int) -> dict[int, float]:
+        """The nodes that ``node`` reaches through a slow link on ``nic``: peer -> factor of the NIC rate."""
+        out = {}
+        for (a, b, r), factor in self.slow_links.items():
+            if r == nic and node in (a, b):
+                out[b if node == a else a] = factor
+        return out
 
     def validate(self) -> None:
         """One clear error for values that cannot be emulated, before anything is created."""
@@ -58,6 +72,16 @@ class ClusterSpec:
                 raise EmulationError(f"--slow-nic: NIC {nic} does not exist (NICs 0-{self.nics_per_node - 1})")
             if not 0 < factor <= 1:
                 raise EmulationError(f"--slow-nic: the factor must be in (0, 1], got {factor}")
+        for (a, b, nic), factor in self.slow_links.items():
+            for node in (a, b):
+                if not 0 <= node < self.nodes:
+                    raise EmulationError(f"--slow-link: node {node} does not exist (nodes 0-{self.nodes - 1})")
+            if a == b:
+                raise EmulationError(f"--slow-link: a link joins two different nodes, got {a}-{b}")
+            if not 0 <= nic < self.nics_per_node:
+                raise EmulationError(f"--slow-link: NIC {nic} does not exist (NICs 0-{self.nics_per_node - 1})")
+            if not 0 < factor <= 1:  # also rejects nan
+                raise EmulationError(f"--slow-link: the factor must be in (0, 1], got {factor}")
 
 
 def node_name(i: int) -> str:
@@ -68,6 +92,31 @@ def node_name(i: int) -> str:
 def address(node: int, nic: int = 0) -> str:
     """Node ``node``'s address on rail ``nic``: 10.213.7.(64 nic + node + 1), one /26 per rail."""
     return f"{SUBNET_PREFIX}.{64 * nic + node + 1}"
+
+
+def _mbit(gbps: float) -> str:
+    return f"{gbps * 1e3:.6g}mbit"
+
+
+def _htb_commands(nic_gbps: float, peers: dict[int, float], nics: int) -> list[list[str]]:
+    """tc commands (without ``-n NS`` and ``dev DEV``, which go after the first two words) for a NIC's egress at
+    ``nic_gbps`` whose traffic to each peer runs at its factor of that rate: root 1:, parent 1:1 and default 1:10
+    at the NIC rate, 1:(11 + i) per peer, a u32 filter on every address of the peer (whatever rail it answers on,
+    what leaves this NIC is this rail's traffic)."""
+    def cls(classid: str, parent: str, gbps: float) -> list[str]:
+        rate = _mbit(gbps)
+        return ["class", "add", "parent", parent, "classid", classid, "htb", "rate", rate, "ceil", rate,
+                "burst", TBF_BURST, "cburst", TBF_BURST, "quantum", HTB_QUANTUM]  # fmt: skip
+
+    cmds = [["qdisc", "add", "root", "handle", "1:", "htb", "default", "10"],
+            cls("1:1", "1:", nic_gbps), cls("1:10", "1:1", nic_gbps)]  # fmt: skip
+    for i, (peer, factor) in enumerate(sorted(peers.items())):
+        classid = f"1:{11 + i}"
+        cmds.append(cls(classid, "1:1", nic_gbps * factor))
+        for r in range(nics):
+            cmds.append(["filter", "add", "parent", "1:", "protocol", "ip", "prio", "1", "u32", "match", "ip", "dst",
+                         f"{address(peer, r)}/32", "flowid", classid])  # fmt: skip
+    return cmds
 
 
 def check_host() -> None:
@@ -195,9 +244,14 @@ class EmulatedNetwork:
                 self._do(["ip", "link", "set", outer, "master", self.bridge(), "up"])
                 self._do(["ip", "-n", ns, "addr", "add", f"{address(i, r)}/26", "dev", inner])
                 self._do(["ip", "-n", ns, "link", "set", inner, "up"])
-                rate = f"{s.rate_gbps(i, r) * 1e3:.6g}mbit"
+                rate = _mbit(s.rate_gbps(i, r))
                 tbf = ["root", "tbf", "rate", rate, "burst", TBF_BURST, "latency", TBF_LATENCY]
-                self._do(["tc", "-n", ns, "qdisc", "add", "dev", inner, *tbf])  # the node's egress
+                peers = s.slow_peers(i, r)
+                if peers:  # the node's egress, slower towards the peers of its slow links
+                    for cmd in _htb_commands(s.rate_gbps(i, r), peers, s.nics_per_node):
+                        self._do(["tc", "-n", ns, *cmd[:2], "dev", inner, *cmd[2:]])
+                else:
+                    self._do(["tc", "-n", ns, "qdisc", "add", "dev", inner, *tbf])  # the node's egress
                 self._do(["tc", "qdisc", "add", "dev", outer, *tbf])  # the node's ingress
                 if s.nics_per_node > 1:  # traffic from a rail's address leaves by that rail's NIC
                     table = str(100 + r)

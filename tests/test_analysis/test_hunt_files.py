@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.hunt import report_markdown, rows, summary_lines, write_files
+from analysis.hunt import CSV_FIELDS, links_crossed, report_markdown, rows, summary_lines, write_files
 from bench.hunt_sim import ModelNetwork, Planted
 from bench.hunt_strategy import HuntSettings, hunt
 
@@ -51,3 +51,27 @@ def test_report_lists_the_blamed_and_every_round() -> None:
     assert "| host3 | network |" in text and "![nodes by rounds](figures/hunt.png)" in text
     table_rows = text.split("## Rounds")[1].count("\n| ") - 1  # less the header
     assert text.count("| screen |") == 2 and len(data["rounds"]) == table_rows
+
+
+def _link_data() -> dict:
+    planted = [Planted(4, 0, 0.5, peer=17)]
+    result = hunt(ModelNetwork(32, 1, planted, 0.03, 5), HuntSettings(group_size=8, seed=5, sweep_links=True))
+    return {**result.to_json(), "node_names": [f"host{i}" for i in range(32)]}
+
+
+def test_a_blamed_link_names_both_hosts_in_the_table_report_and_figure(tmp_path: Path) -> None:
+    data = _link_data()
+    assert [(b["kind"], b["nodes"]) for b in data["blamed"]] == [("link", [4, 17])]
+    assert any(line.startswith("host4 - host17") and " link " in line for line in summary_lines(data))
+    assert "| host4 - host17 | link |" in report_markdown(data, "run-x", "figures/hunt.png")
+    paths = write_files(data, tmp_path)
+    assert paths[2].stat().st_size > 0
+    with open(paths[1], newline="") as f:
+        assert next(csv.reader(f)) == list(CSV_FIELDS)  # the same columns with links
+
+
+def test_without_the_sweep_nothing_blamed_says_how_many_links_were_crossed() -> None:
+    data = _data([])
+    (line,) = [x for x in summary_lines(data) if x.startswith("# links crossed")]
+    crossed, links = links_crossed(data)
+    assert f"{crossed} of {links}" in line and links == 32 * 31 // 2 and 0 < crossed < links

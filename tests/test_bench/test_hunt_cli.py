@@ -23,6 +23,17 @@ def test_simulate_json_holds_blamed_planted_and_rounds() -> None:
     assert all(b["confidence"] > 0.99 and b["evidence"] for b in data["blamed"])
 
 
+def test_simulate_a_slow_link_is_blamed_with_its_two_nodes_and_exit_1() -> None:
+    proc = run_cli(["hunt", "--simulate", "16", "--slow-links", "1", "--sweep-links", "--seed", "2", "--json"],
+                   timeout=120)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    data = json.loads(proc.stdout)
+    (p,) = data["planted"]
+    (b,) = data["blamed"]
+    assert b["kind"] == "link" and b["nodes"] == sorted([p["node"], p["peer"]]) and data["found"] is True
+    assert b["node"] == b["nodes"][0] and b["rail"] == 0 and b["confidence"] > 0.99
+
+
 def test_simulate_healthy_exits_0_and_names_the_smallest_slowdown_it_could_see() -> None:
     proc = run_cli(["hunt", "--simulate", "64", "--seed", "1"], timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -38,6 +49,9 @@ def test_simulate_healthy_exits_0_and_names_the_smallest_slowdown_it_could_see()
         (["--simulate", "8", "--slow-factor", "1.5"], "--slow-factor"),
         (["--threshold", "2"], "--threshold"),
         (["--slow", "1"], "only goes with --simulate"),
+        (["--slow-links", "1"], "only goes with --simulate"),
+        (["--simulate", "4", "--slow-links", "7"], "--slow-links must be in 0..6"),
+        (["--simulate", "4", "--slow", "3", "--slow-links", "1"], "--slow-links must be in 0..0"),
         (["--group-size", "1"], "--group-size"),
         (["--budget-s", "inf"], "--budget-s"),
         (["--nprocs", "4", "--ranks-per-node", "3"], "--ranks-per-node must divide"),
