@@ -11,7 +11,6 @@ import csv
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,12 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
+from emulated_marks import NEEDS_ROOT
 
 ROOT = Path(__file__).resolve().parents[1]
-NEEDS_ROOT = pytest.mark.skipif(
-    os.geteuid() != 0 or any(shutil.which(t) is None for t in ("ip", "tc", "unshare")),
-    reason="collbench emulate needs root and iproute2 (ip, tc) and unshare",
-)
 
 
 def _env() -> dict[str, str]:

@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from emulated_marks import NEEDS_ROOT
 
 ROOT = Path(__file__).resolve().parents[1]
-NEEDS_ROOT = pytest.mark.skipif(
-    os.geteuid() != 0 or any(shutil.which(t) is None for t in ("ip", "tc", "unshare")),
-    reason="collbench emulate needs root and iproute2 (ip, tc) and unshare",
-)
 
 
 @NEEDS_ROOT

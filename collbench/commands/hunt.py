@@ -11,7 +11,6 @@ import argparse
 import json
 import math
 import sys
-import time
 from typing import Any
 
 from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
@@ -158,7 +157,7 @@ def summary(data: dict[str, Any], quiet: bool) -> list[str]:
 def _measure(args: argparse.Namespace, argv: list[str]) -> int:
     """Validate, launch, write, print; exit 0 (nothing blamed), 1 (blamed or failed)."""
     from bench.hunt import hunt_rank, validate
-    from bench.launch import Outcome, ResultSink, run_spawned, run_torchrun, torchrun_env
+    from bench.launch import Outcome, ResultSink, run_torchrun, torchrun_env
     from bench.run import new_run_dir
     from bench.run_writer import RunWriter, base_metadata
 
@@ -181,13 +180,7 @@ def _measure(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"# collbench hunt: {config.backend}, world size {world}, all-reduce of {plan.size_bytes} B per test, "
               f"groups of {plan.settings.group_size}")  # fmt: skip
         print(f"# writing {run_dir}", flush=True)
-    t0 = time.monotonic()
-    try:
-        outcome = (run_spawned(config, plan, world, sink, hunt_rank) if env is None
-                   else run_torchrun(config, plan, sink, env, hunt_rank))  # fmt: skip
-    except Exception as exc:  # noqa: BLE001 - never lose the file status to a harness bug
-        outcome = Outcome("failed", f"{type(exc).__name__}: {exc}")
-    wall_s = time.monotonic() - t0
+    outcome, wall_s = sink.launch(config, plan, world, env, hunt_rank)
     data = None
     if got:
         from analysis.hunt import blame_label, write_files

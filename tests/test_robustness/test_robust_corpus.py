@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
+from emulated_marks import NEEDS_ROOT
 
 from collbench.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG = ROOT / "tests" / "data" / "nccl-tests" / "gb10-2node-all_reduce.log"
-NEEDS_ROOT = pytest.mark.skipif(
-    os.geteuid() != 0 or any(shutil.which(t) is None for t in ("ip", "tc", "unshare")),
-    reason="collbench emulate needs root and iproute2 (ip, tc) and unshare",
-)
 
 
 def _tree_hash(root: Path) -> str:
