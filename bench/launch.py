@@ -17,13 +17,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench import protocol
 from bench.plan import RunConfig
 from bench.ports import free_port, port_in_use
 from bench.records import Measurement
-from bench.run_writer import RunWriter
+from bench.run_writer import RunWriter, base_metadata
 
 #: how much longer than --timeout a watchdog waits before it gives up by itself: the local supervisor (so the
 #: process group's own timeout, at --timeout, reports first and names the rank) and, under torchrun, every rank
@@ -75,6 +76,12 @@ class ResultSink(Sink):
     def __init__(self, writer: RunWriter) -> None:
         super().__init__(writer, lambda m: None, lambda msg: print(f"collbench: warning: {msg}", file=sys.stderr))
         self.result: dict[str, Any] = {}
+
+    @classmethod
+    def for_run(cls, run_dir: Path, argv: list[str], env: dict[str, int] | None, config: dict[str, Any]) -> ResultSink:
+        """The sink of a new run directory written by ``collbench <argv>`` (spawned, or torchrun when ``env``)."""
+        meta = base_metadata(run_dir, ["collbench", *argv], "torchrun" if env else "spawn", config)
+        return cls(RunWriter(run_dir, meta))
 
     def handle(self, kind: str, payload: Any) -> None:
         if kind == protocol.RESULT:

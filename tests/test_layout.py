@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("collectives", "bench", "analysis", "collbench")
 #: bench modules analysis may use: the result schema, size strings, sample statistics, the error and exit codes,
 #: the pairs schedule (each torch-free, which test_torch_stays_out_of_analysis_and_the_command_layer checks)
-BENCH_FOR_ANALYSIS = {"bench.schema", "bench.sizes", "bench.stats", "bench.errors", "bench.pairings"}
+BENCH_FOR_ANALYSIS = {"bench.schema", "bench.sizes", "bench.stats", "bench.errors", "bench.pairings",
+                      "bench.hunt_strategy"}
 #: the one upward hand-over: ``python -m bench`` runs ``collbench`` (runpy, not an import) as an alias
 ALIASES = {("bench.__main__", "collbench")}
 

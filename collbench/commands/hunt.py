@@ -159,7 +159,6 @@ def _measure(args: argparse.Namespace, argv: list[str]) -> int:
     from bench.hunt import hunt_rank, validate
     from bench.launch import Outcome, ResultSink, run_torchrun, torchrun_env
     from bench.run import new_run_dir
-    from bench.run_writer import RunWriter, base_metadata
 
     env = torchrun_env()
     config, plan, world = validate(args, env)
@@ -172,9 +171,8 @@ def _measure(args: argparse.Namespace, argv: list[str]) -> int:
                    "ranks_per_node": plan.ranks_per_node, "seed": args.seed, "threshold": args.threshold,
                    "group_size": plan.settings.group_size, "screen_rounds": plan.settings.screen_rounds,
                    "nprocs": world}  # fmt: skip
-    writer = RunWriter(run_dir, base_metadata(run_dir, ["collbench", *argv], "torchrun" if env else "spawn",
-                                              meta_config))  # fmt: skip
-    sink = ResultSink(writer)
+    sink = ResultSink.for_run(run_dir, argv, env, meta_config)
+    writer = sink.writer
     got = sink.result
     if not (args.quiet or args.json):
         print(f"# collbench hunt: {config.backend}, world size {world}, all-reduce of {plan.size_bytes} B per test, "

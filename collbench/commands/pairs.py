@@ -14,7 +14,6 @@ from analysis.pairs import DEFAULT_LATENCY_FACTOR, DEFAULT_THRESHOLD, analyse, s
 from bench.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
 from bench.pairings import one_factorisation
 from bench.pairs import pairs_rank, validate
-from bench.run_writer import RunWriter, base_metadata
 from bench.sizes import DEFAULT_MAX_BYTES, format_size
 
 DESCRIPTION = (
@@ -71,9 +70,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                    "latency_factor": args.latency_factor,
                    "ranks_per_node": plan.ranks_per_node, "rounds": len(one_factorisation(world)),
                    "nprocs": world}  # fmt: skip
-    writer = RunWriter(run_dir, base_metadata(run_dir, ["collbench", *argv], "torchrun" if env else "spawn",
-                                              meta_config))  # fmt: skip
-    sink = ResultSink(writer)
+    sink = ResultSink.for_run(run_dir, argv, env, meta_config)
+    writer = sink.writer
     got = sink.result
     if not (args.quiet or args.json):
         print(f"# collbench pairs: {config.backend}, world size {world}, {len(one_factorisation(world))} rounds, "

@@ -101,7 +101,6 @@ def _measure(args: argparse.Namespace, argv: list[str]) -> int:
     check_values(args)  # the torch-free checks first: one line before torch is even imported
     from bench.launch import ResultSink, run_torchrun, torchrun_env
     from bench.run import new_run_dir, topology
-    from bench.run_writer import RunWriter, base_metadata
     from bench.scale_step import CPU_COMPUTE, CUDA_COMPUTE, scale_rank, validate
 
     env = torchrun_env()
@@ -117,9 +116,8 @@ def _measure(args: argparse.Namespace, argv: list[str]) -> int:
                    "grad_bytes": plan.grad_bytes, "bucket_bytes": plan.bucket_bytes, "n_buckets": len(plan.buckets()),
                    "compute_ms": plan.compute_ms, "rank_compute_ms": plan.rank_compute_ms, "steps": plan.steps,
                    "warmup": plan.warmup, "compute_kind": compute_kind, "nprocs": world}  # fmt: skip
-    writer = RunWriter(run_dir, base_metadata(run_dir, ["collbench", *argv], "torchrun" if env else "spawn",
-                                              meta_config))  # fmt: skip
-    sink = ResultSink(writer)
+    sink = ResultSink.for_run(run_dir, argv, env, meta_config)
+    writer = sink.writer
     got = sink.result
     quiet = args.json
     if not quiet:
