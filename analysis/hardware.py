@@ -241,7 +241,7 @@ def _topology(meta: dict[str, Any], world: int | None, settings: dict[str, Any],
     None: never one node by default."""
     nnodes, per_node = _recorded_topology(meta, world, notes)
     hw = meta.get("hardware") or {}
-    src = "run.json (" + str(hw.get("topology_source") or "recorded") + ")"
+    src = f"run.json ({hw['topology_source']})" if hw.get("topology_source") else "run.json"
     levels = {"nnodes": (0, nnodes, src), "gpus_per_node": (0, per_node, src)}
     for key in ("nnodes", "gpus_per_node"):
         if key in settings:
