@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from pathlib import Path
 
 from analysis import fits_table
 from analysis.fitting import fit_all
@@ -35,9 +36,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     for w in caught:
         print(f"collbench: warning: {w.message}")
     default = default_output_dir(args.runs[0], "fit")
+    existed = Path(args.out or default).exists()
     out = claim_output_dir(args.out or default, ("fits.csv",), args.force, default=not args.out, instead=default)
     fits = fit_all(df, robust=args.robust, n_boot=args.boot, seed=args.seed, breaks=not args.no_breaks)
     if fits.empty:
+        if not existed:
+            out.rmdir()  # claimed (and made) above so a refusal comes before the fitting; nothing to put in it
         raise UsageError("nothing to fit: every curve has fewer than 3 sizes (and no model has 2 world sizes)")
     path = fits_table.write_csv(fits, out)
     print(fits_table.text(fits))

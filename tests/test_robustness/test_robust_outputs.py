@@ -210,3 +210,19 @@ def test_committed_analyses_lie_outside_every_run_directory() -> None:
     assert len(outputs) > 5
     inside = [str(p.relative_to(ROOT)) for p in outputs if enclosing_run_dir(p.parent) is not None]
     assert not inside, inside
+
+
+def test_a_fit_with_nothing_to_fit_leaves_no_empty_output_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fit claims its default folder before fitting (so a refusal comes first); when no curve has 3 sizes it exits 2
+    and takes the folder it made away again."""
+    rows = [ln for ln in LOG.open() if ln.strip() and not ln.lstrip().startswith("#")]
+    short = tmp_path / "two-sizes.log"
+    short.write_text("".join(ln for ln in LOG.open() if ln.lstrip().startswith("#") or ln not in rows[2:]))
+    assert main(["import", str(short), "--out", str(tmp_path / "results"), "--world-size", "2"]) == 0
+    (run,) = _run_dirs(tmp_path / "results")
+    capsys.readouterr()
+    assert main(["fit", str(run)]) == 2
+    assert "nothing to fit" in capsys.readouterr().err
+    assert not run.with_name(run.name + ".fit").exists()
