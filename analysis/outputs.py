@@ -42,8 +42,9 @@ def check_outside_runs(path: str | Path, instead: str | Path | None = None) -> N
 
 
 def default_output_dir(first_input: str | Path, kind: str) -> Path:
-    """Where fit (``kind`` "fit") and report ("report") write without --out: beside a run directory
-    (``<run>.fit``), inside a folder of runs (``<folder>/fit``). ``first_input``: the command's first input."""
+    """Where fit (``kind`` "fit"), report ("report") and scale --study ("study") write without --out: beside a
+    run directory (``<run>.fit``), inside a folder of runs (``<folder>/fit``). ``first_input``: the command's
+    first input."""
     path = Path(first_input)
     if path.name in RUN_FILES and path.is_file():
         path = path.parent

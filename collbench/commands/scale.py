@@ -48,8 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("gloo", "nccl"), help="default: nccl if GPUs are visible, else gloo")
     p.add_argument("--nprocs", type=int, help="local ranks to spawn (default: GPUs for nccl, 2 for gloo)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds without progress before the run is ended")
-    p.add_argument("--out", default="results", help="parent of the new run directory; with --study the study "
-                   "directory (default results/)")  # fmt: skip
+    p.add_argument("--out", help="parent of the new run directory (default results/); with --study the study "
+                   "directory (default: <folder>/study inside the first --study folder of runs, or <run>.study "
+                   "beside a run directory)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON summary object")
     g = p.add_argument_group("study (no ranks: reads scale runs)")
     g.add_argument("--study", nargs="+", metavar="RUN", help="scale run directories (or parents) to hold together")
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 
 def _study(args: argparse.Namespace) -> int:
     """scale.csv, scale.md and the figures of the runs in --study, predicted from --fits."""
-    from analysis.outputs import claim_output_dir
+    from analysis.outputs import claim_output_dir, default_output_dir
     from analysis.predict import build_predictor
 
     if args.gpu_hour_usd is not None and not (math.isfinite(args.gpu_hour_usd) and args.gpu_hour_usd >= 0):
@@ -76,7 +77,9 @@ def _study(args: argparse.Namespace) -> int:
         raise UsageError(f"--boot must be between 0 and 100000, got {args.boot}")
     skipped: list[str] = []
     runs = scaling_study.load_study(args.study, skipped)
-    out = claim_output_dir(args.out, scaling_study.STUDY_OUTPUTS, args.force)
+    default = default_output_dir(args.study[0], "study")
+    out = claim_output_dir(args.out or default, scaling_study.STUDY_OUTPUTS, args.force, default=not args.out,
+                           instead=default)  # fmt: skip
     predictor, summary = (build_predictor(args.fits, "all_reduce", n_boot=args.boot) if args.fits
                           else (None, []))  # fmt: skip
     df, notes = scaling_study.study_table(runs, predictor, args.gpu_hour_usd)
@@ -109,7 +112,7 @@ def _measure(args: argparse.Namespace, argv: list[str]) -> int:
         outcome = run_torchrun(config, plan, None, env, scale_rank)
         return EXIT_OK if outcome.status == "complete" else EXIT_FAIL
 
-    run_dir = new_run_dir(args.out)
+    run_dir = new_run_dir(args.out or "results")
     compute_kind = CUDA_COMPUTE if config.device == "cuda" else CPU_COMPUTE
     meta_config = {"backend": config.backend, "device": config.device, "world_size": world, **topology(env, world),
                    "command_kind": "scale", "mode": plan.mode, "algorithm": plan.algorithm,

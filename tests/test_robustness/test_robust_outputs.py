@@ -226,3 +226,13 @@ def test_a_fit_with_nothing_to_fit_leaves_no_empty_output_folder(
     assert main(["fit", str(run)]) == 2
     assert "nothing to fit" in capsys.readouterr().err
     assert not run.with_name(run.name + ".fit").exists()
+
+
+def test_a_study_without_out_goes_inside_its_folder_of_runs(tmp_path: Path) -> None:
+    """scale --study FOLDER writes FOLDER/study (not results/ of the working directory); the runs stay as they were."""
+    folder = Path(shutil.copytree(SCALE_RUNS, tmp_path / "study-runs"))
+    before = _tree(folder)
+    assert main(["scale", "--study", str(folder), "--json"]) == 0
+    assert (folder / "study" / "scale.csv").is_file()
+    after = {k: v for k, v in _tree(folder).items() if not k.startswith("study")}
+    assert after == before
