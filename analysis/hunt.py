@@ -70,11 +70,11 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
 def links_crossed(data: dict[str, Any]) -> tuple[int, int]:
     """(links some ring test of the search crossed, links of the cluster): each node to the next in a test's ring
     order, the last to the first, per rail."""
-    from bench.hunt_strategy import Test, ring_links
+    from bench.hunt_strategy import Test, max_links, ring_links
 
     crossed = {lk for rnd in data["rounds"] for t in rnd["tests"]
                for lk in ring_links(Test(t["kind"], tuple(t["nodes"]), t["rail"]))}  # fmt: skip
-    return len(crossed), data["nodes"] * (data["nodes"] - 1) // 2 * data["rails"]
+    return len(crossed), max_links(data["nodes"]) * data["rails"]
 
 
 def _members(nodes: list[int]) -> str:

@@ -16,7 +16,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bench.hunt_strategy import Test, TestResult, ring_links
+from bench.hunt_strategy import Test, TestResult, max_links, ring_links
 
 DEFAULT_NOISE = 0.03  # relative spread of a healthy test's busbw: 3x what the emulated cluster showed (< 1 %)
 DEFAULT_SLOW_FACTOR = 0.5
@@ -112,8 +112,3 @@ def plant(nodes: int, rails: int, slow: int, slow_nics: int, factor: float, seed
         links.setdefault((a, b), rng.randrange(rails))
     out += [Planted(a, rail, factor, peer=b) for (a, b), rail in links.items()]
     return out
-
-
-def max_links(nodes: int) -> int:
-    """How many distinct links ``nodes`` nodes have (one per pair)."""
-    return nodes * (nodes - 1) // 2

@@ -192,6 +192,11 @@ def ring_links(test: Test) -> list[Link]:
     return [(min(a, b), max(a, b), test.rail) for a, b in hops]
 
 
+def max_links(nodes: int) -> int:
+    """How many distinct links ``nodes`` nodes have (one per pair)."""
+    return nodes * (nodes - 1) // 2
+
+
 def zigzag_rings(nodes: Sequence[int]) -> list[tuple[int, ...]]:
     """Rings over all of ``nodes`` that together cross every pair of them (Walecki): for an even count the
     zig-zag paths i, i+1, i-1, i+2, ... around the circle (i < q/2), each closed into a ring; for an odd count the
@@ -542,16 +547,17 @@ class Hunt:
             return "blamed"
         return "open" if len(readings) < MAX_CONFIRMS else "stuck"
 
-    def _unexplained(self, bad: set[tuple[int, int]]) -> list[tuple[RoundRecord, TestResult, list[Link]]]:
-        """Low network tests with no blamed or suspect member and no blamed link in their ring, each with its ring's
-        links not cleared yet."""
+    def _unexplained(self, bad: set[tuple[int, int]]) -> list[dict[Link, str]]:
+        """Low network tests with no blamed or suspect member and no blamed link in their ring: for each, the state
+        (``_link_state``) of every link of its ring not cleared yet."""
         out = []
         for rec, x in self._network_tests():
             if not self.low(rec, x) or any((n, x.test.rail) in bad for n in x.test.nodes):
                 continue
-            links = [lk for lk in ring_links(x.test) if self._link_state(lk) != "cleared"]
-            if links and not any(self._link_state(lk) == "blamed" for lk in links):
-                out.append((rec, x, links))
+            states = {lk: self._link_state(lk) for lk in ring_links(x.test)}
+            links = {lk: st for lk, st in states.items() if st != "cleared"}
+            if links and "blamed" not in links.values():
+                out.append(links)
         return out
 
     def _pending_links(self, bad: set[tuple[int, int]]) -> tuple[list[Link], list[Link]]:
@@ -559,8 +565,8 @@ class Hunt:
         wait."""
         again: list[Link] = []
         fresh: list[Link] = []
-        for _, _, links in self._unexplained(bad):
-            open_links = [lk for lk in links if self._link_state(lk) == "open"]
+        for links in self._unexplained(bad):
+            open_links = [lk for lk, st in links.items() if st == "open"]
             read_low = [lk for lk in open_links if any(self.low(*m) for m in self._link_readings(lk))]
             again += read_low
             fresh += [] if read_low else open_links

@@ -95,8 +95,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from bench.hunt_sim import DEFAULT_NOISE, ModelNetwork, max_links, plant
-    from bench.hunt_strategy import HuntSettings, default_group_size, hunt
+    from bench.hunt_sim import DEFAULT_NOISE, ModelNetwork, plant
+    from bench.hunt_strategy import HuntSettings, default_group_size, hunt, max_links
 
     n = args.simulate
     noise = DEFAULT_NOISE if args.noise is None else args.noise
