@@ -10,7 +10,7 @@ import pytest
 
 from analysis.errors import AnalysisError
 from analysis.importers import detect, parse_any
-from analysis.nccltests import parse_text, run_options
+from analysis.nccltests import ParsedLog, parse_text, run_options
 from analysis.read_runs import load_run
 from collbench import cli
 
@@ -113,15 +113,23 @@ def test_detect_keeps_nccl_tests_formats():
     assert detect(nccl / "synthetic-reduce_scatter.json") == "nccl-tests-json"
 
 
+#: rccl-tests' table header with `-M 1` / `-A 1`: `algo proto nchannels` after the in-place half
+RCCL_ALGO_HEADER = ("#       size         count      type   redop    root     time   algbw   busbw #wrong"
+                    "     time   algbw   busbw #wrong     algo     proto   nchannels")  # fmt: skip
+
+
+def _rccl_algo_log(rows: list[str]) -> ParsedLog:
+    """An all_reduce_perf table of ``rows`` under RCCL_ALGO_HEADER, read as 8 ranks."""
+    return parse_text("\n".join(["# Collective test starting: all_reduce_perf", RCCL_ALGO_HEADER, *rows]), world_size=8)
+
+
 def test_rccl_text_algo_proto_columns_are_read_not_refused():
     """rccl-tests -M 1 prints `algo proto nchannels` after the in-place half (src/common.cu, its PRINT formats)."""
-    hdr = ("#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   "
-           "busbw #wrong     algo     proto   nchannels")  # fmt: skip
     rows = ["     1048576        262144     float     sum      -1    55.66   18.84   32.97      0    55.10   19.03"
             "   33.30      0     RING    SIMPLE          16",
             "        1024           256     float     sum      -1    12.00    0.09    0.15      0    12.10    0.08"
             "    0.15      0      N/A       N/A         N/A"]  # fmt: skip
-    log = parse_text("\n".join(["# Collective test starting: all_reduce_perf", hdr, *rows]), world_size=8)
+    log = _rccl_algo_log(rows)
     assert [pt["bytes"] for pt in log.points] == [1048576, 1048576, 1024, 1024]
     assert log.points[1]["time_us"] == 55.10
     assert "1048576 B: RING/SIMPLE, 16 channels" in log.algo_proto
@@ -132,13 +140,11 @@ def test_rccl_algo_column_takes_rccls_own_algorithm_names():
     RING/TREE, RCCL's own `Direct` and `RING*` (a ring RCCL runs with its own kernels), as a public tuning note on
     rccl-tests' `-A 1` (the flag's letter in ROCm/rocm-systems' rccl-tests, `-M` being --memory_report there)
     reports them. A `RING*` row was dropped before; here it is read."""
-    hdr = ("#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   "
-           "busbw #wrong     algo     proto   nchannels")  # fmt: skip
     rows = ["   134217728      33554432     float     sum      -1   1010.5  132.82  232.44      0   1008.9  133.03"
             "  232.81      0     RING*    SIMPLE          56",
             "     2097152        524288     float     sum      -1    40.10   52.30   91.52      0    40.02   52.40"
             "   91.70      0    Direct        LL          16"]  # fmt: skip
-    log = parse_text("\n".join(["# Collective test starting: all_reduce_perf", hdr, *rows]), world_size=8)
+    log = _rccl_algo_log(rows)
     assert [(pt["bytes"], pt["time_us"]) for pt in log.points] == [
         (134217728, 1010.5), (134217728, 1008.9), (2097152, 40.10), (2097152, 40.02)]
     assert "134217728 B: RING*/SIMPLE, 56 channels" in log.algo_proto
