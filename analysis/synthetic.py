@@ -54,8 +54,9 @@ def write_run(
     run_dir = new_run_dir(out, f"synthetic-p{world_size}")
     points = []
     for collective, algorithm in cases:
-        seg = costs.DEFAULT_SEGMENT_BYTES if (collective, algorithm) in costs.PIPELINED else None
+        pipelined = (collective, algorithm) in costs.PIPELINED
         for nbytes in sizes:
+            seg = costs.default_segment_bytes(collective, algorithm, nbytes, world_size) if pipelined else None
             if time_fn is not None:
                 base = time_fn(collective, algorithm, world_size, nbytes)
             else:

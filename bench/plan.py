@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from bench.backend_support import DTYPE_SIZES
 from bench.records import CaseSpec
 from bench.stats import DEFAULT_TARGET_CI
-from collectives.costs import DEFAULT_SEGMENT_BYTES, PIPELINED
+from collectives.costs import PIPELINED, default_segment_bytes
 from collectives.spec import SEND_RECV, describe, is_point_to_point, spec
 
 BUDGET_BYTES = 256 << 10  # above this, default iters/warmup shrink in proportion to the size
@@ -91,11 +91,12 @@ def variants(collective: str, in_place: str) -> tuple[bool, ...]:
     return describe(collective).variants(in_place)
 
 
-def segment_bytes_for(collective: str, algorithm: str, segment_bytes: int | None) -> int | None:
-    """The segment size a pipelined algorithm runs with (the user's or its default); None for the others."""
+def segment_bytes_for(collective: str, algorithm: str, segment_bytes: int | None, nbytes: int, p: int) -> int | None:
+    """The segment size a pipelined algorithm runs with at ``nbytes`` on ``p`` ranks (the user's, else its default:
+    ``collectives.costs.default_segment_bytes``); None for the others."""
     if (collective, algorithm) not in PIPELINED:
         return None
-    return segment_bytes if segment_bytes is not None else DEFAULT_SEGMENT_BYTES
+    return segment_bytes if segment_bytes is not None else default_segment_bytes(collective, algorithm, nbytes, p)
 
 
 def case_spec(
@@ -140,7 +141,7 @@ def case_spec(
         in_place=in_place if desc.in_place_variants else desc.only_in_place,
         iters=max_iters if adaptive else iters_for(count * esize, iters),
         warmup=warmup_for(count * esize, warmup),
-        segment_bytes=segment_bytes_for(collective, algorithm, segment_bytes),
+        segment_bytes=segment_bytes_for(collective, algorithm, segment_bytes, count * esize, world_size),
         cuda_graph=cuda_graph,
         adaptive=adaptive,
         min_iters=min(DEFAULT_MIN_ITERS, iters_for(count * esize, None)),

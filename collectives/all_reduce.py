@@ -49,10 +49,11 @@ from collectives.blocks import (
 )
 from collectives.broadcast import binomial_bcast
 from collectives.builtin import Builtin, check_backend_op
-from collectives.costs import DEFAULT_SEGMENT_BYTES
+from collectives.costs import DEFAULT_SEGMENT_BYTES, ring_segment_bytes
 from collectives.harness import Data, Fn, Harness, Other, T, bind
 from collectives.reduce import binomial_reduce
 from collectives.reduce_ops import combine, finish
+from collectives.scratch import scratch
 from collectives.trees import btree_parent, dtree_parents, heights_depths
 
 __all__ = [
@@ -127,12 +128,20 @@ def ring_all_reduce_pipelined(ctx: Ctx, rings: list[RingChannel], op: ReduceOp) 
     addition is done.  Unit (s + 1, j) forwards what unit (s, j) produced, k units earlier, so it may be posted
     once the unit ``depth`` before it is done when depth <= k (k = 1: one unit at a time, the unpipelined ring).
     """
+    depth = min(RING_DEPTH, min(g.k for g in rings))
+    widths = [-(-(g.starts[1] - g.starts[0]) // g.k) for g in rings]  # largest piece of each ring
+    with scratch(depth * sum(widths), rings[0].part) as kept:  # one slot of ``depth`` per ring
+        slots = [kept.narrow(0, depth * sum(widths[:c]), depth * w) for c, w in enumerate(widths)]
+        _ring_units(ctx, rings, op, slots, depth, widths)
+
+
+def _ring_units(
+    ctx: Ctx, rings: list[RingChannel], op: ReduceOp, slots: list[torch.Tensor], depth: int, widths: list[int]
+) -> None:
+    """The unit loop of ``ring_all_reduce_pipelined``: ``slots[c]`` holds ring c's ``depth`` receive slots."""
     p = ctx.size
     half = [(p - 1) * g.k for g in rings]
     total = 2 * max(half)
-    depth = min(RING_DEPTH, min(g.k for g in rings))
-    widths = [-(-(g.starts[1] - g.starts[0]) // g.k) for g in rings]  # largest piece of each ring
-    scratch = [g.part.new_empty(depth * w) for g, w in zip(rings, widths, strict=True)]
     posted: deque[tuple[Pending, list[tuple[torch.Tensor, torch.Tensor, bool]]]] = deque()
 
     def post_unit(u: int) -> None:
@@ -140,7 +149,7 @@ def ring_all_reduce_pipelined(ctx: Ctx, rings: list[RingChannel], op: ReduceOp) 
         recvs: list[Msg] = []
         todo = []
         behind = True  # every ring sends a later segment of its current step: no new step's latency
-        for g, n_half, w, buf in zip(rings, half, widths, scratch, strict=True):
+        for g, n_half, w, buf in zip(rings, half, widths, slots, strict=True):
             if u >= 2 * n_half:
                 continue
             s, j = divmod(u % n_half, g.k)
@@ -204,9 +213,10 @@ def channel_orders(global_ranks: Sequence[int], channels: int, per_node: int) ->
 
 
 def _ring_all_reduce(
-    tensor: torch.Tensor, op: ReduceOp, group: dist.ProcessGroup | None, segment_bytes: int, channels: int
+    tensor: torch.Tensor, op: ReduceOp, group: dist.ProcessGroup | None, segment_bytes: int | None, channels: int
 ) -> None:
-    validate.check_segment_bytes(segment_bytes)
+    if segment_bytes is not None:
+        validate.check_segment_bytes(segment_bytes)
     ctx = validate.all_reduce_args(tensor, op, group)
     if ctx is None:
         return
@@ -220,6 +230,8 @@ def _ring_all_reduce(
         orders = [list(range(ctx.size))]
     else:
         orders = channel_orders(ctx.global_ranks, channels, ranks_per_node(ctx))
+    if segment_bytes is None:  # half a block (gloo's rule), 1-4 MiB
+        segment_bytes = ring_segment_bytes(t.numel() * t.element_size() / (channels * ctx.size))
     rings = ring_channels(ctx, t, orders, segment_elems(segment_bytes, t.element_size()))
     ring_all_reduce_pipelined(ctx, rings, op)
 
@@ -228,9 +240,10 @@ def ring(
     tensor: torch.Tensor,
     op: ReduceOp = ReduceOp.SUM,
     group: dist.ProcessGroup | None = None,
-    segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+    segment_bytes: int | None = None,
 ) -> None:
-    """Ring all-reduce: pipelined ring reduce-scatter (segments of ``segment_bytes``), then ring all-gather."""
+    """Ring all-reduce: pipelined ring reduce-scatter (segments of ``segment_bytes``; None: half a block, 1-4 MiB,
+    ``collectives.costs.ring_segment_bytes``), then ring all-gather."""
     _ring_all_reduce(tensor, op, group, segment_bytes, channels=1)
 
 
@@ -238,7 +251,7 @@ def ring_2ch(
     tensor: torch.Tensor,
     op: ReduceOp = ReduceOp.SUM,
     group: dist.ProcessGroup | None = None,
-    segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+    segment_bytes: int | None = None,
 ) -> None:
     """Two-channel ring all-reduce: each half of the buffer on its own rail-aligned ring (``channel_orders``), both
     rings in the same batched steps, so the node-crossing hops of a 2-NIC node leave it through both NICs."""
@@ -257,7 +270,7 @@ def reduce_broadcast(tensor: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: d
     binomial_bcast(ctx, t, 0)
 
 
-def _fold_in(ctx: Ctx, t: torch.Tensor, rem: int, op: ReduceOp, scratch: torch.Tensor) -> None:
+def _fold_in(ctx: Ctx, t: torch.Tensor, rem: int, op: ReduceOp, buf: torch.Tensor) -> None:
     """Even ranks < 2*rem hand their buffer to the odd neighbour, which combines it."""
     r = ctx.rank
     if r >= 2 * rem:
@@ -265,8 +278,8 @@ def _fold_in(ctx: Ctx, t: torch.Tensor, rem: int, op: ReduceOp, scratch: torch.T
     if r % 2 == 0:
         exchange(ctx, sends=[(t, r + 1)])
     else:
-        exchange(ctx, recvs=[(scratch, r - 1)])
-        combine(t, t, scratch, op)
+        exchange(ctx, recvs=[(buf, r - 1)])
+        combine(t, t, buf, op)
 
 
 def _fold_out(ctx: Ctx, t: torch.Tensor, rem: int) -> None:
@@ -287,18 +300,18 @@ def recursive_doubling(
         return
     ctx, t = st
     q, rem = fold_map(ctx.size)
-    scratch = torch.empty_like(t)
-    _fold_in(ctx, t, rem, op, scratch)
-    nr = fold_newrank(ctx.rank, rem)
-    if nr >= 0:
-        mask = 1
-        while mask < q:
-            partner = fold_oldrank(nr ^ mask, rem)
-            exchange(ctx, sends=[(t, partner)], recvs=[(scratch, partner)])
-            combine(t, t, scratch, op)
-            mask <<= 1
-        finish(t, op, ctx.size)
-    _fold_out(ctx, t, rem)
+    with scratch(t.numel(), t) as kept:
+        _fold_in(ctx, t, rem, op, kept)
+        nr = fold_newrank(ctx.rank, rem)
+        if nr >= 0:
+            mask = 1
+            while mask < q:
+                partner = fold_oldrank(nr ^ mask, rem)
+                exchange(ctx, sends=[(t, partner)], recvs=[(kept, partner)])
+                combine(t, t, kept, op)
+                mask <<= 1
+            finish(t, op, ctx.size)
+        _fold_out(ctx, t, rem)
 
 
 def rabenseifner(tensor: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: dist.ProcessGroup | None = None) -> None:
@@ -310,37 +323,37 @@ def rabenseifner(tensor: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: dist.
     nr = fold_newrank(ctx.rank, rem)
     starts = block_starts(t.numel(), q)
     # the first half of the blocks is the largest piece ever received (blocks shrink with index)
-    scratch = torch.empty(t.numel() if ctx.rank < 2 * rem else starts[q // 2], dtype=t.dtype, device=t.device)
-    _fold_in(ctx, t, rem, op, scratch)
-    if nr >= 0:
-        lo, hi = 0, q  # blocks this rank is still responsible for
-        mask = q >> 1
-        while mask > 0:  # recursive halving: distance q/2, q/4, ..., 1
-            partner = fold_oldrank(nr ^ mask, rem)
-            mid = lo + mask
-            if nr & mask:
-                keep, give = (mid, hi), (lo, mid)
-            else:
-                keep, give = (lo, mid), (mid, hi)
-            dst = span(t, starts, *keep)
-            buf = scratch.narrow(0, 0, dst.numel())
-            exchange(ctx, sends=[(span(t, starts, *give), partner)], recvs=[(buf, partner)])
-            combine(dst, dst, buf, op)
-            lo, hi = keep
-            mask >>= 1
-        finish(span(t, starts, nr, nr + 1), op, ctx.size)
-        mask = 1
-        while mask < q:  # recursive doubling all-gather: aligned groups of mask blocks
-            partner = fold_oldrank(nr ^ mask, rem)
-            mine = (nr // mask) * mask
-            theirs = mine ^ mask
-            exchange(
-                ctx,
-                sends=[(span(t, starts, mine, mine + mask), partner)],
-                recvs=[(span(t, starts, theirs, theirs + mask), partner)],
-            )
-            mask <<= 1
-    _fold_out(ctx, t, rem)
+    with scratch(t.numel() if ctx.rank < 2 * rem else starts[q // 2], t) as kept:
+        _fold_in(ctx, t, rem, op, kept)
+        if nr >= 0:
+            lo, hi = 0, q  # blocks this rank is still responsible for
+            mask = q >> 1
+            while mask > 0:  # recursive halving: distance q/2, q/4, ..., 1
+                partner = fold_oldrank(nr ^ mask, rem)
+                mid = lo + mask
+                if nr & mask:
+                    keep, give = (mid, hi), (lo, mid)
+                else:
+                    keep, give = (lo, mid), (mid, hi)
+                dst = span(t, starts, *keep)
+                buf = kept.narrow(0, 0, dst.numel())
+                exchange(ctx, sends=[(span(t, starts, *give), partner)], recvs=[(buf, partner)])
+                combine(dst, dst, buf, op)
+                lo, hi = keep
+                mask >>= 1
+            finish(span(t, starts, nr, nr + 1), op, ctx.size)
+            mask = 1
+            while mask < q:  # recursive doubling all-gather: aligned groups of mask blocks
+                partner = fold_oldrank(nr ^ mask, rem)
+                mine = (nr // mask) * mask
+                theirs = mine ^ mask
+                exchange(
+                    ctx,
+                    sends=[(span(t, starts, mine, mine + mask), partner)],
+                    recvs=[(span(t, starts, theirs, theirs + mask), partner)],
+                )
+                mask <<= 1
+        _fold_out(ctx, t, rem)
 
 
 # ---- NCCL-style double binary tree (tree shapes: collectives.trees) ----
@@ -368,47 +381,47 @@ def tree(
     ks = [-(-h.numel() // seg) for h in halves]
     n_slots = sum(len(tr[3]) for tr in trees)
     stride = min(seg, n - n // 2)  # largest segment of either half
-    scratch = torch.empty(n_slots * stride, dtype=t.dtype, device=t.device)
+    with scratch(n_slots * stride, t) as kept:
 
-    def piece(buf: torch.Tensor, j: int) -> torch.Tensor:
-        return buf.narrow(0, j * seg, min(seg, buf.numel() - j * seg))
+        def piece(buf: torch.Tensor, j: int) -> torch.Tensor:
+            return buf.narrow(0, j * seg, min(seg, buf.numel() - j * seg))
 
-    # Reduce phase: a rank of height h sends (combined) segment j to its parent at step j + h;
-    # it receives child c's segment j at step j + height[c] < j + h.
-    steps = max(k + max(tr[1]) for k, tr in zip(ks, trees, strict=True))
-    for step in range(steps):
-        sends, recvs, todo = [], [], []
-        slot = 0
-        for half, k, (parent, height, _, children) in zip(halves, ks, trees, strict=True):
-            j = step - height[r]
-            if parent[r] >= 0 and 0 <= j < k:
-                sends.append((piece(half, j), parent[r]))
-            for c in children:
-                jc = step - height[c]
-                if 0 <= jc < k:
-                    dst = piece(half, jc)
-                    buf = scratch.narrow(0, slot * stride, dst.numel())
-                    recvs.append((buf, c))
-                    todo.append((dst, buf))
-                slot += 1
-        exchange(ctx, sends, recvs)
-        for dst, buf in todo:
-            combine(dst, dst, buf, op)
-    for half, (parent, *_) in zip(halves, trees, strict=True):
-        if parent[r] < 0:
-            finish(half, op, p)
-    # Broadcast phase: a rank at depth d receives segment j at step j + d - 1, forwards it at j + d.
-    steps = max(k + max(tr[2]) - 1 for k, tr in zip(ks, trees, strict=True))
-    for step in range(steps):
-        sends, recvs = [], []
-        for half, k, (parent, _, depth, children) in zip(halves, ks, trees, strict=True):
-            j = step - depth[r]
-            if 0 <= j < k:
-                sends.extend((piece(half, j), c) for c in children)
-            jr = step - depth[r] + 1
-            if parent[r] >= 0 and 0 <= jr < k:
-                recvs.append((piece(half, jr), parent[r]))
-        exchange(ctx, sends, recvs)
+        # Reduce phase: a rank of height h sends (combined) segment j to its parent at step j + h;
+        # it receives child c's segment j at step j + height[c] < j + h.
+        steps = max(k + max(tr[1]) for k, tr in zip(ks, trees, strict=True))
+        for step in range(steps):
+            sends, recvs, todo = [], [], []
+            slot = 0
+            for half, k, (parent, height, _, children) in zip(halves, ks, trees, strict=True):
+                j = step - height[r]
+                if parent[r] >= 0 and 0 <= j < k:
+                    sends.append((piece(half, j), parent[r]))
+                for c in children:
+                    jc = step - height[c]
+                    if 0 <= jc < k:
+                        dst = piece(half, jc)
+                        buf = kept.narrow(0, slot * stride, dst.numel())
+                        recvs.append((buf, c))
+                        todo.append((dst, buf))
+                    slot += 1
+            exchange(ctx, sends, recvs)
+            for dst, buf in todo:
+                combine(dst, dst, buf, op)
+        for half, (parent, *_) in zip(halves, trees, strict=True):
+            if parent[r] < 0:
+                finish(half, op, p)
+        # Broadcast phase: a rank at depth d receives segment j at step j + d - 1, forwards it at j + d.
+        steps = max(k + max(tr[2]) - 1 for k, tr in zip(ks, trees, strict=True))
+        for step in range(steps):
+            sends, recvs = [], []
+            for half, k, (parent, _, depth, children) in zip(halves, ks, trees, strict=True):
+                j = step - depth[r]
+                if 0 <= j < k:
+                    sends.extend((piece(half, j), c) for c in children)
+                jr = step - depth[r] + 1
+                if parent[r] >= 0 and 0 <= jr < k:
+                    recvs.append((piece(half, jr), parent[r]))
+            exchange(ctx, sends, recvs)
 
 
 #: Algorithm name -> implementation; ``collectives.registry`` collects these (``builtin`` is added there).

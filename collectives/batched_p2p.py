@@ -71,8 +71,10 @@ def post(ctx: Ctx, sends: Sequence[Msg] = (), recvs: Sequence[Msg] = (), *, behi
     step are, in list order), so every rank must post its steps in the same order as its peers expect.
     Neither touch a posted receive buffer nor write a posted send buffer until ``wait`` has returned.
     """
-    ops = [dist.P2POp(dist.isend, t, ctx.peer(r), ctx.group) for t, r in sends if t.numel() > 0]
-    ops += [dist.P2POp(dist.irecv, t, ctx.peer(r), ctx.group) for t, r in recvs if t.numel() > 0]
+    # Receives first: on gloo a posted receive is read straight into its buffer by the transport thread while
+    # this thread is still writing the step's sends (each isend writes what the socket takes before returning).
+    ops = [dist.P2POp(dist.irecv, t, ctx.peer(r), ctx.group) for t, r in recvs if t.numel() > 0]
+    ops += [dist.P2POp(dist.isend, t, ctx.peer(r), ctx.group) for t, r in sends if t.numel() > 0]
     if not ops:
         return Pending()
     return Pending(tuple(dist.batch_isend_irecv(ops)))

@@ -31,9 +31,39 @@ from dataclasses import dataclass
 from collectives.spec import COLLECTIVES, SPECS
 from collectives.spec import busbw_factor as _busbw_factor
 
-#: Segment size the pipelined algorithms (ring broadcast/reduce/all-reduce/reduce-scatter, tree all-reduce) use by
-#: default.
+#: Segment size the pipelined algorithms (ring broadcast/reduce, tree all-reduce) use by default, and the smallest
+#: the rings (all-reduce ring and ring_2ch, reduce-scatter ring) choose for themselves (``ring_segment_bytes``).
 DEFAULT_SEGMENT_BYTES: int = 1 << 20
+
+#: The largest segment the rings choose for themselves: larger blocks are cut in more segments.
+RING_MAX_SEGMENT_BYTES: int = 4 << 20
+
+#: The pipelined rings: with no segment size given they take ``ring_segment_bytes`` of their block.
+RINGS: frozenset[tuple[str, str]] = frozenset(
+    {("all_reduce", "ring"), ("all_reduce", "ring_2ch"), ("reduce_scatter", "ring")}
+)
+
+
+def ring_segment_bytes(block_bytes: float) -> int:
+    """The segment size of a pipelined ring whose blocks (one per rank and channel) hold ``block_bytes``: half a
+    block, as gloo's ring all-reduce cuts it (two segments per block, one added while the other travels), within
+    [DEFAULT_SEGMENT_BYTES, RING_MAX_SEGMENT_BYTES].
+
+    Why not always 1 MiB: at p = 2 on 2 CPU cores (gloo, 16 MiB all-reduce, 8 MiB blocks) 1 MiB segments made 16
+    posted steps of 8 where 4 MiB ones make 4, and the ring ran 0.76x builtin against 0.86x (8 alternating rounds,
+    4 MiB ahead in 8 of 8; results/README.md). Blocks of at most 2 MiB (p = 8 at 16 MiB, where 1 MiB segments put
+    the ring at 1.04x builtin on the emulated cluster) keep 1 MiB."""
+    half = math.ceil(block_bytes / 2)
+    return min(max(half, DEFAULT_SEGMENT_BYTES), RING_MAX_SEGMENT_BYTES)
+
+
+def default_segment_bytes(collective: str, algorithm: str, nbytes: float, p: int) -> int:
+    """The segment size a pipelined algorithm runs with when none is given, for a message of ``nbytes`` (the
+    whole buffer: the all-reduce tensor, the reduce-scatter input) on ``p`` ranks."""
+    if (collective, algorithm) in RINGS:
+        channels = 2 if algorithm == "ring_2ch" else 1
+        return ring_segment_bytes(nbytes / (channels * max(1, p)))
+    return DEFAULT_SEGMENT_BYTES
 
 #: Collectives that combine data (have a gamma term).
 REDUCING: frozenset[str] = frozenset(name for name, s in SPECS.items() if s.reducing)

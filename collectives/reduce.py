@@ -27,24 +27,24 @@ from collectives.builtin import Builtin, check_backend_op
 from collectives.costs import DEFAULT_SEGMENT_BYTES
 from collectives.harness import Data, Fn, Harness, Other, T, bind
 from collectives.reduce_ops import combine, finish
+from collectives.scratch import scratch
 
 
 def binomial_reduce(ctx: Ctx, t: torch.Tensor, root: int, op: ReduceOp) -> None:
     """Binomial-tree reduce of flat ``t`` to group rank ``root`` (no AVG division)."""
     p = ctx.size
     vr = (ctx.rank - root) % p
-    scratch: torch.Tensor | None = None
-    mask = 1
-    while mask < p:
-        if vr & mask:
-            exchange(ctx, sends=[(t, (vr - mask + root) % p)])
-            break
-        if vr + mask < p:
-            if scratch is None:
-                scratch = torch.empty_like(t)
-            exchange(ctx, recvs=[(scratch, (vr + mask + root) % p)])
-            combine(t, t, scratch, op)
-        mask <<= 1
+    receives = vr % 2 == 0 and vr + 1 < p  # the first step (mask 1) decides: an odd rank only sends
+    with scratch(t.numel() if receives else 0, t) as kept:
+        mask = 1
+        while mask < p:
+            if vr & mask:
+                exchange(ctx, sends=[(t, (vr - mask + root) % p)])
+                break
+            if vr + mask < p:
+                exchange(ctx, recvs=[(kept, (vr + mask + root) % p)])
+                combine(t, t, kept, op)
+            mask <<= 1
 
 
 def chain_reduce(ctx: Ctx, t: torch.Tensor, root: int, op: ReduceOp, segment_bytes: int) -> None:
@@ -54,26 +54,26 @@ def chain_reduce(ctx: Ctx, t: torch.Tensor, root: int, op: ReduceOp, segment_byt
     seg = chain_segment_elems(segment_bytes, t.element_size(), p, n)
     k = max(1, -(-n // seg))
     nxt, prv = (ctx.rank + 1) % p, (ctx.rank - 1) % p
-    scratch = torch.empty(min(seg, n), dtype=t.dtype, device=t.device) if vr < p - 1 else None
+    with scratch(min(seg, n) if vr < p - 1 else 0, t) as kept:  # the last rank of the chain only sends
 
-    def piece(buf: torch.Tensor, j: int) -> torch.Tensor:
-        start = j * seg
-        return buf.narrow(0, start, max(0, min(seg, n - start)))
+        def piece(buf: torch.Tensor, j: int) -> torch.Tensor:
+            start = j * seg
+            return buf.narrow(0, start, max(0, min(seg, n - start)))
 
-    for step in range(p - 2 + k):
-        sends, recvs = [], []
-        j_send = step - (p - 1 - vr)  # relative rank p-1 starts sending at step 0
-        if vr > 0 and 0 <= j_send < k:
-            sends.append((piece(t, j_send), prv))
-        j_recv = step - (p - 2 - vr)
-        recv_view = None
-        if scratch is not None and 0 <= j_recv < k:
-            recv_view = scratch.narrow(0, 0, piece(t, j_recv).numel())
-            recvs.append((recv_view, nxt))
-        exchange(ctx, sends, recvs)
-        if recv_view is not None:
-            dst = piece(t, j_recv)
-            combine(dst, dst, recv_view, op)
+        for step in range(p - 2 + k):
+            sends, recvs = [], []
+            j_send = step - (p - 1 - vr)  # relative rank p-1 starts sending at step 0
+            if vr > 0 and 0 <= j_send < k:
+                sends.append((piece(t, j_send), prv))
+            j_recv = step - (p - 2 - vr)
+            recv_view = None
+            if vr < p - 1 and 0 <= j_recv < k:
+                recv_view = kept.narrow(0, 0, piece(t, j_recv).numel())
+                recvs.append((recv_view, nxt))
+            exchange(ctx, sends, recvs)
+            if recv_view is not None:
+                dst = piece(t, j_recv)
+                combine(dst, dst, recv_view, op)
 
 
 def tree(tensor: torch.Tensor, dst: int, op: ReduceOp = ReduceOp.SUM, group: dist.ProcessGroup | None = None) -> None:

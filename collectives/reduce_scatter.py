@@ -31,9 +31,10 @@ from collectives.all_reduce import RING_DEPTH
 from collectives.batched_p2p import Ctx, Pending, exchange, post
 from collectives.blocks import block_starts, fold_map, fold_newrank, fold_oldrank, segment_elems, span
 from collectives.builtin import Builtin, check_backend_op
-from collectives.costs import DEFAULT_SEGMENT_BYTES
+from collectives.costs import ring_segment_bytes
 from collectives.harness import Data, Fn, Harness, Other, T, bind
 from collectives.reduce_ops import combine, finish
+from collectives.scratch import scratch
 
 
 def _blk(t: torch.Tensor, m: int, b: int, count: int = 1) -> torch.Tensor:
@@ -60,50 +61,54 @@ def ring(
     input: torch.Tensor,
     op: ReduceOp = ReduceOp.SUM,
     group: dist.ProcessGroup | None = None,
-    segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+    segment_bytes: int | None = None,
 ) -> None:
-    """Ring reduce-scatter, pipelined in segments of ``segment_bytes``.
+    """Ring reduce-scatter, pipelined in segments of ``segment_bytes`` (None: half a block, 1-4 MiB,
+    ``collectives.costs.ring_segment_bytes``).
 
     Step s receives the partial of block r - s - 2 and adds this rank's input block to it; each step is cut in
     k segments and the (step, segment) units run in order, ``RING_DEPTH`` posted at once, so segment j + 1
     travels while segment j is added.  Unit (s + 1, j) forwards what unit (s, j) produced, k units earlier.
     """
-    validate.check_segment_bytes(segment_bytes)
+    if segment_bytes is not None:
+        validate.check_segment_bytes(segment_bytes)
     if (st := _start(output, input, op, group)) is None:
         return
     ctx, out, inp = st
     p, r, m = ctx.size, ctx.rank, out.numel()
+    if segment_bytes is None:
+        segment_bytes = ring_segment_bytes(m * inp.element_size())
     nxt, prv = (r + 1) % p, (r - 1) % p
     k = max(1, -(-m // segment_elems(segment_bytes, inp.element_size())))
     cut = block_starts(m, k)
     depth = min(RING_DEPTH, k)
-    bufs = torch.empty(2 * m, dtype=inp.dtype, device=inp.device)  # step s receives into block s % 2
+    with scratch(2 * m, inp) as bufs:  # step s receives into block s % 2
 
-    def seg(t: torch.Tensor, j: int) -> torch.Tensor:
-        return span(t, cut, j, j + 1)
+        def seg(t: torch.Tensor, j: int) -> torch.Tensor:
+            return span(t, cut, j, j + 1)
 
-    def sent(s: int) -> torch.Tensor:  # step 0 forwards my own block r - 1 as the first partial
-        return _blk(inp, m, (r - 1) % p) if s == 0 else _blk(bufs, m, (s - 1) % 2)
+        def sent(s: int) -> torch.Tensor:  # step 0 forwards my own block r - 1 as the first partial
+            return _blk(inp, m, (r - 1) % p) if s == 0 else _blk(bufs, m, (s - 1) % 2)
 
-    posted: deque[Pending] = deque()
-    total = (p - 1) * k
+        posted: deque[Pending] = deque()
+        total = (p - 1) * k
 
-    def post_unit(u: int) -> None:
-        s, j = divmod(u, k)
-        sends, recvs = [(seg(sent(s), j), nxt)], [(seg(_blk(bufs, m, s % 2), j), prv)]
-        posted.append(post(ctx, sends, recvs, behind=j > 0))
+        def post_unit(u: int) -> None:
+            s, j = divmod(u, k)
+            sends, recvs = [(seg(sent(s), j), nxt)], [(seg(_blk(bufs, m, s % 2), j), prv)]
+            posted.append(post(ctx, sends, recvs, behind=j > 0))
 
-    for u in range(min(depth, total)):
-        post_unit(u)
-    for u in range(total):
-        posted.popleft().wait()
-        s, j = divmod(u, k)
-        scratch = seg(_blk(bufs, m, s % 2), j)
-        b = (r - 2 - s) % p  # block whose partial just arrived (r on the last step)
-        target = seg(out, j) if s == p - 2 else scratch  # the last combine lands in output (in place: input block r)
-        combine(target, scratch, seg(_blk(inp, m, b), j), op)
-        if u + depth < total:
-            post_unit(u + depth)
+        for u in range(min(depth, total)):
+            post_unit(u)
+        for u in range(total):
+            posted.popleft().wait()
+            s, j = divmod(u, k)
+            got = seg(_blk(bufs, m, s % 2), j)
+            b = (r - 2 - s) % p  # block whose partial just arrived (r on the last step)
+            target = seg(out, j) if s == p - 2 else got  # the last combine lands in output (in place: input block r)
+            combine(target, got, seg(_blk(inp, m, b), j), op)
+            if u + depth < total:
+                post_unit(u + depth)
     finish(out, op, p)
 
 
@@ -118,12 +123,17 @@ def pairwise(
     out, inp = output.view(-1), input.view(-1)
     out.copy_(_blk(inp, m, r))
     if p > 1 and m > 0:
-        buf = torch.empty(m, dtype=inp.dtype, device=inp.device)
-        for i in range(1, p):
-            to, frm = (r + i) % p, (r - i) % p
-            exchange(ctx, sends=[(_blk(inp, m, to), to)], recvs=[(buf, frm)])
-            combine(out, out, buf, op)
+        with scratch(m, inp) as buf:
+            for i in range(1, p):
+                to, frm = (r + i) % p, (r - i) % p
+                exchange(ctx, sends=[(_blk(inp, m, to), to)], recvs=[(buf, frm)])
+                combine(out, out, buf, op)
     finish(out, op, p)
+
+
+def _first_block(newrank: int, rem: int) -> int:
+    """First real block of folded newrank i: newrank i owns real blocks [first(i), first(i + 1))."""
+    return 2 * newrank if newrank < rem else newrank + rem
 
 
 def tree(
@@ -136,16 +146,25 @@ def tree(
     p, r, m = ctx.size, ctx.rank, out.numel()
     q, rem = fold_map(p)
 
-    def first_block(newrank: int) -> int:  # newrank i owns real blocks [first(i), first(i+1))
-        return 2 * newrank if newrank < rem else newrank + rem
-
     folded = r < 2 * rem
     if folded and r % 2 == 0:  # give everything to the odd neighbour, get my block back at the end
         exchange(ctx, sends=[(inp, r + 1)])
         exchange(ctx, recvs=[(out, r + 1)])
         finish(out, op, p)
         return
-    work = torch.empty(p * m, dtype=inp.dtype, device=inp.device)
+    largest = _first_block(q >> 1, rem) * m  # the largest kept range ever received
+    with scratch(p * m + largest, inp) as kept:
+        _tree_halving(ctx, out, inp, op, kept.narrow(0, 0, p * m), kept.narrow(0, p * m, largest))
+
+
+def _tree_halving(
+    ctx: Ctx, out: torch.Tensor, inp: torch.Tensor, op: ReduceOp, work: torch.Tensor, recv: torch.Tensor
+) -> None:
+    """The recursive halving of ``tree`` on an odd or unfolded rank: partials in ``work``, receives in ``recv``."""
+    p, r, m = ctx.size, ctx.rank, out.numel()
+    q, rem = fold_map(p)
+
+    folded = r < 2 * rem
     src = inp  # current partial results; the input is read, never written
     if folded:
         exchange(ctx, recvs=[(work, r - 1)])
@@ -154,13 +173,12 @@ def tree(
     nr = fold_newrank(r, rem)
     lo, hi = 0, q
     mask = q >> 1
-    recv = torch.empty(first_block(q >> 1) * m, dtype=inp.dtype, device=inp.device)  # largest kept range
     while mask > 0:
         partner = fold_oldrank(nr ^ mask, rem)
         mid = lo + mask
         keep, give = ((mid, hi), (lo, mid)) if nr & mask else ((lo, mid), (mid, hi))
-        kb, kc = first_block(keep[0]), first_block(keep[1]) - first_block(keep[0])
-        gb, gc = first_block(give[0]), first_block(give[1]) - first_block(give[0])
+        kb, kc = _first_block(keep[0], rem), _first_block(keep[1], rem) - _first_block(keep[0], rem)
+        gb, gc = _first_block(give[0], rem), _first_block(give[1], rem) - _first_block(give[0], rem)
         buf = recv.narrow(0, 0, kc * m)
         exchange(ctx, sends=[(_blk(src, m, gb, gc), partner)], recvs=[(buf, partner)])
         combine(_blk(work, m, kb, kc), _blk(src, m, kb, kc), buf, op)
@@ -168,7 +186,7 @@ def tree(
         lo, hi = keep
         mask >>= 1
     # this rank (newrank nr) now holds the reduced blocks [first(nr), first(nr + 1))
-    fb = first_block(nr)
+    fb = _first_block(nr, rem)
     if folded:
         exchange(ctx, sends=[(_blk(src, m, fb), r - 1)])  # the even neighbour's block r - 1
         out.copy_(_blk(src, m, fb + 1))

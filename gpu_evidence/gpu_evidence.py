@@ -9,7 +9,7 @@ Steps (a progress line each; every command's output in <dir>/logs/<step>.log):
 
   install          a CUDA torch: the one importable by --python / --venv / this python, else pip install
                    (recorded either way); collbench from this checkout (PYTHONPATH, ``python -m bench``);
-                   the analysis packages (pandas, scipy, matplotlib, seaborn): missing -> fit/report skipped
+                   the analysis packages (pandas, scipy, matplotlib, seaborn, bokeh): missing -> fit/report skipped
   env              env.txt + env.json: nvidia-smi, driver, torch, CUDA, NCCL, CPU, memory, packages
   nccl-w1          collbench run, NCCL world 1 on the GPU: every collective and algorithm, results checked
   timing           gpu_evidence/gpu_timing.py: CUDA events vs host clock, CUDA graph vs eager, same sizes
@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE  # noqa: E402 - stdlib-only module of the checkout
 
-ANALYSIS_PACKAGES = ("pandas", "scipy", "matplotlib", "seaborn")
+ANALYSIS_PACKAGES = ("pandas", "scipy", "matplotlib", "seaborn", "bokeh")  # bokeh: the report's interactive charts
 
 # What the dry run (--cpu) and the GPU run measure. Sizes are collbench's -b/-e/-f.
 GPU_PLAN = {
@@ -126,6 +126,7 @@ class Evidence:
         self.analysis_ok = True
         self.analysis_missing: list[str] = []
         self.probe: dict = {}
+        self.measured: dict | None = None  # --analyse-only: the measuring run's evidence.json, kept as it was
         self.child: subprocess.Popen | None = None
         self.started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         (folder / "logs").mkdir(parents=True, exist_ok=True)
@@ -158,16 +159,18 @@ class Evidence:
             for s in self.steps
         ]
         (self.folder / "steps.json").write_text(json.dumps(steps, indent=1) + "\n")
-        meta = {
-            "mode": self.mode,
+        this = {
             "started": self.started,
             "budget_s": self.budget_s,
             "elapsed_s": round(self.elapsed(), 1),
             "python": self.python,
             "root": str(ROOT),
             "command": sys.argv,
-            "outcome": outcome,
         }
+        if self.measured is not None:  # the measuring run's start, budget and machine stay; this run is the analysis
+            meta = {**{k: v for k, v in self.measured.items() if k != "analysis"}, "outcome": outcome, "analysis": this}
+        else:
+            meta = {"mode": self.mode, **this, "outcome": outcome}
         (self.folder / "evidence.json").write_text(json.dumps(meta, indent=1) + "\n")
 
     def sync(self) -> None:
@@ -267,7 +270,7 @@ try:
 except Exception as exc:
     out["torch_error"] = f"{type(exc).__name__}: {exc}"
 import importlib.util
-out["missing"] = [m for m in ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "tqdm")
+out["missing"] = [m for m in ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "bokeh", "tqdm")
                   if importlib.util.find_spec(m) is None]
 try:
     import collbench.cli, bench.run, collectives
@@ -772,9 +775,10 @@ def main(argv: list[str] | None = None) -> int:
             old = json.loads((folder / "evidence.json").read_text())
             mode = old.get("mode", mode)
         except (OSError, ValueError):
-            pass
+            old = None
         plan = CPU_PLAN if mode == "cpu" else GPU_PLAN
         ev = Evidence(folder, args.budget_s, mode, python, collect)
+        ev.measured = old if isinstance(old, dict) else None
         try:
             ev.steps = [
                 Step(**{k: s[k] for k in ("name", "status", "seconds", "note", "commands")})

@@ -202,6 +202,14 @@ def summarise(folder: Path) -> str:
         f"budget {meta.get('budget_s', '?')} s, used {meta.get('elapsed_s', '?')} s",
         f"- GPU {env.get('gpu_name') or '-'}, driver {env.get('driver') or '-'}, torch {env.get('torch') or '-'}, "
         f"CUDA {env.get('cuda') or '-'}, NCCL {env.get('nccl') or '-'}, python {env.get('python') or '-'}",
+        *(
+            [
+                f"- analysed again (--analyse-only): started {a.get('started', '?')}, {a.get('elapsed_s', '?')} s, "
+                f"python {a.get('python', '?')}"
+            ]
+            if isinstance(a := meta.get("analysis"), dict)
+            else []
+        ),
         f"- outcome: {meta.get('outcome', 'unknown (the script did not finish)')}",
         "",
     ]

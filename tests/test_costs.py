@@ -140,3 +140,34 @@ def test_world_size_one_costs_nothing_and_errors_are_clear():
         busbw_factor("alltoall", 4)
     with pytest.raises(ValueError, match="positive"):
         busbw_factor("all_reduce", 0)
+
+
+def test_rings_choose_half_a_block_between_1_and_4_mib() -> None:
+    """gloo's rule (two segments per block), kept within [1 MiB, 4 MiB]: only blocks above 2 MiB change."""
+    mib = 1 << 20
+    assert costs.ring_segment_bytes(8 * mib) == 4 * mib  # 16 MiB all-reduce at p = 2
+    assert costs.ring_segment_bytes(2 * mib) == mib  # 16 MiB at p = 8: as before
+    assert costs.ring_segment_bytes(3 * mib) == 3 * mib // 2
+    assert costs.ring_segment_bytes(512 * mib) == costs.RING_MAX_SEGMENT_BYTES == 4 * mib
+    assert costs.ring_segment_bytes(4096) == costs.DEFAULT_SEGMENT_BYTES == mib
+    assert costs.default_segment_bytes("all_reduce", "ring", 16 * mib, 2) == 4 * mib
+    assert costs.default_segment_bytes("all_reduce", "ring_2ch", 16 * mib, 2) == 2 * mib  # a channel's block: 4 MiB
+    assert costs.default_segment_bytes("reduce_scatter", "ring", 16 * mib, 2) == 4 * mib
+    assert costs.default_segment_bytes("all_reduce", "tree", 16 * mib, 2) == mib  # not a ring: 1 MiB
+    assert costs.default_segment_bytes("broadcast", "ring", 16 * mib, 2) == mib
+
+
+def test_plan_records_the_segment_each_point_runs_with() -> None:
+    from bench.plan import case_spec
+
+    mib = 1 << 20
+
+    def seg(collective: str, algorithm: str, nbytes: int, p: int, given: int | None = None) -> int | None:
+        return case_spec(collective, algorithm, nbytes, backend="gloo", device="cpu", world_size=p,
+                         segment_bytes=given).segment_bytes  # fmt: skip
+
+    assert seg("all_reduce", "ring", 16 * mib, 2) == 4 * mib
+    assert seg("all_reduce", "ring", 16 * mib, 8) == mib
+    assert seg("all_reduce", "ring", 16 * mib, 2, given=mib) == mib  # --segment-bytes wins
+    assert seg("all_reduce", "tree", 16 * mib, 2) == mib
+    assert seg("all_reduce", "builtin", 16 * mib, 2) is None

@@ -105,7 +105,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     parser.add_argument(
         "--segment-bytes",
-        help="segment size of the pipelined algorithms (K/M suffixes; default: the algorithm's, 1M)",
+        help="segment size of the pipelined algorithms (K/M suffixes; default: the algorithm's, 1M; the rings: "
+        "half a block, 1M-4M)",
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds without progress before the run is ended")
     parser.add_argument(

@@ -433,3 +433,27 @@ def run_cases_as_nodes(state: dict[str, Any], cases: list[dict[str, Any]], local
             os.environ.pop("LOCAL_WORLD_SIZE", None)
         else:
             os.environ["LOCAL_WORLD_SIZE"] = saved
+
+
+def ring_page_faults(state: dict[str, Any], collective: str, numel: int, calls: int) -> float:
+    """Minor page faults of this rank's process per call of the ``collective`` ring (1 MiB segments), after two
+    warm-up calls: a receive buffer allocated per call faults its pages in on every call. glibc's mmap threshold is
+    pinned at its 128 KiB default first, so an earlier test's allocations cannot raise it and hide the faults."""
+    import ctypes
+    import resource
+
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is not None:
+        mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD (glibc): fixed, no longer adjusted as blocks are freed
+
+    fn = resolve(collective, "ring")
+    t = torch.ones(numel)
+    out = torch.empty(numel // dist.get_world_size())
+    args = (t,) if collective == "all_reduce" else (out, t)
+    call = partial(fn, *args, segment_bytes=1 << 20)
+    call()
+    call()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(calls):
+        call()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls

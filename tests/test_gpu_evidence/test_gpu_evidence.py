@@ -148,6 +148,16 @@ def test_analyse_only_compares_with_the_earlier_folder(dry_run, tmp_path: Path) 
     assert (later / "compare" / "gloo-p2.txt").is_file()
     assert "no regression" in (later / "SUMMARY.md").read_text()
     assert (base / "steps.json").read_text() == (folder / "steps.json").read_text()  # the baseline is untouched
+    # the header still says when and how the measurements were taken; the analysis is recorded beside it
+    measured = json.loads((folder / "evidence.json").read_text())
+    now = json.loads((later / "evidence.json").read_text())
+    assert {k: now[k] for k in ("started", "budget_s", "elapsed_s", "command")} == {
+        k: measured[k] for k in ("started", "budget_s", "elapsed_s", "command")
+    }
+    assert "--analyse-only" in now["analysis"]["command"] and now["analysis"]["started"] >= measured["started"]
+    summary = (later / "SUMMARY.md").read_text()
+    assert f"started {measured['started']}; budget {measured['budget_s']} s" in summary
+    assert f"analysed again (--analyse-only): started {now['analysis']['started']}" in summary
 
 
 # -- failure paths --------------------------------------------------------------------------------------------
