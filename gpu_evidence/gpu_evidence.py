@@ -16,6 +16,9 @@ Steps (a progress line each; every command's output in <dir>/logs/<step>.log):
   roof             gpu_evidence/gpu_roof.py: out = a + b (fp32, bf16) bandwidth vs the HBM spec -> gamma
   nccl-w1-graph    the nccl-w1 sweep with --cuda-graph
   nccl-multirank   NCCL_MULTI_RANK_GPU_ENABLE=1 collbench run --nprocs 2 on the one GPU: NCCL's answer recorded
+  scale            collbench scale --backend nccl --nprocs 1: the training step's CUDA compute phase and timing
+  cuda-tests       the CUDA tests the CPU-only CI skips (tests/test_collectives/test_coll_cuda.py,
+                   tests/test_bench/test_bench_cuda.py; needs pytest, else skipped with the reason)
   gloo-pP          collbench run, gloo on the host CPUs, P = 2, 4, 8, 16 processes, all collectives/algorithms
   fit              collbench fit: gloo across world sizes, NCCL eager, NCCL graph
   report           collbench report: gloo; NCCL with --peak-gbps = HBM spec, --gamma-gbps = measured add rate
@@ -89,6 +92,8 @@ STEP_LIMIT_S = {
     "roof": 60,
     "nccl-w1-graph": 120,
     "nccl-multirank": 90,
+    "scale": 90,
+    "cuda-tests": 150,
     "gloo": 150,
     "fit": 120,
     "report": 180,
@@ -556,6 +561,52 @@ def step_helper(ev: Evidence, name: str, script: str, helper_args: list[str], ou
     return Step(name, status, time.monotonic() - t0, note, [shlex.join(cmd)])
 
 
+def step_scale(ev: Evidence, limit: float) -> Step:
+    """``collbench scale`` at NCCL world 1: its CUDA compute phase (matmuls sized to the step) beside the gradient
+    all-reduce on its own stream; ok when it exits 0 with every step correct. The figures go in the note."""
+    t0, log = time.monotonic(), ev.folder / "logs" / "scale.log"
+    out = ev.folder / "runs" / "scale"
+    cmd = [ev.python, "-m", "bench", "scale", "--backend", "nccl", "--nprocs", "1", "--steps", "5", "--timeout", "60",
+           "--out", str(out), "--json"]  # fmt: skip
+    rc, timed_out = ev.run(cmd, log, limit)
+    summary: dict = {}
+    for line in reversed(log.read_text(errors="replace").splitlines() if log.is_file() else []):
+        if line.startswith("{"):
+            try:
+                summary = json.loads(line)
+            except ValueError:
+                continue
+            break
+    if timed_out:
+        return Step("scale", "timeout", time.monotonic() - t0, f"time limit {limit:.0f} s", [shlex.join(cmd)])
+    if rc != 0 or summary.get("n_wrong", 1) != 0:
+        note = f"exit {rc}, {summary.get('n_wrong', '?')} wrong: {last_lines(log, 2)}"
+        return Step("scale", "failed", time.monotonic() - t0, note, [shlex.join(cmd)])
+    note = (
+        f"step {summary['step_ms']:.1f} ms [{summary['step_ms_lo']:.1f}, {summary['step_ms_hi']:.1f}], compute "
+        f"{summary['compute_ms']:.1f} ms ({summary['compute_kind']}), all-reduce {summary['comm_ms']:.2f} ms, "
+        f"exposed {summary['comm_exposed_ms']:.2f} ms, 0 wrong"
+    )
+    return Step("scale", "ok", time.monotonic() - t0, note, [shlex.join(cmd)])
+
+
+#: the CUDA tests the CPU-only CI skips; addopts cleared (no xdist needed), no cache written into the checkout
+CUDA_TESTS = ["tests/test_collectives/test_coll_cuda.py", "tests/test_bench/test_bench_cuda.py"]
+
+
+def step_cuda_tests(ev: Evidence, limit: float) -> Step:
+    """The suite's CUDA tests on this GPU; skipped with the reason when pytest is not installed."""
+    t0, log = time.monotonic(), ev.folder / "logs" / "cuda-tests.log"
+    probe = subprocess.run([ev.python, "-c", "import pytest"], capture_output=True, timeout=60)
+    if probe.returncode != 0:
+        return Step("cuda-tests", "skipped", time.monotonic() - t0, f"no pytest for {ev.python}")
+    cmd = [ev.python, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider", "-rs", *CUDA_TESTS]
+    rc, timed_out = ev.run(cmd, log, limit)
+    tail = last_lines(log, 1)
+    status = "timeout" if timed_out else "ok" if rc == 0 else "failed"
+    return Step("cuda-tests", status, time.monotonic() - t0, tail or f"exit {rc}", [shlex.join(cmd)])
+
+
 def _roof(ev: Evidence) -> dict:
     try:
         return json.loads((ev.folder / "roof.json").read_text())
@@ -653,7 +704,9 @@ def step_compare(ev: Evidence, args: argparse.Namespace, limit_total: float) -> 
     labels = sorted(
         p.name
         for p in (ev.folder / "runs").glob("*")
-        if _has_points(run_dir_of(p)) and _has_points(run_dir_of(base / "runs" / p.name))
+        if p.name != "scale"  # a training-step run, not a sweep: compare reads sweeps
+        and _has_points(run_dir_of(p))
+        and _has_points(run_dir_of(base / "runs" / p.name))
     )
     if not labels:
         (out / "README.md").write_text(f"Baseline {base}: no run label in common with this folder.\n")
@@ -858,9 +911,11 @@ def main(argv: list[str] | None = None) -> int:
                     informational=True,
                 ),
             ),
+            ("scale", lambda lim: step_scale(ev, lim)),
+            ("cuda-tests", lambda lim: step_cuda_tests(ev, lim)),
         ]
     else:
-        for name in ("nccl-w1", "nccl-w1-graph", "nccl-multirank"):
+        for name in ("nccl-w1", "nccl-w1-graph", "nccl-multirank", "scale", "cuda-tests"):
             ev.record(Step(name, "skipped", 0.0, "--cpu: needs a CUDA GPU"))
         measurements += [
             ("timing", lambda lim: step_helper(ev, "timing", "gpu_timing.py", plan["timing"], "timing.json", lim)),

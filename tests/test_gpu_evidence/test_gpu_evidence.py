@@ -72,7 +72,7 @@ def test_dry_run_measures_fits_reports_and_summarises(dry_run) -> None:
     steps = steps_of(folder)
     ok = ["install", "env", "timing", "roof", "gloo-p2", "fit", "report", "compare", "summary"]
     assert {n: steps[n]["status"] for n in ok} == dict.fromkeys(ok, "ok")
-    for name in ("nccl-w1", "nccl-w1-graph", "nccl-multirank"):
+    for name in ("nccl-w1", "nccl-w1-graph", "nccl-multirank", "scale", "cuda-tests"):
         assert steps[name]["status"] == "skipped" and "CUDA" in steps[name]["note"]
     # a progress line per step, on stdout and in progress.log
     for name in ok[:-1]:
@@ -376,3 +376,31 @@ def test_parse_args_defaults() -> None:
     args = ev.parse_args(["--cpu"])
     assert isinstance(args, argparse.Namespace) and args.procs == [2] and args.budget_s == 480
     assert ev.parse_args([]).procs == [2, 4, 8, 16]
+
+
+def _fake_python(tmp_path: Path, stdout: str, code: int = 0) -> str:
+    """A 'python' that prints ``stdout`` (as collbench scale --json would) and exits with ``code``."""
+    fake = tmp_path / "fake-python"
+    fake.write_text(f"#!/bin/sh\ncat <<'EOF'\n{stdout}\nEOF\nexit {code}\n")
+    fake.chmod(0o755)
+    return str(fake)
+
+
+@pytest.mark.parametrize(
+    ("n_wrong", "code", "status"), [(0, 0, "ok"), (2, 1, "failed"), (0, 3, "failed")]
+)
+def test_scale_step_reads_the_summary_and_fails_on_wrong_steps(tmp_path: Path, n_wrong: int, code: int,
+                                                              status: str) -> None:  # fmt: skip
+    ev_mod = _load("gpu_evidence")
+    summary = {"step_ms": 298.43, "step_ms_lo": 298.24, "step_ms_hi": 298.77, "compute_ms": 297.98,
+               "compute_kind": "matmul chain sized to the duration", "comm_ms": 0.47, "comm_exposed_ms": 0.56,
+               "n_wrong": n_wrong, "status": "complete"}  # fmt: skip
+    ev = ev_mod.Evidence(tmp_path / "folder", 60.0, "gpu", _fake_python(tmp_path, "progress line\n" +
+                         json.dumps(summary), code), None)  # fmt: skip
+    step = ev_mod.step_scale(ev, 30.0)
+    assert step.status == status, step.note
+    if status == "ok":
+        assert step.note.startswith("step 298.4 ms [298.2, 298.8], compute 298.0 ms (matmul chain")
+        assert "all-reduce 0.47 ms, exposed 0.56 ms, 0 wrong" in step.note
+    else:
+        assert f"exit {code}" in step.note
