@@ -969,8 +969,8 @@ def analyse(ev: Evidence, args: argparse.Namespace, plan: dict) -> int:
                 ev.record(Step(name, "failed", 0.0, f"{type(exc).__name__}: {exc}"))
     if skipped(args, "compare"):
         ev.record(Step("compare", "skipped", 0.0, "--skip"))
-    elif not ev.analysis_ok:
-        ev.record(Step("compare", "skipped", 0.0, "analysis packages missing (compare needs pandas, scipy)"))
+    elif lacking := [m for m in ("pandas", "scipy") if m in ev.analysis_missing]:  # all that compare needs
+        ev.record(Step("compare", "skipped", 0.0, f"compare needs pandas and scipy: {', '.join(lacking)} missing"))
     elif ev.left() < MIN_STEP_S:
         ev.record(Step("compare", "skipped", 0.0, f"budget: {ev.left():.0f} s left"))
     else:

@@ -404,3 +404,14 @@ def test_scale_step_reads_the_summary_and_fails_on_wrong_steps(tmp_path: Path, n
         assert "all-reduce 0.47 ms, exposed 0.56 ms, 0 wrong" in step.note
     else:
         assert f"exit {code}" in step.note
+
+
+@pytest.mark.timeout(200)
+def test_no_analysis_still_compares(tmp_path: Path) -> None:
+    """--no-analysis skips fit and report, not compare: compare needs pandas and scipy only (the H200 image had
+    both but no bokeh, and compare was skipped as if they were missing)."""
+    proc = run_script(["--cpu", "--out", str(tmp_path), "--no-analysis", "--skip", "timing,roof,gloo"], timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    steps = steps_of(only_folder(tmp_path))
+    assert steps["fit"]["status"] == steps["report"]["status"] == "skipped"
+    assert steps["compare"]["status"] == "ok" and "first run" in steps["compare"]["note"]
