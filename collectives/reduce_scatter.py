@@ -131,11 +131,6 @@ def pairwise(
     finish(out, op, p)
 
 
-def _first_block(newrank: int, rem: int) -> int:
-    """First real block of folded newrank i: newrank i owns real blocks [first(i), first(i + 1))."""
-    return 2 * newrank if newrank < rem else newrank + rem
-
-
 def tree(
     output: torch.Tensor, input: torch.Tensor, op: ReduceOp = ReduceOp.SUM, group: dist.ProcessGroup | None = None
 ) -> None:
@@ -146,53 +141,46 @@ def tree(
     p, r, m = ctx.size, ctx.rank, out.numel()
     q, rem = fold_map(p)
 
+    def first_block(newrank: int) -> int:  # newrank i owns real blocks [first(i), first(i+1))
+        return 2 * newrank if newrank < rem else newrank + rem
+
     folded = r < 2 * rem
     if folded and r % 2 == 0:  # give everything to the odd neighbour, get my block back at the end
         exchange(ctx, sends=[(inp, r + 1)])
         exchange(ctx, recvs=[(out, r + 1)])
         finish(out, op, p)
         return
-    largest = _first_block(q >> 1, rem) * m  # the largest kept range ever received
+    largest = first_block(q >> 1) * m  # the largest kept range ever received
     with scratch(p * m + largest, inp) as kept:
-        _tree_halving(ctx, out, inp, op, kept.narrow(0, 0, p * m), kept.narrow(0, p * m, largest))
-
-
-def _tree_halving(
-    ctx: Ctx, out: torch.Tensor, inp: torch.Tensor, op: ReduceOp, work: torch.Tensor, recv: torch.Tensor
-) -> None:
-    """The recursive halving of ``tree`` on an odd or unfolded rank: partials in ``work``, receives in ``recv``."""
-    p, r, m = ctx.size, ctx.rank, out.numel()
-    q, rem = fold_map(p)
-
-    folded = r < 2 * rem
-    src = inp  # current partial results; the input is read, never written
-    if folded:
-        exchange(ctx, recvs=[(work, r - 1)])
-        combine(work, work, inp, op)
-        src = work
-    nr = fold_newrank(r, rem)
-    lo, hi = 0, q
-    mask = q >> 1
-    while mask > 0:
-        partner = fold_oldrank(nr ^ mask, rem)
-        mid = lo + mask
-        keep, give = ((mid, hi), (lo, mid)) if nr & mask else ((lo, mid), (mid, hi))
-        kb, kc = _first_block(keep[0], rem), _first_block(keep[1], rem) - _first_block(keep[0], rem)
-        gb, gc = _first_block(give[0], rem), _first_block(give[1], rem) - _first_block(give[0], rem)
-        buf = recv.narrow(0, 0, kc * m)
-        exchange(ctx, sends=[(_blk(src, m, gb, gc), partner)], recvs=[(buf, partner)])
-        combine(_blk(work, m, kb, kc), _blk(src, m, kb, kc), buf, op)
-        src = work
-        lo, hi = keep
-        mask >>= 1
-    # this rank (newrank nr) now holds the reduced blocks [first(nr), first(nr + 1))
-    fb = _first_block(nr, rem)
-    if folded:
-        exchange(ctx, sends=[(_blk(src, m, fb), r - 1)])  # the even neighbour's block r - 1
-        out.copy_(_blk(src, m, fb + 1))
-    else:
-        out.copy_(_blk(src, m, fb))
-    finish(out, op, p)
+        work, recv = kept.narrow(0, 0, p * m), kept.narrow(0, p * m, largest)
+        src = inp  # current partial results; the input is read, never written
+        if folded:
+            exchange(ctx, recvs=[(work, r - 1)])
+            combine(work, work, inp, op)
+            src = work
+        nr = fold_newrank(r, rem)
+        lo, hi = 0, q
+        mask = q >> 1
+        while mask > 0:
+            partner = fold_oldrank(nr ^ mask, rem)
+            mid = lo + mask
+            keep, give = ((mid, hi), (lo, mid)) if nr & mask else ((lo, mid), (mid, hi))
+            kb, kc = first_block(keep[0]), first_block(keep[1]) - first_block(keep[0])
+            gb, gc = first_block(give[0]), first_block(give[1]) - first_block(give[0])
+            buf = recv.narrow(0, 0, kc * m)
+            exchange(ctx, sends=[(_blk(src, m, gb, gc), partner)], recvs=[(buf, partner)])
+            combine(_blk(work, m, kb, kc), _blk(src, m, kb, kc), buf, op)
+            src = work
+            lo, hi = keep
+            mask >>= 1
+        # this rank (newrank nr) now holds the reduced blocks [first(nr), first(nr + 1))
+        fb = first_block(nr)
+        if folded:
+            exchange(ctx, sends=[(_blk(src, m, fb), r - 1)])  # the even neighbour's block r - 1
+            out.copy_(_blk(src, m, fb + 1))
+        else:
+            out.copy_(_blk(src, m, fb))
+        finish(out, op, p)
 
 
 #: Algorithm name -> implementation; ``collectives.registry`` collects these (``builtin`` is added there).
