@@ -275,8 +275,7 @@ try:
 except Exception as exc:
     out["torch_error"] = f"{type(exc).__name__}: {exc}"
 import importlib.util
-out["missing"] = [m for m in ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "bokeh", "tqdm")
-                  if importlib.util.find_spec(m) is None]
+out["missing"] = [m for m in PROBED if importlib.util.find_spec(m) is None]
 try:
     import collbench.cli, bench.run, collectives
     out["collbench"] = "ok"
@@ -284,6 +283,9 @@ except Exception as exc:
     out["collbench"] = f"{type(exc).__name__}: {exc}"
 print(json.dumps(out))
 """
+#: the modules the probe looks for: numpy, the analysis packages, tqdm, and pytest (the cuda-tests step)
+PROBED = ("numpy", *ANALYSIS_PACKAGES, "tqdm", "pytest")
+PROBE = PROBE.replace("PROBED", repr(PROBED), 1)
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
@@ -597,8 +599,7 @@ CUDA_TESTS = ["tests/test_collectives/test_coll_cuda.py", "tests/test_bench/test
 def step_cuda_tests(ev: Evidence, limit: float) -> Step:
     """The suite's CUDA tests on this GPU; skipped with the reason when pytest is not installed."""
     t0, log = time.monotonic(), ev.folder / "logs" / "cuda-tests.log"
-    probe = subprocess.run([ev.python, "-c", "import pytest"], capture_output=True, timeout=60)
-    if probe.returncode != 0:
+    if "pytest" in ev.probe.get("missing", []):  # the install step's probe of ev.python
         return Step("cuda-tests", "skipped", time.monotonic() - t0, f"no pytest for {ev.python}")
     cmd = [ev.python, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider", "-rs", *CUDA_TESTS]
     rc, timed_out = ev.run(cmd, log, limit)
