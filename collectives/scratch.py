@@ -8,7 +8,11 @@ about 2-3 ms of system time per call of the ring, a fifth of its time, and the r
 free there, so they are allocated per call as before.
 
 One buffer per thread and dtype (``threading.local``: threads never share one), grown to the largest request and
-kept; requests above ``CAP_BYTES`` are allocated per call (their faults are small next to their transfers). A
+kept; requests above ``CAP_BYTES`` are allocated per call (their faults are small next to their transfers), and
+so are requests below ``MIN_BYTES``: there the kept path was no faster than a fresh ``torch.empty`` (glibc's
+heap, and its mmap threshold that rises to the size last freed, serve those without faults) and often slower
+(gloo, p = 2, in-process A/B of the two paths in alternating blocks on the 2-core VM: kept/fresh median time
+1.02-1.08 at 1-16 KiB, 1.02-1.25 at 128 KiB-1 MiB, 1.02-1.04 at 4 MiB; 0.975 for the ring at 16 MiB). A
 request made while that dtype's buffer is lent (one algorithm built on another) gets a fresh allocation. A call
 that raises gives its buffer up: a receive it posted may still be pending, and must never land in a later call's
 data.
@@ -24,6 +28,8 @@ import torch
 
 #: largest buffer kept between calls, per thread and dtype
 CAP_BYTES = 64 << 20
+#: smallest request served from the kept buffer (the ring all-reduce's at 16 MiB and p = 2 is 8 MiB)
+MIN_BYTES = 8 << 20
 
 
 class _Kept(threading.local):
@@ -41,11 +47,12 @@ _KEPT = _Kept()
 def scratch(numel: int, like: torch.Tensor) -> Iterator[torch.Tensor]:
     """A flat uninitialised tensor of ``numel`` elements of ``like``'s dtype and device, for one call.
 
-    On CPU it is a view of this thread's kept buffer (valid until the ``with`` block ends); elsewhere, above
-    ``CAP_BYTES`` or when the buffer is already lent, a new tensor.
+    On CPU it is a view of this thread's kept buffer (valid until the ``with`` block ends); elsewhere, outside
+    ``MIN_BYTES``-``CAP_BYTES`` or when the buffer is already lent, a new tensor.
     """
     dtype = like.dtype
-    if like.device.type != "cpu" or numel * like.element_size() > CAP_BYTES or dtype in _KEPT.lent:
+    nbytes = numel * like.element_size()
+    if like.device.type != "cpu" or not MIN_BYTES <= nbytes <= CAP_BYTES or dtype in _KEPT.lent:
         yield torch.empty(numel, dtype=dtype, device=like.device)
         return
     buf = _KEPT.bufs.get(dtype)
