@@ -5,9 +5,10 @@ and samples taken within milliseconds of each other cannot see it. Per point, ea
 log of its robust estimate ``time_us`` (over the same run's reference algorithm with ``relative_to``). The model
 is one-way random effects on those numbers: y = mu_side + b_run + e, with b_run the between-run term; the
 variance of one run's y about its side's mean is estimated from the runs of both sides (pooled, df = k_base +
-k_new - 2), shrunk half-way toward the median of that variance over all points of the comparison (a moderated
-t, as limma does with few replicates: three runs per side give a noisy spread per point), and never below the
-run's own within-run precision (from its CI columns). The change d = mean(y_new) - mean(y_base) has standard
+k_new - 2), moderated toward a trend of that variance over the points' times with a weight estimated from the
+data (limma's squeezeVar with a trend, ``analysis.moderated``: three runs per side give a noisy spread per
+point, and a launch-bound point spreads more than a transfer), and never below the run's own within-run
+precision (from its CI columns). The change d = mean(y_new) - mean(y_base) has standard
 error se = s * sqrt(1/k_base + 1/k_new) and a t distribution.
 
 Every point is tested at alpha / m (Bonferroni over the m matched points: ``--alpha`` is the chance that any
@@ -31,14 +32,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis import moderated
 from analysis.compare import with_reference
 from analysis.read_runs import Run
 from bench.schema import POINT_KEY
 
 #: the most runs per side ``runs_needed`` looks for (beyond: None, "more than MAX_RUNS")
 MAX_RUNS = 1000
-#: the pooled spread counts as much as this many degrees of freedom of the point's own runs (one: half-way)
-PRIOR_WEIGHT = 1.0
 Z95 = 1.959964
 
 
@@ -60,7 +60,7 @@ class RepeatedChange:
     ratio_hi: float
     p_value: float  # Bonferroni-adjusted
     between_run_sd: float  # this point's spread of one run's log estimate (pooled over both sides; nan: unknown)
-    sd_used: float  # the spread the test used (shrunk toward the comparison's median, floored by within-run)
+    sd_used: float  # the spread the test used (moderated toward the trend over time, floored by within-run)
     within_run_sd: float  # one run's own precision of its estimate (from its CI), median over its runs
     mde: float  # minimum detectable effect, a fraction (0.12 = 12 %)
     runs_needed: int | None  # runs per side for an MDE at the threshold (None: more than MAX_RUNS)
@@ -83,6 +83,7 @@ def _run_values(run: Run, relative_to: str) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         w = ((np.log(hi) - np.log(lo)) / (2 * Z95)) ** 2
     out["w"] = np.where(np.isfinite(w) & (lo > 0), w, 0.0)
+    out["x"] = np.log(frame["time_us"].to_numpy(dtype=float))  # the point's own log time: the spread's covariate
     out["run"] = run.run_id
     return out.drop_duplicates(key, keep="first")
 
@@ -99,11 +100,23 @@ def _mde(se: float, df: float, alpha_point: float, power: float) -> float:
 
 
 def runs_needed(sd: float, df_prior: float, alpha_point: float, power: float, limit: float) -> int | None:
-    """Fewest runs per side (equal sides) whose MDE is at most ``limit`` (log scale) at spread ``sd``."""
-    for n in range(2, MAX_RUNS + 1):
-        if _mde(sd * math.sqrt(2 / n), 2 * n - 2 + df_prior, alpha_point, power) <= limit:
-            return n
-    return None
+    """Fewest runs per side (equal sides) whose MDE is at most ``limit`` (log scale) at spread ``sd``.
+
+    The MDE falls as n grows (smaller se, more degrees of freedom), so a bisection finds it."""
+
+    def enough(n: int) -> bool:
+        return _mde(sd * math.sqrt(2 / n), 2 * n - 2 + df_prior, alpha_point, power) <= limit
+
+    if not enough(MAX_RUNS):
+        return None
+    lo, hi = 2, MAX_RUNS  # enough(hi) holds
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if enough(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 def compare_repeated(base: list[Run], new: list[Run], threshold: float, alpha: float, power: float,
@@ -124,23 +137,26 @@ def compare_repeated(base: list[Run], new: list[Run], threshold: float, alpha: f
         df = a.size + b.size - 2
         ss = float(((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum())
         within = float(np.median(np.concatenate([yb["w"].to_numpy(), yn["w"].to_numpy()])))
-        rows.append((k, a, b, df, ss / df if df > 0 else math.nan, within))
+        x = float(np.concatenate([yb["x"].to_numpy(), yn["x"].to_numpy()]).mean())  # the point's log time
+        rows.append((k, a, b, df, ss / df if df > 0 else math.nan, within, x))
     m = len(rows)
     alpha_point = alpha / max(m, 1)
-    per_point = np.array([r[4] for r in rows if r[3] > 0])
-    dfs = np.array([r[3] for r in rows if r[3] > 0])
-    if per_point.size:
-        typical_df = float(np.median(dfs))
+    dfs = np.array([r[3] for r in rows], dtype=float)
+    s2s = np.array([r[4] if r[3] > 0 else math.nan for r in rows])
+    prior = moderated.fit_f_dist(s2s, dfs, np.array([r[6] for r in rows]))
+    posterior = moderated.squeeze(s2s, dfs, prior)
+    known = s2s[dfs > 0]
+    if known.size:
+        typical_df = float(np.median(dfs[dfs > 0]))
         # the median of s^2 over points, scaled to an estimate of its mean (the median of chi2_df / df is < 1)
-        pooled = float(np.median(per_point)) / (stats.chi2.median(typical_df) / typical_df)
+        pooled = float(np.median(known)) / (stats.chi2.median(typical_df) / typical_df)
     else:
-        typical_df, pooled = 1.0, math.nan
+        pooled = math.nan
     limit = math.log1p(threshold)
     changes = []
-    for k, a, b, df, s2, within in rows:
-        d0 = PRIOR_WEIGHT * df if df > 0 else typical_df
-        s2_used = (df * s2 + d0 * pooled) / (df + d0) if df > 0 else pooled
-        s2_used = max(s2_used, within)
+    d0 = prior.d0
+    for (k, a, b, df, s2, within, _), s2_post in zip(rows, posterior, strict=True):
+        s2_used = max(float(s2_post), within)
         df_used = df + d0
         se = math.sqrt(s2_used * (1 / a.size + 1 / b.size))
         d = float(b.mean() - a.mean())
