@@ -72,9 +72,11 @@ def fit_f_dist(s2: np.ndarray, df: np.ndarray, covariate: np.ndarray) -> Prior:
     s2, df, covariate = (np.asarray(a, dtype=float) for a in (s2, df, covariate))
     ok = (s2 > 0) & (df > 0) & np.isfinite(s2) & np.isfinite(covariate)
     if ok.sum() < 2:
-        # one spread or none: it is the prior, weighted as much as its own runs (nan: no spread at all)
-        fallback = float(np.median(s2[ok])) if ok.any() else math.nan
-        return Prior(float(np.median(df[ok])) if ok.any() else 0.0, np.full(s2.size, fallback))
+        # one spread or none to fit: the median of those there are (0 when the runs were identical), weighted as
+        # much as a point's own runs; nan when no point has a spread at all
+        known = (df > 0) & np.isfinite(s2)
+        fallback = float(np.median(s2[known])) if known.any() else math.nan
+        return Prior(float(np.median(df[known])) if known.any() else 0.0, np.full(s2.size, fallback))
     e = np.log(s2[ok]) - special.digamma(df[ok] / 2) + np.log(df[ok] / 2)
     sets = _neighbour_sets(covariate[ok])
     trend = np.array([e[near].mean() for near in sets])

@@ -54,8 +54,12 @@ def test_squeeze_lies_between_own_and_prior_and_keeps_points_without_df() -> Non
 
 
 def test_too_few_spreads_fall_back_to_their_median() -> None:
-    prior = moderated.fit_f_dist(np.array([0.01, math.nan, 0.0]), np.array([4.0, 0.0, 4.0]), np.zeros(3))
+    prior = moderated.fit_f_dist(np.array([0.01, math.nan, 0.02]), np.array([4.0, 0.0, 0.0]), np.zeros(3))
     assert prior.d0 == 4.0 and np.allclose(prior.s0_sq, 0.01)
+    # identical runs (copies): every spread 0, so the prior is 0 and compare falls back on the runs' own CIs
+    prior = moderated.fit_f_dist(np.zeros(3), np.full(3, 4.0), np.zeros(3))
+    assert prior.d0 == 4.0 and np.all(prior.s0_sq == 0)
+    assert np.all(moderated.squeeze(np.zeros(3), np.full(3, 4.0), prior) == 0)
 
 
 HW = synthetic.Hardware(alpha_us=50.0, bw_gbps=1.0)
