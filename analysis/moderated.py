@@ -49,6 +49,14 @@ def _trigamma_inverse(y: float) -> float:
     return math.exp(optimize.brentq(lambda lx: special.polygamma(1, math.exp(lx)) - y, -30.0, 30.0, xtol=1e-12))
 
 
+def prior_df(evar: float) -> float:
+    """d0 from the log variances' scatter beyond sampling, ``evar`` = trigamma(d0 / 2), at most MAX_PRIOR_DF (also
+    where ``evar`` is too small for a root to be bracketed, or not positive: the spreads agree with the trend)."""
+    if evar <= special.polygamma(1, MAX_PRIOR_DF / 2):
+        return MAX_PRIOR_DF
+    return 2 * _trigamma_inverse(evar)
+
+
 def _neighbour_sets(covariate: np.ndarray) -> list[np.ndarray]:
     """Per point, the indices of its neighbours: every point within TREND_HALF_WIDTH of its covariate, and at
     least its MIN_NEIGHBOURS nearest (itself included)."""
@@ -83,12 +91,14 @@ def fit_f_dist(s2: np.ndarray, df: np.ndarray, covariate: np.ndarray) -> Prior:
     n = int(ok.sum())
     used = min(n - 1.0, max(1.0, n / float(np.mean([near.size for near in sets]))))  # the trend's df, roughly
     evar = float(((e - trend) ** 2).sum() / max(n - used, 1.0) - special.polygamma(1, df[ok] / 2).mean())
-    d0 = MAX_PRIOR_DF if evar <= 0 else min(MAX_PRIOR_DF, 2 * _trigamma_inverse(evar))
+    d0 = prior_df(evar)
     offset = special.digamma(d0 / 2) - math.log(d0 / 2)
-    # the trend at every point, the ones left out too: the nearest fitted point's value
+    # the trend at the points left out of the fit too: the nearest fitted point's value (the median without a time)
+    full = np.full(s2.size, float(np.median(trend)))
+    full[ok] = trend
     xs = covariate[ok]
-    middle = float(np.median(trend))
-    full = np.array([trend[np.argmin(np.abs(xs - x))] if np.isfinite(x) else middle for x in covariate])
+    for i in np.flatnonzero(~ok & np.isfinite(covariate)):
+        full[i] = trend[np.argmin(np.abs(xs - covariate[i]))]
     return Prior(d0, np.exp(full - offset))
 
 

@@ -29,7 +29,7 @@ def test_equal_spreads_give_a_heavy_prior_at_the_true_spread() -> None:
 
 def test_spreads_that_differ_for_no_visible_reason_give_a_light_prior() -> None:
     """log sigma ~ N(log 0.05, 1) with no relation to the covariate: Var(log s0^2) = 4, so trigamma(d0/2) = 4
-    and d0 is about 0.55: each point mostly keeps its own spread."""
+    and d0 is about 1.13: each point mostly keeps its own spread."""
     rng = np.random.default_rng(2)
     sigma = 0.05 * np.exp(rng.normal(0, 1, 400))
     prior = moderated.fit_f_dist(_sample_s2(rng, sigma, 8), np.full(400, 8.0), rng.uniform(0, 8, 400))
@@ -45,6 +45,13 @@ def test_the_prior_follows_a_trend_over_time() -> None:
     s0 = np.sqrt(prior.s0_sq)
     assert np.all(np.abs(s0[x < 5] / 0.10 - 1) < 0.3) and np.all(np.abs(s0[x > 5] / 0.002 - 1) < 0.3)
     assert prior.d0 >= 10
+
+
+def test_prior_df_is_capped_and_never_fails_on_a_tiny_scatter() -> None:
+    assert moderated.prior_df(-0.5) == moderated.MAX_PRIOR_DF
+    assert moderated.prior_df(1e-15) == moderated.MAX_PRIOR_DF  # brentq had no sign change to bracket here
+    assert 1.1 < moderated.prior_df(4.0) < 1.2  # trigamma(d0 / 2) = 4 at d0 / 2 = 0.566
+    assert moderated.prior_df(0.2) == pytest.approx(2 * moderated._trigamma_inverse(0.2))
 
 
 def test_squeeze_lies_between_own_and_prior_and_keeps_points_without_df() -> None:
