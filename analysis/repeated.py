@@ -17,8 +17,11 @@ point of a same-code comparison is called changed). Per point, with T = log(1 + 
 - the minimum detectable effect (MDE) is (t[1 - alpha/2m] + t[power]) * se: the smallest change the
   comparison finds with probability ``power``; ``runs_needed`` is the runs per side that bring it to T;
 - ``same``: the CI lies within (-T, T) and the MDE is at most T (no change of the threshold's size);
-- ``regression``: the CI lies above 0 (a significant slowdown) and the estimate reaches T;
-  ``improvement`` symmetrically;
+- ``regression``: the CI lies above 0 (a significant slowdown) and either the estimate reaches T, or the MDE
+  is at most T and the CI reaches T (a threshold-sized slowdown is not ruled out); ``improvement``
+  symmetrically. The second arm is what makes the printed MDE true of the verdict: a change of T where the
+  MDE is T is called a regression with probability ``power`` (it is significant that often), where "the
+  estimate reaches T" alone would call it half the time, whatever the runs;
 - ``inconclusive``: anything else: the data cannot tell a threshold-sized change from none (the MDE
   exceeds T, or a significant change whose size is below T is not ruled out to reach it).
 """
@@ -167,11 +170,12 @@ def compare_repeated(base: list[Run], new: list[Run], threshold: float, alpha: f
         else:
             p = min(1.0, 2 * stats.t.sf(abs(d) / se, df_used) * m) if se > 0 else (0.0 if d else 1.0)
         mde = _mde(se, df_used, alpha_point, power)
-        if -limit < lo and hi < limit and mde <= limit:
+        powered = mde <= limit  # a threshold-sized change would be significant with probability >= power
+        if -limit < lo and hi < limit and powered:
             verdict = "same"
-        elif lo > 0 and d >= limit:
+        elif lo > 0 and (d >= limit or (powered and hi >= limit)):
             verdict = "regression"
-        elif hi < 0 and d <= -limit:
+        elif hi < 0 and (d <= -limit or (powered and lo <= -limit)):
             verdict = "improvement"
         else:
             verdict = "inconclusive"

@@ -156,6 +156,23 @@ def test_mde_agrees_with_the_spread(tmp_path: Path, capsys) -> None:
     assert 0.4 * sd < out["overall"]["between_run_sd_median"] < 2.0 * sd
 
 
+def test_a_threshold_sized_change_is_found_as_often_as_the_mde_promises(tmp_path: Path, capsys) -> None:
+    """A ring exactly 10 % slower (the threshold), runs that agree within 1 %, five per side: the MDE is well
+    under 10 %, so every ring point is a regression, those whose estimate fell just below 10 % included (the
+    rule "the estimate reaches T" alone would leave about half of them inconclusive)."""
+    below = 0
+    for seed in (31, 32, 33):
+        base = _side(tmp_path / f"a{seed}", 5, seed, between=0.01, noise=0.005)
+        new = _side(tmp_path / f"b{seed}", 5, seed + 100, between=0.01, noise=0.005, ring=1.10)
+        rc, out = _compare(capsys, str(base), str(new))
+        assert rc == 1 and out["overall"]["answer"] == "regressed"
+        ring = [p for p in out["points"] if p["algorithm"] == "ring"]
+        assert all(p["mde"] < 0.10 and p["verdict"] == "regression" for p in ring), ring
+        assert all(p["verdict"] != "regression" for p in out["points"] if p["algorithm"] == "builtin")
+        below += sum(p["ratio"] < 1.10 for p in ring)
+    assert below > 0  # the second arm of the rule was exercised
+
+
 @pytest.mark.parametrize("seed", [21, 22, 23])
 def test_same_code_runs_with_a_moderate_spread_never_regress(tmp_path: Path, capsys, seed: int) -> None:
     base = _side(tmp_path / "a", 3, seed, between=0.05)
