@@ -5,7 +5,7 @@ slower ring from none on the emulated cluster (issue 26, results/README.md "Repe
 1. Measures a pool of emulated runs (3 nodes x 1 rank, 0.4 Gb/s NICs, all_reduce builtin and ring at 1-8 MiB,
    ``-n 20``), alternating this checkout and a scratch copy whose ring sends 10 % more bytes
    (``emulated_compare_checks.planted_copy``), ``--pool`` of each. Every finished run is recorded in
-   OUT/pool.json at once, so an interrupted measurement keeps what it has.
+   OUT/pool.json at once (paths relative to OUT), so an interrupted measurement keeps what it has.
 2. Compares sides drawn (seeded) from the pools: same code (base runs against other base runs) at K = 3 and
    K = 5, the planted code at K = 5 (``--threshold 0.05``: the padding adds about 10 % to a transfer-bound time,
    less where latency counts), and base runs with every ring sample x 1.1 (exactly 10 %, planted in the files as
