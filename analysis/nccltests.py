@@ -106,7 +106,7 @@ _PREFIXES = (
 _TEST_MARK = re.compile(r"Collective test (starting|concluded):\s*(\w+)")
 _PROGRAM = re.compile(rf"\b({_PROGRAMS})_perf\w*")
 _RANK = re.compile(
-    r"^#?\s*Rank\s+(\d+)\s+(?:Group\s+\d+\s+)?(?:Pid\s+\d+\s+)?on\s+(\S+)\s+device\s+(\d+)\s+\[[^\]]*\]\s+(.*)$"
+    r"^#?\s*Rank\s+(\d+)\s+(?:Group\s+\d+\s+)?(?:Pid\s+\d+\s+)?on\s+(\S+)\s+device\s+(\d+)\s+\[[^\]]*\](?:\s+(.*))?$"
 )
 _NTHREAD = re.compile(r"nThread:?\s+(\d+)\s+nGpus:?\s+(\d+)")
 _ITERS = re.compile(r"(?<!warmup )(?<!agg )(?<!warmup)iters:\s*(\d+)")
@@ -328,6 +328,7 @@ class _Section:
     nthreads_arg: int = 1
     single_process: bool = False  # the command line starts the program with no launcher: one process
     command: str | None = None
+    env: dict[str, str] = field(default_factory=dict)  # NCCL_* settings on this test's command line
     failures: list[str] = field(default_factory=list)
     variant: str | None = None  # a program of VARIANTS (alltoallv) named for this test
     memory: str | None = None  # nccl-tests -M: the "GPU memory usage" footer line
@@ -379,7 +380,7 @@ def _split_sections(lines: Iterable[str]) -> tuple[list[_Section], dict[str, Any
             if cur.rows:  # rank lines after a table: a new test
                 sections.append(_Section())
                 cur = sections[-1]
-            cur.ranks[int(m.group(1))] = (m.group(2), m.group(4).strip())
+            cur.ranks[int(m.group(1))] = (m.group(2), (m.group(4) or "").strip())  # rccl-tests may print no name
             continue
         if m := _NTHREAD.search(body):
             if cur.rows:
@@ -408,6 +409,12 @@ def _split_sections(lines: Iterable[str]) -> tuple[list[_Section], dict[str, Any
             cur.header = cols
             continue
         if not ln.lstrip().startswith("#") and (row := _row(ln, cur.header)) is not None:
+            if cur.rows and row.nbytes < cur.rows[-1].nbytes and any(  # the sweep starts again at another p
+                r.nbytes == row.nbytes and r.dtype_name == row.dtype_name and r.redop == row.redop
+                and r.root == row.root and _other_world(r, row) for r in cur.rows
+            ):  # fmt: skip
+                sections.append(_Section(header=cur.header, names=list(cur.names), variant=cur.variant))
+                cur = sections[-1]
             key = (row.nbytes, row.count, row.dtype_name, row.redop, row.root, *map(tuple, row.halves))
             if key in cur.seen_rows:
                 cur.repeated_rows += 1
@@ -423,7 +430,9 @@ def _split_sections(lines: Iterable[str]) -> tuple[list[_Section], dict[str, Any
         pm = _PROGRAM.search(ln)
         if pm and not ln.lstrip().startswith("#"):
             named = collective_of(pm.group(1))
-            if cur.rows and named != (cur.names[0][0] if cur.names else named):
+            # after a table, a command line starts the next test when it names another collective, or when this
+            # test had its own command line already (several runs of one program, each with its settings)
+            if cur.rows and (named != (cur.names[0][0] if cur.names else named) or cur.command is not None):
                 sections.append(_Section())
                 cur = sections[-1]
             cur.names.append((collective_of(pm.group(1)), "command"))
@@ -437,7 +446,7 @@ def _split_sections(lines: Iterable[str]) -> tuple[list[_Section], dict[str, Any
                 cur.nthreads_arg = int(tm.group(1))
             cur.single_process = not continued and not _LAUNCHERS.search(ln[: pm.start()])
             for em in _ENV_ARG.finditer(ln):
-                facts["env"].setdefault(em.group(1), em.group(2))
+                cur.env.setdefault(em.group(1), em.group(2))
     # a section holding only names/metadata before a table belongs to the next one
     merged: list[_Section] = []
     for sec in sections:
@@ -452,6 +461,7 @@ def _split_sections(lines: Iterable[str]) -> tuple[list[_Section], dict[str, Any
             sec.nthreads_arg = sec.nthreads_arg if sec.nthreads_arg != 1 else prev.nthreads_arg
             sec.single_process = sec.single_process or prev.single_process
             sec.command = sec.command or prev.command
+            sec.env = {**prev.env, **sec.env}
             sec.failures = prev.failures + sec.failures
             sec.variant = sec.variant or prev.variant
         sec.seen_rows, sec.row_lines = set(), set()  # only needed while reading
@@ -503,29 +513,38 @@ def _infer_collective(sec: _Section, p_hint: int | None) -> tuple[str | None, st
     return None, "redop none and root -1: all_gather and alltoall print the same columns"
 
 
+def _half_factor(r: _Row, half: list[str]) -> tuple[float, tuple[float, float]] | None:
+    """(algbw, the interval busbw/algbw may span given print rounding) of one half of a row; None without both."""
+    v = _side_values(r, half)
+    try:
+        a, b = float(v["algbw"]), float(v["busbw"])
+    except (KeyError, ValueError):
+        return None
+    da, db = _decimals(v["algbw"]), _decimals(v["busbw"])
+    a_lo, a_hi = a - da, a + da
+    try:  # algbw = size/time: the time, printed with more digits, narrows it (when they agree)
+        t, dt = float(v["time"]), _decimals(v["time"])
+        if t - dt > 0:
+            s_lo, s_hi = r.nbytes / (t + dt) / 1e3, r.nbytes / (t - dt) / 1e3
+            if s_lo <= a_hi and s_hi >= a_lo:
+                a_lo, a_hi = max(a_lo, s_lo), min(a_hi, s_hi)
+    except (KeyError, ValueError):
+        pass
+    if a_lo <= 0:
+        return None
+    return a, (max(b - db, 0.0) / a_hi, (b + db) / a_lo)
+
+
+def _other_world(earlier: _Row, row: _Row) -> bool:
+    """The same size printed again with a busbw/algbw that cannot be the earlier one's (their print-rounding
+    intervals do not meet): another world size, so another test, not a cycle (-N) of this one."""
+    a, b = _half_factor(earlier, earlier.halves[0]), _half_factor(row, row.halves[0])
+    return a is not None and b is not None and (a[1][1] < b[1][0] or b[1][1] < a[1][0])
+
+
 def _factor_intervals(sec: _Section, top: int = 6) -> list[tuple[float, float]]:
     """Intervals busbw/algbw may span given print rounding, for the rows with the largest algbw."""
-    cand = []
-    for r in sec.rows:
-        for half in r.halves:
-            v = _side_values(r, half)
-            try:
-                a, b = float(v["algbw"]), float(v["busbw"])
-            except (KeyError, ValueError):
-                continue
-            da, db = _decimals(v["algbw"]), _decimals(v["busbw"])
-            a_lo, a_hi = a - da, a + da
-            try:  # algbw = size/time: the time, printed with more digits, narrows it (when they agree)
-                t, dt = float(v["time"]), _decimals(v["time"])
-                if t - dt > 0:
-                    s_lo, s_hi = r.nbytes / (t + dt) / 1e3, r.nbytes / (t - dt) / 1e3
-                    if s_lo <= a_hi and s_hi >= a_lo:
-                        a_lo, a_hi = max(a_lo, s_lo), min(a_hi, s_hi)
-            except (KeyError, ValueError):
-                pass
-            if a_lo <= 0:
-                continue
-            cand.append((a, (max(b - db, 0.0) / a_hi, (b + db) / a_lo)))
+    cand = [c for r in sec.rows for half in r.halves if (c := _half_factor(r, half)) is not None]
     cand.sort(key=lambda c: -c[0])
     return [iv for _, iv in cand[:top]]
 
@@ -618,6 +637,9 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
         p, source = max(sec.ranks) + 1, "rank lines"
     elif sec.nthreads_ngpus is not None and sec.np_ is None and sec.command is None:
         p, source = sec.nthreads_ngpus, "nThread x nGpus"
+        by_factor, why = _world_from_factor(sec, coll)
+        if by_factor is not None and by_factor != p:  # nThread x nGpus counts one process of an MPI job
+            p, source = by_factor, f"{why}; the header's nThread x nGpus = {sec.nthreads_ngpus} is one process's share"
     else:
         p, source = _world_from_factor(sec, coll)
         if p is None and sec.np_ is not None:
@@ -643,12 +665,12 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
     if sec.memory:
         warnings.append(f"nccl-tests -M: {sec.memory}")
     rank_hosts = {r: h for r, (h, _) in sec.ranks.items()}
-    rank_gpus = {r: g for r, (_, g) in sec.ranks.items()}
+    rank_gpus = {r: g for r, (_, g) in sec.ranks.items() if g}  # rank lines without a device name say none
     gpu = rank_gpus[min(rank_gpus)] if rank_gpus else None
     return ParsedLog(
         coll, p, points, sec.iters, sorted(set(rank_hosts.values())), gpu, facts["nccl_version"],
         facts["tests_version"], warnings, source, coll_source, rank_hosts, rank_gpus, facts["rccl_version"],
-        sec.command, {**{k: v for k, v in facts["env"].items() if not _SECRET_ENV.search(k)}, **opt_env},
+        sec.command, {**{k: v for k, v in {**sec.env, **facts["env"]}.items() if not _SECRET_ENV.search(k)}, **opt_env},
         sorted(facts["algo_proto"]) + [f"{r.nbytes} B: {r.algo}" for r in sec.rows if r.algo],
     )  # fmt: skip
 

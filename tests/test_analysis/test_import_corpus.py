@@ -55,6 +55,15 @@ IMPORTS = {
     "oci-bm-gpu4-a100-2node-all_reduce.log": ([], "all_reduce", 16, 3),
     "rccl-mi355x-pollara-2node-all_reduce.log": ([], "all_reduce", 16, 31),
     "rccl-mi355x-pollara-2node-alltoall.log": ([], "all_to_all", 16, 31),
+    "hisohara-rccl-mi300x-2node-nogroup.log": ([], "all_reduce", 16, 32),
+    "hisohara-rccl-mi355x-2node-N2.log": ([], "all_reduce", 16, 31),
+    "spx-h200-2node-g8-dall-all_reduce.log": ([], "all_reduce", 16, 36),
+    "nccl-tests-331-sendrecv-t2-a100.log": (["--collective", "send_recv"], "send_recv", 2, 29),
+    "awsome-slurm-104-a100-2node-srun-label.log": (["--collective", "scatter"], "scatter", 16, 29),
+    "nccl-tests-350-gather-a100-2node-stepbytes.log": ([], "gather", 2, 85),
+    "dstack-a3high-tcpx-hash-stripped.log": (["--collective", "all_gather"], "all_gather", 16, 11),
+    "fork-gdr116-v100-4gpu-c0-debugprints.log": ([], "all_reduce", 4, 29),
+    "nccl-tests-167-multi-op-max-min-rows.log": ([], "all_reduce", 16, 11),
 }  # fmt: skip
 #: real log -> what the one error line must say (exit 2, no traceback)
 REFUSED = {
@@ -64,6 +73,14 @@ REFUSED = {
     "p5-mpirun-prefixed-all_reduce.log": "pass --collective",
     "gpu-systems-lab-t4-failed-cuda-driver.log": "failed before printing any result",
     "gpu-systems-lab-t4-failed-config-only.json": "stopped after its config",
+    "awsome-slurm-104-a100-2node-srun-label.log": "gather or scatter); pass --collective",
+    "dstack-a3high-tcpx-hash-stripped.log": "pass --collective",
+}
+#: real logs of several tests -> (import options, world size of each run, rows of each, NCCL_IB_ADAPTIVE_ROUTING
+#: and NCCL_IB_OOO_RQ of each run's command line) (test_several_real_tests_in_one_file)
+MULTI = {
+    "hisohara-rccl-mi325x-1-8node-egrep.log": ([], [8, 16, 32, 64], [3, 3, 3, 3], None),
+    "spcx-2node-3cases-all_reduce.log": ([], [16, 16, 16], [24, 24, 24], [("0", "0"), ("1", "0"), ("1", "1")]),
 }
 #: real -J JSON file -> (collective, world size, results, samples per point)
 JSON_IMPORTS = {"gpu-systems-lab-t4-i1-all_reduce.json": ("all_reduce", 2, 1, 50),
@@ -100,7 +117,7 @@ def test_the_corpus_is_real_and_documented() -> None:
     assert len(real) >= 15
     for name in real:
         assert f"`{name}`" in prov, f"{name} has no provenance"
-    assert set(IMPORTS) | set(REFUSED) | set(JSON_IMPORTS) >= set(real)
+    assert set(IMPORTS) | set(REFUSED) | set(JSON_IMPORTS) | set(MULTI) >= set(real)
 
 
 @pytest.mark.parametrize("name", sorted(IMPORTS))
@@ -343,6 +360,34 @@ def test_pre_2020_all_gather_is_converted_to_modern_semantics() -> None:
     # without rank lines, busbw == algbw would give p = 1; algbw / (size/time) gives the truth
     log = parse_text(text.replace(ranks, ""), collective="all_gather")
     assert log.world_size == 4
+
+
+@pytest.mark.parametrize("name", sorted(MULTI))
+def test_several_real_tests_in_one_file(name: str, tmp_path: Path, capsys) -> None:
+    """A file of several runs is one run directory per run, each with its own world size, rows and settings:
+    four scales of one program grepped into one file (no headers between them, the sizes start again at another
+    busbw/algbw), or three runs each under its own command line with other NCCL_IB_* settings."""
+    opts, worlds, n_rows, settings = MULTI[name]
+    runs = _import(name, opts, tmp_path, capsys)
+    metas = [json.loads((r / "run.json").read_text()) for r in runs]
+    assert [m["world_size"] for m in metas] == worlds and [len(m["points"]) // 2 for m in metas] == n_rows
+    printed = [float(t[5]) for t in _table(DATA / name)[0]]  # out-of-place times, in the file's order
+    assert [pt["time_us"] for m in metas for pt in m["points"] if not pt["in_place"]] == printed  # none merged
+    if settings:  # each run's settings and command are those printed above its own table
+        env = [(m["environment"]["NCCL_IB_ADAPTIVE_ROUTING"], m["environment"]["NCCL_IB_OOO_RQ"]) for m in metas]
+        assert env == settings
+        for m, (ar, ooo) in zip(metas, settings, strict=True):
+            assert f"NCCL_IB_ADAPTIVE_ROUTING={ar} -x NCCL_IB_OOO_RQ={ooo}" in m["config"]["source_command"]
+
+
+def test_rank_lines_without_a_device_name_still_give_the_nodes(tmp_path: Path, capsys) -> None:
+    """rccl-tests rank lines that end at the bus id (no GPU name) still say 2 nodes x 8 ranks; the model is
+    unknown, not an empty name."""
+    (run_dir,) = _import("hisohara-rccl-mi355x-2node-N2.log", [], tmp_path, capsys)
+    meta = json.loads((run_dir / "run.json").read_text())
+    hw = meta["hardware"]
+    assert (hw["nnodes"], hw["gpus_per_node"], hw["hosts"]) == (2, 8, ["mi355-gpu-23", "mi355-gpu-24"])
+    assert hw["gpu_model"] is None and "gpu_models" not in hw
 
 
 def test_several_tests_in_one_file(tmp_path: Path, capsys) -> None:

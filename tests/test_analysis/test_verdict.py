@@ -86,7 +86,7 @@ def test_catalog_names_in_the_import_corpus_resolve() -> None:
     """Every GPU name in the committed nccl-tests logs is either in the catalog or a known-generic name."""
     names = set()
     for log in DATA.glob("*.log"):
-        names |= {m.strip() for m in re.findall(r"device\s+\d+\s+\[[^\]]*\]\s+(.+)", log.read_text())}
+        names |= {m.strip() for m in re.findall(r"device\s+\d+\s+\[[^\]]*\][ \t]+(\S.*)", log.read_text())}
     assert "NVIDIA H100 80GB HBM3" in names and "AMD Instinct MI300X" in names
     unknown = {n for n in names if hardware.match_gpu(n) is None}
     assert unknown <= {"NVIDIA Graphics Device", "AMD Radeon Graphics"}, unknown
