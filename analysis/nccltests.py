@@ -110,6 +110,7 @@ _RANK = re.compile(
 )
 _NTHREAD = re.compile(r"nThread:?\s+(\d+)\s+nGpus:?\s+(\d+)")
 _ITERS = re.compile(r"(?<!warmup )(?<!agg )(?<!warmup)iters:\s*(\d+)")
+_WARMUP = re.compile(r"warmup iters:\s*(\d+)")
 _TESTS_VERSION = re.compile(r"[nr]ccl-tests version (\S+)")
 _RCCL_TESTS_VERSION = re.compile(r"^rccl-tests: Version\s*(.*)$")
 _NCCL_VERSION = re.compile(r"^(NCCL|RCCL) version\s*:?\s*(\S+)")
@@ -323,6 +324,7 @@ class _Section:
     ranks: dict[int, tuple[str, str]] = field(default_factory=dict)
     nthreads_ngpus: int | None = None
     iters: int | None = None
+    warmup: int | None = None  # the header's "warmup iters"
     np_: int | None = None
     ngpus_arg: int = 1
     nthreads_arg: int = 1
@@ -389,6 +391,8 @@ def _split_sections(lines: Iterable[str]) -> tuple[list[_Section], dict[str, Any
             cur.nthreads_ngpus = int(m.group(1)) * int(m.group(2))
             if it := _ITERS.search(body):
                 cur.iters = int(it.group(1))
+            if wm := _WARMUP.search(body):
+                cur.warmup = int(wm.group(1))
             continue
         if m := _TESTS_VERSION.search(body):
             facts["tests_version"] = m.group(1)
@@ -456,6 +460,7 @@ def _split_sections(lines: Iterable[str]) -> tuple[list[_Section], dict[str, Any
             sec.ranks = sec.ranks or prev.ranks
             sec.nthreads_ngpus = sec.nthreads_ngpus or prev.nthreads_ngpus
             sec.iters = sec.iters or prev.iters
+            sec.warmup = sec.warmup if sec.warmup is not None else prev.warmup
             sec.np_ = sec.np_ or prev.np_
             sec.ngpus_arg = sec.ngpus_arg if sec.ngpus_arg != 1 else prev.ngpus_arg
             sec.nthreads_arg = sec.nthreads_arg if sec.nthreads_arg != 1 else prev.nthreads_arg
@@ -658,6 +663,8 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
     for row in sec.rows:
         points.extend(_row_points(row, coll, p, f, sec.iters, old, warnings))
     points = merge_cycles(points, warnings)
+    for pt in points:
+        pt["warmup"] = sec.warmup
     opt_env, opt_notes = run_options(sec.command)
     warnings += opt_notes
     if sec.variant:

@@ -390,6 +390,13 @@ def test_rank_lines_without_a_device_name_still_give_the_nodes(tmp_path: Path, c
     assert hw["gpu_model"] is None and "gpu_models" not in hw
 
 
+def test_the_headers_warmup_and_iters_are_kept(tmp_path: Path, capsys) -> None:
+    """``warmup iters: 10 iters: 100`` in the header line: every point says so (warmup was left empty before)."""
+    (run_dir,) = _import("gb10-2node-all_reduce.log", [], tmp_path, capsys)
+    points = json.loads((run_dir / "run.json").read_text())["points"]
+    assert {(pt["warmup"], pt["iters"]) for pt in points} == {(10, 100)}
+
+
 def test_several_tests_in_one_file(tmp_path: Path, capsys) -> None:
     a = (DATA / "superbench-a100-allreduce.log").read_text()
     b = (DATA / "superbench-a100-broadcast.log").read_text()
