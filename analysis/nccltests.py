@@ -432,7 +432,9 @@ def _split_sections(lines: Iterable[str]) -> tuple[list[_Section], dict[str, Any
         if m := _FAILURE.search(ln):
             cur.failures.append(m.group(1).strip())
         pm = _PROGRAM.search(ln)
-        if pm and not ln.lstrip().startswith("#"):
+        # a command line, or one after a root shell prompt ("# mpirun ... all_reduce_perf ..."): nccl-tests' own
+        # "#" lines never start with a launcher or a path to a *_perf program
+        if pm and (not ln.lstrip().startswith("#") or _LAUNCHERS.match(body) or re.match(r"\.?/\S*_perf", body)):
             named = collective_of(pm.group(1))
             # after a table, a command line starts the next test when it names another collective, or when this
             # test had its own command line already (several runs of one program, each with its settings)
@@ -441,7 +443,7 @@ def _split_sections(lines: Iterable[str]) -> tuple[list[_Section], dict[str, Any
                 cur = sections[-1]
             cur.names.append((collective_of(pm.group(1)), "command"))
             cur.variant = cur.variant or (pm.group(1) if pm.group(1) in VARIANTS else None)
-            cur.command = cur.command or ln.strip()
+            cur.command = cur.command or (body if ln.lstrip().startswith("#") else ln.strip())
             if npm := _NP.search(ln):
                 cur.np_ = int(npm.group(1))
             if gm := re.search(r"_perf\w*\s.*?(?:-g|--ngpus)\s+(\d+)", ln):

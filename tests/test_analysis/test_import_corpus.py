@@ -390,6 +390,15 @@ def test_rank_lines_without_a_device_name_still_give_the_nodes(tmp_path: Path, c
     assert hw["gpu_model"] is None and "gpu_models" not in hw
 
 
+def test_a_command_after_a_root_prompt_is_the_command(tmp_path: Path, capsys) -> None:
+    """``# mpirun ... all_reduce_perf ...`` (a root shell's prompt) is the test's command line, not a comment: its
+    ``-x NCCL_*`` settings are the run's."""
+    (run_dir,) = _import("spx-h200-2node-g8-dall-all_reduce.log", [], tmp_path, capsys)
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["config"]["source_command"].startswith("mpirun --allow-run-as-root")
+    assert meta["environment"]["NCCL_IB_QPS_PER_CONNECTION"] == "2" and meta["world_size"] == 16
+
+
 def test_the_headers_warmup_and_iters_are_kept(tmp_path: Path, capsys) -> None:
     """``warmup iters: 10 iters: 100`` in the header line: every point says so (warmup was left empty before)."""
     (run_dir,) = _import("gb10-2node-all_reduce.log", [], tmp_path, capsys)
