@@ -48,6 +48,7 @@ from analysis import stragglers
 from analysis.errors import AnalysisError
 from analysis.rundir import base_meta, new_run_dir, write_run_dir
 from analysis.topology import Topology, from_rank_lines, given, ranges
+from bench.sizes import format_size
 from collectives import costs
 from collectives.spec import COLLECTIVES, SEND_RECV, by_program, is_point_to_point, spec
 
@@ -667,6 +668,10 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
     points = merge_cycles(points, warnings)
     for pt in points:
         pt["warmup"] = sec.warmup
+    if bad := sorted({pt["bytes"] for pt in points if pt["n_wrong"]}):
+        at = format_size(bad[0]) + ("" if len(bad) == 1 else f" to {format_size(bad[-1])}")
+        warnings.append(f"nccl-tests' own check failed: {sum(bool(pt['n_wrong']) for pt in points)} of {len(points)} "
+                        f"points have #wrong > 0 (at {at} bytes); kept, marked correct = false")  # fmt: skip
     opt_env, opt_notes = run_options(sec.command)
     warnings += opt_notes
     if sec.variant:

@@ -80,6 +80,6 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             for note in log.warnings:  # stragglers and spikes in per-process times (analysis.stragglers)
                 if note.startswith("per-process times:"):
                     print(f"  {note}")
-                elif note.startswith("the log repeats itself"):
+                elif note.startswith(("the log repeats itself", "nccl-tests' own check failed")):
                     print(f"collbench: warning: {path}: {note}", file=sys.stderr)
     return 0

@@ -399,6 +399,19 @@ def test_a_command_after_a_root_prompt_is_the_command(tmp_path: Path, capsys) ->
     assert meta["environment"]["NCCL_IB_QPS_PER_CONNECTION"] == "2" and meta["world_size"] == 16
 
 
+def test_a_failed_check_is_said_and_kept(tmp_path: Path, capsys) -> None:
+    """``Out of bounds values : 24 FAILED`` (a real 256-node GH200 run): the rows with #wrong > 0 are kept as
+    correct = false and the import says so on stderr, once."""
+    log = DATA.parent / "scaling" / "alps-gh200-ss11-awsofi1.13" / "256node-all_reduce.log"
+    assert cli.main(["import", str(log), "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("nccl-tests' own check failed") == 1 and "#wrong > 0" in err
+    (meta,) = [json.loads(p.read_text()) for p in tmp_path.glob("*/run.json")]
+    bad = [pt for pt in meta["points"] if pt["n_wrong"]]
+    assert bad and all(not pt["correct"] for pt in bad)
+    assert all(pt["correct"] for pt in meta["points"] if pt["n_wrong"] == 0)
+
+
 def test_the_headers_warmup_and_iters_are_kept(tmp_path: Path, capsys) -> None:
     """``warmup iters: 10 iters: 100`` in the header line: every point says so (warmup was left empty before)."""
     (run_dir,) = _import("gb10-2node-all_reduce.log", [], tmp_path, capsys)

@@ -74,6 +74,21 @@ def test_two_nodes_at_1_28x_the_ring_roof_is_flagged() -> None:
     assert all(s.in_fit for s in scales)  # from 3 nodes on NCCL's model credits nothing above the ring
 
 
+def test_a_network_that_slows_at_its_largest_scales_does_not_flag_the_rings_below() -> None:
+    """A GH200 Slingshot system (boeschf/nccl-benchmark-on-alps-2025): tree at 2 nodes 157 GB/s, the ring at 4-64
+    nodes 91-92 GB/s, then 87, 66 and 62 GB/s at 128, 256 and 512 nodes. Only the 2-node scale is another
+    algorithm; compared with the larger scales alone, 64 and 128 nodes read 1.4x "their" roof and were dropped."""
+    gbps = {2: 157.1, 4: 92.2, 8: 91.3, 16: 92.1, 32: 91.8, 64: 91.6, 128: 86.7, 256: 65.5, 512: 61.8}
+    scales = [twotier.Scale(n, 4, 4 * n, b, 1 << 32) for n, b in gbps.items()]
+    twotier.detect_switches(scales, "all_reduce")
+    assert [s.nnodes for s in scales if not s.in_fit] == [2]
+    # two high scales before the ring's: the second is judged against the larger ones, not the flagged first
+    scales = [twotier.Scale(2, 8, 16, 460.0, 1 << 33), twotier.Scale(4, 8, 32, 450.0, 1 << 33),
+              twotier.Scale(8, 8, 64, 320.0, 1 << 33), twotier.Scale(16, 8, 128, 318.0, 1 << 33)]  # fmt: skip
+    twotier.detect_switches(scales, "all_reduce")
+    assert [s.in_fit for s in scales] == [False, False, True, True]
+
+
 def test_nccl_tuning_choice() -> None:
     """tuning.cc's model on a 400 GB/s network: NVLSTree at 2 H100 nodes (its network bandwidth doubled there),
     the ring at 8 GiB up to 8 nodes (the tree gets 0.92 x half its channels' bandwidth), the tree at 1 MiB."""
