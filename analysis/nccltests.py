@@ -433,9 +433,10 @@ def _split_sections(lines: Iterable[str]) -> tuple[list[_Section], dict[str, Any
         if m := _FAILURE.search(ln):
             cur.failures.append(m.group(1).strip())
         pm = _PROGRAM.search(ln)
+        commented = ln.lstrip().startswith("#")
         # a command line, or one after a root shell prompt ("# mpirun ... all_reduce_perf ..."): nccl-tests' own
         # "#" lines never start with a launcher or a path to a *_perf program
-        if pm and (not ln.lstrip().startswith("#") or _LAUNCHERS.match(body) or re.match(r"\.?/\S*_perf", body)):
+        if pm and (not commented or _LAUNCHERS.match(body) or re.match(r"\.?/\S*_perf", body)):
             named = collective_of(pm.group(1))
             # after a table, a command line starts the next test when it names another collective, or when this
             # test had its own command line already (several runs of one program, each with its settings)
@@ -444,7 +445,7 @@ def _split_sections(lines: Iterable[str]) -> tuple[list[_Section], dict[str, Any
                 cur = sections[-1]
             cur.names.append((collective_of(pm.group(1)), "command"))
             cur.variant = cur.variant or (pm.group(1) if pm.group(1) in VARIANTS else None)
-            cur.command = cur.command or (body if ln.lstrip().startswith("#") else ln.strip())
+            cur.command = cur.command or (body if commented else ln.strip())
             if npm := _NP.search(ln):
                 cur.np_ = int(npm.group(1))
             if gm := re.search(r"_perf\w*\s.*?(?:-g|--ngpus)\s+(\d+)", ln):
@@ -668,10 +669,11 @@ def _parse_section(sec: _Section, facts: dict[str, Any], collective: str | None,
     points = merge_cycles(points, warnings)
     for pt in points:
         pt["warmup"] = sec.warmup
-    if bad := sorted({pt["bytes"] for pt in points if pt["n_wrong"]}):
-        at = format_size(bad[0]) + ("" if len(bad) == 1 else f" to {format_size(bad[-1])}")
-        warnings.append(f"nccl-tests' own check failed: {sum(bool(pt['n_wrong']) for pt in points)} of {len(points)} "
-                        f"points have #wrong > 0 (at {at} bytes); kept, marked correct = false")  # fmt: skip
+    if wrong := [pt for pt in points if pt["n_wrong"]]:
+        lo, hi = min(pt["bytes"] for pt in wrong), max(pt["bytes"] for pt in wrong)
+        at = format_size(lo) + ("" if lo == hi else f" to {format_size(hi)}")
+        warnings.append(f"nccl-tests' own check failed: {len(wrong)} of {len(points)} points have #wrong > 0 "
+                        f"(at {at} bytes); kept, marked correct = false")  # fmt: skip
     opt_env, opt_notes = run_options(sec.command)
     warnings += opt_notes
     if sec.variant:

@@ -22,8 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,7 +34,7 @@ import repeat_compare_checks as rcc  # noqa: E402
 
 def measure(out: Path, pool: int) -> None:
     """``pool`` runs of each side, alternating which goes first; OUT/pool.json lists them as they finish."""
-    copy = ecc.planted_copy(Path(subprocess.check_output(["mktemp", "-d"], text=True).strip()))
+    copy = ecc.planted_copy(Path(tempfile.mkdtemp()))
     record = out / "pool.json"
     done = json.loads(record.read_text()) if record.exists() else {"base": [], "planted": []}
     for i in range(pool):

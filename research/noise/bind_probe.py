@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.ports import free_port  # noqa: E402
 from bench.worker import nice_transport_threads  # noqa: E402
 from collectives.all_reduce import ring  # noqa: E402
 
@@ -72,10 +72,7 @@ def worker(rank: int, port: int, bound: bool, calls: int, q) -> None:  # noqa: A
 
 
 def measure(bound: bool, calls: int) -> dict:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = free_port()
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     procs = [ctx.Process(target=worker, args=(r, port, bound, calls, q)) for r in range(2)]
